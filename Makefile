@@ -1,0 +1,95 @@
+# libnn - plain Makefile. `make` builds build/libnn.a, build/libnn.so and
+# build/nn. See README.md for the targets.
+
+CC      ?= cc
+BLAS    ?= onednn
+BUILD   ?= build
+PREFIX  ?= /usr/local
+OPT     ?= -O2
+WERROR  ?= $(if $(CI),-Werror)
+SAN     ?=
+
+WARN    = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS  += -std=c11 $(OPT) -g $(WARN) $(WERROR) -fPIC -fopenmp $(SAN) \
+           -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc
+LDFLAGS += -fopenmp $(SAN)
+
+ifeq ($(BLAS),onednn)
+  BLAS_LIBS = -ldnnl
+else ifeq ($(BLAS),openblas)
+  CFLAGS   += -DNN_GEMM_CBLAS -DNN_OPENBLAS
+  BLAS_LIBS = -lopenblas
+else
+  $(error BLAS must be onednn or openblas, not '$(BLAS)')
+endif
+LIBS = $(BLAS_LIBS) -lcjson -lz -lm
+
+LIB_SRC  = $(sort $(wildcard src/*.c src/*/*.c))
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC = $(sort $(wildcard tests/*.c))
+TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
+CLI_SRC  = $(sort $(wildcard tools/*.c))
+CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all deps check test run asan ubsan install clean fuzz bench
+
+all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/*/*.h tests/*.h tools/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libnn.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libnn.so: $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
+
+$(BUILD)/nn: $(CLI_OBJ) $(BUILD)/libnn.a
+	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LIBS)
+
+# The test runner: every tests/*.c declares its groups with NN_GROUP(name, ...);
+# the list of groups is generated so adding a test file needs no edit here.
+$(BUILD)/tests/groups.h: $(TEST_SRC)
+	@mkdir -p $(dir $@)
+	@grep -ho '^NN_GROUP([a-z0-9_]*' $(TEST_SRC) | sed 's/NN_GROUP(/X(/; s/$$/)/' > $@.tmp
+	@mv $@.tmp $@
+
+$(BUILD)/tests/runner.o: $(BUILD)/tests/groups.h
+$(BUILD)/tests/%.o: CFLAGS += -I$(BUILD)/tests -Itests
+
+$(BUILD)/test_runner: $(TEST_OBJ) $(BUILD)/libnn.a
+	$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LIBS) -lcmocka
+
+test: $(BUILD)/test_runner $(BUILD)/nn
+	$(BUILD)/test_runner
+
+check: deps
+	$(MAKE) all test
+	$(BUILD)/nn gradcheck --all
+
+run: deps all
+	$(BUILD)/nn --version
+
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address -fno-omit-frame-pointer" test
+
+ubsan:
+	$(MAKE) BUILD=build-ubsan OPT=-O1 SAN="-fsanitize=undefined -fno-sanitize-recover=all" test
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/nn.h $(DESTDIR)$(PREFIX)/include/nn.h
+	install -m 644 $(BUILD)/libnn.a $(DESTDIR)$(PREFIX)/lib/libnn.a
+	install -m 755 $(BUILD)/libnn.so $(DESTDIR)$(PREFIX)/lib/libnn.so
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BUILD)/nn $(DESTDIR)$(PREFIX)/bin/nn
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define NN_VERSION_STRING "\(.*\)"/\1/p' include/nn.h)|' \
+	    -e 's|@LIBS@|$(LIBS) -fopenmp|' nn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc
+
+clean:
+	rm -rf build build-asan build-ubsan build-cblas

@@ -1,0 +1,205 @@
+/*
+ * nn_impl.h - private structures shared inside libnn: the context, the graph
+ * and its nodes, the op table, the arena and the one GEMM entry point.
+ */
+#ifndef NN_IMPL_H
+#define NN_IMPL_H
+
+#include "nn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Programmer errors (violated internal preconditions): print and abort. */
+#define NN_ASSERT(cond, msg)                                                  \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            fprintf(stderr, "%s:%d: internal error: %s (%s)\n", __FILE__,     \
+                    __LINE__, (msg), #cond);                                  \
+            abort();                                                          \
+        }                                                                     \
+    } while (0)
+
+#define NN_ALIGN 64
+
+/* ------------------------------------------------------------------------ */
+/* Random numbers: xoshiro256** seeded through splitmix64.                   */
+
+struct nn_rng {
+    uint64_t s[4];
+};
+void nn_rng_seed(struct nn_rng *r, uint64_t seed);
+uint64_t nn_rng_u64(struct nn_rng *r);
+float nn_rng_uniform(struct nn_rng *r); /* [0, 1) with 24 random bits */
+double nn_rng_uniform_d(struct nn_rng *r); /* [0, 1) with 53 random bits */
+float nn_rng_normal(struct nn_rng *r);  /* Box-Muller, one draw per call pair */
+uint64_t nn_rng_below(struct nn_rng *r, uint64_t n); /* uniform in [0, n) */
+
+struct nn_ctx {
+    struct nn_rng rng;
+    int threads;
+    char err[512];
+};
+
+/* Sets the context's message (printf-style) and returns status. */
+nn_status nn_fail(nn_ctx *ctx, nn_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* ------------------------------------------------------------------------ */
+/* Ops.                                                                      */
+
+enum nn_op {
+    NN_OP_INPUT = 0, /* leaves first */
+    NN_OP_LABELS,
+    NN_OP_PARAM,
+    NN_OP_CONST,
+    NN_OP_MATMUL,
+    NN_OP_ADD,
+    NN_OP_SUB,
+    NN_OP_MUL,
+    NN_OP_SCALE,
+    NN_OP_SUM,
+    NN_OP_MEAN,
+    NN_OP_SUM_AXIS,
+    NN_OP_MEAN_AXIS,
+    NN_OP_RELU,
+    NN_OP_LEAKY_RELU,
+    NN_OP_SIGMOID,
+    NN_OP_TANH,
+    NN_OP_HARDTANH,
+    NN_OP_SIGN,
+    NN_OP_IDENTITY,
+    NN_OP_EXP,
+    NN_OP_LOG,
+    NN_OP_SQUARE,
+    NN_OP_ABS,
+    NN_OP_SOFTMAX,
+    NN_OP_LOG_SOFTMAX,
+    NN_OP_DROPOUT,
+    NN_OP_SOFTMAX_CE,
+    NN_OP_SIGMOID_BCE,
+    NN_OP_BCE,
+    NN_OP_MSE,
+    NN_OP_COUNT
+};
+
+/* An op's parameters. Each op uses one member: f (floats), i (ints) or the
+ * pair of a float and an int in fi. */
+union nn_attr {
+    float f[4];
+    int i[4];
+    struct {
+        float f;
+        int i;
+    } fi;
+};
+
+struct nn_node {
+    int id;             /* creation index in the graph */
+    enum nn_op op;
+    char *name;         /* owned; unique within the graph */
+    int ndim;
+    int64_t dim[NN_MAX_DIMS]; /* full shape; dim[0] is the max batch if batched */
+    bool batched;       /* dim[0] is the batch axis */
+    int64_t sample_numel; /* elements per sample (batched) or in all (not) */
+    int nin;
+    nn_node *in[3];
+    union nn_attr attr; /* op parameters: slope, bounds, axis, p, trans ... */
+    bool requires_grad; /* a gradient flows to this node */
+    bool user_grad;     /* an input that asked for its gradient */
+    bool in_order;      /* part of the compiled order */
+    bool mark;          /* scratch flag for traversals */
+    struct nn_init init;     /* parameters */
+    int64_t param_offset;    /* parameters: offset in the blocks */
+    float *const_values;     /* constants: owned copy until compile */
+    float *val;  /* (batch, ...) or (...) */
+    float *grad; /* same shape as val, or NULL */
+    float *aux;  /* op scratch from the arena (dropout mask ...) */
+    int64_t fed; /* inputs and labels: samples fed for this pass */
+    nn_graph *g;
+};
+
+struct nn_graph {
+    nn_ctx *ctx;
+    nn_node **nodes; /* creation order, which is also a topological order */
+    int nnodes, cap;
+    nn_node **order; /* compiled: the nodes the outputs need, in order */
+    int norder;
+    nn_node **params; /* parameter nodes, in creation order */
+    int nparams;
+    int64_t param_count;
+    float *param_block; /* (param_count) */
+    float *grad_block;  /* (param_count) */
+    void *arena;        /* every activation, gradient and scratch buffer */
+    size_t arena_size;
+    int64_t max_batch;
+    int64_t batch;
+    bool compiled;
+    bool training;
+    bool error; /* a builder call failed: compile refuses */
+    bool freeze_masks; /* dropout reuses its last mask (gradient checks) */
+};
+
+/* Rows of a node at the current batch (dim[0] or the batch) times the rest. */
+static inline int64_t nn_numel(const nn_node *n)
+{
+    return n->batched ? n->g->batch * n->sample_numel : n->sample_numel;
+}
+static inline int64_t nn_dim0(const nn_node *n)
+{
+    return n->batched ? n->g->batch : n->dim[0];
+}
+
+struct nn_op_def {
+    const char *name;
+    int arity;          /* inputs */
+    bool differentiable;/* gradients flow through it */
+    /* Checks the inputs and sets n's shape (ndim, dim, batched); on a
+     * mismatch returns an error naming the op and both shapes. */
+    nn_status (*infer)(nn_graph *g, nn_node *n);
+    /* Scratch floats per sample (batched) or in all, from the arena. */
+    int64_t (*aux_size)(const nn_node *n);
+    nn_status (*forward)(nn_graph *g, nn_node *n);
+    /* Adds the gradient of each input that requires one (+=). */
+    void (*backward)(nn_graph *g, nn_node *n);
+    /* Builds a small graph around this op for the gradient check, fills the
+     * context's random values, returns the node to check; NULL if the op
+     * has no example (leaves). */
+    nn_node *(*example)(nn_graph *g);
+    double gc_tol;      /* gradient-check tolerance on the relative error */
+};
+
+extern const struct nn_op_def nn_op_table[NN_OP_COUNT];
+
+/* Graph internals used by the op files. */
+nn_node *nn_node_new(nn_graph *g, enum nn_op op, const char *name,
+                     nn_node *const *in, int nin, const union nn_attr *attr);
+/* Shape text such as "(N, 784)" for messages; buf of at least 64 bytes. */
+const char *nn_shape_str(const nn_node *n, char *buf, size_t len);
+void nn_set_shape(nn_node *n, bool batched, int ndim, const int64_t *dim);
+nn_node *nn_unary_new(nn_graph *g, enum nn_op op, nn_node *a);
+nn_node *nn_example_param(nn_graph *g, const char *name, int ndim,
+                          const int64_t *dims, float lo, float hi);
+
+/* Shape inference helpers shared by op families. */
+nn_status nn_infer_same(nn_graph *g, nn_node *n); /* out shape = in[0] */
+
+/* ------------------------------------------------------------------------ */
+/* The one matrix-product entry point (row-major):
+ * C (M, N) = alpha * op(A) . op(B) + beta * C, op = transpose if trans_*. */
+void nn_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+             float alpha, const float *A, int64_t lda, const float *B,
+             int64_t ldb, float beta, float *C, int64_t ldc);
+/* The backend compiled in: "onednn" or "cblas". */
+const char *nn_gemm_backend(void);
+/* Sets the thread count for the GEMM backend and the library's loops. */
+void nn_threads_apply(int threads);
+
+/* Aligned allocation helpers. */
+void *nn_aligned_alloc(size_t bytes);
+void nn_aligned_free(void *p);
+
+#endif /* NN_IMPL_H */

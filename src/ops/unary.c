@@ -1,0 +1,161 @@
+/*
+ * unary.c - elementwise activations and functions. Each op's forward and
+ * derivative sit side by side in the two switch statements below.
+ *   relu(x) = max(0, x)             d = x > 0
+ *   leaky_relu(x) = x > 0 ? x : s x d = x > 0 ? 1 : s
+ *   sigmoid(x) = 1 / (1 + e^-x)     d = y (1 - y)
+ *   tanh(x)                          d = 1 - y^2
+ *   hardtanh(x) = clamp(x, lo, hi)   d = lo < x < hi
+ *   sign(x)                          d = 0 (documented: no straight-through)
+ *   identity(x) = x                  d = 1
+ *   exp(x)                           d = y
+ *   log(x)                           d = 1 / x
+ *   square(x) = x^2                  d = 2 x
+ *   abs(x) = |x|                     d = sign(x)
+ */
+#include "ops.h"
+
+#include <math.h>
+
+nn_node *nn_relu(nn_graph *g, nn_node *a) { return nn_unary_new(g, NN_OP_RELU, a); }
+nn_node *nn_sigmoid(nn_graph *g, nn_node *a) { return nn_unary_new(g, NN_OP_SIGMOID, a); }
+nn_node *nn_tanh(nn_graph *g, nn_node *a) { return nn_unary_new(g, NN_OP_TANH, a); }
+nn_node *nn_sign(nn_graph *g, nn_node *a) { return nn_unary_new(g, NN_OP_SIGN, a); }
+nn_node *nn_identity(nn_graph *g, nn_node *a) { return nn_unary_new(g, NN_OP_IDENTITY, a); }
+nn_node *nn_exp(nn_graph *g, nn_node *a) { return nn_unary_new(g, NN_OP_EXP, a); }
+nn_node *nn_log(nn_graph *g, nn_node *a) { return nn_unary_new(g, NN_OP_LOG, a); }
+nn_node *nn_square(nn_graph *g, nn_node *a) { return nn_unary_new(g, NN_OP_SQUARE, a); }
+nn_node *nn_abs(nn_graph *g, nn_node *a) { return nn_unary_new(g, NN_OP_ABS, a); }
+
+nn_node *nn_leaky_relu(nn_graph *g, nn_node *a, float slope)
+{
+    union nn_attr at = {.f = {slope}};
+    return nn_node_new(g, NN_OP_LEAKY_RELU, NULL, &a, 1, &at);
+}
+
+nn_node *nn_hardtanh(nn_graph *g, nn_node *a, float lo, float hi)
+{
+    if (g && !(lo < hi)) {
+        g->error = true;
+        nn_fail(g->ctx, NN_ERR_INVALID, "hardtanh: bounds lo=%g, hi=%g need lo < hi",
+                (double)lo, (double)hi);
+        return NULL;
+    }
+    union nn_attr at = {.f = {lo, hi}};
+    return nn_node_new(g, NN_OP_HARDTANH, NULL, &a, 1, &at);
+}
+
+static inline float sigmoidf(float x)
+{
+    /* never overflows: e^-|x| <= 1 */
+    float e = expf(-fabsf(x));
+    return x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
+
+nn_status nn_unary_forward(nn_graph *g, nn_node *n)
+{
+    (void)g;
+    const float *x = n->in[0]->val;
+    float *y = n->val;
+    int64_t m = nn_numel(n);
+    float s = n->attr.f[0], hi = n->attr.f[1];
+    switch (n->op) {
+    case NN_OP_RELU:
+        for (int64_t i = 0; i < m; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;
+        break;
+    case NN_OP_LEAKY_RELU:
+        for (int64_t i = 0; i < m; i++) y[i] = x[i] > 0 ? x[i] : s * x[i];
+        break;
+    case NN_OP_SIGMOID:
+        for (int64_t i = 0; i < m; i++) y[i] = sigmoidf(x[i]);
+        break;
+    case NN_OP_TANH:
+        for (int64_t i = 0; i < m; i++) y[i] = tanhf(x[i]);
+        break;
+    case NN_OP_HARDTANH:
+        for (int64_t i = 0; i < m; i++) y[i] = x[i] < s ? s : x[i] > hi ? hi : x[i];
+        break;
+    case NN_OP_SIGN:
+        for (int64_t i = 0; i < m; i++) y[i] = (float)((x[i] > 0) - (x[i] < 0));
+        break;
+    case NN_OP_IDENTITY:
+        for (int64_t i = 0; i < m; i++) y[i] = x[i];
+        break;
+    case NN_OP_EXP:
+        for (int64_t i = 0; i < m; i++) y[i] = expf(x[i]);
+        break;
+    case NN_OP_LOG:
+        for (int64_t i = 0; i < m; i++) y[i] = logf(x[i]);
+        break;
+    case NN_OP_SQUARE:
+        for (int64_t i = 0; i < m; i++) y[i] = x[i] * x[i];
+        break;
+    case NN_OP_ABS:
+        for (int64_t i = 0; i < m; i++) y[i] = fabsf(x[i]);
+        break;
+    default:
+        NN_ASSERT(0, "not a unary op");
+    }
+    return NN_OK;
+}
+
+void nn_unary_backward(nn_graph *g, nn_node *n)
+{
+    (void)g;
+    float *dx = n->in[0]->grad;
+    if (!dx)
+        return;
+    const float *x = n->in[0]->val, *y = n->val, *dy = n->grad;
+    int64_t m = nn_numel(n);
+    float s = n->attr.f[0], hi = n->attr.f[1];
+    switch (n->op) {
+    case NN_OP_RELU:
+        for (int64_t i = 0; i < m; i++) dx[i] += x[i] > 0 ? dy[i] : 0.0f;
+        break;
+    case NN_OP_LEAKY_RELU:
+        for (int64_t i = 0; i < m; i++) dx[i] += x[i] > 0 ? dy[i] : s * dy[i];
+        break;
+    case NN_OP_SIGMOID:
+        for (int64_t i = 0; i < m; i++) dx[i] += dy[i] * y[i] * (1.0f - y[i]);
+        break;
+    case NN_OP_TANH:
+        for (int64_t i = 0; i < m; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+        break;
+    case NN_OP_HARDTANH:
+        for (int64_t i = 0; i < m; i++) dx[i] += x[i] > s && x[i] < hi ? dy[i] : 0.0f;
+        break;
+    case NN_OP_SIGN:
+        break; /* zero derivative wherever it exists */
+    case NN_OP_IDENTITY:
+        for (int64_t i = 0; i < m; i++) dx[i] += dy[i];
+        break;
+    case NN_OP_EXP:
+        for (int64_t i = 0; i < m; i++) dx[i] += dy[i] * y[i];
+        break;
+    case NN_OP_LOG:
+        for (int64_t i = 0; i < m; i++) dx[i] += dy[i] / x[i];
+        break;
+    case NN_OP_SQUARE:
+        for (int64_t i = 0; i < m; i++) dx[i] += 2.0f * x[i] * dy[i];
+        break;
+    case NN_OP_ABS:
+        for (int64_t i = 0; i < m; i++)
+            dx[i] += x[i] > 0 ? dy[i] : x[i] < 0 ? -dy[i] : 0.0f;
+        break;
+    default:
+        NN_ASSERT(0, "not a unary op");
+    }
+}
+
+static nn_node *ex_x(nn_graph *g) { return nn_ex_input(g, "x", 2, (int64_t[]){2, 3}); }
+nn_node *nn_relu_example(nn_graph *g) { return nn_relu(g, ex_x(g)); }
+nn_node *nn_leaky_relu_example(nn_graph *g) { return nn_leaky_relu(g, ex_x(g), 0.1f); }
+nn_node *nn_sigmoid_example(nn_graph *g) { return nn_sigmoid(g, ex_x(g)); }
+nn_node *nn_tanh_example(nn_graph *g) { return nn_tanh(g, ex_x(g)); }
+nn_node *nn_hardtanh_example(nn_graph *g) { return nn_hardtanh(g, ex_x(g), -1.0f, 1.0f); }
+nn_node *nn_sign_example(nn_graph *g) { return nn_sign(g, ex_x(g)); }
+nn_node *nn_identity_example(nn_graph *g) { return nn_identity(g, ex_x(g)); }
+nn_node *nn_exp_example(nn_graph *g) { return nn_exp(g, ex_x(g)); }
+nn_node *nn_log_example(nn_graph *g) { return nn_log(g, ex_x(g)); }
+nn_node *nn_square_example(nn_graph *g) { return nn_square(g, ex_x(g)); }
+nn_node *nn_abs_example(nn_graph *g) { return nn_abs(g, ex_x(g)); }
