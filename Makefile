@@ -22,7 +22,8 @@ else ifeq ($(BLAS),openblas)
 else
   $(error BLAS must be onednn or openblas, not '$(BLAS)')
 endif
-LIBS = $(BLAS_LIBS) -lcjson -lz -lm
+LIBS = $(BLAS_LIBS) -lcjson -lcsv -lstb -lz -lm
+CLI_LIBS = -linih -lcairo
 
 LIB_SRC  = $(sort $(wildcard src/*.c src/*/*.c))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -50,7 +51,7 @@ $(BUILD)/libnn.so: $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
 
 $(BUILD)/nn: $(CLI_OBJ) $(BUILD)/libnn.a
-	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LIBS)
+	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LIBS) $(CLI_LIBS)
 
 # The test runner: every tests/*.c declares its groups with NN_GROUP(name, ...);
 # the list of groups is generated so adding a test file needs no edit here.

@@ -269,6 +269,80 @@ bool nn_op_is_differentiable_at(int i);
 nn_status nn_gradcheck_op(nn_ctx *ctx, int i, struct nn_gradcheck_result *res,
                           double *tol);
 
+/* ------------------------------------------------------------------------ */
+/* Optimizers (src/optim/). Semantics and hyperparameter names follow
+ * torch.optim; each optimizer updates the graph's one parameter block from
+ * its one gradient block, and keeps its state in one contiguous block.      */
+
+typedef enum nn_optim_kind {
+    NN_OPTIM_SGD = 0,   /* p -= lr g (batch, mini-batch, stochastic: batch size) */
+    NN_OPTIM_MOMENTUM,  /* SGD with momentum (heavy ball, torch semantics) */
+    NN_OPTIM_NESTEROV,  /* SGD with Nesterov momentum */
+    NN_OPTIM_ADAGRAD,
+    NN_OPTIM_ADADELTA,
+    NN_OPTIM_RMSPROP,   /* with optional momentum and centered variants */
+    NN_OPTIM_ADAM,      /* with optional amsgrad */
+    NN_OPTIM_ADAMW,     /* Adam with decoupled weight decay */
+    NN_OPTIM_ADAFACTOR, /* factored second moments (Shazeer & Stern 2018) */
+    NN_OPTIM_COUNT
+} nn_optim_kind;
+
+/* Zero fields take the torch.optim default of the chosen optimizer
+ * (nn_optim_defaults fills them explicitly). */
+struct nn_optim_cfg {
+    nn_optim_kind kind;
+    float lr;
+    float momentum;     /* momentum, nesterov, rmsprop */
+    float dampening;    /* momentum */
+    float weight_decay; /* coupled (added to the gradient) unless decoupled */
+    bool decoupled;     /* p -= lr * wd * p before the update (always for adamw) */
+    float beta1, beta2; /* adam(w); adafactor uses beta2_decay instead */
+    float eps;          /* adam(w), adagrad, adadelta, rmsprop; adafactor eps1 */
+    float eps2;         /* adafactor: relative step floor eps2 (1e-3) */
+    float rho;          /* adadelta (0.9) */
+    float alpha;        /* rmsprop smoothing (0.99) */
+    float lr_decay;     /* adagrad */
+    float initial_accumulator_value; /* adagrad */
+    float beta2_decay;  /* adafactor (-0.8) */
+    float clip_threshold; /* adafactor d (1.0) */
+    bool amsgrad;       /* adam(w) */
+    bool centered;      /* rmsprop */
+};
+
+typedef struct nn_optim nn_optim;
+
+/* Fills unset (zero) fields of cfg with the defaults of cfg->kind. */
+void nn_optim_defaults(struct nn_optim_cfg *cfg);
+/* "sgd", "adam", ...; NULL if unknown. */
+const char *nn_optim_name(nn_optim_kind kind);
+/* Parses a name; -1 if unknown. */
+int nn_optim_parse(const char *name);
+/* A new optimizer over the compiled graph's parameters. NULL on error
+ * (message in the context). The caller frees it with nn_optim_free. */
+nn_optim *nn_optim_new(nn_graph *g, const struct nn_optim_cfg *cfg);
+void nn_optim_free(nn_optim *o);
+/* One update from the current gradients. */
+nn_status nn_optim_step(nn_optim *o);
+float nn_optim_lr(const nn_optim *o);
+void nn_optim_set_lr(nn_optim *o, float lr);
+/* Excludes a parameter from weight decay (e.g. biases); on by default. */
+nn_status nn_optim_set_decay(nn_optim *o, const nn_node *param, bool on);
+/* The state block (moments, accumulators) and the step count, to save and
+ * restore exactly; nn_optim_state_size floats. */
+int64_t nn_optim_state_size(const nn_optim *o);
+float *nn_optim_state(nn_optim *o);
+int64_t nn_optim_steps(const nn_optim *o);
+void nn_optim_set_steps(nn_optim *o, int64_t steps);
+const struct nn_optim_cfg *nn_optim_config(const nn_optim *o);
+
+/* @@ section: learning-rate schedules @@ */
+
+/* @@ section: datasets @@ */
+
+/* @@ section: safetensors @@ */
+
+/* @@ section: models and training @@ */
+
 #ifdef __cplusplus
 }
 #endif
