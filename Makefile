@@ -10,9 +10,10 @@ WERROR  ?= $(if $(CI),-Werror)
 SAN     ?=
 
 WARN    = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CFLAGS  += -std=c11 $(OPT) -g $(WARN) $(WERROR) -fPIC -fopenmp $(SAN) \
+OMP     ?= -fopenmp
+CFLAGS  += -std=c11 $(OPT) -g $(WARN) $(WERROR) -fPIC $(OMP) $(SAN) \
            -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc
-LDFLAGS += -fopenmp $(SAN)
+LDFLAGS += $(OMP) $(SAN)
 
 ifeq ($(BLAS),onednn)
   BLAS_LIBS = -ldnnl
@@ -92,5 +93,29 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define NN_VERSION_STRING "\(.*\)"/\1/p' include/nn.h)|' \
 	    -e 's|@LIBS@|$(LIBS) -fopenmp|' nn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc
 
+# libFuzzer targets: fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput; its seed
+# corpus is fuzz/corpus/NAME/. `make fuzz` runs each for FUZZ_SECONDS.
+FUZZ_SRC     = $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN     = $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
+FUZZ_SECONDS ?= 60
+FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+build-fuzz/libnn.a: FORCE
+	$(MAKE) BUILD=build-fuzz CC=clang OMP= OPT="-O1 -Wno-unknown-pragmas" \
+	    SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" build-fuzz/libnn.a
+
+build-fuzz/fuzz_%: fuzz/fuzz_%.c build-fuzz/libnn.a
+	clang -std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc $(FUZZ_SAN) \
+	    -fsanitize=fuzzer $< build-fuzz/libnn.a -o $@ $(LIBS)
+
+fuzz: deps $(FUZZ_BIN)
+	@for b in $(FUZZ_BIN); do n=$${b#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus/$$n; \
+	  echo "== $$n ($(FUZZ_SECONDS) s)"; \
+	  $$b -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus/$$n fuzz/corpus/$$n \
+	    2>&1 | tail -n 3 || exit 1; done
+
+.PHONY: FORCE
+FORCE:
+
 clean:
-	rm -rf build build-asan build-ubsan build-cblas
+	rm -rf build build-asan build-ubsan build-cblas build-fuzz
