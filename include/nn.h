@@ -338,10 +338,480 @@ const struct nn_optim_cfg *nn_optim_config(const nn_optim *o);
 /* @@ section: learning-rate schedules @@ */
 
 /* @@ section: datasets @@ */
+/* ------------------------------------------------------------------------ */
+/* Data sets (src/data/): IDX (MNIST family, gzip or raw), CSV and image
+ * folders, normalization, splits and batch gathering.
+ *
+ * A data set holds n samples. Each sample's features are stored in their
+ * compact type (uint8 for IDX files and images, float32 for CSV and arrays)
+ * and converted to float32 with the data set's normalization only when a
+ * batch is gathered. Labels are int32 class indices (classification) or
+ * float targets, one or more per sample (regression), or absent (features
+ * only, e.g. inputs to predict).
+ *
+ * Every loader returns a new data set owned by the caller (nn_dataset_free),
+ * or NULL with a one-line message in the context naming the file and the
+ * problem. The context must outlive the data set. Data sets are read-only
+ * after loading except for their normalization, so several threads may
+ * gather from one data set at once.
+ */
+
+typedef struct nn_dataset nn_dataset;
+
+typedef enum nn_label_kind {
+    NN_LABELS_NONE = 0, /* features only */
+    NN_LABELS_CLASS,    /* one int32 class index in [0, classes) per sample */
+    NN_LABELS_TARGETS   /* ntargets floats per sample (regression) */
+} nn_label_kind;
+
+/* Feature normalization: x' = (x - shift[j]) * scale[j] per feature j. */
+typedef enum nn_norm_kind {
+    NN_NORM_NONE = 0,  /* shift 0, scale 1 */
+    NN_NORM_SCALE255,  /* shift 0, scale 1/255: pixels to [0, 1] */
+    NN_NORM_STANDARD,  /* shift = mean, scale = 1/std (population std; 0 -> 1) */
+    NN_NORM_MINMAX,    /* shift = min, scale = 1/(max - min) (equal -> 1) */
+    NN_NORM_COUNT
+} nn_norm_kind;
+
+/* The normalization of a data set, to store in a checkpoint and reapply at
+ * evaluation or prediction time. shift and scale hold nfeatures floats. */
+struct nn_norm_stats {
+    nn_norm_kind kind;
+    int64_t nfeatures;
+    const float *shift; /* (nfeatures) */
+    const float *scale; /* (nfeatures) */
+};
+
+/* "none", "scale255", "standard", "minmax"; NULL if unknown. */
+const char *nn_norm_name(nn_norm_kind kind);
+/* Parses a name as above; -1 if unknown. */
+int nn_norm_parse(const char *name);
+
+/* IDX files, each gzip-compressed or raw (read through zlib). The images
+ * file holds unsigned bytes (type code 0x08) of 1 to 4 dimensions (N, ...);
+ * the labels file unsigned bytes of one dimension (N), so labels are 0..255
+ * and classes = max label + 1 (narrow it with nn_dataset_check_classes).
+ * labels_path may be NULL: features only. Per-sample shape: (1, H, W) for a
+ * 3-D file (N, H, W) (one channel, NCHW-ready), otherwise the file's
+ * dimensions after N. Normalization NN_NORM_SCALE255. Rejected with a
+ * message: a missing file, a truncated header or data, a wrong magic
+ * number, type code or dimension count, a zero dimension, data after the
+ * promised bytes, image and label counts that differ. */
+nn_dataset *nn_dataset_load_idx(nn_ctx *ctx, const char *images_path,
+                                const char *labels_path);
+
+/* A data set shipped by a Debian package, by name: "fashion-mnist" with
+ * split "train" (60000) or "test" (10000), from
+ * /usr/share/datasets/fashion-mnist/. If it is missing, the message says
+ * how to install it (apt-get install dataset-fashion-mnist). */
+nn_dataset *nn_dataset_load_named(nn_ctx *ctx, const char *name, const char *split);
+
+typedef enum nn_csv_task {
+    NN_CSV_AUTO = 0, /* classification if every label is an integer in
+                        [0, NN_CSV_AUTO_MAX_CLASSES), regression if every
+                        label is some other number, else classification by
+                        name */
+    NN_CSV_CLASSIFY, /* classification: non-negative integer labels are class
+                        indices (classes = max + 1); otherwise each distinct
+                        string is a class, indexed in sorted (strcmp) order */
+    NN_CSV_REGRESS   /* regression: every label must be a finite number */
+} nn_csv_task;
+
+#define NN_CSV_AUTO_MAX_CLASSES 1000
+#define NN_CSV_MAX_CLASSES 1000000 /* classes by index or by name, at most */
+
+/* CSV options; NULL or a zeroed struct gives the defaults. */
+struct nn_csv_opts {
+    /* The label column: a header name, or a 0-based index ("0"; negative
+     * counts from the end: "-1" is the last column). For regression, a
+     * comma-separated list of columns gives several targets. NULL: no label
+     * column, every column is a feature (inputs to predict). */
+    const char *label;
+    bool no_header;    /* the first row is data (default: a header row) */
+    nn_csv_task task;
+    char delimiter;    /* 0 = ',' */
+};
+
+/* A CSV file (gzip-compressed or not; quoted fields allowed). Every
+ * non-label column is a float feature; per-sample shape (features). Fields
+ * are decimal numbers; empty fields, NaN and infinities are errors naming
+ * the line and column, and so are ragged rows, an empty file, a header
+ * without rows and a label column that does not exist. Normalization:
+ * NN_NORM_STANDARD fitted on the whole file (nn_dataset_split refits it on
+ * the training part; at evaluation time set the training statistics with
+ * nn_dataset_norm_set). */
+nn_dataset *nn_dataset_load_csv(nn_ctx *ctx, const char *path,
+                                const struct nn_csv_opts *opts);
+
+/* Image options; NULL or a zeroed struct gives the defaults. */
+struct nn_image_opts {
+    int width, height; /* 0: the size of the first image */
+    int channels;      /* 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA; 0: the first
+                          image's; other images are converted to it */
+    bool resize;       /* resize images of another size (bilinear, area-
+                          filtered when shrinking); false: such an image is
+                          an error naming the file and both sizes */
+};
+
+/* Images larger than this many pixels are refused (before decoding). */
+#define NN_IMAGE_MAX_PIXELS (1 << 26)
+
+/* An image folder: dir/CLASS/FILE, one subfolder per class (at least two);
+ * classes are the subfolder names in sorted (strcmp) order, files are read
+ * in sorted order; names starting with '.' and files directly in dir are
+ * skipped. PNG, JPEG, BMP, GIF (first frame) and PNM (P5/P6) files are read;
+ * any other file in a class folder is an error naming it. Per-sample shape
+ * (C, H, W), stored as uint8; normalization NN_NORM_SCALE255. */
+nn_dataset *nn_dataset_load_images(nn_ctx *ctx, const char *dir,
+                                   const struct nn_image_opts *opts);
+
+/* Image files given by path, without labels (inputs to predict), with the
+ * same size policy as nn_dataset_load_images. */
+nn_dataset *nn_dataset_load_image_files(nn_ctx *ctx, const char *const *paths,
+                                        int64_t n, const struct nn_image_opts *opts);
+
+/* One image file as raw float pixel values in [0, 255], layout (C, H, W),
+ * with the size policy of opts (required size, or resize). dims receives
+ * {C, H, W}. Returns memory the caller releases with free(), or NULL. */
+float *nn_image_load_file(nn_ctx *ctx, const char *path,
+                          const struct nn_image_opts *opts, int64_t dims[3]);
+
+/* Arrays a program already holds; everything is copied. */
+struct nn_array_data {
+    int64_t n;             /* samples */
+    int ndim;              /* per-sample shape dims[0..ndim), 1..NN_MAX_DIMS-1 */
+    const int64_t *dims;
+    const float *x;        /* (n, prod dims) features, finite */
+    const int32_t *labels; /* (n) class indices >= 0, or NULL */
+    int64_t classes;       /* 0: max label + 1 */
+    const float *targets;  /* (n, ntargets) regression targets, or NULL */
+    int64_t ntargets;
+};
+/* A data set from arrays (labels or targets or neither, not both).
+ * Normalization NN_NORM_NONE. */
+nn_dataset *nn_dataset_from_arrays(nn_ctx *ctx, const struct nn_array_data *a);
+
+/* Releases a data set (views and the set they came from may be freed in any
+ * order: the rows are shared and freed with the last of them). NULL is a
+ * no-op. */
+void nn_dataset_free(nn_dataset *ds);
+
+/* Samples. */
+int64_t nn_dataset_size(const nn_dataset *ds);
+/* Features per sample (the product of the per-sample shape). */
+int64_t nn_dataset_features(const nn_dataset *ds);
+/* Per-sample shape, without the batch axis, into dims[NN_MAX_DIMS]; returns
+ * its dimension count. */
+int nn_dataset_shape(const nn_dataset *ds, int64_t dims[NN_MAX_DIMS]);
+nn_label_kind nn_dataset_label_kind(const nn_dataset *ds);
+/* Number of classes; 0 unless classification. */
+int64_t nn_dataset_classes(const nn_dataset *ds);
+/* Targets per sample; 0 unless regression. */
+int64_t nn_dataset_targets(const nn_dataset *ds);
+/* The name of class i (CSV string labels, image folders), or NULL if the
+ * classes have no names or i is out of range. Owned by the data set. */
+const char *nn_dataset_class_name(const nn_dataset *ds, int64_t i);
+/* The name of feature j (a CSV header), or NULL. Owned by the data set. */
+const char *nn_dataset_feature_name(const nn_dataset *ds, int64_t j);
+/* The file or folder it was loaded from (for messages). */
+const char *nn_dataset_source(const nn_dataset *ds);
+
+/* Declares the class count: NN_ERR_RANGE naming the first sample whose
+ * label is >= classes; on success nn_dataset_classes returns classes. */
+nn_status nn_dataset_check_classes(nn_dataset *ds, int64_t classes);
+
+/* Fits the normalization of the given kind on this data set's own rows
+ * (shift and scale computed in double precision). */
+nn_status nn_dataset_fit_norm(nn_dataset *ds, nn_norm_kind kind);
+/* The current normalization; its arrays are owned by the data set and valid
+ * until its normalization next changes or it is freed. */
+void nn_dataset_norm_get(const nn_dataset *ds, struct nn_norm_stats *out);
+/* Sets the normalization (copied), e.g. the training set's on a test set or
+ * one read from a checkpoint. NN_ERR_SHAPE if nfeatures differs,
+ * NN_ERR_NUMERIC if a value is not finite or a scale is 0. */
+nn_status nn_dataset_norm_set(nn_dataset *ds, const struct nn_norm_stats *st);
+/* Applies st to rows of st->nfeatures floats in place. */
+void nn_norm_apply(const struct nn_norm_stats *st, float *x, int64_t rows);
+
+/* A view of the samples idx[0..n) of ds (indices into ds, repeats allowed),
+ * sharing its rows, with a copy of its normalization. Owned by the caller. */
+nn_dataset *nn_dataset_subset(const nn_dataset *ds, const int64_t *idx, int64_t n);
+
+/* Shuffles the samples with a generator seeded by seed and cuts them into
+ * a training view (the first n - round(n * val_fraction)) and a validation
+ * view (the rest); val_fraction in (0, 1) and both parts non-empty. A
+ * fitted normalization (standard, minmax) is refitted on the training part
+ * and copied to the validation part; others are kept. Both views are owned
+ * by the caller and independent of ds (which may be freed first). On error
+ * *train and *val are NULL. */
+nn_status nn_dataset_split(const nn_dataset *ds, float val_fraction, uint64_t seed,
+                           nn_dataset **train, nn_dataset **val);
+
+/* The batch path: converts samples idx[0..n) to float32 with the
+ * normalization applied into x_out (n, features), their class labels into
+ * labels_out (n) and their targets into targets_out (n, ntargets). Any out
+ * buffer may be NULL; labels_out and targets_out are written only when the
+ * data set has that kind of label. Allocates nothing. NN_ERR_RANGE (and
+ * nothing written) if an index is outside [0, size). */
+nn_status nn_dataset_gather(const nn_dataset *ds, const int64_t *idx, int64_t n,
+                            float *x_out, int32_t *labels_out, float *targets_out);
+/* Sample i's normalized features into x_out (features). */
+nn_status nn_dataset_row(const nn_dataset *ds, int64_t i, float *x_out);
+/* @@ end section: datasets @@ */
 
 /* @@ section: safetensors @@ */
+/* ------------------------------------------------------------------------ */
+/* Safetensors files (src/io/safetensors.c): the generic reader and atomic
+ * writer that checkpoints are built on.
+ *
+ * Format: an 8-byte little-endian header length N, N bytes of UTF-8 JSON
+ * (tensor name -> {"dtype", "shape", "data_offsets": [begin, end)}, plus an
+ * optional "__metadata__" object of string -> string), then the tensors'
+ * bytes, little-endian and row-major. Supported dtypes: "F32", "I32", "I64"
+ * and "U8"; the reader rejects the others with a message naming the dtype. */
 
-/* @@ section: models and training @@ */
+typedef struct nn_safetensors nn_safetensors;
+
+/* One tensor to write. name must be valid UTF-8, unique within the file and
+ * not "__metadata__"; data holds numel (product of dims; 1 when ndim is 0)
+ * elements of dtype in host byte order (written little-endian). */
+struct nn_st_tensor {
+    const char *name;
+    const char *dtype; /* "F32", "I32", "I64" or "U8" */
+    int ndim;          /* 0 (a scalar) to NN_MAX_DIMS */
+    int64_t dims[NN_MAX_DIMS];
+    const void *data;  /* may be NULL only when numel is 0 */
+};
+
+/* Options of nn_safetensors_save_ex. A zeroed struct means the defaults. */
+struct nn_st_write_opts {
+    /* Testing hooks: make the write fail as a full disk or a dying device
+     * would, to check that the old file survives. fail_after_bytes > 0
+     * fails (EIO) once that many bytes of the temporary file are written;
+     * fail_rename fails (EIO) at the rename step. Outside tests leave them
+     * 0. When both are unset the environment variables
+     * NN_TEST_FAIL_WRITE_AFTER=K (K >= 0) and NN_TEST_FAIL_RENAME=1, read at
+     * call time, do the same. */
+    int64_t fail_after_bytes;
+    bool fail_rename;
+};
+
+/* Writes n tensors and nmeta metadata pairs (meta_keys[i] -> meta_values[i],
+ * valid UTF-8, unique keys; both arrays may be NULL when nmeta is 0, and
+ * then no "__metadata__" entry is written) to path, atomically: the bytes go
+ * to a new temporary file "path.tmp.*" in the same directory, which is
+ * flushed, fsync'ed and renamed over path; then the directory is fsync'ed.
+ * The tensors are laid out by decreasing element size (each stays aligned)
+ * and the header is padded with spaces to a multiple of 8 bytes. An
+ * existing file keeps its permission bits; a new one gets 0666 less the
+ * umask. Returns NN_OK; NN_ERR_INVALID for a bad tensor or metadata entry
+ * (nothing is written); NN_ERR_IO (message naming the path and the system's
+ * reason) if any step fails, in which case the temporary file is removed
+ * and the previous file at path is left untouched; NN_ERR_NOMEM. */
+nn_status nn_safetensors_save(nn_ctx *ctx, const char *path,
+                              const struct nn_st_tensor *t, int n,
+                              const char *const *meta_keys,
+                              const char *const *meta_values, int nmeta);
+/* The same with options (opts may be NULL). */
+nn_status nn_safetensors_save_ex(nn_ctx *ctx, const char *path,
+                                 const struct nn_st_tensor *t, int n,
+                                 const char *const *meta_keys,
+                                 const char *const *meta_values, int nmeta,
+                                 const struct nn_st_write_opts *opts);
+
+/* Reads a whole file and validates it: header length within the file,
+ * UTF-8 JSON object (trailing whitespace allowed), every entry with a known
+ * dtype, a shape of non-negative integers and data_offsets [begin, end]
+ * with end - begin = numel * element size, unique names, the tensors'
+ * ranges covering the data section exactly (no gap, no overlap), metadata
+ * values all strings. Returns a handle the caller releases with
+ * nn_safetensors_close; NULL on error with a one-line message naming the
+ * file and the problem (NN_ERR_IO for a file that cannot be read,
+ * NN_ERR_FORMAT for bad contents, NN_ERR_NOMEM). ctx must outlive the
+ * handle (nn_safetensors_get_f32 reports to it). */
+nn_safetensors *nn_safetensors_open(nn_ctx *ctx, const char *path);
+void nn_safetensors_close(nn_safetensors *st);
+
+/* A tensor of an open file. Every pointer stays valid until the handle is
+ * closed; data is in host byte order and aligned to the element size. */
+struct nn_st_view {
+    const char *name;
+    const char *dtype;   /* "F32", "I32", "I64" or "U8" */
+    int ndim;            /* 0 for a scalar; may exceed NN_MAX_DIMS */
+    const int64_t *dims; /* (ndim) */
+    int64_t numel;       /* product of dims, 1 for a scalar */
+    size_t nbytes;       /* numel * element size */
+    const void *data;    /* (dims...) row-major */
+};
+
+/* The number of tensors, and tensor i (0 <= i < count) in header order;
+ * NULL if i is out of range. */
+int nn_safetensors_count(const nn_safetensors *st);
+const struct nn_st_view *nn_safetensors_at(const nn_safetensors *st, int i);
+/* The tensor named name, or NULL if there is none (no message). */
+const struct nn_st_view *nn_safetensors_find(const nn_safetensors *st,
+                                             const char *name);
+/* The float data of tensor name, checked: it exists, has dtype F32 and,
+ * unless dims is NULL, exactly the shape dims[0..ndim). NULL otherwise,
+ * with a message in the handle's context naming the file, the tensor, and
+ * what was found and expected. Owned by the handle. */
+const float *nn_safetensors_get_f32(const nn_safetensors *st, const char *name,
+                                    int ndim, const int64_t *dims);
+/* Metadata: the value for key or NULL; the number of pairs and key i (NULL
+ * if out of range). Strings are owned by the handle. */
+const char *nn_safetensors_meta(const nn_safetensors *st, const char *key);
+int nn_safetensors_meta_count(const nn_safetensors *st);
+const char *nn_safetensors_meta_key(const nn_safetensors *st, int i);
+/* The path the handle was opened from (or the label of an in-memory parse). */
+const char *nn_safetensors_path(const nn_safetensors *st);
+/* @@ end section: safetensors @@ */
+
+/* ------------------------------------------------------------------------ */
+/* Layers, models and training (src/layers.c, src/model.c, src/train.c).    */
+
+/* dense(x) = x . W^T + b with W (units, in) named NAME.weight and b (units)
+ * named NAME.bias (zeros). x must be (N, in). NULL on error. */
+nn_node *nn_dense(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_init,
+                  const char *name);
+
+typedef enum nn_loss_kind {
+    NN_LOSS_AUTO = 0,      /* from the final activation: softmax -> cross-entropy,
+                              sigmoid -> binary cross-entropy, else mse */
+    NN_LOSS_SOFTMAX_CE,    /* integer class labels */
+    NN_LOSS_SIGMOID_BCE,   /* targets in [0, 1], one per output unit */
+    NN_LOSS_MSE            /* regression targets, one per output unit */
+} nn_loss_kind;
+
+struct nn_model_cfg {
+    int64_t max_batch;    /* largest batch the model runs (default 256) */
+    float dropout;        /* rate of "dropout" layers given without one (0.5) */
+    int init;             /* nn_init_kind for every weight, or -1 for the
+                             per-layer default (He before the relu family,
+                             Xavier uniform otherwise); 0 = default too */
+    nn_loss_kind loss;
+};
+
+typedef struct nn_model nn_model;
+
+/* Builds a sequential model from a spec such as
+ *   "784 dense:256 relu dropout:0.2 dense:128 relu dense:10 softmax"
+ * The first token is the per-sample input size. Layers:
+ *   dense:UNITS[:INIT]  relu  leaky_relu[:SLOPE]  sigmoid  tanh
+ *   hardtanh[:LO:HI]  sign  identity  dropout[:P]  softmax (last only)
+ * A final softmax or sigmoid is fused with its loss; predictions are the
+ * probabilities. cfg may be NULL. NULL on error; free with nn_model_free. */
+nn_model *nn_model_new(nn_ctx *ctx, const char *spec, const struct nn_model_cfg *cfg);
+void nn_model_free(nn_model *m);
+nn_ctx *nn_model_ctx(const nn_model *m);
+nn_graph *nn_model_graph(const nn_model *m);
+const char *nn_model_spec(const nn_model *m);
+nn_loss_kind nn_model_loss_kind(const nn_model *m);
+int64_t nn_model_inputs(const nn_model *m);   /* features per sample */
+int64_t nn_model_outputs(const nn_model *m);  /* output units */
+int64_t nn_model_max_batch(const nn_model *m);
+/* Nodes: the input, the labels (cross-entropy) or targets (others), the
+ * loss (data term, mean over the batch), the logits before a fused final
+ * activation, and the predictions (probabilities or values). */
+nn_node *nn_model_input(const nn_model *m);
+nn_node *nn_model_target(const nn_model *m);
+nn_node *nn_model_loss(const nn_model *m);
+nn_node *nn_model_logits(const nn_model *m);
+nn_node *nn_model_output(const nn_model *m);
+/* Predictions for n samples x (n, inputs) into out (n, outputs), in
+ * evaluation mode, in chunks of max_batch. */
+nn_status nn_model_predict(nn_model *m, const float *x, int64_t n, float *out);
+
+/* A source of training or evaluation samples: gather copies the samples
+ * idx[0..n) as float features into x (n, inputs) and their class labels
+ * into labels or their targets into targets (n, outputs), whichever the
+ * model's loss needs (the other pointer is NULL). */
+struct nn_source {
+    int64_t n;
+    nn_status (*gather)(void *self, const int64_t *idx, int64_t n, float *x,
+                        int32_t *labels, float *targets);
+    void *self;
+};
+
+/* Arrays in memory as a source (not copied: they must outlive its use). */
+struct nn_array_source {
+    const float *x;         /* (n, features) */
+    const int32_t *labels;  /* (n) or NULL */
+    const float *targets;   /* (n, ntargets) or NULL */
+    int64_t n, features, ntargets;
+};
+struct nn_source nn_source_from_arrays(struct nn_array_source *a);
+
+struct nn_metrics {
+    double loss;     /* data term, mean over samples */
+    double penalty;  /* L1 + L2 penalty at the end (training only) */
+    double accuracy; /* classification; NAN for regression */
+    double mae;      /* regression: mean absolute error; NAN otherwise */
+    double mse;      /* regression: mean squared error; NAN otherwise */
+    int64_t n;
+};
+
+/* Loss and metrics of the model over a whole source, evaluation mode. */
+nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn_metrics *out);
+
+struct nn_epoch_stats {
+    int epoch;               /* 1-based */
+    struct nn_metrics train; /* running averages over the epoch's batches */
+    struct nn_metrics val;   /* n = 0 when there is no validation data */
+    double lr;               /* learning rate used during the epoch */
+    double seconds;
+};
+
+struct nn_train_progress {
+    int epoch, epochs;
+    int64_t batch, batches;      /* within the epoch, 1-based */
+    int64_t samples_done;        /* within the epoch */
+    double loss, accuracy;       /* running averages over the epoch */
+    double seconds;              /* since the epoch began */
+};
+
+struct nn_train_cfg {
+    int epochs;               /* default 10 */
+    int64_t batch;            /* default 64; n = full batch, 1 = stochastic */
+    bool drop_last;           /* drop the last partial batch (default: train on it) */
+    bool no_shuffle;          /* keep the source order (default: reshuffle per epoch) */
+    struct nn_optim_cfg optim;
+    float l1, l2;             /* penalties l1 |W|_1 and (l2 / 2) |W|^2 */
+    bool penalize_biases;     /* apply l1/l2 to 1-D parameters too (default no) */
+    bool decay_biases;        /* apply weight decay to 1-D parameters (default no) */
+    float clip_norm;          /* clip the global gradient norm (0 = off) */
+    int patience;             /* early stopping after this many epochs without
+                                 a val-loss improvement (0 = off) */
+    float min_delta;          /* improvement needed to reset the patience */
+    bool keep_last;           /* do not restore the best weights at the end */
+    /* Called after every batch / epoch when set; return false to stop. */
+    bool (*on_batch)(const struct nn_train_progress *p, void *user);
+    bool (*on_epoch)(const struct nn_epoch_stats *s, void *user);
+    void *user;
+};
+
+typedef struct nn_trainer nn_trainer;
+
+/* A trainer for the model (which it does not own). NULL on error. */
+nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg);
+void nn_trainer_free(nn_trainer *t);
+/* Trains from the current position up to cfg->epochs. val may be NULL.
+ * A non-finite loss or gradient stops training with NN_ERR_NUMERIC, a
+ * message naming the first node that became non-finite, and the weights of
+ * the last good step. */
+nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
+                         const struct nn_source *val);
+/* The epochs run so far (owned by the trainer). */
+const struct nn_epoch_stats *nn_trainer_history(const nn_trainer *t, int *n);
+nn_optim *nn_trainer_optim(nn_trainer *t);
+int nn_trainer_epoch(const nn_trainer *t);          /* epochs completed */
+int nn_trainer_best_epoch(const nn_trainer *t);     /* 0 if none */
+bool nn_trainer_stopped_early(const nn_trainer *t);
+/* L1 + L2 penalty of the current weights under the trainer's settings. */
+double nn_trainer_penalty(const nn_trainer *t);
+
+/* The name of the first node in compiled order whose value holds a NaN or
+ * infinity after the last forward pass, or NULL. */
+const char *nn_graph_first_nonfinite(const nn_graph *g);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,439 @@
+/*
+ * train.c - the training loop: per-epoch shuffling, mini-batches gathered
+ * straight into the graph's input buffers, L1/L2 penalties, gradient
+ * clipping, non-finite detection, validation, early stopping with restore
+ * of the best weights, and evaluation.
+ */
+#include "nn_impl.h"
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+struct nn_trainer {
+    nn_model *m;
+    struct nn_train_cfg cfg;
+    nn_optim *opt;
+    int64_t *perm;    /* (perm_n) sample order of the current epoch */
+    int64_t perm_n;
+    float *best;      /* (param_count) weights of the best epoch */
+    struct nn_epoch_stats *hist;
+    int nhist, cap;
+    int best_epoch;
+    double best_val;
+    int bad_epochs;
+    bool stopped_early;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- sources ------------------------------------------------------------ */
+
+static nn_status array_gather(void *self, const int64_t *idx, int64_t n, float *x,
+                              int32_t *labels, float *targets)
+{
+    struct nn_array_source *a = self;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = idx[i];
+        memcpy(x + i * a->features, a->x + r * a->features, (size_t)a->features * sizeof(float));
+        if (labels) {
+            if (!a->labels)
+                return NN_ERR_INVALID;
+            labels[i] = a->labels[r];
+        }
+        if (targets) {
+            if (!a->targets)
+                return NN_ERR_INVALID;
+            memcpy(targets + i * a->ntargets, a->targets + r * a->ntargets,
+                   (size_t)a->ntargets * sizeof(float));
+        }
+    }
+    return NN_OK;
+}
+
+struct nn_source nn_source_from_arrays(struct nn_array_source *a)
+{
+    return (struct nn_source){.n = a->n, .gather = array_gather, .self = a};
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+const char *nn_graph_first_nonfinite(const nn_graph *g)
+{
+    for (int i = 0; i < g->norder; i++) {
+        const nn_node *n = g->order[i];
+        if (n->op == NN_OP_LABELS || !n->val)
+            continue;
+        int64_t m = nn_numel(n);
+        for (int64_t j = 0; j < m; j++)
+            if (!isfinite(n->val[j]))
+                return n->name;
+    }
+    return NULL;
+}
+
+/* Feeds samples idx[0..k) of src into the model's input and target. */
+static nn_status feed(nn_model *m, const struct nn_source *src, const int64_t *idx, int64_t k)
+{
+    nn_graph *g = nn_model_graph(m);
+    nn_node *t = nn_model_target(m);
+    bool ce = nn_model_loss_kind(m) == NN_LOSS_SOFTMAX_CE;
+    nn_status st = src->gather(src->self, idx, k, nn_input_buffer(g, nn_model_input(m)),
+                               ce ? nn_labels_buffer(g, t) : NULL,
+                               ce ? NULL : nn_input_buffer(g, t));
+    if (st != NN_OK) {
+        if (!g->ctx->err[0])
+            nn_fail(g->ctx, st, "the data source could not provide %lld samples",
+                    (long long)k);
+        return st;
+    }
+    return nn_set_batch(g, k);
+}
+
+/* Adds this batch's metric sums: correct predictions, absolute and squared
+ * errors. */
+static void batch_metrics(nn_model *m, int64_t k, double *correct, double *abs_err,
+                          double *sq_err)
+{
+    nn_node *out = nn_model_output(m), *t = nn_model_target(m);
+    int64_t c = nn_model_outputs(m);
+    if (nn_model_loss_kind(m) == NN_LOSS_SOFTMAX_CE) {
+        const int32_t *y = (const int32_t *)(const void *)t->val;
+        const float *z = nn_model_logits(m)->val;
+        for (int64_t i = 0; i < k; i++) {
+            int64_t best = 0;
+            for (int64_t j = 1; j < c; j++)
+                if (z[i * c + j] > z[i * c + best])
+                    best = j;
+            *correct += best == y[i];
+        }
+    } else if (nn_model_loss_kind(m) == NN_LOSS_SIGMOID_BCE) {
+        /* binary accuracy: every unit's prediction on the right side of 0.5 */
+        const float *z = nn_model_logits(m)->val;
+        for (int64_t i = 0; i < k; i++) {
+            bool ok = true;
+            for (int64_t j = 0; j < c; j++)
+                ok &= (z[i * c + j] > 0) == (t->val[i * c + j] > 0.5f);
+            *correct += ok;
+        }
+    } else {
+        for (int64_t i = 0; i < k * c; i++) {
+            double e = (double)out->val[i] - t->val[i];
+            *abs_err += fabs(e);
+            *sq_err += e * e;
+        }
+    }
+}
+
+static void finish_metrics(nn_model *m, struct nn_metrics *r, double loss_sum,
+                           double correct, double abs_err, double sq_err, int64_t n)
+{
+    bool regression = nn_model_loss_kind(m) == NN_LOSS_MSE;
+    double nd = n > 0 ? (double)n : NAN;
+    r->n = n;
+    r->loss = loss_sum / nd;
+    r->accuracy = regression ? NAN : correct / nd;
+    r->mae = regression ? abs_err / (nd * (double)nn_model_outputs(m)) : NAN;
+    r->mse = regression ? sq_err / (nd * (double)nn_model_outputs(m)) : NAN;
+}
+
+nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn_metrics *out)
+{
+    nn_graph *g = nn_model_graph(m);
+    memset(out, 0, sizeof *out);
+    out->penalty = 0;
+    int64_t mb = nn_model_max_batch(m);
+    int64_t *idx = malloc((size_t)mb * sizeof *idx);
+    if (!idx)
+        return nn_fail(g->ctx, NN_ERR_NOMEM, "evaluate: out of memory");
+    bool training = g->training;
+    nn_graph_set_training(g, false);
+    double loss = 0, correct = 0, ae = 0, se = 0;
+    nn_status st = NN_OK;
+    for (int64_t i = 0; st == NN_OK && i < src->n; i += mb) {
+        int64_t k = src->n - i < mb ? src->n - i : mb;
+        for (int64_t j = 0; j < k; j++)
+            idx[j] = i + j;
+        st = feed(m, src, idx, k);
+        if (st == NN_OK)
+            st = nn_forward(g);
+        if (st == NN_OK) {
+            loss += (double)nn_model_loss(m)->val[0] * (double)k;
+            batch_metrics(m, k, &correct, &ae, &se);
+        }
+    }
+    nn_graph_set_training(g, training);
+    free(idx);
+    finish_metrics(m, out, loss, correct, ae, se, src->n);
+    return st;
+}
+
+/* ---- trainer ------------------------------------------------------------ */
+
+static bool penalized(const nn_trainer *t, const nn_node *p)
+{
+    return p->ndim >= 2 || t->cfg.penalize_biases;
+}
+
+double nn_trainer_penalty(const nn_trainer *t)
+{
+    nn_graph *g = nn_model_graph(t->m);
+    double l1 = 0, l2 = 0;
+    for (int i = 0; i < g->nparams; i++) {
+        const nn_node *p = g->params[i];
+        if (!penalized(t, p))
+            continue;
+        for (int64_t j = 0; j < p->sample_numel; j++) {
+            l1 += fabs((double)p->val[j]);
+            l2 += (double)p->val[j] * p->val[j];
+        }
+    }
+    return t->cfg.l1 * l1 + 0.5 * t->cfg.l2 * l2;
+}
+
+nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg)
+{
+    nn_ctx *ctx = nn_model_ctx(m);
+    nn_graph *g = nn_model_graph(m);
+    struct nn_train_cfg c = cfg ? *cfg : (struct nn_train_cfg){0};
+    if (c.epochs == 0)
+        c.epochs = 10;
+    if (c.batch == 0)
+        c.batch = 64;
+    const char *bad = NULL;
+    if (c.epochs < 0)
+        bad = "epochs must be >= 1";
+    else if (c.batch < 1)
+        bad = "batch must be >= 1";
+    else if (c.batch > nn_model_max_batch(m))
+        bad = "batch exceeds the model's max_batch";
+    else if (!(c.l1 >= 0) || !(c.l2 >= 0))
+        bad = "l1 and l2 must be >= 0";
+    else if (!(c.clip_norm >= 0))
+        bad = "clip_norm must be >= 0";
+    else if (c.patience < 0 || !(c.min_delta >= 0))
+        bad = "patience and min_delta must be >= 0";
+    if (bad) {
+        nn_fail(ctx, NN_ERR_INVALID, "trainer: %s (epochs %d, batch %lld, max_batch %lld)",
+                bad, c.epochs, (long long)c.batch, (long long)nn_model_max_batch(m));
+        return NULL;
+    }
+    nn_trainer *t = calloc(1, sizeof *t);
+    if (!t) {
+        nn_fail(ctx, NN_ERR_NOMEM, "trainer: out of memory");
+        return NULL;
+    }
+    t->m = m;
+    t->cfg = c;
+    t->best_val = INFINITY;
+    t->opt = nn_optim_new(g, &c.optim);
+    if (!t->opt) {
+        free(t);
+        return NULL;
+    }
+    if (!c.decay_biases)
+        for (int i = 0; i < g->nparams; i++)
+            if (g->params[i]->ndim < 2)
+                nn_optim_set_decay(t->opt, g->params[i], false);
+    return t;
+}
+
+void nn_trainer_free(nn_trainer *t)
+{
+    if (!t)
+        return;
+    nn_optim_free(t->opt);
+    free(t->perm);
+    nn_aligned_free(t->best);
+    free(t->hist);
+    free(t);
+}
+
+const struct nn_epoch_stats *nn_trainer_history(const nn_trainer *t, int *n)
+{
+    *n = t->nhist;
+    return t->hist;
+}
+nn_optim *nn_trainer_optim(nn_trainer *t) { return t->opt; }
+int nn_trainer_epoch(const nn_trainer *t) { return t->nhist; }
+int nn_trainer_best_epoch(const nn_trainer *t) { return t->best_epoch; }
+bool nn_trainer_stopped_early(const nn_trainer *t) { return t->stopped_early; }
+
+/* Adds the penalties' gradients, then checks and clips the global norm.
+ * Returns false (message set) if a gradient is not finite. */
+static bool regularize_and_check(nn_trainer *t)
+{
+    nn_graph *g = nn_model_graph(t->m);
+    float l1 = t->cfg.l1, l2 = t->cfg.l2;
+    double sq = 0;
+    for (int i = 0; i < g->nparams; i++) {
+        nn_node *p = g->params[i];
+        float *w = p->val, *d = p->grad;
+        int64_t n = p->sample_numel;
+        if ((l1 > 0 || l2 > 0) && penalized(t, p))
+            for (int64_t j = 0; j < n; j++)
+                d[j] += l2 * w[j] + l1 * (float)((w[j] > 0) - (w[j] < 0));
+        double s = 0;
+        for (int64_t j = 0; j < n; j++)
+            s += (double)d[j] * d[j];
+        if (!isfinite(s)) {
+            nn_fail(g->ctx, NN_ERR_NUMERIC,
+                    "the gradient of '%s' is not finite; training stopped before the "
+                    "update, keeping the last good weights", p->name);
+            return false;
+        }
+        sq += s;
+    }
+    double norm = sqrt(sq);
+    if (t->cfg.clip_norm > 0 && norm > t->cfg.clip_norm) {
+        float f = (float)(t->cfg.clip_norm / (norm + 1e-6));
+        for (int64_t j = 0; j < g->param_count; j++)
+            g->grad_block[j] *= f;
+    }
+    return true;
+}
+
+static nn_status push_history(nn_trainer *t, const struct nn_epoch_stats *s)
+{
+    if (t->nhist == t->cap) {
+        int cap = t->cap ? 2 * t->cap : 16;
+        struct nn_epoch_stats *h = realloc(t->hist, (size_t)cap * sizeof *h);
+        if (!h)
+            return nn_fail(nn_model_ctx(t->m), NN_ERR_NOMEM, "trainer: out of memory");
+        t->hist = h;
+        t->cap = cap;
+    }
+    t->hist[t->nhist++] = *s;
+    return NN_OK;
+}
+
+nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
+                         const struct nn_source *val)
+{
+    nn_model *m = t->m;
+    nn_graph *g = nn_model_graph(m);
+    nn_ctx *ctx = g->ctx;
+    const struct nn_train_cfg *c = &t->cfg;
+    if (!train || train->n < 1 || !train->gather)
+        return nn_fail(ctx, NN_ERR_INVALID, "train: no training samples");
+    if (c->patience > 0 && (!val || val->n < 1))
+        return nn_fail(ctx, NN_ERR_INVALID,
+                       "train: early stopping (patience %d) needs validation data",
+                       c->patience);
+    if (t->perm_n != train->n) {
+        free(t->perm);
+        t->perm = malloc((size_t)train->n * sizeof *t->perm);
+        t->perm_n = t->perm ? train->n : 0;
+        if (!t->perm)
+            return nn_fail(ctx, NN_ERR_NOMEM, "train: out of memory for %lld indices",
+                           (long long)train->n);
+    }
+    if (c->patience > 0 && !t->best) {
+        t->best = nn_aligned_alloc((size_t)g->param_count * sizeof(float));
+        if (!t->best)
+            return nn_fail(ctx, NN_ERR_NOMEM, "train: out of memory");
+    }
+    nn_node *loss = nn_model_loss(m);
+    int64_t n = train->n, B = c->batch;
+    int64_t batches = c->drop_last ? n / B : (n + B - 1) / B;
+    if (batches < 1)
+        return nn_fail(ctx, NN_ERR_INVALID,
+                       "train: %lld samples make no full batch of %lld (drop_last is on)",
+                       (long long)n, (long long)B);
+    nn_status st = NN_OK;
+    bool stop = false;
+    while (!stop && t->nhist < c->epochs && !t->stopped_early) {
+        struct nn_epoch_stats es = {.epoch = t->nhist + 1, .lr = nn_optim_lr(t->opt)};
+        double t0 = now_s();
+        for (int64_t i = 0; i < n; i++)
+            t->perm[i] = i;
+        if (!c->no_shuffle)
+            for (int64_t i = n - 1; i > 0; i--) {
+                int64_t j = (int64_t)nn_rng_below(&ctx->rng, (uint64_t)i + 1);
+                int64_t tmp = t->perm[i];
+                t->perm[i] = t->perm[j];
+                t->perm[j] = tmp;
+            }
+        double lsum = 0, correct = 0, ae = 0, se = 0;
+        int64_t seen = 0;
+        nn_graph_set_training(g, true);
+        for (int64_t b = 0; b < batches; b++) {
+            int64_t k = n - b * B < B ? n - b * B : B;
+            st = feed(m, train, t->perm + b * B, k);
+            if (st == NN_OK)
+                st = nn_forward(g);
+            if (st != NN_OK)
+                break;
+            if (!isfinite(loss->val[0])) {
+                const char *where = nn_graph_first_nonfinite(g);
+                st = nn_fail(ctx, NN_ERR_NUMERIC,
+                             "the loss became %s at epoch %d, batch %lld; the first "
+                             "non-finite value was in node '%s'. Training stopped before "
+                             "the update, keeping the last good weights (try a smaller "
+                             "learning rate or gradient clipping)",
+                             isnan(loss->val[0]) ? "NaN" : "infinite", es.epoch,
+                             (long long)b + 1, where ? where : "?");
+                break;
+            }
+            nn_zero_grad(g);
+            st = nn_backward(g, loss);
+            if (st != NN_OK)
+                break;
+            if (!regularize_and_check(t)) {
+                st = NN_ERR_NUMERIC;
+                break;
+            }
+            st = nn_optim_step(t->opt);
+            if (st != NN_OK)
+                break;
+            lsum += (double)loss->val[0] * (double)k;
+            batch_metrics(m, k, &correct, &ae, &se);
+            seen += k;
+            if (c->on_batch) {
+                struct nn_train_progress p = {
+                    .epoch = es.epoch, .epochs = c->epochs, .batch = b + 1,
+                    .batches = batches, .samples_done = seen, .loss = lsum / (double)seen,
+                    .accuracy = correct / (double)seen, .seconds = now_s() - t0};
+                if (!c->on_batch(&p, c->user)) {
+                    stop = true;
+                    break;
+                }
+            }
+        }
+        nn_graph_set_training(g, false);
+        if (st != NN_OK || stop)
+            break;
+        finish_metrics(m, &es.train, lsum, correct, ae, se, seen);
+        es.train.penalty = nn_trainer_penalty(t);
+        if (val && val->n > 0) {
+            st = nn_evaluate(m, val, &es.val);
+            if (st != NN_OK)
+                break;
+        }
+        es.seconds = now_s() - t0;
+        if ((st = push_history(t, &es)) != NN_OK)
+            break;
+        if (c->patience > 0) {
+            if (es.val.loss < t->best_val - c->min_delta) {
+                t->best_val = es.val.loss;
+                t->best_epoch = es.epoch;
+                t->bad_epochs = 0;
+                memcpy(t->best, g->param_block, (size_t)g->param_count * sizeof(float));
+            } else if (++t->bad_epochs >= c->patience) {
+                t->stopped_early = true;
+            }
+        }
+        if (c->on_epoch && !c->on_epoch(&es, c->user))
+            stop = true;
+    }
+    nn_graph_set_training(g, false);
+    bool finished = t->stopped_early || t->nhist >= c->epochs;
+    if (st == NN_OK && finished && c->patience > 0 && !c->keep_last && t->best_epoch > 0)
+        memcpy(g->param_block, t->best, (size_t)g->param_count * sizeof(float));
+    return st;
+}
