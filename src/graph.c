@@ -294,9 +294,12 @@ nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
     nn_ctx *ctx = g->ctx;
     if (g->compiled)
         return nn_fail(ctx, NN_ERR_STATE, "compile: the graph is already compiled");
-    if (g->error)
+    if (g->error) {
+        char first[sizeof ctx->err];
+        snprintf(first, sizeof first, "%s", ctx->err[0] ? ctx->err : "(message cleared)");
         return nn_fail(ctx, NN_ERR_STATE, "compile: an earlier call building the graph "
-                       "failed: %s", ctx->err[0] ? ctx->err : "(message cleared)");
+                       "failed: %s", first);
+    }
     if (max_batch < 1)
         return nn_fail(ctx, NN_ERR_INVALID, "compile: max_batch is %lld, expected >= 1",
                        (long long)max_batch);
@@ -340,7 +343,12 @@ nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
                 }
             }
             if (nn_op_table[n->op].aux_size) {
-                int64_t a = nn_op_table[n->op].aux_size(n) * rows;
+                /* scratch scales with the batch if the node or an input has one
+                 * (a loss is a scalar over batched inputs) */
+                bool batched = n->batched;
+                for (int j = 0; j < n->nin; j++)
+                    batched |= n->in[j]->batched;
+                int64_t a = nn_op_table[n->op].aux_size(n) * (batched ? max_batch : 1);
                 if (pass)
                     n->aux = (float *)(base + off);
                 off += round_up((size_t)a * sizeof(float));

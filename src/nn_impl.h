@@ -160,7 +160,8 @@ struct nn_op_def {
     /* Checks the inputs and sets n's shape (ndim, dim, batched); on a
      * mismatch returns an error naming the op and both shapes. */
     nn_status (*infer)(nn_graph *g, nn_node *n);
-    /* Scratch floats per sample (batched) or in all, from the arena. */
+    /* Scratch floats per sample when the node or one of its inputs has a
+     * batch axis, else in all; from the arena. */
     int64_t (*aux_size)(const nn_node *n);
     nn_status (*forward)(nn_graph *g, nn_node *n);
     /* Adds the gradient of each input that requires one (+=). */
@@ -197,6 +198,24 @@ void nn_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
 const char *nn_gemm_backend(void);
 /* Sets the thread count for the GEMM backend and the library's loops. */
 void nn_threads_apply(int threads);
+
+/* Trainer state for checkpoints (train.c). */
+struct nn_trainer_state {
+    int epochs_done;
+    int best_epoch;
+    double best_val;
+    int bad_epochs;
+    bool stopped_early;
+};
+void nn_trainer_get_state(const nn_trainer *t, struct nn_trainer_state *s);
+/* Replaces the position, history (copied) and best weights (copied when
+ * given; NULL keeps none). */
+nn_status nn_trainer_set_state(nn_trainer *t, const struct nn_trainer_state *s,
+                               const struct nn_epoch_stats *hist, int nhist,
+                               const float *best);
+const float *nn_trainer_best_weights(const nn_trainer *t);
+const struct nn_train_cfg *nn_trainer_config(const nn_trainer *t);
+nn_model *nn_trainer_model(const nn_trainer *t);
 
 /* Aligned allocation helpers. */
 void *nn_aligned_alloc(size_t bytes);

@@ -5,25 +5,8 @@
  * logits of +-1000, batch sizes that change between passes, forward_to
  * without labels, backward from a non-scalar, dropout in both modes, and two
  * contexts in one process.
- *
- * Two checks here expose library bugs that were reported and are not yet
- * fixed (src/ is not this file's to change); they run only when the
- * environment has NN_TEST_KNOWN_BUGS=1, and are skipped with a notice
- * otherwise:
- *  - nn_graph_compile's "an earlier call ... failed: %s" message formats
- *    ctx->err into itself (overlapping vsnprintf, undefined behaviour): the
- *    original message comes out garbled.
- *  - softmax_cross_entropy's scratch is sized for one row, not max_batch
- *    rows (graph.c sizes aux by the loss node's own batch flag): a heap
- *    overflow once rows * classes exceeds the 64-byte rounding.
  */
 #include "test.h"
-
-static bool known_bugs(void)
-{
-    const char *e = getenv("NN_TEST_KNOWN_BUGS");
-    return e && *e && strcmp(e, "0") != 0;
-}
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -61,8 +44,8 @@ static void expect_build_error(nn_ctx *ctx, nn_graph *g, nn_node *made, nn_node 
     char first[512];
     snprintf(first, sizeof first, "%s", nn_ctx_error(ctx));
     assert_int_equal(nn_graph_compile(g, &valid, 1, 4), NN_ERR_STATE);
-    /* compile's message carries the original one (known bug: garbled) */
-    if (known_bugs() && !strstr(nn_ctx_error(ctx), first))
+    /* compile's message carries the original one */
+    if (!strstr(nn_ctx_error(ctx), first))
         fail_msg("compile's message \"%s\" lost \"%s\"", nn_ctx_error(ctx), first);
 }
 #define EXPECT_BUILD_ERROR(ctx, g, made, valid, ...)                          \
@@ -715,19 +698,13 @@ static void two_contexts_independent(void **state)
     nn_ctx_free(c);
 }
 
-/* ---- known bug: softmax_cross_entropy at a full batch --------------------- */
+/* ---- softmax_cross_entropy at a full batch -------------------------------- */
 
 /* 64 rows of 3 classes: the loss and its gradient against a double
- * computation. With the scratch sized for one row this writes 768 bytes
- * into a 64-byte region (AddressSanitizer reports it). */
+ * computation (the scratch must hold every row: 768 bytes). */
 static void softmax_ce_full_batch(void **state)
 {
     (void)state;
-    if (!known_bugs()) {
-        print_message("softmax_ce_full_batch: skipped, known heap overflow in the "
-                      "softmax_cross_entropy scratch (NN_TEST_KNOWN_BUGS=1 runs it)\n");
-        skip();
-    }
     enum { R = 64, C = 3 };
     nn_ctx *ctx = new_ctx(3);
     nn_graph *g = nn_graph_new(ctx);

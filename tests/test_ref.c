@@ -21,29 +21,11 @@
  * A missing or unreadable fixture fails its case, and a test walks the op
  * table so that every op except dropout (random, tested in test_graph.c)
  * must have a fixture.
- *
- * Known library bug (reported, not yet fixed; src/ is not this file's to
- * change): softmax_cross_entropy's scratch is sized for one row instead of
- * max_batch rows, so its cases (softmax_cross_entropy, net3) overflow the
- * heap. They run only with NN_TEST_KNOWN_BUGS=1 in the environment and are
- * reported as skipped otherwise. With the scratch sized correctly both pass.
+
  */
 #include "test.h"
 
 #include <dirent.h>
-
-static bool known_bugs(void)
-{
-    const char *e = getenv("NN_TEST_KNOWN_BUGS");
-    return e && *e && strcmp(e, "0") != 0;
-}
-
-/* Cases held back until the softmax_cross_entropy scratch is fixed. */
-static bool held_back(const char *op)
-{
-    return !known_bugs() &&
-           (strcmp(op, "softmax_cross_entropy") == 0 || strcmp(op, "net3") == 0);
-}
 
 #define RTOL 1e-5
 #define ATOL 1e-6
@@ -522,12 +504,6 @@ static void ops_match_pytorch(void **state)
     for (size_t i = 0; i < NCASES; i++) {
         if (strcmp(cases[i].op, "net3") == 0)
             continue;
-        if (held_back(cases[i].op)) {
-            print_message("ref %-22s SKIPPED: known heap overflow in the "
-                          "softmax_cross_entropy scratch (NN_TEST_KNOWN_BUGS=1 runs it)\n",
-                          cases[i].file);
-            continue;
-        }
         struct ref_stats st;
         char err[512] = "";
         bool ok = run_case(&cases[i], &st, err, sizeof err);
@@ -549,11 +525,6 @@ static void ops_match_pytorch(void **state)
 static void network_matches_pytorch(void **state)
 {
     (void)state;
-    if (held_back("net3")) {
-        print_message("net3: skipped, known heap overflow in the softmax_cross_entropy "
-                      "scratch (NN_TEST_KNOWN_BUGS=1 runs it)\n");
-        skip();
-    }
     struct ref_stats st;
     char err[512] = "";
     bool ok = run_case(find_case("net3"), &st, err, sizeof err);
