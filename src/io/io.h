@@ -1,0 +1,42 @@
+/*
+ * io.h - private entry points of the file formats in src/io/: the in-memory
+ * safetensors parser (for the fuzzer and tests), the header builder the
+ * writer uses, and the byte-order helpers.
+ */
+#ifndef NN_IO_H
+#define NN_IO_H
+
+#include "nn_impl.h"
+
+/* Parses a whole safetensors image buf[0..len) with the same checks as
+ * nn_safetensors_open; label names it in messages. The data is copied, so
+ * buf may be freed afterwards. NULL on error (message in ctx). */
+nn_safetensors *nn_safetensors_parse(nn_ctx *ctx, const char *label,
+                                     const void *buf, size_t len);
+
+/* Validates the tensors and metadata of a save and builds the header: a
+ * malloc'ed JSON text padded with spaces to a multiple of 8 bytes (*hdr,
+ * *hlen, the caller frees it) and the tensors' byte ranges in the data
+ * section (begin[i], nbytes[i], arrays of n the caller provides). The
+ * layout orders tensors by decreasing element size, stable otherwise.
+ * Returns NN_ERR_INVALID naming the bad entry, or NN_ERR_NOMEM. */
+nn_status nn_st_build_header(nn_ctx *ctx, const char *path,
+                             const struct nn_st_tensor *t, int n,
+                             const char *const *meta_keys,
+                             const char *const *meta_values, int nmeta,
+                             char **hdr, size_t *hlen, int64_t *begin,
+                             int64_t *nbytes);
+
+/* Bytes of one element of a dtype name ("F32" -> 4), 0 if unsupported. */
+size_t nn_st_dtype_size(const char *dtype);
+
+/* Copies nelem elements of esize bytes (1, 2, 4 or 8) from src to dst,
+ * reversing the bytes of each: little-endian <-> big-endian. */
+void nn_st_swap_copy(void *dst, const void *src, size_t nelem, size_t esize);
+
+/* True if s[0..len) is valid UTF-8 (no overlong forms, surrogates or code
+ * points past U+10FFFF); else false and *bad is the offset of the first
+ * bad byte (bad may be NULL). */
+bool nn_utf8_valid(const char *s, size_t len, size_t *bad);
+
+#endif /* NN_IO_H */
