@@ -1,0 +1,610 @@
+/*
+ * csv.c - CSV data sets through libcsv (quoted fields, any delimiter):
+ * a header row, one or more label columns chosen by name or index, float
+ * features, and labels decided after the whole file is read (class indices,
+ * class names in sorted order, or regression targets). Every problem is
+ * reported with the file, line and column.
+ */
+#include "data/data.h"
+
+#include <csv.h>
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <zlib.h>
+
+struct csvs {
+    nn_ctx *ctx;
+    const char *name;
+    struct nn_csv_opts opts;
+    nn_status st;          /* the first error; parsing stops there */
+    int64_t line;          /* physical line being read, 1-based */
+    int64_t rec_line;      /* line where the current record started */
+    bool pending_cr;       /* the last terminator was '\r' */
+    bool first_field;      /* no field seen yet in the file (BOM check) */
+    /* the current record: NUL-terminated fields back to back */
+    char *rb;
+    size_t rb_len, rb_cap;
+    size_t *rf;            /* (rnf) field offsets into rb */
+    int64_t rnf, rf_cap;
+    /* the layout, fixed by the first record */
+    bool have_layout;
+    int64_t ncols, nfeat, nlab;
+    char **colnames;       /* (ncols) with a header, else NULL */
+    int64_t *labcol;       /* (nlab) label columns in the order given */
+    bool *islab;           /* (ncols) */
+    /* the rows */
+    int64_t nrows, rows_cap;
+    float *x;              /* (rows_cap, nfeat) */
+    int64_t *rowline;      /* (rows_cap) line of each row */
+    char *lb;              /* label strings back to back */
+    size_t lb_len, lb_cap;
+    size_t *lo;            /* (rows_cap, nlab) offsets into lb */
+};
+
+static bool grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return true;
+    size_t nc = *cap ? *cap : 16;
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2 / elem)
+            return false;
+        nc *= 2;
+    }
+    void *q = realloc(*p, nc * elem);
+    if (!q)
+        return false;
+    *p = q;
+    *cap = nc;
+    return true;
+}
+
+static void oom(struct csvs *s)
+{
+    if (s->st == NN_OK)
+        s->st = nn_fail(s->ctx, NN_ERR_NOMEM, "%s: out of memory", s->name);
+}
+
+/* Records running out of memory and leaves the (void) caller. */
+#define OOM_RETURN(s)                                                         \
+    do {                                                                      \
+        oom(s);                                                               \
+        return;                                                               \
+    } while (0)
+
+/* Text from the file, fit for a one-line message: at most 40 characters,
+ * control characters shown as '?'. */
+static const char *clean(const char *t, char *buf)
+{
+    size_t k = 0;
+    for (; t[k] && k < 40; k++)
+        buf[k] = (unsigned char)t[k] < 0x20 || t[k] == 0x7f ? '?' : t[k];
+    buf[k] = '\0';
+    if (t[k])
+        memcpy(buf + k, "...", 4);
+    return buf;
+}
+
+/* "column 3 ('price')" (1-based) into buf. */
+static const char *col_str(const struct csvs *s, int64_t c, char *buf, size_t len)
+{
+    char t[48];
+    if (s->colnames)
+        snprintf(buf, len, "column %lld ('%s')", (long long)c + 1, clean(s->colnames[c], t));
+    else
+        snprintf(buf, len, "column %lld", (long long)c + 1);
+    return buf;
+}
+
+static void on_field(void *data, size_t len, void *vs)
+{
+    struct csvs *s = vs;
+    if (s->st != NN_OK)
+        return;
+    const char *f = data ? data : "";
+    if (s->first_field) {
+        s->first_field = false;
+        if (len >= 3 && memcmp(f, "\xEF\xBB\xBF", 3) == 0) { /* UTF-8 BOM */
+            f += 3;
+            len -= 3;
+        }
+    }
+    if (s->rnf == 0)
+        s->rec_line = s->line;
+    for (size_t i = 0; i < len; i++) /* newlines inside quoted fields */
+        s->line += f[i] == '\n';
+    size_t cap = (size_t)s->rf_cap;
+    if (!grow((void **)&s->rb, &s->rb_cap, s->rb_len + len + 1, 1) ||
+        !grow((void **)&s->rf, &cap, (size_t)s->rnf + 1, sizeof(size_t))) {
+        oom(s);
+        return;
+    }
+    s->rf_cap = (int64_t)cap;
+    s->rf[s->rnf++] = s->rb_len;
+    memcpy(s->rb + s->rb_len, f, len);
+    s->rb[s->rb_len + len] = '\0';
+    s->rb_len += len + 1;
+}
+
+static bool is_int_text(const char *t, int64_t *v)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(t, &end, 10);
+    if (end == t || errno)
+        return false;
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (*end)
+        return false;
+    *v = x;
+    return true;
+}
+
+/* Resolves opts.label against the first record into labcol/islab. */
+static void layout(struct csvs *s)
+{
+    char tb[48];
+    s->ncols = s->rnf;
+    s->islab = calloc((size_t)s->ncols, sizeof(bool));
+    s->labcol = calloc((size_t)s->ncols, sizeof(int64_t));
+    if (!s->islab || !s->labcol)
+        OOM_RETURN(s);
+    if (!s->opts.no_header) {
+        s->colnames = calloc((size_t)s->ncols, sizeof(char *));
+        if (!s->colnames)
+            OOM_RETURN(s);
+        for (int64_t c = 0; c < s->ncols; c++)
+            if (!(s->colnames[c] = nn_data_strdup(s->ctx, s->rb + s->rf[c])))
+                OOM_RETURN(s);
+    }
+    const char *spec = s->opts.label;
+    if (spec) {
+        /* The whole text as one column name first, then a comma list. */
+        size_t sl = strlen(spec);
+        char *tok = malloc(sl + 1);
+        if (!tok)
+            OOM_RETURN(s);
+        bool whole = false;
+        for (int64_t c = 0; s->colnames && c < s->ncols && !whole; c++)
+            if (strcmp(s->colnames[c], spec) == 0) {
+                s->labcol[s->nlab++] = c;
+                s->islab[c] = true;
+                whole = true;
+            }
+        for (const char *p = spec; !whole && s->st == NN_OK;) {
+            const char *q = strchr(p, ',');
+            size_t tl = q ? (size_t)(q - p) : strlen(p);
+            while (tl && (*p == ' ' || *p == '\t'))
+                p++, tl--;
+            while (tl && (p[tl - 1] == ' ' || p[tl - 1] == '\t'))
+                tl--;
+            memcpy(tok, p, tl);
+            tok[tl] = '\0';
+            int64_t c = -1, v;
+            for (int64_t k = 0; s->colnames && k < s->ncols && c < 0; k++)
+                if (strcmp(s->colnames[k], tok) == 0)
+                    c = k;
+            if (c < 0 && is_int_text(tok, &v)) {
+                if (v < -s->ncols || v >= s->ncols) {
+                    s->st = nn_fail(s->ctx, NN_ERR_INVALID, "%s: label column index "
+                                    "%lld is out of range for %lld columns",
+                                    s->name, (long long)v, (long long)s->ncols);
+                    break;
+                }
+                c = v < 0 ? s->ncols + v : v;
+            }
+            if (c < 0) {
+                char list[160] = "";
+                for (int64_t k = 0; s->colnames && k < s->ncols; k++) {
+                    size_t o = strlen(list);
+                    snprintf(list + o, sizeof list - o, "%s%s", k ? ", " : "",
+                             s->colnames[k]);
+                }
+                if (strlen(list) == sizeof list - 1)
+                    memcpy(list + sizeof list - 4, "...", 4);
+                s->st = nn_fail(s->ctx, NN_ERR_INVALID, "%s: label column '%s' not "
+                                "found (%s%s)", s->name, clean(tok, tb),
+                                s->colnames ? "columns: " : "no header; give a "
+                                "0-based index", list);
+                break;
+            }
+            if (s->islab[c]) {
+                s->st = nn_fail(s->ctx, NN_ERR_INVALID, "%s: label column '%s' given "
+                                "twice", s->name, clean(tok, tb));
+                break;
+            }
+            s->islab[c] = true;
+            s->labcol[s->nlab++] = c;
+            if (!q)
+                break;
+            p = q + 1;
+        }
+        free(tok);
+        if (s->st != NN_OK)
+            return;
+        if (s->nlab > 1 && s->opts.task == NN_CSV_CLASSIFY) {
+            s->st = nn_fail(s->ctx, NN_ERR_INVALID, "%s: %lld label columns; "
+                            "classification takes one", s->name, (long long)s->nlab);
+            return;
+        }
+    }
+    s->nfeat = s->ncols - s->nlab;
+    if (s->nfeat < 1) {
+        s->st = nn_fail(s->ctx, NN_ERR_FORMAT, "%s: no feature columns (every column "
+                        "is a label)", s->name);
+        return;
+    }
+    s->have_layout = true;
+}
+
+static void data_row(struct csvs *s)
+{
+    char cb[96], tb[48];
+    if (s->rnf != s->ncols) {
+        s->st = nn_fail(s->ctx, NN_ERR_FORMAT, "%s line %lld: %lld fields, expected "
+                        "%lld (as in %s)", s->name, (long long)s->rec_line,
+                        (long long)s->rnf, (long long)s->ncols,
+                        s->opts.no_header ? "the first row" : "the header");
+        return;
+    }
+    size_t cap = (size_t)s->rows_cap, cap2 = cap, cap3 = cap;
+    if (!grow((void **)&s->x, &cap, (size_t)s->nrows + 1, (size_t)s->nfeat * sizeof(float)) ||
+        !grow((void **)&s->rowline, &cap2, (size_t)s->nrows + 1, sizeof(int64_t)) ||
+        (s->nlab && !grow((void **)&s->lo, &cap3, (size_t)s->nrows + 1,
+                          (size_t)s->nlab * sizeof(size_t))))
+        OOM_RETURN(s);
+    s->rows_cap = (int64_t)cap; /* the three arrays grow in step */
+    float *xr = s->x + s->nrows * s->nfeat;
+    int64_t j = 0;
+    for (int64_t c = 0; c < s->ncols; c++) {
+        const char *f = s->rb + s->rf[c];
+        if (s->islab[c])
+            continue;
+        while (*f == ' ' || *f == '\t')
+            f++;
+        if (!*f) {
+            s->st = nn_fail(s->ctx, NN_ERR_FORMAT, "%s line %lld, %s: empty field, "
+                            "expected a number", s->name, (long long)s->rec_line,
+                            col_str(s, c, cb, sizeof cb));
+            return;
+        }
+        char *end;
+        double v = strtod(f, &end);
+        while (end != f && (*end == ' ' || *end == '\t'))
+            end++;
+        if (end == f || *end) {
+            s->st = nn_fail(s->ctx, NN_ERR_FORMAT, "%s line %lld, %s: '%s' is not "
+                            "a number", s->name, (long long)s->rec_line,
+                            col_str(s, c, cb, sizeof cb), clean(f, tb));
+            return;
+        }
+        if (!isfinite(v) || !isfinite((float)v)) {
+            s->st = nn_fail(s->ctx, NN_ERR_NUMERIC, "%s line %lld, %s: '%s' is not "
+                            "a finite float", s->name, (long long)s->rec_line,
+                            col_str(s, c, cb, sizeof cb), clean(f, tb));
+            return;
+        }
+        xr[j++] = (float)v;
+    }
+    for (int64_t k = 0; k < s->nlab; k++) {
+        const char *f = s->rb + s->rf[s->labcol[k]];
+        size_t len = strlen(f) + 1;
+        if (!grow((void **)&s->lb, &s->lb_cap, s->lb_len + len, 1))
+            OOM_RETURN(s);
+        s->lo[s->nrows * s->nlab + k] = s->lb_len;
+        memcpy(s->lb + s->lb_len, f, len);
+        s->lb_len += len;
+    }
+    s->rowline[s->nrows++] = s->rec_line;
+}
+
+static void on_row(int c, void *vs)
+{
+    struct csvs *s = vs;
+    if (s->st == NN_OK) {
+        /* A record of one empty field is a blank line. */
+        bool blank = s->rnf == 0 || (s->rnf == 1 && s->rb[0] == '\0');
+        if (!blank) {
+            if (!s->have_layout) {
+                layout(s);
+                if (s->st == NN_OK && s->opts.no_header)
+                    data_row(s);
+            } else {
+                data_row(s);
+            }
+        }
+    }
+    if (c == '\r') {
+        s->line++;
+        s->pending_cr = true;
+    } else if (c == '\n') {
+        if (!(s->pending_cr && s->rnf == 0))
+            s->line++;
+        s->pending_cr = false;
+    }
+    s->rnf = 0;
+    s->rb_len = 0;
+}
+
+/* ---- labels --------------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static const char *label_at(const struct csvs *s, int64_t i, int64_t k)
+{
+    return s->lb + s->lo[i * s->nlab + k];
+}
+
+/* Fills the data set's labels or targets from the label strings. */
+static nn_status finish_labels(struct csvs *s, nn_dataset *ds)
+{
+    char cb[96], tb[48];
+    struct nn_ds_store *st = ds->store;
+    if (ds->kind == NN_LABELS_TARGETS) {
+        for (int64_t i = 0; i < s->nrows; i++)
+            for (int64_t k = 0; k < s->nlab; k++) {
+                const char *f = label_at(s, i, k);
+                char *end;
+                double v = strtod(f, &end);
+                while (end != f && (*end == ' ' || *end == '\t'))
+                    end++;
+                if (end == f || *end)
+                    return nn_fail(s->ctx, NN_ERR_FORMAT, "%s line %lld, %s: target "
+                                   "'%s' is not a number", s->name,
+                                   (long long)s->rowline[i],
+                                   col_str(s, s->labcol[k], cb, sizeof cb), clean(f, tb));
+                if (!isfinite(v) || !isfinite((float)v))
+                    return nn_fail(s->ctx, NN_ERR_NUMERIC, "%s line %lld, %s: target "
+                                   "'%s' is not a finite float", s->name,
+                                   (long long)s->rowline[i],
+                                   col_str(s, s->labcol[k], cb, sizeof cb), clean(f, tb));
+                st->targets[i * s->nlab + k] = (float)v;
+            }
+        return NN_OK;
+    }
+    /* Classification: integer indices if every label is one. */
+    bool all_int = true;
+    for (int64_t i = 0; i < s->nrows && all_int; i++) {
+        int64_t v;
+        all_int = is_int_text(label_at(s, i, 0), &v) && v >= 0 && v < NN_CSV_MAX_CLASSES;
+    }
+    if (all_int) {
+        for (int64_t i = 0; i < s->nrows; i++) {
+            int64_t v = 0;
+            is_int_text(label_at(s, i, 0), &v);
+            st->labels[i] = (int32_t)v;
+        }
+        nn_ds_count_classes(ds);
+        return NN_OK;
+    }
+    /* Class names: the distinct strings in sorted order. */
+    const char **p = malloc((size_t)s->nrows * sizeof *p);
+    if (!p)
+        return nn_fail(s->ctx, NN_ERR_NOMEM, "%s: out of memory", s->name);
+    for (int64_t i = 0; i < s->nrows; i++) {
+        p[i] = label_at(s, i, 0);
+        if (!*p[i]) {
+            free(p);
+            return nn_fail(s->ctx, NN_ERR_FORMAT, "%s line %lld, %s: empty label",
+                           s->name, (long long)s->rowline[i],
+                           col_str(s, s->labcol[0], cb, sizeof cb));
+        }
+    }
+    qsort(p, (size_t)s->nrows, sizeof *p, cmp_str);
+    int64_t nu = 0;
+    for (int64_t i = 0; i < s->nrows; i++)
+        if (i == 0 || strcmp(p[i], p[nu - 1]) != 0)
+            p[nu++] = p[i];
+    if (nu > NN_CSV_MAX_CLASSES) {
+        free(p);
+        return nn_fail(s->ctx, NN_ERR_RANGE, "%s: %lld distinct labels, more than %d "
+                       "classes", s->name, (long long)nu, NN_CSV_MAX_CLASSES);
+    }
+    st->class_names = calloc((size_t)nu, sizeof(char *));
+    if (!st->class_names) {
+        free(p);
+        return nn_fail(s->ctx, NN_ERR_NOMEM, "%s: out of memory", s->name);
+    }
+    for (int64_t k = 0; k < nu; k++) {
+        if (!(st->class_names[k] = nn_data_strdup(s->ctx, p[k]))) {
+            free(p);
+            return NN_ERR_NOMEM;
+        }
+        st->nclass_names = k + 1;
+    }
+    for (int64_t i = 0; i < s->nrows; i++) {
+        const char *key = label_at(s, i, 0);
+        const char **hit = bsearch(&key, p, (size_t)nu, sizeof *p, cmp_str);
+        NN_ASSERT(hit, "label among the sorted names");
+        st->labels[i] = (int32_t)(hit - p);
+    }
+    free(p);
+    ds->classes = nu;
+    return NN_OK;
+}
+
+/* The label kind per the task and the label texts. */
+static nn_label_kind decide_kind(const struct csvs *s)
+{
+    if (s->nlab == 0)
+        return NN_LABELS_NONE;
+    if (s->opts.task == NN_CSV_REGRESS || s->nlab > 1)
+        return NN_LABELS_TARGETS;
+    if (s->opts.task == NN_CSV_CLASSIFY)
+        return NN_LABELS_CLASS;
+    bool all_int = true, all_num = true;
+    for (int64_t i = 0; i < s->nrows && all_num; i++) {
+        const char *f = label_at(s, i, 0);
+        int64_t v;
+        if (!(is_int_text(f, &v) && v >= 0 && v < NN_CSV_AUTO_MAX_CLASSES))
+            all_int = false;
+        char *end;
+        double d = strtod(f, &end);
+        while (end != f && (*end == ' ' || *end == '\t'))
+            end++;
+        if (end == f || *end || !isfinite(d))
+            all_num = false;
+    }
+    return all_int || !all_num ? NN_LABELS_CLASS : NN_LABELS_TARGETS;
+}
+
+static void csvs_free(struct csvs *s)
+{
+    free(s->rb);
+    free(s->rf);
+    if (s->colnames)
+        for (int64_t c = 0; c < s->ncols; c++)
+            free(s->colnames[c]);
+    free(s->colnames);
+    free(s->labcol);
+    free(s->islab);
+    free(s->x);
+    free(s->rowline);
+    free(s->lb);
+    free(s->lo);
+}
+
+static nn_dataset *csvs_build(struct csvs *s)
+{
+    if (s->st != NN_OK)
+        return NULL;
+    if (!s->have_layout) {
+        nn_fail(s->ctx, NN_ERR_FORMAT, "%s: empty file (no header, no rows)", s->name);
+        return NULL;
+    }
+    if (s->nrows == 0) {
+        nn_fail(s->ctx, NN_ERR_FORMAT, "%s: no data rows after the header", s->name);
+        return NULL;
+    }
+    nn_label_kind kind = decide_kind(s);
+    nn_dataset *ds = nn_ds_alloc(s->ctx, s->name, s->nrows, 1, &s->nfeat, false, kind,
+                                 s->nlab);
+    if (!ds)
+        return NULL;
+    struct nn_ds_store *st = ds->store;
+    free(st->f32); /* hand the rows read over instead of copying them */
+    st->f32 = s->x;
+    s->x = NULL;
+    if (s->colnames) {
+        st->feature_names = calloc((size_t)s->nfeat, sizeof(char *));
+        if (!st->feature_names)
+            goto oom;
+        for (int64_t c = 0, j = 0; c < s->ncols; c++)
+            if (!s->islab[c]) {
+                st->feature_names[j++] = s->colnames[c];
+                s->colnames[c] = NULL;
+            }
+    }
+    if (kind != NN_LABELS_NONE && finish_labels(s, ds) != NN_OK)
+        goto fail;
+    if (nn_dataset_fit_norm(ds, NN_NORM_STANDARD) != NN_OK)
+        goto fail;
+    return ds;
+oom:
+    nn_fail(s->ctx, NN_ERR_NOMEM, "%s: out of memory", s->name);
+fail:
+    nn_dataset_free(ds);
+    return NULL;
+}
+
+static bool csvs_init(struct csvs *s, struct csv_parser *p, nn_ctx *ctx,
+                      const char *name, const struct nn_csv_opts *opts)
+{
+    memset(s, 0, sizeof *s);
+    s->ctx = ctx;
+    s->name = name;
+    if (opts)
+        s->opts = *opts;
+    s->line = 1;
+    s->first_field = true;
+    if (csv_init(p, CSV_STRICT | CSV_STRICT_FINI | CSV_REPALL_NL) != 0) {
+        nn_fail(ctx, NN_ERR_NOMEM, "%s: out of memory", name);
+        return false;
+    }
+    if (s->opts.delimiter)
+        csv_set_delim(p, (unsigned char)s->opts.delimiter);
+    return true;
+}
+
+/* Feeds a chunk to libcsv; false (message set) on a parse error. */
+static bool feed(struct csvs *s, struct csv_parser *p, const void *buf, size_t len)
+{
+    if (csv_parse(p, buf, len, on_field, on_row, s) != len && s->st == NN_OK) {
+        int e = csv_error(p);
+        s->st = nn_fail(s->ctx, e == CSV_ENOMEM ? NN_ERR_NOMEM : NN_ERR_FORMAT,
+                        "%s line %lld: %s (a quote inside an unquoted field, or "
+                        "text after a closing quote)", s->name, (long long)s->line,
+                        csv_strerror(e));
+    }
+    return s->st == NN_OK;
+}
+
+static void finish(struct csvs *s, struct csv_parser *p)
+{
+    if (s->st == NN_OK && csv_fini(p, on_field, on_row, s) != 0 && s->st == NN_OK)
+        s->st = nn_fail(s->ctx, NN_ERR_FORMAT, "%s line %lld: quoted field not closed "
+                        "at the end of the file", s->name, (long long)s->line);
+    csv_free(p);
+}
+
+nn_dataset *nn_csv_load_mem(nn_ctx *ctx, const char *name, const uint8_t *buf,
+                            size_t len, const struct nn_csv_opts *opts)
+{
+    struct csvs s;
+    struct csv_parser p;
+    if (!csvs_init(&s, &p, ctx, name, opts))
+        return NULL;
+    feed(&s, &p, buf, len);
+    finish(&s, &p);
+    nn_dataset *ds = csvs_build(&s);
+    csvs_free(&s);
+    return ds;
+}
+
+nn_dataset *nn_dataset_load_csv(nn_ctx *ctx, const char *path,
+                                const struct nn_csv_opts *opts)
+{
+    if (!path) {
+        nn_fail(ctx, NN_ERR_INVALID, "no CSV file given");
+        return NULL;
+    }
+    errno = 0;
+    gzFile gz = gzopen(path, "rb");
+    if (!gz) {
+        nn_fail(ctx, NN_ERR_IO, "%s: cannot open: %s", path,
+                errno ? strerror(errno) : "out of memory");
+        return NULL;
+    }
+    struct csvs s;
+    struct csv_parser p;
+    if (!csvs_init(&s, &p, ctx, path, opts)) {
+        gzclose(gz);
+        return NULL;
+    }
+    char *buf = malloc(1 << 16);
+    if (!buf)
+        s.st = nn_fail(ctx, NN_ERR_NOMEM, "%s: out of memory", path);
+    while (s.st == NN_OK) {
+        int r = gzread(gz, buf, 1 << 16);
+        int err = 0;
+        const char *msg = gzerror(gz, &err);
+        if (r < 0 || (err != Z_OK && err != Z_STREAM_END)) {
+            s.st = nn_fail(ctx, NN_ERR_IO, "%s: cannot read: %s", path,
+                           err == Z_ERRNO ? strerror(errno) : msg);
+            break;
+        }
+        if (r == 0 || !feed(&s, &p, buf, (size_t)r))
+            break;
+    }
+    free(buf);
+    gzclose(gz);
+    finish(&s, &p);
+    nn_dataset *ds = csvs_build(&s);
+    csvs_free(&s);
+    return ds;
+}
