@@ -335,7 +335,112 @@ int64_t nn_optim_steps(const nn_optim *o);
 void nn_optim_set_steps(nn_optim *o, int64_t steps);
 const struct nn_optim_cfg *nn_optim_config(const nn_optim *o);
 
-/* @@ section: learning-rate schedules @@ */
+/* ------------------------------------------------------------------------ */
+/* Learning-rate schedules (src/optim/schedule.c), per epoch, following
+ * torch.optim.lr_scheduler. A schedule maps an epoch (0-based) to the
+ * learning rate to use during it; the training loop passes it on with
+ * nn_optim_set_lr. With e the epoch counted from the end of the warm-up:
+ *
+ *   constant     base
+ *   step         base * gamma^floor(e / step_size)                (StepLR)
+ *   exponential  base * gamma^e                                   (ExponentialLR)
+ *   cosine       eta_min + (base - eta_min) (1 + cos(pi e / t_max)) / 2
+ *                (CosineAnnealingLR; it rises again after t_max, period 2 t_max)
+ *   plateau      base, times factor whenever the metric reported with
+ *                nn_schedule_on_metric has not improved for more than
+ *                patience epochs, never below min_lr (ReduceLROnPlateau)
+ *
+ * A linear warm-up may precede any of them: during epochs 0 .. W-1 the rate
+ * is base * (s + (1 - s) epoch / W), s the start factor (torch's LinearLR),
+ * after which the schedule starts at its own epoch 0 (torch's SequentialLR
+ * with the milestone at W). With plateau, metrics reported during the
+ * warm-up are ignored.
+ *
+ * Text form (nn_schedule_parse), for the command line: terms joined by '+',
+ * each a name followed by ':'-separated fields, positional or name=value:
+ *   constant                               (also "none")
+ *   step:STEP_SIZE[:GAMMA]                 gamma 0.1           e.g. step:10:0.5
+ *   exp:GAMMA                              gamma required      e.g. exp:0.95
+ *   cos[:T_MAX[:ETA_MIN]]                  t_max: the epochs after warm-up
+ *   plateau[:PATIENCE[:FACTOR[:MIN_LR]]]   10, 0.1, 0; also threshold=1e-4,
+ *                                          threshold_mode=rel|abs, cooldown=0,
+ *                                          mode=min|max
+ *   warmup:EPOCHS[:START_FACTOR]           start factor 1/3    e.g. warmup:5+cos
+ * Field names: step_size, gamma, t_max, eta_min, patience, factor, min_lr,
+ * threshold, threshold_mode, cooldown, mode, epochs, start_factor; e.g.
+ * "plateau:patience=3:factor=0.5:mode=max", "warmup:3:0.1+step:10:0.5".
+ * ("exponential" and "cosine" are accepted for exp and cos.) */
+
+typedef enum nn_schedule_kind {
+    NN_SCHED_CONSTANT = 0,
+    NN_SCHED_STEP,        /* StepLR */
+    NN_SCHED_EXPONENTIAL, /* ExponentialLR */
+    NN_SCHED_COSINE,      /* CosineAnnealingLR */
+    NN_SCHED_PLATEAU,     /* ReduceLROnPlateau */
+    NN_SCHED_COUNT
+} nn_schedule_kind;
+
+/* Zero fields take torch's defaults (shown in parentheses). Fields another
+ * kind uses must stay 0. */
+struct nn_schedule_cfg {
+    nn_schedule_kind kind;
+    int64_t step_size;     /* step: epochs per decay (required, >= 1) */
+    double gamma;          /* step: decay factor (0.1); exponential: required, > 0 */
+    int64_t t_max;         /* cosine: half period (the epochs after warm-up) */
+    double eta_min;        /* cosine: lowest rate (0) */
+    int64_t warmup_epochs; /* linear warm-up before the schedule (0: none) */
+    double warmup_start;   /* warm-up start factor in (0, 1] (1/3) */
+    double factor;         /* plateau: rate multiplier in (0, 1) (0.1) */
+    int64_t patience;      /* plateau: bad epochs tolerated (10); -1 means 0 */
+    double threshold;      /* plateau: least significant improvement (1e-4);
+                              a negative value means 0 */
+    bool threshold_abs;    /* plateau: threshold_mode 'abs' (default 'rel':
+                              better means below best * (1 - threshold)) */
+    int64_t cooldown;      /* plateau: epochs after a cut when bad epochs are
+                              not counted (0) */
+    double min_lr;         /* plateau: lower bound on the rate (0) */
+    bool mode_max;         /* plateau: the metric should rise (accuracy);
+                              default: fall (loss) */
+};
+
+typedef struct nn_schedule nn_schedule;
+
+/* Fills unset (zero) fields of cfg with the defaults of cfg->kind (t_max
+ * stays 0: nn_schedule_new derives it from the epoch count). */
+void nn_schedule_defaults(struct nn_schedule_cfg *cfg);
+/* "constant", "step", "exp", "cos", "plateau"; NULL if unknown. */
+const char *nn_schedule_name(nn_schedule_kind kind);
+/* Parses the text form above into *cfg (zeroed first). NN_ERR_INVALID with
+ * a message naming the term and field on a syntax error or bad value. */
+nn_status nn_schedule_parse(nn_ctx *ctx, const char *text, struct nn_schedule_cfg *cfg);
+/* Writes the text form of cfg (parsable by nn_schedule_parse) into buf;
+ * returns the length it needs, as snprintf. */
+int nn_schedule_format(const struct nn_schedule_cfg *cfg, char *buf, size_t size);
+/* A new schedule from base_lr; epochs is the planned training length (used
+ * only for a cosine t_max of 0; may be 0 otherwise). NULL with a message
+ * naming the field and value on an invalid configuration. The caller owns
+ * it (nn_schedule_free); ctx must outlive it. */
+nn_schedule *nn_schedule_new(nn_ctx *ctx, const struct nn_schedule_cfg *cfg,
+                             double base_lr, int64_t epochs);
+void nn_schedule_free(nn_schedule *s);
+/* The configuration with the defaults filled in. */
+const struct nn_schedule_cfg *nn_schedule_config(const nn_schedule *s);
+/* The learning rate for epoch (0-based; negative counts as 0). */
+float nn_schedule_lr(const nn_schedule *s, int64_t epoch);
+/* Reports the metric measured at the end of epoch (validation loss, or a
+ * quantity to maximize with mode_max) and returns the rate for epoch + 1.
+ * Only plateau schedules use it; for the others it changes nothing. */
+float nn_schedule_on_metric(nn_schedule *s, int64_t epoch, double metric);
+
+/* The schedule's mutable state, to save in a checkpoint and restore
+ * exactly: [0] current plateau rate, [1] best metric (+-inf before the
+ * first), [2] bad epochs counted, [3] cooldown epochs left. The other kinds
+ * are functions of the epoch and ignore it. */
+#define NN_SCHEDULE_STATE_LEN 4
+void nn_schedule_get_state(const nn_schedule *s, double state[NN_SCHEDULE_STATE_LEN]);
+/* NN_ERR_INVALID if a value is impossible (negative or non-integral counts,
+ * a negative or non-finite rate, a NaN best). */
+nn_status nn_schedule_set_state(nn_schedule *s, const double state[NN_SCHEDULE_STATE_LEN]);
 
 /* @@ section: datasets @@ */
 /* ------------------------------------------------------------------------ */
