@@ -18,7 +18,8 @@
  *
  * lerp(a, b, w) = a + w (b - a), computed as torch does. RMS(U) needs every
  * U before the update, so U is computed twice rather than stored: no
- * scratch beyond one row of column sums (allocated at setup).
+ * scratch beyond one row of column sums (allocated at setup). Sums of
+ * squares add float partial sums (vectorized) in double.
  */
 #include "optim.h"
 
@@ -59,58 +60,94 @@ static double lerp(double a, double b, double w)
     return w < 0.5 ? a + w * (b - a) : b - (b - a) * (1.0 - w);
 }
 
-/* Updates the row and column factors of one matrix gr (rows, cols) and
- * returns max(mean(R), eps1). */
-static float update_factors(const float *restrict gr, float *restrict R, float *restrict C,
-                            double *restrict colsum, int64_t rows, int64_t cols, double w,
-                            float eps1)
+/* Vectorized sum into a float named s (the order of the additions is fixed
+ * by the build, not by the data). */
+#if defined(_OPENMP)
+#define SIMD_SUM_S _Pragma("omp simd reduction(+ : s)")
+#else
+#define SIMD_SUM_S
+#endif
+
+/* max(x, lo) keeping a NaN, in a form that vectorizes. */
+static inline float floor_at(float x, float lo) { return x < lo ? lo : x; }
+
+/* Sum of squares of x[0..n): float partial sums of 512 added in double. */
+static double sumsq(const float *restrict x, int64_t n)
+{
+    double total = 0;
+    for (int64_t i0 = 0; i0 < n; i0 += 512) {
+        const int64_t m = n - i0 < 512 ? n - i0 : 512;
+        const float *xi = x + i0;
+        float s = 0;
+        SIMD_SUM_S
+        for (int64_t i = 0; i < m; i++)
+            s += xi[i] * xi[i];
+        total += s;
+    }
+    return total;
+}
+
+/* Updates the row and column factors of one matrix gr (rows, cols) with
+ * the means of its squares along each axis, using colsum (cols) as scratch. */
+static void update_factors(const float *restrict gr, float *restrict R, float *restrict C,
+                           double *restrict colsum, int64_t rows, int64_t cols, double w)
 {
     for (int64_t c = 0; c < cols; c++)
         colsum[c] = 0;
-    double rsum = 0;
     for (int64_t r = 0; r < rows; r++) {
-        const float *row = gr + r * cols;
-        double s = 0;
-        for (int64_t c = 0; c < cols; c++) {
-            double q = (double)row[c] * row[c];
-            s += q;
-            colsum[c] += q;
-        }
-        R[r] = (float)lerp(R[r], s / (double)cols, w);
-        rsum += R[r];
+        const float *restrict row = gr + r * cols;
+        NN_SIMD
+        for (int64_t c = 0; c < cols; c++)
+            colsum[c] += (double)(row[c] * row[c]);
+        R[r] = (float)lerp(R[r], sumsq(row, cols) / (double)cols, w);
     }
     for (int64_t c = 0; c < cols; c++)
         C[c] = (float)lerp(C[c], colsum[c] / (double)rows, w);
-    float mean = (float)(rsum / (double)rows);
-    return mean > eps1 ? mean : eps1;
 }
 
-/* Sum of U^2 over one factored matrix, or applies p -= scale U when p. */
-static double factored_pass(const float *restrict gr, const float *restrict R,
+/* max(mean(R), eps1) of one matrix's row factors. */
+static float row_mean(const float *R, int64_t rows, float eps1)
+{
+    double sum = 0;
+    for (int64_t r = 0; r < rows; r++)
+        sum += R[r];
+    float m = (float)(sum / (double)rows);
+    return m > eps1 ? m : eps1;
+}
+
+/* Sum of U^2 over one factored matrix, U = G / sqrt(max(R C / rmean, eps1^2)). */
+static double factored_usum(const float *restrict gr, const float *restrict R,
                             const float *restrict C, int64_t rows, int64_t cols, float rmean,
-                            float eps1sq, float *restrict p, float scale)
+                            float eps1sq)
 {
     double usum = 0;
     for (int64_t r = 0; r < rows; r++) {
-        const float *grow = gr + r * cols;
-        const float rr = R[r];
-        if (p) {
-            float *prow = p + r * cols;
-            for (int64_t c = 0; c < cols; c++) {
-                float v = fmaxf(rr * C[c] / rmean, eps1sq);
-                prow[c] -= scale * (grow[c] / sqrtf(v));
-            }
-        } else {
-            float s = 0;
-            for (int64_t c = 0; c < cols; c++) {
-                float v = fmaxf(rr * C[c] / rmean, eps1sq);
-                float u = grow[c] / sqrtf(v);
-                s += u * u;
-            }
-            usum += s;
+        const float *restrict grow = gr + r * cols;
+        const float rs = R[r] / rmean;
+        float s = 0;
+        SIMD_SUM_S
+        for (int64_t c = 0; c < cols; c++) {
+            float u = grow[c] / sqrtf(floor_at(rs * C[c], eps1sq));
+            s += u * u;
         }
+        usum += s;
     }
     return usum;
+}
+
+/* p -= scale U over one factored matrix. */
+static void factored_apply(float *restrict p, const float *restrict gr,
+                           const float *restrict R, const float *restrict C, int64_t rows,
+                           int64_t cols, float rmean, float eps1sq, float scale)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *restrict grow = gr + r * cols;
+        float *restrict prow = p + r * cols;
+        const float rs = R[r] / rmean;
+        NN_SIMD
+        for (int64_t c = 0; c < cols; c++)
+            prow[c] -= scale * (grow[c] / sqrtf(floor_at(rs * C[c], eps1sq)));
+    }
 }
 
 static void step_param(nn_optim *o, const struct nn_af_param *a, double w, double rho)
@@ -124,49 +161,58 @@ static void step_param(nn_optim *o, const struct nn_af_param *a, double w, doubl
     if (n == 0)
         return;
 
-    double pss = 0;
-    for (int64_t i = 0; i < n; i++)
-        pss += (double)p[i] * p[i];
-    double rms = sqrt(pss / (double)n);
+    double rms = sqrt(sumsq(p, n) / (double)n);
     double alpha = (rms > cf->eps2 ? rms : cf->eps2) * rho;
     if (a->decay && cf->weight_decay != 0) {
         const float keep = (float)(1.0 - (double)cf->lr * cf->weight_decay);
+        NN_SIMD
         for (int64_t i = 0; i < n; i++)
             p[i] *= keep;
     }
 
-    double usum = 0;
+    double usum = 0, denom;
     if (a->rows) {
         const int64_t mat = a->rows * a->cols;
         float *R = st, *C = st + a->lead * a->rows;
         for (int64_t l = 0; l < a->lead; l++) {
-            float rm = update_factors(g + l * mat, R + l * a->rows, C + l * a->cols, o->work,
-                                      a->rows, a->cols, w, eps1);
-            usum += factored_pass(g + l * mat, R + l * a->rows, C + l * a->cols, a->rows,
-                                  a->cols, rm, eps1sq, NULL, 0);
+            float *Rl = R + l * a->rows, *Cl = C + l * a->cols;
+            update_factors(g + l * mat, Rl, Cl, o->work, a->rows, a->cols, w);
+            usum += factored_usum(g + l * mat, Rl, Cl, a->rows, a->cols,
+                                  row_mean(Rl, a->rows, eps1), eps1sq);
         }
-        double denom = sqrt(usum / (double)n) / cf->clip_threshold;
-        float scale = (float)(alpha / (denom > 1 ? denom : 1));
+        denom = sqrt(usum / (double)n) / cf->clip_threshold;
+        const float scale = (float)(alpha / (denom > 1 ? denom : 1));
         for (int64_t l = 0; l < a->lead; l++) {
             const float *Rl = R + l * a->rows;
-            double rsum = 0;
-            for (int64_t r = 0; r < a->rows; r++)
-                rsum += Rl[r];
-            float rm = (float)(rsum / (double)a->rows);
-            factored_pass(g + l * mat, Rl, C + l * a->cols, a->rows, a->cols,
-                          rm > eps1 ? rm : eps1, eps1sq, p + l * mat, scale);
+            factored_apply(p + l * mat, g + l * mat, Rl, C + l * a->cols, a->rows, a->cols,
+                           row_mean(Rl, a->rows, eps1), eps1sq, scale);
         }
     } else {
         float *restrict V = st;
-        for (int64_t i = 0; i < n; i++) {
-            V[i] = (float)lerp(V[i], (double)g[i] * g[i], w);
-            float u = g[i] / sqrtf(fmaxf(V[i], eps1sq));
-            usum += (double)u * u;
+        const float wf = (float)w, w1 = (float)(1.0 - w);
+        float s = 0;
+        if (w < 0.5) {
+            SIMD_SUM_S
+            for (int64_t i = 0; i < n; i++) {
+                float g2 = g[i] * g[i], v = V[i] + wf * (g2 - V[i]);
+                V[i] = v;
+                float u = g[i] / sqrtf(floor_at(v, eps1sq));
+                s += u * u;
+            }
+        } else {
+            SIMD_SUM_S
+            for (int64_t i = 0; i < n; i++) {
+                float g2 = g[i] * g[i], v = g2 - (g2 - V[i]) * w1;
+                V[i] = v;
+                float u = g[i] / sqrtf(floor_at(v, eps1sq));
+                s += u * u;
+            }
         }
-        double denom = sqrt(usum / (double)n) / cf->clip_threshold;
-        float scale = (float)(alpha / (denom > 1 ? denom : 1));
+        denom = sqrt((double)s / (double)n) / cf->clip_threshold;
+        const float scale = (float)(alpha / (denom > 1 ? denom : 1));
+        NN_SIMD
         for (int64_t i = 0; i < n; i++)
-            p[i] -= scale * (g[i] / sqrtf(fmaxf(V[i], eps1sq)));
+            p[i] -= scale * (g[i] / sqrtf(floor_at(V[i], eps1sq)));
     }
 }
 

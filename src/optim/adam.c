@@ -14,7 +14,7 @@
 
 #include <math.h>
 
-void nn_optim_adam_update(nn_optim *o, const struct nn_optim_args *a, int64_t off,
+NN_MULTIVERSION void nn_optim_adam_update(nn_optim *o, const struct nn_optim_args *a, int64_t off,
                           int64_t len)
 {
     const struct nn_optim_cfg *c = &o->cfg;

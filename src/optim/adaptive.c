@@ -21,7 +21,7 @@
 /* max(x, 0) that keeps a NaN (and vectorizes, unlike fmaxf). */
 static inline float clamp0(float x) { return x < 0 ? 0 : x; }
 
-void nn_optim_adagrad_update(nn_optim *o, const struct nn_optim_args *a, int64_t off,
+NN_MULTIVERSION void nn_optim_adagrad_update(nn_optim *o, const struct nn_optim_args *a, int64_t off,
                              int64_t len)
 {
     const struct nn_optim_cfg *c = &o->cfg;
@@ -39,7 +39,7 @@ void nn_optim_adagrad_update(nn_optim *o, const struct nn_optim_args *a, int64_t
     }
 }
 
-void nn_optim_adadelta_update(nn_optim *o, const struct nn_optim_args *a, int64_t off,
+NN_MULTIVERSION void nn_optim_adadelta_update(nn_optim *o, const struct nn_optim_args *a, int64_t off,
                               int64_t len)
 {
     const struct nn_optim_cfg *c = &o->cfg;
@@ -60,7 +60,7 @@ void nn_optim_adadelta_update(nn_optim *o, const struct nn_optim_args *a, int64_
     }
 }
 
-void nn_optim_rmsprop_update(nn_optim *o, const struct nn_optim_args *a, int64_t off,
+NN_MULTIVERSION void nn_optim_rmsprop_update(nn_optim *o, const struct nn_optim_args *a, int64_t off,
                              int64_t len)
 {
     const struct nn_optim_cfg *c = &o->cfg;

@@ -11,6 +11,19 @@
  * a parameter excluded with nn_optim_set_decay is updated without it. The
  * mask is handled by running the kernel once per run of parameters with the
  * same flag, so each kernel is a flat loop with no per-element branch.
+ *
+ * Choices where torch gives none or differs:
+ *  - lr: sgd, momentum, nesterov 0.01 (torch requires lr); momentum and
+ *    nesterov default to momentum 0.9 (torch requires it), sgd to 0. A zero
+ *    field always means "the default", so beta1 = 0 or rho = 0 cannot be
+ *    asked for.
+ *  - A field the kind does not read (amsgrad for sgd, momentum for adam ...)
+ *    must stay 0: nn_optim_new refuses it rather than ignore it.
+ *  - Adafactor's weight decay is always decoupled (as in torch 2.5).
+ *  - Every parameter is updated every step; torch skips a parameter whose
+ *    .grad is None, here such a parameter simply has a zero gradient (so
+ *    weight decay and momentum still move it).
+ *  - nn_optim_set_steps with a negative count sets 0.
  */
 #include "optim.h"
 

@@ -27,6 +27,17 @@
 #define NN_SIMD
 #endif
 
+/* The update kernels are compiled for AVX-512, AVX2 and the baseline and
+ * the best is picked at load time from the CPU's flags (GCC's function
+ * multiversioning). ISO C mode keeps floating-point contraction off, so
+ * every version rounds identically: results do not depend on the CPU. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(NN_NO_MULTIVERSION)
+#define NN_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define NN_MULTIVERSION
+#endif
+
 /* A run of consecutive parameters sharing the weight-decay flag. */
 struct nn_optim_seg {
     int64_t off, len; /* range in the parameter block */
@@ -67,7 +78,9 @@ struct nn_optim {
 };
 
 /* Family kernels: update parameters [off, off + len) of the block. o->steps
- * is already the running step t (1-based) when they are called. */
+ * is already the running step t (1-based) when they are called. Their
+ * definitions carry NN_MULTIVERSION (only the definitions: the callers go
+ * through the resolved symbol). */
 void nn_optim_sgd_update(nn_optim *o, const struct nn_optim_args *a, int64_t off,
                          int64_t len);
 void nn_optim_adagrad_update(nn_optim *o, const struct nn_optim_args *a, int64_t off,

@@ -11,7 +11,7 @@
  */
 #include "optim.h"
 
-void nn_optim_sgd_update(nn_optim *o, const struct nn_optim_args *a, int64_t off,
+NN_MULTIVERSION void nn_optim_sgd_update(nn_optim *o, const struct nn_optim_args *a, int64_t off,
                          int64_t len)
 {
     const struct nn_optim_cfg *c = &o->cfg;
