@@ -12,7 +12,7 @@ SAN     ?=
 WARN    = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 OMP     ?= -fopenmp
 CFLAGS  += -std=c11 $(OPT) -g $(WARN) $(WERROR) -fPIC $(OMP) $(SAN) \
-           -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc
+           -fno-math-errno -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc
 LDFLAGS += $(OMP) $(SAN)
 
 ifeq ($(BLAS),onednn)
@@ -63,6 +63,7 @@ $(BUILD)/tests/groups.h: $(TEST_SRC)
 
 $(BUILD)/tests/runner.o: $(BUILD)/tests/groups.h
 $(BUILD)/tests/%.o: CFLAGS += -I$(BUILD)/tests -Itests
+$(BUILD)/tools/%.o: CFLAGS += $(shell pkg-config --cflags cairo 2>/dev/null)
 
 $(BUILD)/test_runner: $(TEST_OBJ) $(BUILD)/libnn.a
 	$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LIBS) -lcmocka

@@ -51,6 +51,8 @@ const char *nn_status_str(nn_status s);
 
 /* The library's version string, e.g. "0.1.0". */
 const char *nn_version(void);
+/* The matrix-product backend compiled in: "onednn" or "cblas". */
+const char *nn_gemm_backend_name(void);
 
 /* ------------------------------------------------------------------------ */
 /* Context: error messages, the random number generator, thread count.      */
@@ -692,9 +694,10 @@ struct nn_st_tensor {
 struct nn_st_write_opts {
     /* Testing hooks: make the write fail as a full disk or a dying device
      * would, to check that the old file survives. fail_after_bytes > 0
-     * fails (EIO) once that many bytes of the temporary file are written;
-     * fail_rename fails (EIO) at the rename step. Outside tests leave them
-     * 0. When both are unset the environment variables
+     * writes that many bytes of the temporary file and fails (EIO) the
+     * write that would go further (a file no larger than that is written
+     * in full); fail_rename fails (EIO) at the rename step. Outside tests
+     * leave them 0. When both are unset the environment variables
      * NN_TEST_FAIL_WRITE_AFTER=K (K >= 0) and NN_TEST_FAIL_RENAME=1, read at
      * call time, do the same. */
     int64_t fail_after_bytes;
@@ -790,9 +793,10 @@ typedef enum nn_loss_kind {
 struct nn_model_cfg {
     int64_t max_batch;    /* largest batch the model runs (default 256) */
     float dropout;        /* rate of "dropout" layers given without one (0.5) */
-    int init;             /* nn_init_kind for every weight, or -1 for the
-                             per-layer default (He before the relu family,
-                             Xavier uniform otherwise); 0 = default too */
+    bool has_init;        /* use init for every weight; otherwise the per-layer
+                             default: He normal before the relu family,
+                             Xavier uniform elsewhere (biases are zeros) */
+    nn_init_kind init;
     nn_loss_kind loss;
 };
 
@@ -823,8 +827,19 @@ nn_node *nn_model_loss(const nn_model *m);
 nn_node *nn_model_logits(const nn_model *m);
 nn_node *nn_model_output(const nn_model *m);
 /* Predictions for n samples x (n, inputs) into out (n, outputs), in
- * evaluation mode, in chunks of max_batch. */
+ * evaluation mode, in chunks of max_batch. x is in the model's input space:
+ * normalized as its training data was (see nn_model_normalize). */
 nn_status nn_model_predict(nn_model *m, const float *x, int64_t n, float *out);
+/* The input normalization the model was trained with (stored in its
+ * checkpoint): set (copied), get (false if none; arrays owned by the
+ * model), and apply to n raw rows in place. */
+nn_status nn_model_set_norm(nn_model *m, const struct nn_norm_stats *st);
+bool nn_model_norm(const nn_model *m, struct nn_norm_stats *out);
+void nn_model_normalize(const nn_model *m, float *x, int64_t n);
+/* Class names (copied; n must equal the output units); name of class i or
+ * NULL if the classes have no names. */
+nn_status nn_model_set_class_names(nn_model *m, const char *const *names, int64_t n);
+const char *nn_model_class_name(const nn_model *m, int64_t i);
 
 /* A source of training or evaluation samples: gather copies the samples
  * idx[0..n) as float features into x (n, inputs) and their class labels
@@ -884,6 +899,9 @@ struct nn_train_cfg {
     bool penalize_biases;     /* apply l1/l2 to 1-D parameters too (default no) */
     bool decay_biases;        /* apply weight decay to 1-D parameters (default no) */
     float clip_norm;          /* clip the global gradient norm (0 = off) */
+    struct nn_schedule_cfg schedule; /* learning rate per epoch (zeroed: constant);
+                                        plateau watches the validation loss, or
+                                        the training loss without validation */
     int patience;             /* early stopping after this many epochs without
                                  a val-loss improvement (0 = off) */
     float min_delta;          /* improvement needed to reset the patience */
@@ -908,11 +926,37 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
 /* The epochs run so far (owned by the trainer). */
 const struct nn_epoch_stats *nn_trainer_history(const nn_trainer *t, int *n);
 nn_optim *nn_trainer_optim(nn_trainer *t);
+nn_schedule *nn_trainer_schedule(nn_trainer *t);
 int nn_trainer_epoch(const nn_trainer *t);          /* epochs completed */
 int nn_trainer_best_epoch(const nn_trainer *t);     /* 0 if none */
 bool nn_trainer_stopped_early(const nn_trainer *t);
 /* L1 + L2 penalty of the current weights under the trainer's settings. */
 double nn_trainer_penalty(const nn_trainer *t);
+
+/* ---- Checkpoints (src/io/checkpoint.c): safetensors files holding every
+ * parameter under its node name ("dense1.weight"), and in __metadata__ the
+ * model spec, loss, normalization kind, class names, and, when a trainer is
+ * given, the optimizer configuration and step count, the training position
+ * (epochs done, the context's generator state, early-stopping counters),
+ * the training configuration and the per-epoch history. The normalization
+ * statistics ("norm.shift", "norm.scale"), the optimizer state
+ * ("optim.state") and the early-stopping best weights ("train.best") are
+ * tensors. Any safetensors reader can load the weights. */
+
+/* Writes the checkpoint atomically (see nn_safetensors_save). t may be
+ * NULL (weights only); keys/values add nextra metadata pairs. */
+nn_status nn_checkpoint_save(const char *path, nn_model *m, const nn_trainer *t,
+                             const char *const *keys, const char *const *values,
+                             int nextra);
+/* Rebuilds the model from a checkpoint's spec and loads its weights,
+ * normalization and class names. NULL on error (message names the file and
+ * what is wrong). cfg may be NULL; its max_batch is used if set. */
+nn_model *nn_model_load(nn_ctx *ctx, const char *path, const struct nn_model_cfg *cfg);
+/* Restores a trainer (made for the same model spec) to the position saved
+ * in path: weights, optimizer state and steps, epochs done, history,
+ * early-stopping state and the context's generator, so that training
+ * continues exactly as if it had not stopped. */
+nn_status nn_trainer_resume(nn_trainer *t, const char *path);
 
 /* The name of the first node in compiled order whose value holds a NaN or
  * infinity after the last forward pass, or NULL. */

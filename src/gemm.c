@@ -56,3 +56,5 @@ void nn_threads_apply(int threads)
     openblas_set_num_threads(threads);
 #endif
 }
+
+const char *nn_gemm_backend_name(void) { return nn_gemm_backend(); }

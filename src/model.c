@@ -17,6 +17,9 @@ struct nn_model {
     nn_loss_kind loss_kind;
     int64_t inputs, outputs, max_batch;
     nn_node *x, *target, *loss, *logits, *out;
+    nn_norm_kind norm_kind;
+    float *shift, *scale; /* (inputs) or NULL */
+    char **class_names;   /* (outputs) or NULL */
 };
 
 static bool parse_num(const char *s, double *v)
@@ -80,10 +83,8 @@ nn_model *nn_model_new(nn_ctx *ctx, const char *spec, const struct nn_model_cfg 
         c.max_batch = 256;
     if (c.dropout == 0)
         c.dropout = 0.5f;
-    if (c.init == 0)
-        c.init = -1;
-    if (c.init >= NN_INIT_COUNT) {
-        nn_fail(ctx, NN_ERR_INVALID, "model: unknown initializer %d", c.init);
+    if (c.has_init && ((int)c.init < 0 || c.init >= NN_INIT_COUNT)) {
+        nn_fail(ctx, NN_ERR_INVALID, "model: unknown initializer %d", (int)c.init);
         return NULL;
     }
     nn_model *m = calloc(1, sizeof *m);
@@ -141,7 +142,7 @@ nn_model *nn_model_new(nn_ctx *ctx, const char *spec, const struct nn_model_cfg 
                 st = spec_error(ctx, copy, i + 1, "expected dense:UNITS with UNITS a positive integer");
                 break;
             }
-            struct nn_init init = {.kind = c.init >= 0 ? (nn_init_kind)c.init : default_init(next)};
+            struct nn_init init = {.kind = c.has_init ? c.init : default_init(next)};
             if (nf >= 3) {
                 int k = nn_init_parse(f[2]);
                 if (k < 0) {
@@ -274,7 +275,91 @@ void nn_model_free(nn_model *m)
         return;
     nn_graph_free(m->g);
     free(m->spec);
+    free(m->shift);
+    free(m->scale);
+    if (m->class_names)
+        for (int64_t i = 0; i < m->outputs; i++)
+            free(m->class_names[i]);
+    free(m->class_names);
     free(m);
+}
+
+nn_status nn_model_set_norm(nn_model *m, const struct nn_norm_stats *st)
+{
+    if (!st || st->nfeatures != m->inputs || !st->shift || !st->scale)
+        return nn_fail(m->ctx, NN_ERR_SHAPE,
+                       "model: normalization for %lld features, the model takes %lld",
+                       st ? (long long)st->nfeatures : 0LL, (long long)m->inputs);
+    for (int64_t j = 0; j < m->inputs; j++)
+        if (!isfinite(st->shift[j]) || !isfinite(st->scale[j]) || st->scale[j] == 0)
+            return nn_fail(m->ctx, NN_ERR_NUMERIC,
+                           "model: normalization of feature %lld is not usable "
+                           "(shift %g, scale %g)", (long long)j, (double)st->shift[j],
+                           (double)st->scale[j]);
+    size_t bytes = (size_t)m->inputs * sizeof(float);
+    float *sh = malloc(bytes), *sc = malloc(bytes);
+    if (!sh || !sc) {
+        free(sh);
+        free(sc);
+        return nn_fail(m->ctx, NN_ERR_NOMEM, "model: out of memory");
+    }
+    memcpy(sh, st->shift, bytes);
+    memcpy(sc, st->scale, bytes);
+    free(m->shift);
+    free(m->scale);
+    m->shift = sh;
+    m->scale = sc;
+    m->norm_kind = st->kind;
+    return NN_OK;
+}
+
+bool nn_model_norm(const nn_model *m, struct nn_norm_stats *out)
+{
+    if (!m->shift)
+        return false;
+    *out = (struct nn_norm_stats){m->norm_kind, m->inputs, m->shift, m->scale};
+    return true;
+}
+
+void nn_model_normalize(const nn_model *m, float *x, int64_t n)
+{
+    if (!m->shift)
+        return;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < m->inputs; j++)
+            x[i * m->inputs + j] = (x[i * m->inputs + j] - m->shift[j]) * m->scale[j];
+}
+
+nn_status nn_model_set_class_names(nn_model *m, const char *const *names, int64_t n)
+{
+    if (n != m->outputs)
+        return nn_fail(m->ctx, NN_ERR_SHAPE, "model: %lld class names for %lld outputs",
+                       (long long)n, (long long)m->outputs);
+    char **c = calloc((size_t)n, sizeof *c);
+    for (int64_t i = 0; c && i < n; i++) {
+        c[i] = malloc(strlen(names[i]) + 1);
+        if (!c[i]) {
+            for (int64_t j = 0; j < i; j++)
+                free(c[j]);
+            free(c);
+            c = NULL;
+        } else {
+            strcpy(c[i], names[i]);
+        }
+    }
+    if (!c)
+        return nn_fail(m->ctx, NN_ERR_NOMEM, "model: out of memory");
+    if (m->class_names)
+        for (int64_t i = 0; i < m->outputs; i++)
+            free(m->class_names[i]);
+    free(m->class_names);
+    m->class_names = c;
+    return NN_OK;
+}
+
+const char *nn_model_class_name(const nn_model *m, int64_t i)
+{
+    return m->class_names && i >= 0 && i < m->outputs ? m->class_names[i] : NULL;
 }
 
 nn_ctx *nn_model_ctx(const nn_model *m) { return m->ctx; }

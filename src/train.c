@@ -14,6 +14,7 @@ struct nn_trainer {
     nn_model *m;
     struct nn_train_cfg cfg;
     nn_optim *opt;
+    nn_schedule *sched;
     int64_t *perm;    /* (perm_n) sample order of the current epoch */
     int64_t perm_n;
     float *best;      /* (param_count) weights of the best epoch */
@@ -236,6 +237,12 @@ nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg)
         free(t);
         return NULL;
     }
+    t->sched = nn_schedule_new(ctx, &c.schedule, nn_optim_lr(t->opt), c.epochs);
+    if (!t->sched) {
+        nn_optim_free(t->opt);
+        free(t);
+        return NULL;
+    }
     if (!c.decay_biases)
         for (int i = 0; i < g->nparams; i++)
             if (g->params[i]->ndim < 2)
@@ -248,6 +255,7 @@ void nn_trainer_free(nn_trainer *t)
     if (!t)
         return;
     nn_optim_free(t->opt);
+    nn_schedule_free(t->sched);
     free(t->perm);
     nn_aligned_free(t->best);
     free(t->hist);
@@ -260,6 +268,7 @@ const struct nn_epoch_stats *nn_trainer_history(const nn_trainer *t, int *n)
     return t->hist;
 }
 nn_optim *nn_trainer_optim(nn_trainer *t) { return t->opt; }
+nn_schedule *nn_trainer_schedule(nn_trainer *t) { return t->sched; }
 int nn_trainer_epoch(const nn_trainer *t) { return t->nhist; }
 int nn_trainer_best_epoch(const nn_trainer *t) { return t->best_epoch; }
 bool nn_trainer_stopped_early(const nn_trainer *t) { return t->stopped_early; }
@@ -348,6 +357,7 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
     nn_status st = NN_OK;
     bool stop = false;
     while (!stop && t->nhist < c->epochs && !t->stopped_early) {
+        nn_optim_set_lr(t->opt, nn_schedule_lr(t->sched, t->nhist));
         struct nn_epoch_stats es = {.epoch = t->nhist + 1, .lr = nn_optim_lr(t->opt)};
         double t0 = now_s();
         for (int64_t i = 0; i < n; i++)
@@ -418,6 +428,7 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
         es.seconds = now_s() - t0;
         if ((st = push_history(t, &es)) != NN_OK)
             break;
+        nn_schedule_on_metric(t->sched, es.epoch - 1, es.val.n > 0 ? es.val.loss : es.train.loss);
         if (c->patience > 0) {
             if (es.val.loss < t->best_val - c->min_delta) {
                 t->best_val = es.val.loss;
@@ -437,3 +448,48 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
         memcpy(g->param_block, t->best, (size_t)g->param_count * sizeof(float));
     return st;
 }
+
+/* ---- state for checkpoints ---------------------------------------------- */
+
+void nn_trainer_get_state(const nn_trainer *t, struct nn_trainer_state *s)
+{
+    *s = (struct nn_trainer_state){t->nhist, t->best_epoch, t->best_val, t->bad_epochs,
+                                   t->stopped_early};
+}
+
+nn_status nn_trainer_set_state(nn_trainer *t, const struct nn_trainer_state *s,
+                               const struct nn_epoch_stats *hist, int nhist,
+                               const float *best)
+{
+    nn_graph *g = nn_model_graph(t->m);
+    if (nhist != s->epochs_done || nhist < 0)
+        return nn_fail(g->ctx, NN_ERR_FORMAT, "trainer: history of %d epochs for %d done",
+                       nhist, s->epochs_done);
+    struct nn_epoch_stats *h = NULL;
+    if (nhist > 0 && !(h = malloc((size_t)nhist * sizeof *h)))
+        return nn_fail(g->ctx, NN_ERR_NOMEM, "trainer: out of memory");
+    if (nhist > 0)
+        memcpy(h, hist, (size_t)nhist * sizeof *h);
+    if (best) {
+        if (!t->best && !(t->best = nn_aligned_alloc((size_t)g->param_count * sizeof(float)))) {
+            free(h);
+            return nn_fail(g->ctx, NN_ERR_NOMEM, "trainer: out of memory");
+        }
+        memcpy(t->best, best, (size_t)g->param_count * sizeof(float));
+    }
+    free(t->hist);
+    t->hist = h;
+    t->nhist = t->cap = nhist;
+    t->best_epoch = s->best_epoch;
+    t->best_val = s->best_val;
+    t->bad_epochs = s->bad_epochs;
+    t->stopped_early = s->stopped_early;
+    return NN_OK;
+}
+
+const float *nn_trainer_best_weights(const nn_trainer *t)
+{
+    return t->best_epoch > 0 ? t->best : NULL;
+}
+const struct nn_train_cfg *nn_trainer_config(const nn_trainer *t) { return &t->cfg; }
+nn_model *nn_trainer_model(const nn_trainer *t) { return t->m; }

@@ -1,0 +1,419 @@
+/*
+ * checkpoint.c - model checkpoints as safetensors files: weights as
+ * tensors under their node names, everything needed to rebuild the model
+ * and resume training exactly in __metadata__ (JSON via cJSON) and a few
+ * extra tensors (normalization, optimizer state, best weights).
+ */
+#include "../nn_impl.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#define FORMAT "libnn-checkpoint-1"
+#define MAX_T 4096
+
+static const char *const loss_names[] = {"auto", "cross_entropy", "bce", "mse"};
+
+static char *json_optim(const struct nn_optim_cfg *c, int64_t steps, double lr_now)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "kind", nn_optim_name(c->kind));
+    cJSON_AddNumberToObject(o, "lr", c->lr);
+    cJSON_AddNumberToObject(o, "momentum", c->momentum);
+    cJSON_AddNumberToObject(o, "dampening", c->dampening);
+    cJSON_AddNumberToObject(o, "weight_decay", c->weight_decay);
+    cJSON_AddBoolToObject(o, "decoupled", c->decoupled);
+    cJSON_AddNumberToObject(o, "beta1", c->beta1);
+    cJSON_AddNumberToObject(o, "beta2", c->beta2);
+    cJSON_AddNumberToObject(o, "eps", c->eps);
+    cJSON_AddNumberToObject(o, "eps2", c->eps2);
+    cJSON_AddNumberToObject(o, "rho", c->rho);
+    cJSON_AddNumberToObject(o, "alpha", c->alpha);
+    cJSON_AddNumberToObject(o, "lr_decay", c->lr_decay);
+    cJSON_AddNumberToObject(o, "initial_accumulator_value", c->initial_accumulator_value);
+    cJSON_AddNumberToObject(o, "beta2_decay", c->beta2_decay);
+    cJSON_AddNumberToObject(o, "clip_threshold", c->clip_threshold);
+    cJSON_AddBoolToObject(o, "amsgrad", c->amsgrad);
+    cJSON_AddBoolToObject(o, "centered", c->centered);
+    cJSON_AddNumberToObject(o, "steps", (double)steps);
+    cJSON_AddNumberToObject(o, "lr_now", lr_now);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static cJSON *json_metrics(const struct nn_metrics *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    /* NaN is not JSON: absent fields mean "not applicable". */
+    if (isfinite(m->loss))
+        cJSON_AddNumberToObject(o, "loss", m->loss);
+    if (isfinite(m->penalty) && m->penalty != 0)
+        cJSON_AddNumberToObject(o, "penalty", m->penalty);
+    if (isfinite(m->accuracy))
+        cJSON_AddNumberToObject(o, "accuracy", m->accuracy);
+    if (isfinite(m->mae))
+        cJSON_AddNumberToObject(o, "mae", m->mae);
+    if (isfinite(m->mse))
+        cJSON_AddNumberToObject(o, "mse", m->mse);
+    cJSON_AddNumberToObject(o, "n", (double)m->n);
+    return o;
+}
+
+static char *json_train(const nn_trainer *t, const uint64_t rng[4])
+{
+    struct nn_trainer_state s;
+    nn_trainer_get_state(t, &s);
+    const struct nn_train_cfg *c = nn_trainer_config(t);
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddNumberToObject(o, "epochs_done", s.epochs_done);
+    cJSON_AddNumberToObject(o, "best_epoch", s.best_epoch);
+    if (isfinite(s.best_val))
+        cJSON_AddNumberToObject(o, "best_val", s.best_val);
+    cJSON_AddNumberToObject(o, "bad_epochs", s.bad_epochs);
+    cJSON_AddBoolToObject(o, "stopped_early", s.stopped_early);
+    cJSON *r = cJSON_AddArrayToObject(o, "rng");
+    for (int i = 0; r && i < 4; i++) {
+        char hex[17];
+        snprintf(hex, sizeof hex, "%016" PRIx64, rng[i]);
+        cJSON_AddItemToArray(r, cJSON_CreateString(hex));
+    }
+    cJSON_AddNumberToObject(o, "epochs", c->epochs);
+    cJSON_AddNumberToObject(o, "batch", (double)c->batch);
+    cJSON_AddBoolToObject(o, "drop_last", c->drop_last);
+    cJSON_AddBoolToObject(o, "shuffle", !c->no_shuffle);
+    cJSON_AddNumberToObject(o, "l1", c->l1);
+    cJSON_AddNumberToObject(o, "l2", c->l2);
+    cJSON_AddNumberToObject(o, "clip_norm", c->clip_norm);
+    cJSON_AddNumberToObject(o, "patience", c->patience);
+    cJSON_AddNumberToObject(o, "min_delta", c->min_delta);
+    nn_schedule *sc = nn_trainer_schedule((nn_trainer *)t);
+    char sched[256];
+    nn_schedule_format(nn_schedule_config(sc), sched, sizeof sched);
+    cJSON_AddStringToObject(o, "schedule", sched);
+    double ss[NN_SCHEDULE_STATE_LEN];
+    nn_schedule_get_state(sc, ss);
+    cJSON *sa = cJSON_AddArrayToObject(o, "schedule_state");
+    for (int i = 0; sa && i < NN_SCHEDULE_STATE_LEN; i++) {
+        char d[40]; /* text keeps infinities and every bit */
+        snprintf(d, sizeof d, "%.17g", ss[i]);
+        cJSON_AddItemToArray(sa, cJSON_CreateString(d));
+    }
+    cJSON *h = cJSON_AddArrayToObject(o, "history");
+    int n;
+    const struct nn_epoch_stats *hist = nn_trainer_history(t, &n);
+    for (int i = 0; h && i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        if (!e)
+            break;
+        cJSON_AddNumberToObject(e, "epoch", hist[i].epoch);
+        cJSON_AddNumberToObject(e, "lr", hist[i].lr);
+        cJSON_AddNumberToObject(e, "seconds", hist[i].seconds);
+        cJSON_AddItemToObject(e, "train", json_metrics(&hist[i].train));
+        if (hist[i].val.n > 0)
+            cJSON_AddItemToObject(e, "val", json_metrics(&hist[i].val));
+        cJSON_AddItemToArray(h, e);
+    }
+    char *str = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return str;
+}
+
+nn_status nn_checkpoint_save(const char *path, nn_model *m, const nn_trainer *t,
+                             const char *const *keys, const char *const *values,
+                             int nextra)
+{
+    nn_ctx *ctx = nn_model_ctx(m);
+    nn_graph *g = nn_model_graph(m);
+    if (g->nparams + 4 > MAX_T || nextra < 0 || nextra > 64)
+        return nn_fail(ctx, NN_ERR_INVALID, "checkpoint %s: too many tensors or keys", path);
+    struct nn_st_tensor *ts = calloc((size_t)g->nparams + 4, sizeof *ts);
+    const char *mk[80], *mv[80];
+    char *owned[8] = {0};
+    int nt = 0, nm = 0, no = 0;
+    if (!ts)
+        return nn_fail(ctx, NN_ERR_NOMEM, "checkpoint: out of memory");
+    for (int i = 0; i < g->nparams; i++) {
+        nn_node *p = g->params[i];
+        ts[nt] = (struct nn_st_tensor){.name = p->name, .dtype = "F32", .ndim = p->ndim,
+                                       .data = p->val};
+        memcpy(ts[nt].dims, p->dim, sizeof p->dim);
+        nt++;
+    }
+    char maxb[32];
+    snprintf(maxb, sizeof maxb, "%lld", (long long)nn_model_max_batch(m));
+    mk[nm] = "format", mv[nm++] = FORMAT;
+    mk[nm] = "spec", mv[nm++] = nn_model_spec(m);
+    mk[nm] = "loss", mv[nm++] = loss_names[nn_model_loss_kind(m)];
+    mk[nm] = "max_batch", mv[nm++] = maxb;
+    char params[32];
+    snprintf(params, sizeof params, "%lld", (long long)g->param_count);
+    mk[nm] = "parameters", mv[nm++] = params;
+    struct nn_norm_stats ns;
+    if (nn_model_norm(m, &ns)) {
+        mk[nm] = "norm", mv[nm++] = nn_norm_name(ns.kind);
+        ts[nt++] = (struct nn_st_tensor){"norm.shift", "F32", 1, {ns.nfeatures}, ns.shift};
+        ts[nt++] = (struct nn_st_tensor){"norm.scale", "F32", 1, {ns.nfeatures}, ns.scale};
+    }
+    if (nn_model_class_name(m, 0)) {
+        cJSON *a = cJSON_CreateArray();
+        for (int64_t i = 0; a && i < nn_model_outputs(m); i++)
+            cJSON_AddItemToArray(a, cJSON_CreateString(nn_model_class_name(m, i)));
+        owned[no] = a ? cJSON_PrintUnformatted(a) : NULL;
+        cJSON_Delete(a);
+        mk[nm] = "classes", mv[nm++] = owned[no++];
+    }
+    if (t) {
+        nn_optim *o = nn_trainer_optim((nn_trainer *)t);
+        owned[no] = json_optim(nn_optim_config(o), nn_optim_steps(o), nn_optim_lr(o));
+        mk[nm] = "optim", mv[nm++] = owned[no++];
+        uint64_t rng[4];
+        nn_ctx_rng_get(ctx, rng);
+        owned[no] = json_train(t, rng);
+        mk[nm] = "train", mv[nm++] = owned[no++];
+        ts[nt++] = (struct nn_st_tensor){"optim.state", "F32", 1, {nn_optim_state_size(o)},
+                                         nn_optim_state(o)};
+        if (nn_trainer_best_weights(t))
+            ts[nt++] = (struct nn_st_tensor){"train.best", "F32", 1, {g->param_count},
+                                             nn_trainer_best_weights(t)};
+    }
+    for (int i = 0; i < nextra; i++)
+        mk[nm] = keys[i], mv[nm++] = values[i];
+    nn_status st = NN_OK;
+    for (int i = 0; i < nm; i++)
+        if (!mv[i])
+            st = nn_fail(ctx, NN_ERR_NOMEM, "checkpoint: out of memory");
+    if (st == NN_OK)
+        st = nn_safetensors_save(ctx, path, ts, nt, mk, mv, nm);
+    for (int i = 0; i < no; i++)
+        cJSON_free(owned[i]);
+    free(ts);
+    return st;
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+static nn_status load_weights(nn_model *m, const nn_safetensors *st)
+{
+    nn_graph *g = nn_model_graph(m);
+    for (int i = 0; i < g->nparams; i++) {
+        nn_node *p = g->params[i];
+        const float *v = nn_safetensors_get_f32(st, p->name, p->ndim, p->dim);
+        if (!v)
+            return NN_ERR_FORMAT;
+        memcpy(p->val, v, (size_t)p->sample_numel * sizeof(float));
+    }
+    return NN_OK;
+}
+
+nn_model *nn_model_load(nn_ctx *ctx, const char *path, const struct nn_model_cfg *cfg)
+{
+    nn_safetensors *st = nn_safetensors_open(ctx, path);
+    if (!st)
+        return NULL;
+    const char *spec = nn_safetensors_meta(st, "spec");
+    const char *loss = nn_safetensors_meta(st, "loss");
+    const char *fmt = nn_safetensors_meta(st, "format");
+    nn_model *m = NULL;
+    if (!fmt || strcmp(fmt, FORMAT) != 0 || !spec) {
+        nn_fail(ctx, NN_ERR_FORMAT, "%s: not a libnn checkpoint (no '%s' format and "
+                "model spec in its metadata)", path, FORMAT);
+        goto done;
+    }
+    struct nn_model_cfg c = cfg ? *cfg : (struct nn_model_cfg){0};
+    for (int i = 0; loss && i < 4; i++)
+        if (strcmp(loss, loss_names[i]) == 0)
+            c.loss = (nn_loss_kind)i;
+    const char *mb = nn_safetensors_meta(st, "max_batch");
+    if (c.max_batch <= 0 && mb)
+        c.max_batch = strtoll(mb, NULL, 10);
+    if (c.max_batch <= 0 || c.max_batch > (1 << 20))
+        c.max_batch = 256;
+    uint64_t rng[4];
+    nn_ctx_rng_get(ctx, rng); /* building must not disturb the caller's stream */
+    m = nn_model_new(ctx, spec, &c);
+    nn_ctx_rng_set(ctx, rng);
+    if (!m) {
+        char why[400];
+        snprintf(why, sizeof why, "%s", nn_ctx_error(ctx));
+        nn_fail(ctx, NN_ERR_FORMAT, "%s: its model spec cannot be built: %s", path, why);
+        goto done;
+    }
+    if (load_weights(m, st) != NN_OK)
+        goto fail;
+    const char *norm = nn_safetensors_meta(st, "norm");
+    if (norm) {
+        int64_t d[1] = {nn_model_inputs(m)};
+        const float *sh = nn_safetensors_get_f32(st, "norm.shift", 1, d);
+        const float *sc = nn_safetensors_get_f32(st, "norm.scale", 1, d);
+        int kind = nn_norm_parse(norm);
+        if (!sh || !sc || kind < 0) {
+            if (kind < 0)
+                nn_fail(ctx, NN_ERR_FORMAT, "%s: unknown normalization '%s'", path, norm);
+            goto fail;
+        }
+        struct nn_norm_stats ns = {(nn_norm_kind)kind, d[0], sh, sc};
+        if (nn_model_set_norm(m, &ns) != NN_OK)
+            goto fail;
+    }
+    const char *classes = nn_safetensors_meta(st, "classes");
+    if (classes) {
+        cJSON *a = cJSON_Parse(classes);
+        int64_t n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : -1;
+        const char **names = n > 0 ? calloc((size_t)n, sizeof *names) : NULL;
+        bool ok = names != NULL;
+        for (int64_t i = 0; ok && i < n; i++) {
+            cJSON *it = cJSON_GetArrayItem(a, (int)i);
+            ok = cJSON_IsString(it);
+            if (ok)
+                names[i] = it->valuestring;
+        }
+        nn_status s2 = ok ? nn_model_set_class_names(m, names, n) : NN_ERR_FORMAT;
+        if (!ok)
+            nn_fail(ctx, NN_ERR_FORMAT, "%s: metadata 'classes' is not a list of names", path);
+        free(names);
+        cJSON_Delete(a);
+        if (s2 != NN_OK)
+            goto fail;
+    }
+    goto done;
+fail:
+    nn_model_free(m);
+    m = NULL;
+done:
+    nn_safetensors_close(st);
+    return m;
+}
+
+static double num(const cJSON *o, const char *key, double dflt)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(it) ? it->valuedouble : dflt;
+}
+
+static void read_metrics(const cJSON *o, struct nn_metrics *m)
+{
+    m->loss = num(o, "loss", NAN);
+    m->penalty = num(o, "penalty", 0);
+    m->accuracy = num(o, "accuracy", NAN);
+    m->mae = num(o, "mae", NAN);
+    m->mse = num(o, "mse", NAN);
+    m->n = (int64_t)num(o, "n", 0);
+}
+
+nn_status nn_trainer_resume(nn_trainer *t, const char *path)
+{
+    nn_model *m = nn_trainer_model(t);
+    nn_ctx *ctx = nn_model_ctx(m);
+    nn_graph *g = nn_model_graph(m);
+    nn_safetensors *st = nn_safetensors_open(ctx, path);
+    if (!st)
+        return NN_ERR_IO;
+    nn_status rc = NN_ERR_FORMAT;
+    cJSON *tr = NULL, *op = NULL;
+    struct nn_epoch_stats *hist = NULL;
+    const char *spec = nn_safetensors_meta(st, "spec");
+    if (!spec || strcmp(spec, nn_model_spec(m)) != 0) {
+        nn_fail(ctx, NN_ERR_FORMAT, "%s: model spec '%s' differs from the one being trained "
+                "('%s')", path, spec ? spec : "(none)", nn_model_spec(m));
+        goto done;
+    }
+    tr = cJSON_Parse(nn_safetensors_meta(st, "train") ? nn_safetensors_meta(st, "train") : "");
+    op = cJSON_Parse(nn_safetensors_meta(st, "optim") ? nn_safetensors_meta(st, "optim") : "");
+    if (!cJSON_IsObject(tr) || !cJSON_IsObject(op)) {
+        nn_fail(ctx, NN_ERR_FORMAT, "%s: has no training state to resume from (it holds "
+                "weights only)", path);
+        goto done;
+    }
+    nn_optim *o = nn_trainer_optim(t);
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(op, "kind");
+    if (!cJSON_IsString(kind) || nn_optim_parse(kind->valuestring) != (int)nn_optim_config(o)->kind) {
+        nn_fail(ctx, NN_ERR_FORMAT, "%s: was trained with optimizer '%s', not '%s'", path,
+                cJSON_IsString(kind) ? kind->valuestring : "?",
+                nn_optim_name(nn_optim_config(o)->kind));
+        goto done;
+    }
+    int64_t sd[1] = {nn_optim_state_size(o)};
+    const float *state = nn_safetensors_get_f32(st, "optim.state", 1, sd);
+    if (!state || load_weights(m, st) != NN_OK)
+        goto done;
+    const cJSON *rng = cJSON_GetObjectItemCaseSensitive(tr, "rng");
+    uint64_t r[4];
+    for (int i = 0; i < 4; i++) {
+        const cJSON *it = cJSON_GetArrayItem(rng, i);
+        char *end = NULL;
+        r[i] = cJSON_IsString(it) ? strtoull(it->valuestring, &end, 16) : 0;
+        if (!end || *end) {
+            nn_fail(ctx, NN_ERR_FORMAT, "%s: metadata 'train' has a bad 'rng' state", path);
+            goto done;
+        }
+    }
+    struct nn_trainer_state s = {
+        .epochs_done = (int)num(tr, "epochs_done", -1),
+        .best_epoch = (int)num(tr, "best_epoch", 0),
+        .best_val = num(tr, "best_val", INFINITY),
+        .bad_epochs = (int)num(tr, "bad_epochs", 0),
+        .stopped_early = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(tr, "stopped_early"))};
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(tr, "history");
+    int nh = cJSON_IsArray(h) ? cJSON_GetArraySize(h) : -1;
+    if (nh != s.epochs_done || nh < 0) {
+        nn_fail(ctx, NN_ERR_FORMAT, "%s: history of %d epochs for %d done", path, nh,
+                s.epochs_done);
+        goto done;
+    }
+    hist = calloc((size_t)(nh ? nh : 1), sizeof *hist);
+    if (!hist) {
+        rc = nn_fail(ctx, NN_ERR_NOMEM, "resume: out of memory");
+        goto done;
+    }
+    for (int i = 0; i < nh; i++) {
+        const cJSON *e = cJSON_GetArrayItem(h, i);
+        hist[i].epoch = (int)num(e, "epoch", i + 1);
+        hist[i].lr = num(e, "lr", NAN);
+        hist[i].seconds = num(e, "seconds", 0);
+        read_metrics(cJSON_GetObjectItemCaseSensitive(e, "train"), &hist[i].train);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "val");
+        if (v)
+            read_metrics(v, &hist[i].val);
+    }
+    const float *best = NULL;
+    if (s.best_epoch > 0) {
+        int64_t bd[1] = {g->param_count};
+        if (!(best = nn_safetensors_get_f32(st, "train.best", 1, bd)))
+            goto done;
+    }
+    double ss[NN_SCHEDULE_STATE_LEN];
+    const cJSON *sa = cJSON_GetObjectItemCaseSensitive(tr, "schedule_state");
+    for (int i = 0; i < NN_SCHEDULE_STATE_LEN; i++) {
+        const cJSON *it = cJSON_GetArrayItem(sa, i);
+        char *end = NULL;
+        ss[i] = cJSON_IsString(it) ? strtod(it->valuestring, &end) : 0;
+        if (!end || *end) {
+            nn_fail(ctx, NN_ERR_FORMAT, "%s: metadata 'train' has a bad 'schedule_state'", path);
+            goto done;
+        }
+    }
+    if (nn_schedule_set_state(nn_trainer_schedule(t), ss) != NN_OK)
+        goto done;
+    if ((rc = nn_trainer_set_state(t, &s, hist, nh, best)) != NN_OK)
+        goto done;
+    memcpy(nn_optim_state(o), state, (size_t)sd[0] * sizeof(float));
+    nn_optim_set_steps(o, (int64_t)num(op, "steps", 0));
+    nn_optim_set_lr(o, (float)num(op, "lr_now", nn_optim_lr(o)));
+    nn_ctx_rng_set(ctx, r);
+    rc = NN_OK;
+done:
+    free(hist);
+    cJSON_Delete(tr);
+    cJSON_Delete(op);
+    nn_safetensors_close(st);
+    return rc;
+}

@@ -1,0 +1,570 @@
+/*
+ * test_train.c - layers, the model builder, initializers and the training
+ * loop: XOR, symmetry, early stopping, L2, dropout, determinism, partial
+ * batches, non-finite losses.
+ */
+#include "test.h"
+
+static nn_ctx *new_ctx(uint64_t seed)
+{
+    return nn_ctx_new(&(struct nn_ctx_cfg){.seed = seed, .threads = 1});
+}
+
+static const float XOR_X[8] = {0, 0, 0, 1, 1, 0, 1, 1};
+static const float XOR_T[4] = {0, 1, 1, 0};
+
+/* Trains spec on XOR; returns how many of the 4 points are classified right. */
+static int xor_correct(const char *spec, uint64_t seed)
+{
+    nn_ctx *ctx = new_ctx(seed);
+    nn_model *m = nn_model_new(ctx, spec, &(struct nn_model_cfg){.max_batch = 4});
+    if (!m)
+        fail_msg("model '%s': %s", spec, nn_ctx_error(ctx));
+    struct nn_array_source a = {.x = XOR_X, .targets = XOR_T, .n = 4, .features = 2,
+                                .ntargets = 1};
+    struct nn_source src = nn_source_from_arrays(&a);
+    nn_trainer *t = nn_trainer_new(m, &(struct nn_train_cfg){
+        .epochs = 2000, .batch = 4,
+        .optim = {.kind = NN_OPTIM_ADAM, .lr = 0.1f}});
+    assert_non_null(t);
+    assert_ok(ctx, nn_trainer_fit(t, &src, NULL));
+    float p[4];
+    assert_ok(ctx, nn_model_predict(m, XOR_X, 4, p));
+    int ok = 0;
+    for (int i = 0; i < 4; i++)
+        ok += (p[i] > 0.5f) == (XOR_T[i] > 0.5f);
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+    return ok;
+}
+
+static void xor_hidden_layer_learns(void **state)
+{
+    (void)state;
+    int solved = 0, first10 = 0;
+    for (uint64_t seed = 1; seed <= 100; seed++) {
+        bool ok = xor_correct("2 dense:4 tanh dense:1 sigmoid", seed) == 4;
+        solved += ok;
+        first10 += ok && seed <= 10;
+    }
+    print_message("XOR 2-4-1: %d of seeds 1-10 and %d of 100 classify all four points\n",
+                  first10, solved);
+    assert_true(first10 >= 9);
+    assert_true(solved >= 90);
+}
+
+static void xor_logistic_regression_cannot(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 10; seed++) {
+        int ok = xor_correct("2 dense:1 sigmoid", seed);
+        if (ok > 3)
+            fail_msg("logistic regression classified %d of 4 XOR points (seed %llu)", ok,
+                     (unsigned long long)seed);
+    }
+}
+
+/* Two hidden units' incoming weight rows. */
+static double max_row_diff(const nn_node *w, int64_t rows, int64_t cols)
+{
+    double d = 0;
+    for (int64_t r = 1; r < rows; r++)
+        for (int64_t j = 0; j < cols; j++)
+            d = fmax(d, fabs((double)nn_value(w)[r * cols + j] - nn_value(w)[j]));
+    return d;
+}
+
+static double train_symmetry(bool constant_init)
+{
+    nn_ctx *ctx = new_ctx(5);
+    nn_model *m = nn_model_new(ctx, "2 dense:4 tanh dense:1 sigmoid",
+                               &(struct nn_model_cfg){.max_batch = 4});
+    assert_non_null(m);
+    nn_graph *g = nn_model_graph(m);
+    if (constant_init)
+        for (int i = 0; i < nn_graph_nparams(g); i++) {
+            nn_node *p = nn_graph_param(g, i);
+            for (int64_t j = 0; j < nn_node_numel(p); j++)
+                nn_value_mut(p)[j] = 0.3f;
+        }
+    struct nn_array_source a = {.x = XOR_X, .targets = XOR_T, .n = 4, .features = 2,
+                                .ntargets = 1};
+    struct nn_source src = nn_source_from_arrays(&a);
+    nn_trainer *t = nn_trainer_new(m, &(struct nn_train_cfg){
+        .epochs = 300, .batch = 4, .optim = {.kind = NN_OPTIM_SGD, .lr = 0.5f}});
+    assert_ok(ctx, nn_trainer_fit(t, &src, NULL));
+    nn_node *w1 = nn_graph_find(g, "dense1.weight");
+    assert_non_null(w1);
+    double d = max_row_diff(w1, 4, 2);
+    /* the weights did move */
+    if (constant_init)
+        assert_true(fabs(nn_value(w1)[0] - 0.3f) > 1e-3);
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+    return d;
+}
+
+static void symmetry_constant_init_stays(void **state)
+{
+    (void)state;
+    double d = train_symmetry(true);
+    print_message("constant init: hidden rows differ by at most %g\n", d);
+    assert_true(d <= 1e-6);
+    d = train_symmetry(false);
+    print_message("random init: hidden rows differ by up to %g\n", d);
+    assert_true(d > 1e-2);
+}
+
+/* Noisy targets, few samples, a wide net: validation loss turns up. */
+static void early_stopping_restores_best(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = new_ctx(11);
+    enum { NT = 24, NV = 200, F = 4 };
+    float *x = malloc((NT + NV) * F * sizeof *x), *y = malloc((NT + NV) * sizeof *y);
+    for (int i = 0; i < NT + NV; i++) {
+        float s = 0;
+        for (int j = 0; j < F; j++) {
+            x[i * F + j] = nn_rand_normal(ctx);
+            s += x[i * F + j];
+        }
+        y[i] = 0.5f * s + 0.8f * nn_rand_normal(ctx);
+    }
+    nn_model *m = nn_model_new(ctx, "4 dense:128 relu dense:128 relu dense:1",
+                               &(struct nn_model_cfg){.max_batch = 256});
+    assert_non_null(m);
+    struct nn_array_source at = {.x = x, .targets = y, .n = NT, .features = F, .ntargets = 1};
+    struct nn_array_source av = {.x = x + NT * F, .targets = y + NT, .n = NV, .features = F,
+                                 .ntargets = 1};
+    struct nn_source tr = nn_source_from_arrays(&at), va = nn_source_from_arrays(&av);
+    nn_trainer *t = nn_trainer_new(m, &(struct nn_train_cfg){
+        .epochs = 500, .batch = 8, .patience = 10,
+        .optim = {.kind = NN_OPTIM_ADAM, .lr = 0.01f}});
+    assert_ok(ctx, nn_trainer_fit(t, &tr, &va));
+    int n;
+    const struct nn_epoch_stats *h = nn_trainer_history(t, &n);
+    print_message("early stopping: stopped after %d epochs, best epoch %d\n", n,
+                  nn_trainer_best_epoch(t));
+    assert_true(nn_trainer_stopped_early(t));
+    assert_true(n < 500);
+    double best = INFINITY;
+    int best_epoch = 0;
+    for (int i = 0; i < n; i++)
+        if (h[i].val.loss < best) {
+            best = h[i].val.loss;
+            best_epoch = h[i].epoch;
+        }
+    assert_int_equal(nn_trainer_best_epoch(t), best_epoch);
+    assert_int_equal(n, best_epoch + 10);
+    struct nn_metrics mv;
+    assert_ok(ctx, nn_evaluate(m, &va, &mv));
+    assert_close(mv.loss, best, 1e-6, 1e-7);
+    /* and the last epoch was worse than the restored one */
+    assert_true(h[n - 1].val.loss > best);
+    nn_trainer_free(t);
+    nn_model_free(m);
+    free(x);
+    free(y);
+    nn_ctx_free(ctx);
+}
+
+static double weight_norm2(nn_graph *g)
+{
+    double s = 0;
+    for (int i = 0; i < nn_graph_nparams(g); i++) {
+        nn_node *p = nn_graph_param(g, i);
+        if (nn_node_ndim(p) < 2)
+            continue;
+        for (int64_t j = 0; j < nn_node_numel(p); j++)
+            s += (double)nn_value(p)[j] * nn_value(p)[j];
+    }
+    return s;
+}
+
+static double l2_run(float l2, double *reported, double *independent)
+{
+    nn_ctx *ctx = new_ctx(21);
+    enum { N = 64, F = 3 };
+    float x[N * F];
+    int32_t y[N];
+    for (int i = 0; i < N; i++) {
+        for (int j = 0; j < F; j++)
+            x[i * F + j] = nn_rand_normal(ctx);
+        y[i] = x[i * F] + 0.5f * x[i * F + 1] > 0;
+    }
+    nn_model *m = nn_model_new(ctx, "3 dense:16 tanh dense:2 softmax",
+                               &(struct nn_model_cfg){.max_batch = 64});
+    struct nn_array_source a = {.x = x, .labels = y, .n = N, .features = F};
+    struct nn_source src = nn_source_from_arrays(&a);
+    nn_trainer *t = nn_trainer_new(m, &(struct nn_train_cfg){
+        .epochs = 200, .batch = 16, .l2 = l2, .optim = {.kind = NN_OPTIM_SGD, .lr = 0.1f}});
+    assert_ok(ctx, nn_trainer_fit(t, &src, NULL));
+    int n;
+    const struct nn_epoch_stats *h = nn_trainer_history(t, &n);
+    double w2 = weight_norm2(nn_model_graph(m));
+    *reported = h[n - 1].train.penalty;
+    *independent = 0.5 * l2 * w2;
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+    return w2;
+}
+
+static void l2_shrinks_weights(void **state)
+{
+    (void)state;
+    double rep0, ind0, rep1, ind1;
+    double w0 = l2_run(0.0f, &rep0, &ind0);
+    double w1 = l2_run(0.05f, &rep1, &ind1);
+    print_message("L2: |W|^2 = %g without, %g with lambda 0.05; penalty %g\n", w0, w1, rep1);
+    assert_true(w1 < w0);
+    assert_true(rep0 == 0.0);
+    assert_true(ind1 > 0);
+    assert_close(rep1, ind1, 1e-9, 0);
+}
+
+static void dropout_eval_mode(void **state)
+{
+    (void)state;
+    nn_ctx *c1 = new_ctx(3), *c2 = new_ctx(3);
+    nn_model *a = nn_model_new(c1, "6 dense:32 relu dropout:0.5 dense:3 softmax", NULL);
+    nn_model *b = nn_model_new(c2, "6 dense:32 relu dense:3 softmax", NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    float x[5 * 6], pa[15], pa2[15], pb[15];
+    for (int i = 0; i < 30; i++)
+        x[i] = (float)sin(i);
+    assert_ok(c1, nn_model_predict(a, x, 5, pa));
+    assert_ok(c1, nn_model_predict(a, x, 5, pa2));
+    assert_ok(c2, nn_model_predict(b, x, 5, pb));
+    for (int i = 0; i < 15; i++) {
+        assert_true(pa[i] == pa2[i]);
+        assert_true(pa[i] == pb[i]);
+    }
+    /* training mode: the dropout node's mean activation is preserved */
+    nn_graph *g = nn_model_graph(a);
+    nn_graph_set_training(g, true);
+    nn_node *drop = NULL;
+    for (int i = 0; !drop; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "dropout_%d", i);
+        drop = nn_graph_find(g, name);
+        assert_true(i < 100);
+    }
+    double sum_in = 0, sum_out = 0;
+    int zeros = 0, total = 0;
+    const nn_node *pre = NULL;
+    for (int i = 0; !pre; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "relu_%d", i);
+        pre = nn_graph_find(g, name);
+        assert_true(i < 100);
+    }
+    for (int rep = 0; rep < 400; rep++) {
+        assert_ok(c1, nn_feed(g, nn_model_input(a), x, 5));
+        assert_ok(c1, nn_forward_to(g, nn_model_output(a)));
+        for (int64_t j = 0; j < nn_node_numel(drop); j++) {
+            sum_in += nn_value(pre)[j];
+            sum_out += nn_value(drop)[j];
+            zeros += nn_value(drop)[j] == 0 && nn_value(pre)[j] != 0;
+            total += nn_value(pre)[j] != 0;
+        }
+    }
+    print_message("dropout 0.5: mean in %g, mean out %g, zeroed %.3f\n", sum_in / 64000,
+                  sum_out / 64000, (double)zeros / total);
+    assert_close(sum_out, sum_in, 0.03, 0);
+    assert_close((double)zeros / total, 0.5, 0.05, 0);
+    nn_model_free(a);
+    nn_model_free(b);
+    nn_ctx_free(c1);
+    nn_ctx_free(c2);
+}
+
+static void run_trajectory(uint64_t seed, double *losses, int epochs)
+{
+    nn_ctx *ctx = new_ctx(seed);
+    enum { N = 100, F = 5 };
+    float x[N * F];
+    int32_t y[N];
+    for (int i = 0; i < N * F; i++)
+        x[i] = (float)sin(0.37 * i * i);
+    for (int i = 0; i < N; i++)
+        y[i] = (x[i * F] > 0) + (x[i * F + 1] > 0.5f);
+    nn_model *m = nn_model_new(ctx, "5 dense:16 relu dropout:0.2 dense:3 softmax",
+                               &(struct nn_model_cfg){.max_batch = 32});
+    struct nn_array_source a = {.x = x, .labels = y, .n = N, .features = F};
+    struct nn_source src = nn_source_from_arrays(&a);
+    nn_trainer *t = nn_trainer_new(m, &(struct nn_train_cfg){
+        .epochs = epochs, .batch = 32, .optim = {.kind = NN_OPTIM_ADAM, .lr = 0.01f}});
+    assert_ok(ctx, nn_trainer_fit(t, &src, NULL));
+    int n;
+    const struct nn_epoch_stats *h = nn_trainer_history(t, &n);
+    assert_int_equal(n, epochs);
+    for (int i = 0; i < n; i++) {
+        losses[i] = h[i].train.loss;
+        assert_int_equal(h[i].train.n, N); /* the partial last batch is trained on */
+    }
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+}
+
+static void same_seed_same_trajectory(void **state)
+{
+    (void)state;
+    double a[8], b[8], c[8];
+    run_trajectory(42, a, 8);
+    run_trajectory(42, b, 8);
+    run_trajectory(43, c, 8);
+    bool differs = false;
+    for (int i = 0; i < 8; i++) {
+        assert_memory_equal(&a[i], &b[i], sizeof a[i]);
+        differs |= a[i] != c[i];
+    }
+    assert_true(differs);
+    assert_true(a[7] < a[0]);
+}
+
+static void drop_last_batch(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = new_ctx(1);
+    float x[10 * 2] = {0};
+    int32_t y[10] = {0, 1, 0, 1, 0, 1, 0, 1, 0, 1};
+    nn_model *m = nn_model_new(ctx, "2 dense:2 softmax", &(struct nn_model_cfg){.max_batch = 4});
+    struct nn_array_source a = {.x = x, .labels = y, .n = 10, .features = 2};
+    struct nn_source src = nn_source_from_arrays(&a);
+    int batches = 0;
+    nn_trainer *t = nn_trainer_new(m, &(struct nn_train_cfg){
+        .epochs = 1, .batch = 4, .drop_last = true, .optim = {.kind = NN_OPTIM_SGD}});
+    assert_ok(ctx, nn_trainer_fit(t, &src, NULL));
+    int n;
+    const struct nn_epoch_stats *h = nn_trainer_history(t, &n);
+    assert_int_equal(h[0].train.n, 8);
+    (void)batches;
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+}
+
+static void nan_loss_stops_with_message(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = new_ctx(1);
+    float x[8 * 2], y[8];
+    for (int i = 0; i < 16; i++)
+        x[i] = (float)(i % 5) * 100.0f;
+    for (int i = 0; i < 8; i++)
+        y[i] = 1e4f * (float)i;
+    nn_model *m = nn_model_new(ctx, "2 dense:8 relu dense:1", &(struct nn_model_cfg){.max_batch = 8});
+    struct nn_array_source a = {.x = x, .targets = y, .n = 8, .features = 2, .ntargets = 1};
+    struct nn_source src = nn_source_from_arrays(&a);
+    nn_trainer *t = nn_trainer_new(m, &(struct nn_train_cfg){
+        .epochs = 50, .batch = 8, .optim = {.kind = NN_OPTIM_SGD, .lr = 10.0f}});
+    nn_status st = nn_trainer_fit(t, &src, NULL);
+    assert_int_equal(st, NN_ERR_NUMERIC);
+    const char *msg = nn_ctx_error(ctx);
+    print_message("%s\n", msg);
+    assert_non_null(strstr(msg, "epoch"));
+    assert_true(strstr(msg, "node '") || strstr(msg, "gradient of '"));
+    nn_graph *g = nn_model_graph(m);
+    for (int64_t j = 0; j < nn_graph_param_count(g); j++)
+        assert_true(isfinite(nn_graph_param_block(g)[j]));
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+}
+
+static void spec_and_param_count(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = new_ctx(1);
+    for (int n = 1; n <= 7; n += 3) {
+        char spec[96];
+        snprintf(spec, sizeof spec, "%d dense:3 sigmoid dense:2 sigmoid dense:1 sigmoid", n);
+        nn_model *m = nn_model_new(ctx, spec, NULL);
+        assert_non_null(m);
+        assert_int_equal(nn_graph_param_count(nn_model_graph(m)), 3 * n + 14);
+        assert_int_equal(nn_model_loss_kind(m), NN_LOSS_SIGMOID_BCE);
+        nn_model_free(m);
+    }
+    static const struct { const char *spec, *needle; } bad[] = {
+        {"784 dense:abc", "dense:UNITS"},
+        {"784 conv9", "unknown layer"},
+        {"x dense:10", "input size"},
+        {"784 dense:10 softmax relu", "softmax must be the last"},
+        {"784", "at least one layer"},
+        {"784 relu", "no dense layer"},
+        {"784 dense:10 dropout:1.5 dense:2", "dropout"},
+        {"784 dense:1 softmax", "at least 2"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nn_ctx_clear_error(ctx);
+        nn_model *m = nn_model_new(ctx, bad[i].spec, NULL);
+        if (m)
+            fail_msg("spec '%s' was accepted", bad[i].spec);
+        if (!strstr(nn_ctx_error(ctx), bad[i].needle))
+            fail_msg("spec '%s': message '%s' lacks '%s'", bad[i].spec, nn_ctx_error(ctx),
+                     bad[i].needle);
+    }
+    nn_ctx_free(ctx);
+}
+
+/* Sample mean and standard deviation of each initializer on a 256x784 weight. */
+static void initializer_statistics(void **state)
+{
+    (void)state;
+    enum { OUT = 256, IN = 784, N = OUT * IN };
+    float *w = malloc(N * sizeof *w);
+    nn_ctx *ctx = new_ctx(9);
+    struct { struct nn_init init; double mean, std; } cases[] = {
+        {{NN_INIT_ZEROS, 0, 0, 0}, 0, 0},
+        {{NN_INIT_CONSTANT, 0.25f, 0, 0}, 0.25, 0},
+        {{NN_INIT_NORMAL, 1.0f, 0.5f, 0}, 1.0, 0.5},
+        {{NN_INIT_UNIFORM, -1.0f, 3.0f, 0}, 1.0, 4.0 / sqrt(12.0)},
+        {{NN_INIT_XAVIER_UNIFORM, 0, 0, 0}, 0, sqrt(6.0 / (IN + OUT)) / sqrt(3.0)},
+        {{NN_INIT_XAVIER_NORMAL, 0, 0, 0}, 0, sqrt(2.0 / (IN + OUT))},
+        {{NN_INIT_HE_NORMAL, 0, 0, 0}, 0, sqrt(2.0 / IN)},
+        {{NN_INIT_HE_UNIFORM, 0, 0, 0}, 0, sqrt(6.0 / IN) / sqrt(3.0)},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        assert_ok(ctx, nn_init_fill(ctx, cases[c].init, w, N, IN, OUT));
+        double s = 0, s2 = 0, lo = INFINITY, hi = -INFINITY;
+        for (int i = 0; i < N; i++) {
+            s += w[i];
+            lo = fmin(lo, w[i]);
+            hi = fmax(hi, w[i]);
+        }
+        double mean = s / N;
+        for (int i = 0; i < N; i++)
+            s2 += (w[i] - mean) * (w[i] - mean);
+        double std = sqrt(s2 / (N - 1));
+        double se = cases[c].std / sqrt((double)N);
+        if (fabs(mean - cases[c].mean) > 5 * se + 1e-12 ||
+            fabs(std - cases[c].std) > 0.01 * cases[c].std + 1e-12)
+            fail_msg("%s: mean %g std %g, expected %g and %g",
+                     nn_init_name(cases[c].init.kind), mean, std, cases[c].mean, cases[c].std);
+        if (cases[c].init.kind == NN_INIT_UNIFORM)
+            assert_true(lo >= -1.0 && hi <= 3.0);
+        if (cases[c].init.kind == NN_INIT_XAVIER_UNIFORM)
+            assert_true(fmax(-lo, hi) <= sqrt(6.0 / (IN + OUT)));
+    }
+    /* He before relu, Xavier otherwise: the model's default choices */
+    nn_model *m = nn_model_new(ctx, "784 dense:256 relu dense:10 softmax", NULL);
+    nn_graph *g = nn_model_graph(m);
+    const nn_node *w1 = nn_graph_find(g, "dense1.weight"), *w2 = nn_graph_find(g, "dense2.weight");
+    const nn_node *b1 = nn_graph_find(g, "dense1.bias");
+    double s2 = 0;
+    for (int i = 0; i < N; i++)
+        s2 += (double)nn_value(w1)[i] * nn_value(w1)[i];
+    assert_close(sqrt(s2 / N), sqrt(2.0 / 784), 0.01, 0);
+    double mx = 0;
+    for (int i = 0; i < 2560; i++)
+        mx = fmax(mx, fabs(nn_value(w2)[i]));
+    assert_true(mx <= sqrt(6.0 / (256 + 10)));
+    assert_true(mx > 0.9 * sqrt(6.0 / (256 + 10)));
+    for (int i = 0; i < 256; i++)
+        assert_true(nn_value(b1)[i] == 0.0f);
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+    free(w);
+}
+
+static void regression_learns_line(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = new_ctx(2);
+    enum { N = 64 };
+    float x[N], y[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = (float)i / N * 4 - 2;
+        y[i] = 2 * x[i] + 1;
+    }
+    nn_model *m = nn_model_new(ctx, "1 dense:1", &(struct nn_model_cfg){.max_batch = 16});
+    assert_int_equal(nn_model_loss_kind(m), NN_LOSS_MSE);
+    struct nn_array_source a = {.x = x, .targets = y, .n = N, .features = 1, .ntargets = 1};
+    struct nn_source src = nn_source_from_arrays(&a);
+    nn_trainer *t = nn_trainer_new(m, &(struct nn_train_cfg){
+        .epochs = 100, .batch = 16, .optim = {.kind = NN_OPTIM_SGD, .lr = 0.05f}});
+    assert_ok(ctx, nn_trainer_fit(t, &src, NULL));
+    struct nn_metrics r;
+    assert_ok(ctx, nn_evaluate(m, &src, &r));
+    assert_true(r.mae < 1e-3);
+    assert_true(isnan(r.accuracy));
+    nn_graph *g = nn_model_graph(m);
+    assert_close(nn_value(nn_graph_find(g, "dense1.weight"))[0], 2.0, 1e-3, 0);
+    assert_close(nn_value(nn_graph_find(g, "dense1.bias"))[0], 1.0, 1e-3, 0);
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+}
+
+/* With SGD the step is lr * clipped gradient: its norm is at most lr * clip. */
+static void gradient_clipping_bounds_step(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = new_ctx(4);
+    float x[8] = {100, 200, 300, 400, 500, 600, 700, 800}, y[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    nn_model *m = nn_model_new(ctx, "1 dense:1", &(struct nn_model_cfg){.max_batch = 8});
+    nn_graph *g = nn_model_graph(m);
+    int64_t np = nn_graph_param_count(g);
+    float before[2];
+    memcpy(before, nn_graph_param_block(g), sizeof before);
+    assert_int_equal(np, 2);
+    struct nn_array_source a = {.x = x, .targets = y, .n = 8, .features = 1, .ntargets = 1};
+    struct nn_source src = nn_source_from_arrays(&a);
+    nn_trainer *t = nn_trainer_new(m, &(struct nn_train_cfg){
+        .epochs = 1, .batch = 8, .clip_norm = 0.5f, .optim = {.kind = NN_OPTIM_SGD, .lr = 0.1f}});
+    assert_ok(ctx, nn_trainer_fit(t, &src, NULL));
+    double d = 0;
+    for (int i = 0; i < 2; i++)
+        d += pow(nn_graph_param_block(g)[i] - before[i], 2);
+    assert_close(sqrt(d), 0.1 * 0.5, 1e-4, 0);
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+}
+
+/* The trainer applies the schedule per epoch: step:2:0.5 halves the rate
+ * every two epochs, and the history records the rate each epoch used. */
+static void schedule_sets_epoch_rates(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = new_ctx(8);
+    float x[8] = {0, 1, 2, 3, 4, 5, 6, 7}, y[8] = {1, 3, 5, 7, 9, 11, 13, 15};
+    nn_model *m = nn_model_new(ctx, "1 dense:1", &(struct nn_model_cfg){.max_batch = 8});
+    struct nn_array_source a = {.x = x, .targets = y, .n = 8, .features = 1, .ntargets = 1};
+    struct nn_source src = nn_source_from_arrays(&a);
+    struct nn_train_cfg tc = {.epochs = 6, .batch = 8,
+                              .optim = {.kind = NN_OPTIM_SGD, .lr = 0.01f}};
+    assert_ok(ctx, nn_schedule_parse(ctx, "step:2:0.5", &tc.schedule));
+    nn_trainer *t = nn_trainer_new(m, &tc);
+    assert_non_null(t);
+    assert_ok(ctx, nn_trainer_fit(t, &src, NULL));
+    int n;
+    const struct nn_epoch_stats *h = nn_trainer_history(t, &n);
+    assert_int_equal(n, 6);
+    for (int i = 0; i < n; i++)
+        assert_close(h[i].lr, 0.01 * pow(0.5, i / 2), 1e-6, 0);
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+}
+
+NN_GROUP(train,
+         cmocka_unit_test(schedule_sets_epoch_rates),
+         cmocka_unit_test(spec_and_param_count),
+         cmocka_unit_test(initializer_statistics),
+         cmocka_unit_test(xor_hidden_layer_learns),
+         cmocka_unit_test(xor_logistic_regression_cannot),
+         cmocka_unit_test(symmetry_constant_init_stays),
+         cmocka_unit_test(early_stopping_restores_best),
+         cmocka_unit_test(l2_shrinks_weights),
+         cmocka_unit_test(dropout_eval_mode),
+         cmocka_unit_test(same_seed_same_trajectory),
+         cmocka_unit_test(drop_last_batch),
+         cmocka_unit_test(nan_loss_stops_with_message),
+         cmocka_unit_test(regression_learns_line),
+         cmocka_unit_test(gradient_clipping_bounds_step))
