@@ -1,58 +1,102 @@
 /*
- * nn.c - the libnn command-line program.
+ * nn.c - the libnn command-line program: subcommand dispatch, help, and
+ * `nn gradcheck`.
  */
-#include "nn.h"
+#include "cli.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+static const struct {
+    const char *name;
+    int cmd;
+    const char *usage, *about;
+} commands[] = {
+    {"train", CMD_TRAIN, "nn train [--data SRC] [--model SPEC] [options]",
+     "train a model; writes a checkpoint after every epoch"},
+    {"eval", CMD_EVAL, "nn eval MODEL.safetensors [--data SRC] [--split test|train] [--json]",
+     "loss and accuracy (or MAE) of a checkpoint on labelled data"},
+    {"predict", CMD_PREDICT, "nn predict MODEL.safetensors --input FILE [--json]",
+     "class and probabilities (or values) for each row or image"},
+    {"info", CMD_INFO, "nn info MODEL.safetensors",
+     "the model spec, parameter count and training history of a checkpoint"},
+    {"gradcheck", CMD_GRADCHECK, "nn gradcheck --all | --op NAME",
+     "check every op's backward pass against central finite differences"},
+};
+#define NCMD (sizeof commands / sizeof commands[0])
+
 static int usage(FILE *f)
 {
-    fprintf(f,
-            "usage: nn <command> [options]\n"
-            "\n"
-            "commands:\n"
-            "  gradcheck --all   check every op's backward pass against central\n"
-            "                    finite differences; one line per op\n"
-            "  help [command]    this text, or a command's options\n"
-            "  --version         the library version\n");
+    fprintf(f, "usage: nn <command> [options]      (nn %s)\n\ncommands:\n", nn_version());
+    for (size_t i = 0; i < NCMD; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].about);
+    fprintf(f, "  %-10s %s\n", "help", "this text; nn help COMMAND lists its options");
+    fprintf(f, "\nData sources (--data, --val, --test):\n"
+               "  fashion-mnist            the built-in Fashion-MNIST (Debian's dataset-fashion-mnist)\n"
+               "  FILE.csv --label COL     a CSV file; COL is a header name or 0-based index\n"
+               "  DIR/                     an image folder with one subfolder per class\n"
+               "  idx:IMAGES,LABELS        any IDX pair (gzip or raw)\n"
+               "\nExample:\n"
+               "  nn train --model \"784 dense:256 relu dense:128 relu dense:10 softmax\" \\\n"
+               "     --data fashion-mnist --epochs 5 --batch 64 --optim adam --lr 1e-3 \\\n"
+               "     --seed 1 --out model.safetensors\n"
+               "  nn eval model.safetensors --data fashion-mnist --json\n");
     return f == stderr ? 2 : 0;
+}
+
+static int help_schedule(void)
+{
+    printf("Learning-rate schedules (--schedule SPEC), applied per epoch:\n"
+           "  constant             the optimizer's learning rate (default)\n"
+           "  step:N:G             multiply by G every N epochs (StepLR)\n"
+           "  exp:G                multiply by G every epoch (ExponentialLR)\n"
+           "  cos[:T[:MIN]]        cosine from lr to MIN over T epochs (default: --epochs, 0)\n"
+           "  warmup:N[:...]       linear warm-up over N epochs, then the schedule after the\n"
+           "                       colon, e.g. warmup:2:cos\n"
+           "  plateau[:F[:P]]      multiply by F (0.1) after P (10) epochs without a\n"
+           "                       validation-loss improvement (ReduceLROnPlateau)\n");
+    return 0;
+}
+
+static int help(const char *what)
+{
+    if (!what)
+        return usage(stdout);
+    if (strcmp(what, "schedule") == 0)
+        return help_schedule();
+    for (size_t i = 0; i < NCMD; i++)
+        if (strcmp(what, commands[i].name) == 0) {
+            printf("usage: %s\n\n%s\n\noptions:\n", commands[i].usage, commands[i].about);
+            cli_help(stdout, commands[i].cmd);
+            if (commands[i].cmd == CMD_TRAIN)
+                printf("\nEvery option can also be set in an INI file given with --config;\n"
+                       "flags on the command line override it. See also: nn help schedule\n");
+            return 0;
+        }
+    fprintf(stderr, "nn help: no command '%s'\n", what);
+    return 2;
 }
 
 static int cmd_gradcheck(int argc, char **argv)
 {
-    const char *only = NULL;
-    bool all = false;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--all") == 0)
-            all = true;
-        else if (strcmp(argv[i], "--op") == 0 && i + 1 < argc)
-            only = argv[++i];
-        else {
-            fprintf(stderr, "nn gradcheck: unknown option '%s' (see: nn help gradcheck)\n",
-                    argv[i]);
-            return 2;
-        }
-    }
-    if (!all && !only) {
-        fprintf(stderr, "nn gradcheck: give --all or --op NAME\n");
+    struct opts o = {0};
+    const char *pos;
+    if (!cli_parse(CMD_GRADCHECK, argc, argv, &o, &pos))
         return 2;
-    }
+    if (pos || (!o.all && !o.op))
+        return cli_fail("gradcheck", "give --all or --op NAME"), 2;
     int failed = 0, checked = 0;
     for (int i = 0; i < nn_op_count(); i++) {
         const char *name = nn_op_name_at(i);
-        if (only && strcmp(only, name) != 0)
+        if (o.op && strcmp(o.op, name) != 0)
             continue;
         nn_ctx *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.seed = 1, .threads = 1});
-        if (!ctx) {
-            fprintf(stderr, "nn gradcheck: out of memory\n");
-            return 1;
-        }
+        if (!ctx)
+            return cli_fail("gradcheck", "out of memory");
         struct nn_gradcheck_result r;
         double tol = 0;
         nn_status st = nn_gradcheck_op(ctx, i, &r, &tol);
-        if (st == NN_ERR_INVALID && !only) { /* a leaf: nothing to check */
+        if (st == NN_ERR_INVALID && !o.op) { /* a leaf: nothing to check */
             nn_ctx_free(ctx);
             continue;
         }
@@ -68,10 +112,8 @@ static int cmd_gradcheck(int argc, char **argv)
         }
         nn_ctx_free(ctx);
     }
-    if (only && checked == 0) {
-        fprintf(stderr, "nn gradcheck: no op named '%s'\n", only);
-        return 2;
-    }
+    if (o.op && checked == 0)
+        return cli_fail("gradcheck", "no op named '%s'", o.op), 2;
     printf("%d ops checked, %d failed\n", checked, failed);
     return failed ? 1 : 0;
 }
@@ -82,14 +124,24 @@ int main(int argc, char **argv)
         return usage(stderr);
     const char *cmd = argv[1];
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        printf("nn %s\n", nn_version());
+        printf("nn %s (matrix products: %s)\n", nn_version(), nn_gemm_backend_name());
         return 0;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
-        return usage(stdout);
+        return help(argc > 2 ? argv[2] : NULL);
+    if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0))
+        return help(cmd);
+    if (strcmp(cmd, "train") == 0)
+        return cmd_train(argc - 2, argv + 2);
+    if (strcmp(cmd, "eval") == 0)
+        return cmd_eval(argc - 2, argv + 2);
+    if (strcmp(cmd, "predict") == 0)
+        return cmd_predict(argc - 2, argv + 2);
+    if (strcmp(cmd, "info") == 0)
+        return cmd_info(argc - 2, argv + 2);
     if (strcmp(cmd, "gradcheck") == 0)
         return cmd_gradcheck(argc - 2, argv + 2);
-    fprintf(stderr, "nn: unknown command '%s'\n", cmd);
+    fprintf(stderr, "nn: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;
 }

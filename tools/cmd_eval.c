@@ -1,0 +1,334 @@
+/*
+ * cmd_eval.c - `nn eval` (loss and accuracy of a checkpoint on data),
+ * `nn predict` (classes and probabilities of new inputs) and `nn info`
+ * (what a checkpoint holds).
+ */
+#include "cli.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool cli_image_opts(const struct opts *o, struct nn_image_opts *io);
+
+static nn_model *load(nn_ctx *ctx, const char *cmd, const char *path, int64_t max_batch)
+{
+    if (!path) {
+        cli_fail(cmd, "give the checkpoint to use, e.g. nn %s model.safetensors", cmd);
+        return NULL;
+    }
+    nn_model *m = nn_model_load(ctx, path, &(struct nn_model_cfg){.max_batch = max_batch});
+    if (!m)
+        cli_fail(cmd, "%s", nn_ctx_error(ctx));
+    return m;
+}
+
+/* The checkpoint's normalization applied to a data set loaded for it. */
+static bool apply_norm(nn_ctx *ctx, const char *cmd, nn_model *m, nn_dataset *ds)
+{
+    struct nn_norm_stats ns;
+    if (nn_dataset_features(ds) != nn_model_inputs(m)) {
+        cli_fail(cmd, "%s has %lld features per sample but the model takes %lld",
+                 nn_dataset_source(ds), (long long)nn_dataset_features(ds),
+                 (long long)nn_model_inputs(m));
+        return false;
+    }
+    if (nn_model_norm(m, &ns) && nn_dataset_norm_set(ds, &ns) != NN_OK) {
+        cli_fail(cmd, "%s", nn_ctx_error(ctx));
+        return false;
+    }
+    return true;
+}
+
+struct bin_src {
+    nn_dataset *ds;
+    int32_t *scratch;
+};
+
+static nn_status bin_gather(void *self, const int64_t *idx, int64_t n, float *x,
+                            int32_t *labels, float *targets)
+{
+    struct bin_src *b = self;
+    (void)labels;
+    nn_status st = nn_dataset_gather(b->ds, idx, n, x, b->scratch, NULL);
+    for (int64_t i = 0; st == NN_OK && i < n; i++)
+        targets[i] = (float)b->scratch[i];
+    return st;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    struct opts o = {.batch = 256};
+    const char *path;
+    if (!cli_parse(CMD_EVAL, argc, argv, &o, &path))
+        return 2;
+    nn_ctx *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.threads = (int)o.threads});
+    if (!ctx)
+        return 1;
+    int rc = 1;
+    nn_dataset *ds = NULL;
+    struct bin_src b = {0};
+    nn_model *m = load(ctx, "eval", path, o.batch);
+    const char *data = o.data ? o.data : "fashion-mnist";
+    const char *split = o.split ? o.split : "test";
+    if (strcmp(split, "test") != 0 && strcmp(split, "train") != 0) {
+        cli_fail("eval", "--split must be test or train, not '%s'", split);
+        goto done;
+    }
+    if (!m || !(ds = cli_load_data(ctx, &o, data, split, true)) || !apply_norm(ctx, "eval", m, ds))
+        goto done;
+    nn_loss_kind lk = nn_model_loss_kind(m);
+    struct nn_source src = cli_source(ds);
+    if (lk == NN_LOSS_SOFTMAX_CE) {
+        if (nn_dataset_label_kind(ds) != NN_LABELS_CLASS ||
+            nn_dataset_check_classes(ds, nn_model_outputs(m)) != NN_OK) {
+            cli_fail("eval", "%s: labels do not fit the model's %lld classes%s%s",
+                     nn_dataset_source(ds), (long long)nn_model_outputs(m),
+                     nn_ctx_error(ctx)[0] ? ": " : "", nn_ctx_error(ctx));
+            goto done;
+        }
+    } else if (lk == NN_LOSS_SIGMOID_BCE && nn_dataset_label_kind(ds) == NN_LABELS_CLASS) {
+        if (!(b.scratch = malloc((size_t)nn_model_max_batch(m) * sizeof(int32_t))))
+            goto done;
+        b.ds = ds;
+        src = (struct nn_source){nn_dataset_size(ds), bin_gather, &b};
+    } else if (nn_dataset_label_kind(ds) != NN_LABELS_TARGETS ||
+               nn_dataset_targets(ds) != nn_model_outputs(m)) {
+        cli_fail("eval", "%s: targets do not fit the model's %lld outputs",
+                 nn_dataset_source(ds), (long long)nn_model_outputs(m));
+        goto done;
+    }
+    struct nn_metrics r;
+    if (nn_evaluate(m, &src, &r) != NN_OK) {
+        cli_fail("eval", "%s", nn_ctx_error(ctx));
+        goto done;
+    }
+    bool regression = lk == NN_LOSS_MSE;
+    if (o.json) {
+        if (regression)
+            printf("{\"loss\": %.6f, \"mae\": %.6f, \"mse\": %.6f, \"n\": %lld}\n", r.loss,
+                   r.mae, r.mse, (long long)r.n);
+        else
+            printf("{\"loss\": %.6f, \"accuracy\": %.6f, \"n\": %lld}\n", r.loss, r.accuracy,
+                   (long long)r.n);
+    } else if (regression) {
+        printf("loss %.4f  mae %.4f  mse %.4f  (%lld samples of %s)\n", r.loss, r.mae, r.mse,
+               (long long)r.n, nn_dataset_source(ds));
+    } else {
+        printf("accuracy %.4f  loss %.4f  (%lld samples of %s)\n", r.accuracy, r.loss,
+               (long long)r.n, nn_dataset_source(ds));
+    }
+    rc = 0;
+done:
+    free(b.scratch);
+    nn_dataset_free(ds);
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+    return rc;
+}
+
+/* Inputs to predict: a CSV of features, an IDX images file, or images. */
+static nn_dataset *load_inputs(nn_ctx *ctx, const struct opts *o, const char *in)
+{
+    size_t n = strlen(in);
+    const char *ext = strrchr(in, '.');
+    if (strncmp(in, "idx:", 4) == 0)
+        return nn_dataset_load_idx(ctx, in + 4, NULL);
+    if ((n > 4 && strcmp(in + n - 4, ".csv") == 0) || (n > 7 && strcmp(in + n - 7, ".csv.gz") == 0))
+        return nn_dataset_load_csv(ctx, in, &(struct nn_csv_opts){.label = NULL});
+    if (ext && (strstr(in, "-ubyte") || strstr(in, ".idx")))
+        return nn_dataset_load_idx(ctx, in, NULL);
+    struct nn_image_opts io;
+    if (!cli_image_opts(o, &io))
+        return NULL;
+    const char *paths[1] = {in};
+    return nn_dataset_load_image_files(ctx, paths, 1, &io);
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    struct opts o = {.batch = 256, .top = 3};
+    const char *path;
+    if (!cli_parse(CMD_PREDICT, argc, argv, &o, &path))
+        return 2;
+    if (!o.input)
+        return cli_fail("predict", "give the inputs with --input FILE (CSV of features, "
+                        "an image, or an IDX images file)"), 2;
+    nn_ctx *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.threads = (int)o.threads});
+    if (!ctx)
+        return 1;
+    int rc = 1;
+    nn_dataset *ds = NULL;
+    float *x = NULL, *p = NULL;
+    nn_model *m = load(ctx, "predict", path, o.batch);
+    if (!m)
+        goto done;
+    if (!(ds = load_inputs(ctx, &o, o.input))) {
+        cli_fail("predict", "%s", nn_ctx_error(ctx));
+        goto done;
+    }
+    if (!apply_norm(ctx, "predict", m, ds))
+        goto done;
+    int64_t n = nn_dataset_size(ds), f = nn_model_inputs(m), k = nn_model_outputs(m);
+    x = malloc((size_t)(n * f) * sizeof *x);
+    p = malloc((size_t)(n * k) * sizeof *p);
+    if (!x || !p) {
+        cli_fail("predict", "out of memory for %lld inputs", (long long)n);
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (nn_dataset_row(ds, i, x + i * f) != NN_OK) {
+            cli_fail("predict", "%s", nn_ctx_error(ctx));
+            goto done;
+        }
+    if (nn_model_predict(m, x, n, p) != NN_OK) {
+        cli_fail("predict", "%s", nn_ctx_error(ctx));
+        goto done;
+    }
+    nn_loss_kind lk = nn_model_loss_kind(m);
+    for (int64_t i = 0; i < n; i++) {
+        const float *q = p + i * k;
+        if (lk == NN_LOSS_MSE) {
+            if (o.json)
+                printf("{\"row\": %lld, \"values\": [", (long long)i);
+            else
+                printf("%lld:", (long long)i);
+            for (int64_t j = 0; j < k; j++)
+                printf(o.json ? "%s%.6g" : "%s%.6g", o.json && j ? ", " : " ", (double)q[j]);
+            printf(o.json ? "]}\n" : "\n");
+            continue;
+        }
+        int64_t best = 0;
+        if (lk == NN_LOSS_SIGMOID_BCE && k == 1)
+            best = q[0] > 0.5f;
+        else
+            for (int64_t j = 1; j < k; j++)
+                if (q[j] > q[best])
+                    best = j;
+        const char *name = nn_model_class_name(m, best);
+        char idx[24];
+        snprintf(idx, sizeof idx, "%lld", (long long)best);
+        if (o.json) {
+            printf("{\"row\": %lld, \"class\": %lld", (long long)i, (long long)best);
+            if (name)
+                printf(", \"name\": \"%s\"", name);
+            printf(", \"probabilities\": [");
+            for (int64_t j = 0; j < k; j++)
+                printf("%s%.6f", j ? ", " : "", (double)q[j]);
+            printf("]}\n");
+            continue;
+        }
+        printf("%lld: class %s%s%s%s", (long long)i, idx, name ? " (" : "", name ? name : "",
+               name ? ")" : "");
+        if (lk == NN_LOSS_SIGMOID_BCE && k == 1) {
+            printf("  p(1) = %.4f\n", (double)q[0]);
+            continue;
+        }
+        /* the top classes, most likely first */
+        int64_t shown = o.top < k ? o.top : k;
+        bool *used = calloc((size_t)k, 1);
+        printf("  ");
+        for (int64_t t = 0; used && t < shown; t++) {
+            int64_t b = -1;
+            for (int64_t j = 0; j < k; j++)
+                if (!used[j] && (b < 0 || q[j] > q[b]))
+                    b = j;
+            used[b] = true;
+            const char *nm = nn_model_class_name(m, b);
+            if (nm)
+                printf("%s%s %.4f", t ? ", " : "", nm, (double)q[b]);
+            else
+                printf("%s%lld %.4f", t ? ", " : "", (long long)b, (double)q[b]);
+        }
+        free(used);
+        printf("\n");
+    }
+    rc = 0;
+done:
+    free(x);
+    free(p);
+    nn_dataset_free(ds);
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+    return rc;
+}
+
+int cmd_info(int argc, char **argv)
+{
+    struct opts o = {0};
+    const char *path;
+    if (!cli_parse(CMD_INFO, argc, argv, &o, &path))
+        return 2;
+    if (!path)
+        return cli_fail("info", "give a checkpoint, e.g. nn info model.safetensors"), 2;
+    nn_ctx *ctx = nn_ctx_new(NULL);
+    if (!ctx)
+        return 1;
+    nn_safetensors *st = nn_safetensors_open(ctx, path);
+    if (!st) {
+        cli_fail("info", "%s", nn_ctx_error(ctx));
+        nn_ctx_free(ctx);
+        return 1;
+    }
+    const char *spec = nn_safetensors_meta(st, "spec");
+    int64_t params = 0;
+    for (int i = 0; i < nn_safetensors_count(st); i++) {
+        const struct nn_st_view *v = nn_safetensors_at(st, i);
+        if (strncmp(v->name, "optim.", 6) && strncmp(v->name, "norm.", 5) &&
+            strncmp(v->name, "train.", 6))
+            params += v->numel;
+    }
+    printf("file:        %s\n", path);
+    printf("model:       %s\n", spec ? spec : "(not a libnn checkpoint: no spec)");
+    printf("parameters:  %lld\n", (long long)params);
+    const char *keys[] = {"loss", "norm", "data", "seed", "threads", "created", "test"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *v = nn_safetensors_meta(st, keys[i]);
+        if (v)
+            printf("%-12s %s\n", keys[i], v);
+    }
+    const char *classes = nn_safetensors_meta(st, "classes");
+    if (classes)
+        printf("classes:     %s\n", classes);
+    cJSON *op = cJSON_Parse(nn_safetensors_meta(st, "optim") ? nn_safetensors_meta(st, "optim") : "");
+    if (cJSON_IsObject(op)) {
+        cJSON *k = cJSON_GetObjectItem(op, "kind"), *lr = cJSON_GetObjectItem(op, "lr"),
+              *steps = cJSON_GetObjectItem(op, "steps");
+        printf("optimizer:   %s, lr %g, %.0f steps\n", cJSON_IsString(k) ? k->valuestring : "?",
+               cJSON_IsNumber(lr) ? lr->valuedouble : NAN,
+               cJSON_IsNumber(steps) ? steps->valuedouble : 0);
+    }
+    cJSON_Delete(op);
+    cJSON *tr = cJSON_Parse(nn_safetensors_meta(st, "train") ? nn_safetensors_meta(st, "train") : "");
+    cJSON *h = cJSON_GetObjectItem(tr, "history");
+    if (cJSON_IsArray(h) && cJSON_GetArraySize(h) > 0) {
+        int n = cJSON_GetArraySize(h);
+        printf("training:    %d epochs (batch %g)\n", n,
+               cJSON_GetObjectItem(tr, "batch") ? cJSON_GetObjectItem(tr, "batch")->valuedouble : 0);
+        printf("  epoch      loss  accuracy   val_loss   val_acc\n");
+        for (int i = 0; i < n; i++) {
+            cJSON *e = cJSON_GetArrayItem(h, i);
+            cJSON *t = cJSON_GetObjectItem(e, "train"), *v = cJSON_GetObjectItem(e, "val");
+            cJSON *tl = cJSON_GetObjectItem(t, "loss"), *ta = cJSON_GetObjectItem(t, "accuracy");
+            cJSON *vl = cJSON_GetObjectItem(v, "loss"), *va = cJSON_GetObjectItem(v, "accuracy");
+            const cJSON *cols[4] = {tl, ta, vl, va};
+            printf("  %5d", i + 1);
+            for (int c = 0; c < 4; c++) {
+                if (cJSON_IsNumber(cols[c]))
+                    printf(c == 2 ? "  %9.4f" : " %9.4f", cols[c]->valuedouble);
+                else
+                    printf(c == 2 ? "  %9s" : " %9s", "-");
+            }
+            printf("\n");
+        }
+        cJSON *be = cJSON_GetObjectItem(tr, "best_epoch");
+        if (cJSON_IsNumber(be) && be->valuedouble > 0)
+            printf("best epoch:  %.0f%s\n", be->valuedouble,
+                   cJSON_IsTrue(cJSON_GetObjectItem(tr, "stopped_early")) ? " (stopped early)" : "");
+    }
+    cJSON_Delete(tr);
+    nn_safetensors_close(st);
+    nn_ctx_free(ctx);
+    return 0;
+}

@@ -1,0 +1,331 @@
+/*
+ * opts.c - the command-line options of nn: one table that drives parsing,
+ * validation, INI config files (libinih) and the help text.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum type { T_STR, T_INT, T_U64, T_NUM, T_BOOL };
+
+struct opt {
+    const char *name, *meta;
+    enum type type;
+    size_t off;
+    double lo, hi; /* accepted range of numbers */
+    int cmds;
+    const char *help;
+};
+
+#define TR CMD_TRAIN
+#define EV CMD_EVAL
+#define PR CMD_PREDICT
+#define DATA (CMD_TRAIN | CMD_EVAL)
+#define O(f) offsetof(struct opts, f)
+#define BIG 1e18
+
+static const struct opt table[] = {
+    {"data", "SRC", T_STR, O(data), 0, 0, DATA,
+     "data: fashion-mnist, FILE.csv, DIR/ (one subfolder per class) or idx:IMAGES,LABELS"},
+    {"label", "COL", T_STR, O(label), 0, 0, DATA,
+     "CSV label column: header name or 0-based index (-1 = last); default: the last column"},
+    {"task", "KIND", T_STR, O(task), 0, 0, DATA,
+     "CSV labels: auto, classify or regress (default auto)"},
+    {"normalize", "KIND", T_STR, O(normalize), 0, 0, TR,
+     "standard, minmax, scale255 or none (default: standard for CSV, scale255 for images)"},
+    {"image-size", "WxH[xC]", T_STR, O(image_size), 0, 0, DATA | PR,
+     "image size, e.g. 64x64x3 (default: the first image's)"},
+    {"resize", NULL, T_BOOL, O(resize), 0, 0, DATA | PR,
+     "resize images of another size instead of rejecting them"},
+    {"val", "SRC", T_STR, O(val), 0, 0, TR, "validation data (same forms as --data)"},
+    {"val-split", "F", T_NUM, O(val_split), 0, 0.9, TR,
+     "hold out this fraction of the training data for validation (seeded)"},
+    {"test", "SRC", T_STR, O(test), 0, 0, TR,
+     "test data to evaluate at the end (fashion-mnist: its test split by default)"},
+    {"split", "NAME", T_STR, O(split), 0, 0, EV,
+     "built-in data split to evaluate: test (default) or train"},
+    {"model", "SPEC", T_STR, O(model), 0, 0, TR,
+     "model spec, e.g. \"784 dense:256 relu dropout:0.2 dense:10 softmax\""},
+    {"init", "NAME", T_STR, O(init), 0, 0, TR,
+     "weight initializer for every layer: zeros constant normal uniform xavier_uniform "
+     "xavier_normal he_normal he_uniform (default: He before relu, Xavier otherwise)"},
+    {"loss", "NAME", T_STR, O(loss), 0, 0, TR,
+     "cross_entropy, bce or mse (default: from the final activation)"},
+    {"dropout", "P", T_NUM, O(dropout), 0, 0.99, TR,
+     "rate of dropout layers written without one (default 0.5)"},
+    {"epochs", "N", T_INT, O(epochs), 1, 1e6, TR, "epochs to train (default 10)"},
+    {"batch", "N", T_INT, O(batch), 1, 1 << 20, TR | EV | PR,
+     "mini-batch size (default 64; 1 = stochastic, the data size = batch)"},
+    {"drop-last", NULL, T_BOOL, O(drop_last), 0, 0, TR, "skip the last partial batch"},
+    {"no-shuffle", NULL, T_BOOL, O(no_shuffle), 0, 0, TR, "keep the data order every epoch"},
+    {"seed", "N", T_U64, O(seed), 0, 0, TR, "random seed (default 1)"},
+    {"threads", "N", T_INT, O(threads), 0, 1024, TR | EV | PR,
+     "cores to use in total (default 0 = all)"},
+    {"optim", "NAME", T_STR, O(optim), 0, 0, TR,
+     "sgd momentum nesterov adagrad adadelta rmsprop adam adamw adafactor (default adam)"},
+    {"lr", "F", T_NUM, O(lr), 0, 1e6, TR, "learning rate (default: the optimizer's)"},
+    {"momentum", "F", T_NUM, O(momentum), 0, 0.999999, TR,
+     "momentum (momentum, nesterov: default 0.9; rmsprop: 0)"},
+    {"dampening", "F", T_NUM, O(dampening), 0, 1, TR, "momentum dampening (default 0)"},
+    {"weight-decay", "F", T_NUM, O(weight_decay), 0, 1e3, TR,
+     "weight decay (coupled L2 in the gradient; decoupled for adamw or with --decoupled)"},
+    {"decoupled", NULL, T_BOOL, O(decoupled), 0, 0, TR,
+     "decoupled weight decay: w -= lr * wd * w before the update"},
+    {"beta1", "F", T_NUM, O(beta1), 0, 0.999999, TR, "adam first-moment decay (0.9)"},
+    {"beta2", "F", T_NUM, O(beta2), 0, 0.999999, TR, "adam second-moment decay (0.999)"},
+    {"eps", "F", T_NUM, O(eps), 0, 1, TR, "denominator epsilon (optimizer's default)"},
+    {"rho", "F", T_NUM, O(rho), 0, 0.999999, TR, "adadelta decay (0.9)"},
+    {"alpha", "F", T_NUM, O(alpha), 0, 0.999999, TR, "rmsprop smoothing (0.99)"},
+    {"amsgrad", NULL, T_BOOL, O(amsgrad), 0, 0, TR, "adam/adamw: the amsgrad variant"},
+    {"centered", NULL, T_BOOL, O(centered), 0, 0, TR, "rmsprop: the centered variant"},
+    {"l1", "F", T_NUM, O(l1), 0, 1e3, TR, "L1 penalty l1 * |W|_1 on weights"},
+    {"l2", "F", T_NUM, O(l2), 0, 1e3, TR, "L2 penalty (l2 / 2) * |W|^2 on weights"},
+    {"penalize-biases", NULL, T_BOOL, O(penalize_biases), 0, 0, TR,
+     "apply --l1/--l2 to biases too"},
+    {"decay-biases", NULL, T_BOOL, O(decay_biases), 0, 0, TR,
+     "apply --weight-decay to biases too"},
+    {"clip-norm", "F", T_NUM, O(clip_norm), 0, 1e9, TR,
+     "clip the global gradient norm to F (default off)"},
+    {"schedule", "SPEC", T_STR, O(schedule), 0, 0, TR,
+     "learning-rate schedule (see nn help schedule): constant, step:N:G, exp:G, cos, "
+     "warmup:N, plateau"},
+    {"patience", "N", T_INT, O(patience), 0, 1e6, TR,
+     "early stopping: epochs without validation improvement (default off)"},
+    {"min-delta", "F", T_NUM, O(min_delta), 0, 1e9, TR,
+     "early stopping: improvement that resets the patience (default 0)"},
+    {"keep-last", NULL, T_BOOL, O(keep_last), 0, 0, TR,
+     "early stopping: keep the last weights instead of the best"},
+    {"out", "FILE", T_STR, O(out), 0, 0, TR,
+     "checkpoint to write after every epoch (default model.safetensors)"},
+    {"resume", "FILE", T_STR, O(resume), 0, 0, TR, "continue training from a checkpoint"},
+    {"log", "FILE", T_STR, O(log), 0, 0, TR, "write per-epoch metrics as CSV"},
+    {"plot", "FILE", T_STR, O(plot), 0, 0, TR, "draw loss and accuracy per epoch to a PNG"},
+    {"input", "FILE", T_STR, O(input), 0, 0, PR,
+     "inputs to predict: a CSV of features, an image, or an IDX images file"},
+    {"top", "K", T_INT, O(top), 1, 1000, PR, "predict: show the K most likely classes"},
+    {"json", NULL, T_BOOL, O(json), 0, 0, EV | PR, "machine-readable output"},
+    {"quiet", NULL, T_BOOL, O(quiet), 0, 0, TR | EV | PR, "print only results and errors"},
+    {"config", "FILE", T_STR, O(config), 0, 0, TR | EV | PR,
+     "read options from an INI file (key = value, keys as the long options); "
+     "flags given on the command line override it"},
+    {"all", NULL, T_BOOL, O(all), 0, 0, CMD_GRADCHECK, "check every op"},
+    {"op", "NAME", T_STR, O(op), 0, 0, CMD_GRADCHECK, "check one op"},
+};
+#define NOPT ((int)(sizeof table / sizeof table[0]))
+_Static_assert(sizeof table / sizeof table[0] <= 96, "struct opts.given is too small");
+
+int cli_fail(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "nn %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+static const char *cmd_name(int cmd)
+{
+    switch (cmd) {
+    case CMD_TRAIN: return "train";
+    case CMD_EVAL: return "eval";
+    case CMD_PREDICT: return "predict";
+    case CMD_INFO: return "info";
+    default: return "gradcheck";
+    }
+}
+
+static const struct opt *find(const char *name)
+{
+    for (int i = 0; i < NOPT; i++)
+        if (strcmp(table[i].name, name) == 0)
+            return &table[i];
+    return NULL;
+}
+
+bool cli_given(const struct opts *o, const char *name)
+{
+    const struct opt *p = find(name);
+    return p && o->given[p - table];
+}
+
+/* Stores one option value; where says where it came from for messages. */
+static bool set(int cmd, struct opts *o, const struct opt *p, const char *val, const char *where)
+{
+    char *base = (char *)o;
+    char *end = NULL;
+    errno = 0;
+    switch (p->type) {
+    case T_STR:
+        if (!*val) {
+            cli_fail(cmd_name(cmd), "%s--%s needs a non-empty value", where, p->name);
+            return false;
+        }
+        *(const char **)(void *)(base + p->off) = val;
+        break;
+    case T_BOOL:
+        if (!val || strcmp(val, "1") == 0 || strcmp(val, "true") == 0 || strcmp(val, "yes") == 0)
+            *(bool *)(base + p->off) = true;
+        else if (strcmp(val, "0") == 0 || strcmp(val, "false") == 0 || strcmp(val, "no") == 0)
+            *(bool *)(base + p->off) = false;
+        else {
+            cli_fail(cmd_name(cmd), "%s--%s takes true or false, not '%s'", where, p->name, val);
+            return false;
+        }
+        break;
+    case T_INT: {
+        long long v = strtoll(val, &end, 10);
+        if (end == val || *end || errno || v < p->lo || v > p->hi) {
+            cli_fail(cmd_name(cmd), "%s--%s must be an integer from %.0f to %.0f, not '%s'",
+                     where, p->name, p->lo, p->hi, val);
+            return false;
+        }
+        *(int64_t *)(void *)(base + p->off) = v;
+        break;
+    }
+    case T_U64: {
+        unsigned long long v = strtoull(val, &end, 10);
+        if (end == val || *end || errno || val[0] == '-') {
+            cli_fail(cmd_name(cmd), "%s--%s must be a non-negative integer, not '%s'", where,
+                     p->name, val);
+            return false;
+        }
+        *(uint64_t *)(void *)(base + p->off) = v;
+        break;
+    }
+    case T_NUM: {
+        double v = strtod(val, &end);
+        if (end == val || *end || errno || !isfinite(v) || v < p->lo || v > p->hi) {
+            cli_fail(cmd_name(cmd), "%s--%s must be a number from %g to %g, not '%s'", where,
+                     p->name, p->lo, p->hi, val);
+            return false;
+        }
+        *(double *)(void *)(base + p->off) = v;
+        break;
+    }
+    }
+    o->given[p - table] = true;
+    return true;
+}
+
+struct ini_state {
+    int cmd;
+    struct opts *o;
+    bool cmdline[96]; /* given on the command line: the file must not override */
+    const char *path;
+    bool ok;
+    char **owned;
+    int nowned;
+};
+
+static int on_ini(void *user, const char *section, const char *name, const char *value)
+{
+    struct ini_state *s = user;
+    (void)section; /* sections only group keys for the reader */
+    char where[600];
+    const struct opt *p = find(name);
+    if (!p || !(p->cmds & s->cmd) || strcmp(name, "config") == 0) {
+        cli_fail(cmd_name(s->cmd), "%s: unknown option '%s' for nn %s (see: nn help %s)",
+                 s->path, name, cmd_name(s->cmd), cmd_name(s->cmd));
+        s->ok = false;
+        return 0;
+    }
+    if (s->cmdline[p - table])
+        return 1;
+    /* inih reuses its buffers: keep a copy of string values */
+    char *v = malloc(strlen(value) + 1);
+    char **ow = v ? realloc(s->owned, (size_t)(s->nowned + 1) * sizeof *ow) : NULL;
+    if (!v || !ow) {
+        free(v);
+        s->ok = false;
+        return 0;
+    }
+    strcpy(v, value);
+    s->owned = ow;
+    s->owned[s->nowned++] = v;
+    snprintf(where, sizeof where, "%s: ", s->path);
+    if (!set(s->cmd, s->o, p, v, where)) {
+        s->ok = false;
+        return 0;
+    }
+    return 1;
+}
+
+/* Config strings live until exit: the options point into them. */
+static char **config_strings;
+
+bool cli_parse(int cmd, int argc, char **argv, struct opts *o, const char **positional)
+{
+    *positional = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || a[1] != '-') {
+            if (a[0] == '-' && a[1]) {
+                cli_fail(cmd_name(cmd), "unknown option '%s' (options are long: --name; see: "
+                         "nn help %s)", a, cmd_name(cmd));
+                return false;
+            }
+            if (*positional) {
+                cli_fail(cmd_name(cmd), "unexpected argument '%s'", a);
+                return false;
+            }
+            *positional = a;
+            continue;
+        }
+        char name[64];
+        const char *eq = strchr(a + 2, '=');
+        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        snprintf(name, sizeof name, "%.*s", (int)(len < 63 ? len : 63), a + 2);
+        const struct opt *p = find(name);
+        if (!p || !(p->cmds & cmd)) {
+            cli_fail(cmd_name(cmd), "unknown option '--%s' (see: nn help %s)", name, cmd_name(cmd));
+            return false;
+        }
+        const char *val = NULL;
+        if (eq)
+            val = eq + 1;
+        else if (p->type != T_BOOL) {
+            if (i + 1 >= argc) {
+                cli_fail(cmd_name(cmd), "--%s needs a value (%s)", p->name, p->meta);
+                return false;
+            }
+            val = argv[++i];
+        }
+        if (!set(cmd, o, p, val, ""))
+            return false;
+    }
+    if (o->config) {
+        struct ini_state s = {.cmd = cmd, .o = o, .path = o->config, .ok = true};
+        memcpy(s.cmdline, o->given, sizeof s.cmdline);
+        int rc = ini_parse(o->config, on_ini, &s);
+        config_strings = s.owned;
+        if (rc < 0)
+            return cli_fail(cmd_name(cmd), "cannot read config file %s", o->config), false;
+        if (rc > 0 && s.ok)
+            return cli_fail(cmd_name(cmd), "%s: line %d is not 'key = value'", o->config, rc),
+                   false;
+        if (!s.ok)
+            return false;
+    }
+    return true;
+}
+
+void cli_help(FILE *f, int cmd)
+{
+    for (int i = 0; i < NOPT; i++) {
+        const struct opt *p = &table[i];
+        if (!(p->cmds & cmd))
+            continue;
+        char left[48];
+        snprintf(left, sizeof left, "--%s%s%s", p->name, p->meta ? " " : "",
+                 p->meta ? p->meta : "");
+        fprintf(f, "  %-22s %s\n", left, p->help);
+    }
+}

@@ -1,0 +1,223 @@
+/*
+ * plot.c - training curves drawn with cairo: loss (left) and accuracy or
+ * mean absolute error (right) per epoch, training and validation, with
+ * axes, ticks, grid lines and a legend, written as a PNG.
+ */
+#include "cli.h"
+
+#include <cairo.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PI 3.14159265358979323846
+
+#define W 1200
+#define H 520
+
+struct panel {
+    double x0, y0, w, h;     /* plot area in pixels */
+    double xmin, xmax, ymin, ymax;
+};
+
+static double px(const struct panel *p, double x)
+{
+    return p->x0 + (x - p->xmin) / (p->xmax - p->xmin) * p->w;
+}
+static double py(const struct panel *p, double y)
+{
+    return p->y0 + p->h - (y - p->ymin) / (p->ymax - p->ymin) * p->h;
+}
+
+/* A "nice" tick step (1, 2 or 5 times a power of ten) for about n ticks. */
+static double nice_step(double range, int n)
+{
+    double raw = range / n, mag = pow(10, floor(log10(raw))), f = raw / mag;
+    return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * mag;
+}
+
+static void text(cairo_t *cr, double x, double y, const char *s, double ax, double ay)
+{
+    cairo_text_extents_t e;
+    cairo_text_extents(cr, s, &e);
+    cairo_move_to(cr, x - ax * e.width - e.x_bearing, y - ay * e.height - e.y_bearing);
+    cairo_show_text(cr, s);
+}
+
+static void axes(cairo_t *cr, struct panel *p, const char *title, const char *ylabel)
+{
+    /* y range padded by 5%, x from 1 to the last epoch */
+    double pad = (p->ymax - p->ymin) * 0.05;
+    if (pad <= 0)
+        pad = fabs(p->ymax) * 0.05 + 1e-3;
+    p->ymin -= pad;
+    p->ymax += pad;
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_rectangle(cr, p->x0, p->y0, p->w, p->h);
+    cairo_fill(cr);
+    cairo_set_line_width(cr, 1);
+    cairo_set_font_size(cr, 13);
+    double ys = nice_step(p->ymax - p->ymin, 6);
+    char buf[32];
+    for (double v = ceil(p->ymin / ys) * ys; v <= p->ymax + 1e-12; v += ys) {
+        cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
+        cairo_move_to(cr, p->x0, py(p, v) + 0.5);
+        cairo_line_to(cr, p->x0 + p->w, py(p, v) + 0.5);
+        cairo_stroke(cr);
+        cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+        snprintf(buf, sizeof buf, "%g", fabs(v) < ys * 1e-6 ? 0.0 : v);
+        text(cr, p->x0 - 8, py(p, v), buf, 1, 0.5);
+    }
+    double xs = fmax(1, nice_step(p->xmax - p->xmin, 8));
+    xs = ceil(xs);
+    for (double v = p->xmin; v <= p->xmax + 1e-9; v += xs) {
+        cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
+        cairo_move_to(cr, px(p, v) + 0.5, p->y0);
+        cairo_line_to(cr, px(p, v) + 0.5, p->y0 + p->h);
+        cairo_stroke(cr);
+        cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+        snprintf(buf, sizeof buf, "%.0f", v);
+        text(cr, px(p, v), p->y0 + p->h + 8, buf, 0.5, 0);
+    }
+    cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+    cairo_rectangle(cr, p->x0 + 0.5, p->y0 + 0.5, p->w, p->h);
+    cairo_stroke(cr);
+    cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+    text(cr, p->x0 + p->w / 2, p->y0 + p->h + 34, "epoch", 0.5, 0);
+    cairo_save(cr);
+    cairo_translate(cr, p->x0 - 62, p->y0 + p->h / 2);
+    cairo_rotate(cr, -PI / 2);
+    text(cr, 0, 0, ylabel, 0.5, 0.5);
+    cairo_restore(cr);
+    cairo_set_font_size(cr, 16);
+    text(cr, p->x0 + p->w / 2, p->y0 - 14, title, 0.5, 1);
+}
+
+static void series(cairo_t *cr, const struct panel *p, const double *x, const double *y,
+                   int n, double r, double g, double b, bool dashed)
+{
+    cairo_set_source_rgb(cr, r, g, b);
+    cairo_set_line_width(cr, 2.2);
+    double dash[] = {7, 4};
+    cairo_set_dash(cr, dash, dashed ? 2 : 0, 0);
+    bool pen = false;
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(y[i])) {
+            pen = false;
+            continue;
+        }
+        if (pen)
+            cairo_line_to(cr, px(p, x[i]), py(p, y[i]));
+        else
+            cairo_move_to(cr, px(p, x[i]), py(p, y[i]));
+        pen = true;
+    }
+    cairo_stroke(cr);
+    cairo_set_dash(cr, dash, 0, 0);
+    for (int i = 0; i < n; i++)
+        if (isfinite(y[i])) {
+            cairo_arc(cr, px(p, x[i]), py(p, y[i]), 3.2, 0, 2 * PI);
+            cairo_fill(cr);
+        }
+}
+
+static void legend(cairo_t *cr, const struct panel *p, bool has_val, bool top)
+{
+    double x = p->x0 + p->w - 150, y = top ? p->y0 + 12 : p->y0 + p->h - (has_val ? 62 : 36);
+    cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
+    cairo_rectangle(cr, x, y, 138, has_val ? 50 : 26);
+    cairo_fill(cr);
+    cairo_set_font_size(cr, 13);
+    const char *names[2] = {"training", "validation"};
+    for (int i = 0; i < (has_val ? 2 : 1); i++) {
+        double yy = y + 13 + 24 * i;
+        if (i == 0)
+            cairo_set_source_rgb(cr, 0.12, 0.47, 0.71);
+        else
+            cairo_set_source_rgb(cr, 0.85, 0.37, 0.01);
+        cairo_set_line_width(cr, 2.2);
+        double dash[] = {7, 4};
+        cairo_set_dash(cr, dash, i ? 2 : 0, 0);
+        cairo_move_to(cr, x + 8, yy);
+        cairo_line_to(cr, x + 40, yy);
+        cairo_stroke(cr);
+        cairo_set_dash(cr, dash, 0, 0);
+        cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+        text(cr, x + 48, yy, names[i], 0, 0.5);
+    }
+}
+
+static void range(const double *a, const double *b, int n, double *lo, double *hi)
+{
+    *lo = INFINITY;
+    *hi = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        if (isfinite(a[i])) {
+            *lo = fmin(*lo, a[i]);
+            *hi = fmax(*hi, a[i]);
+        }
+        if (b && isfinite(b[i])) {
+            *lo = fmin(*lo, b[i]);
+            *hi = fmax(*hi, b[i]);
+        }
+    }
+    if (!isfinite(*lo)) {
+        *lo = 0;
+        *hi = 1;
+    }
+}
+
+bool cli_plot(const char *path, const struct nn_epoch_stats *h, int n, bool regression,
+              const char *title)
+{
+    if (n < 1) {
+        fprintf(stderr, "nn train: no epochs to plot\n");
+        return false;
+    }
+    double *buf = malloc(5 * (size_t)n * sizeof *buf);
+    if (!buf)
+        return false;
+    double *x = buf, *tl = buf + n, *vl = buf + 2 * n, *ta = buf + 3 * n, *va = buf + 4 * n;
+    bool has_val = false;
+    for (int i = 0; i < n; i++) {
+        x[i] = h[i].epoch;
+        tl[i] = h[i].train.loss;
+        vl[i] = h[i].val.n > 0 ? h[i].val.loss : NAN;
+        ta[i] = regression ? h[i].train.mae : h[i].train.accuracy;
+        va[i] = h[i].val.n > 0 ? (regression ? h[i].val.mae : h[i].val.accuracy) : NAN;
+        has_val |= h[i].val.n > 0;
+    }
+    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
+    cairo_t *cr = cairo_create(s);
+    cairo_set_source_rgb(cr, 0.97, 0.97, 0.97);
+    cairo_paint(cr);
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, 18);
+    cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+    text(cr, W / 2.0, 14, title, 0.5, 0);
+    double x1 = n > 1 ? x[n - 1] : x[0] + 1, x0 = x[0];
+    struct panel pl = {90, 80, 470, 360, x0, x1, 0, 0};
+    struct panel pa = {700, 80, 470, 360, x0, x1, 0, 0};
+    range(tl, vl, n, &pl.ymin, &pl.ymax);
+    range(ta, va, n, &pa.ymin, &pa.ymax);
+    axes(cr, &pl, "loss", "loss (mean per sample)");
+    series(cr, &pl, x, tl, n, 0.12, 0.47, 0.71, false);
+    if (has_val)
+        series(cr, &pl, x, vl, n, 0.85, 0.37, 0.01, true);
+    legend(cr, &pl, has_val, true);
+    axes(cr, &pa, regression ? "mean absolute error" : "accuracy",
+         regression ? "MAE" : "accuracy (fraction correct)");
+    series(cr, &pa, x, ta, n, 0.12, 0.47, 0.71, false);
+    if (has_val)
+        series(cr, &pa, x, va, n, 0.85, 0.37, 0.01, true);
+    legend(cr, &pa, has_val, regression);
+    cairo_destroy(cr);
+    cairo_status_t st = cairo_surface_write_to_png(s, path);
+    cairo_surface_destroy(s);
+    free(buf);
+    if (st != CAIRO_STATUS_SUCCESS) {
+        fprintf(stderr, "nn train: cannot write plot %s: %s\n", path, cairo_status_to_string(st));
+        return false;
+    }
+    return true;
+}
