@@ -58,7 +58,7 @@ $(BUILD)/nn: $(CLI_OBJ) $(BUILD)/libnn.a
 # the list of groups is generated so adding a test file needs no edit here.
 $(BUILD)/tests/groups.h: $(TEST_SRC)
 	@mkdir -p $(dir $@)
-	@grep -ho '^NN_GROUP([a-z0-9_]*' $(TEST_SRC) | sed 's/NN_GROUP(/X(/; s/$$/)/' > $@.tmp
+	@grep -ho '^NN_GROUP[A-Z_]*([a-z0-9_]*' $(TEST_SRC) | sed 's/^NN_GROUP[A-Z_]*(/X(/; s/$$/)/' > $@.tmp
 	@mv $@.tmp $@
 
 $(BUILD)/tests/runner.o: $(BUILD)/tests/groups.h
@@ -78,6 +78,8 @@ check: deps
 run: deps all
 	$(BUILD)/nn --version
 
+# fontconfig (under cairo's text) keeps caches for the process lifetime
+asan: export LSAN_OPTIONS = suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address -fno-omit-frame-pointer" test
 
@@ -101,13 +103,13 @@ FUZZ_BIN     = $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
 FUZZ_SECONDS ?= 60
 FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-build-fuzz/libnn.a: FORCE
-	$(MAKE) BUILD=build-fuzz CC=clang OMP= OPT="-O1 -Wno-unknown-pragmas" \
-	    SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" build-fuzz/libnn.a
+build-fuzz/lib/libnn.a: FORCE
+	$(MAKE) BUILD=build-fuzz/lib CC=clang OMP= OPT="-O1 -Wno-unknown-pragmas" \
+	    SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" build-fuzz/lib/libnn.a
 
-build-fuzz/fuzz_%: fuzz/fuzz_%.c build-fuzz/libnn.a
+build-fuzz/fuzz_%: fuzz/fuzz_%.c build-fuzz/lib/libnn.a
 	clang -std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc $(FUZZ_SAN) \
-	    -fsanitize=fuzzer $< build-fuzz/libnn.a -o $@ $(LIBS)
+	    -fsanitize=fuzzer $< build-fuzz/lib/libnn.a -o $@ $(LIBS)
 
 fuzz: deps $(FUZZ_BIN)
 	@for b in $(FUZZ_BIN); do n=$${b#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus/$$n; \

@@ -28,6 +28,16 @@
         return _cmocka_run_group_tests(#name, t, (size_t)*ntests, NULL, NULL); \
     }
 
+/* The same with group setup and teardown functions. */
+#define NN_GROUP_FIXTURE(name, setup, teardown, ...)                          \
+    int nn_group_##name(int *ntests);                                         \
+    int nn_group_##name(int *ntests)                                          \
+    {                                                                         \
+        const struct CMUnitTest t[] = {__VA_ARGS__};                          \
+        *ntests = (int)(sizeof t / sizeof t[0]);                              \
+        return _cmocka_run_group_tests(#name, t, (size_t)*ntests, setup, teardown); \
+    }
+
 /* Asserts |a - b| <= atol + rtol |b|, printing both on failure. */
 #define assert_close(a, b, rtol, atol)                                        \
     do {                                                                      \

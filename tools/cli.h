@@ -36,6 +36,8 @@ struct opts {
     int64_t top;
     /* which options were given (by index in the table), for "flags override" */
     bool given[96];
+    char pool[16384]; /* string values read from --config */
+    size_t pool_used;
 };
 
 /* Parses argv (after the command) into o, reading --config first so that

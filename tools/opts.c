@@ -221,8 +221,6 @@ struct ini_state {
     bool cmdline[96]; /* given on the command line: the file must not override */
     const char *path;
     bool ok;
-    char **owned;
-    int nowned;
 };
 
 static int on_ini(void *user, const char *section, const char *name, const char *value)
@@ -239,17 +237,17 @@ static int on_ini(void *user, const char *section, const char *name, const char 
     }
     if (s->cmdline[p - table])
         return 1;
-    /* inih reuses its buffers: keep a copy of string values */
-    char *v = malloc(strlen(value) + 1);
-    char **ow = v ? realloc(s->owned, (size_t)(s->nowned + 1) * sizeof *ow) : NULL;
-    if (!v || !ow) {
-        free(v);
+    /* inih reuses its buffers: keep a copy of the value in the options */
+    size_t len = strlen(value) + 1;
+    if (len > sizeof s->o->pool - s->o->pool_used) {
+        cli_fail(cmd_name(s->cmd), "%s: the values add up to more than %zu bytes", s->path,
+                 sizeof s->o->pool);
         s->ok = false;
         return 0;
     }
-    strcpy(v, value);
-    s->owned = ow;
-    s->owned[s->nowned++] = v;
+    char *v = s->o->pool + s->o->pool_used;
+    memcpy(v, value, len);
+    s->o->pool_used += len;
     snprintf(where, sizeof where, "%s: ", s->path);
     if (!set(s->cmd, s->o, p, v, where)) {
         s->ok = false;
@@ -257,9 +255,6 @@ static int on_ini(void *user, const char *section, const char *name, const char 
     }
     return 1;
 }
-
-/* Config strings live until exit: the options point into them. */
-static char **config_strings;
 
 bool cli_parse(int cmd, int argc, char **argv, struct opts *o, const char **positional)
 {
@@ -305,7 +300,6 @@ bool cli_parse(int cmd, int argc, char **argv, struct opts *o, const char **posi
         struct ini_state s = {.cmd = cmd, .o = o, .path = o->config, .ok = true};
         memcpy(s.cmdline, o->given, sizeof s.cmdline);
         int rc = ini_parse(o->config, on_ini, &s);
-        config_strings = s.owned;
         if (rc < 0)
             return cli_fail(cmd_name(cmd), "cannot read config file %s", o->config), false;
         if (rc > 0 && s.ok)

@@ -1,0 +1,454 @@
+/*
+ * test_cli.c - the nn program end to end: training on a small CSV,
+ * checkpoints that eval reproduces, exact resume, atomic checkpoint writes
+ * under injected failures and SIGKILL, config files, and one clear error
+ * (never a crash) for each kind of bad input.
+ */
+#include "test.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char nn_bin[4200];
+static char dir[256];
+
+/* build/nn beside this runner (build/, build-asan/, ...). */
+static void setup_paths(void)
+{
+    if (nn_bin[0])
+        return;
+    char self[4096];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+    assert_true(k > 0);
+    self[k] = '\0';
+    char *slash = strrchr(self, '/');
+    assert_non_null(slash);
+    *slash = '\0';
+    snprintf(nn_bin, sizeof nn_bin, "%s/nn", self);
+    assert_int_equal(access(nn_bin, X_OK), 0);
+}
+
+/* Runs a shell command, capturing stdout+stderr into out; returns the exit
+ * status, or 1000 + signal if it died of one. */
+static int run(char *out, size_t cap, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char full[8400];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    assert_non_null(p);
+    size_t n = 0;
+    if (out) {
+        n = fread(out, 1, cap - 1, p);
+        out[n] = '\0';
+    } else {
+        char sink[4096];
+        while (fread(sink, 1, sizeof sink, p) > 0)
+            ;
+    }
+    int st = pclose(p);
+    if (WIFSIGNALED(st))
+        return 1000 + WTERMSIG(st);
+    /* sh reports a child killed by a signal as 128 + signal */
+    int code = WEXITSTATUS(st);
+    return code > 128 ? 1000 + code - 128 : code;
+}
+
+/* Three Gaussian blobs in 4 features with string labels, and a regression
+ * file; written once per run into a temporary directory. */
+static int setup(void **state)
+{
+    (void)state;
+    setup_paths();
+    snprintf(dir, sizeof dir, "/tmp/nn-cli-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    char path[512];
+    snprintf(path, sizeof path, "%s/blobs.csv", dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "a,b,area,d,kind\n");
+    const char *names[3] = {"setosa", "versicolor", "virginica"};
+    unsigned s = 7;
+    for (int i = 0; i < 600; i++) {
+        int c = i % 3;
+        double v[4];
+        for (int j = 0; j < 4; j++) {
+            s = s * 1103515245u + 12345u;
+            double u = ((s >> 8) & 0xffff) / 65536.0 - 0.5;
+            v[j] = (c == j % 3 ? 1.5 : -0.5) + u;
+        }
+        /* a feature in raw units of thousands must train as well */
+        fprintf(f, "%.4f,%.4f,%.1f,%.4f,%s\n", v[0], v[1], 2000 + 1000 * v[2], v[3], names[c]);
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "%s/line.csv", dir);
+    f = fopen(path, "w");
+    fprintf(f, "x,y\n");
+    for (int i = 0; i < 200; i++)
+        fprintf(f, "%.3f,%.3f\n", i / 50.0, 3.0 * i / 50.0 - 1.0);
+    fclose(f);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static char out[1 << 16];
+
+static void trains_and_eval_reproduces(void **state)
+{
+    (void)state;
+    int rc = run(out, sizeof out,
+                 "%s train --data %s/blobs.csv --label kind --model '4 dense:16 relu dense:3 softmax' "
+                 "--epochs 10 --lr 0.01 --batch 32 --seed 3 --val-split 0.2 --test %s/blobs.csv "
+                 "--out %s/m.safetensors --log %s/log.csv --plot %s/plot.png",
+                 nn_bin, dir, dir, dir, dir, dir);
+    if (rc != 0)
+        fail_msg("train failed (%d): %s", rc, out);
+    const char *acc = strstr(out, "test accuracy: ");
+    assert_non_null(acc);
+    double a = atof(acc + 15);
+    assert_true(a > 0.95);
+    rc = run(out, sizeof out, "%s eval %s/m.safetensors --data %s/blobs.csv --label kind --json",
+             nn_bin, dir, dir);
+    assert_int_equal(rc, 0);
+    const char *j = strstr(out, "\"accuracy\": ");
+    assert_non_null(j);
+    assert_close(atof(j + 12), a, 0, 5e-5);
+    /* the log has a header and one line per epoch; the plot is a PNG */
+    char path[512];
+    snprintf(path, sizeof path, "%s/log.csv", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int lines = 0;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        lines++;
+    fclose(f);
+    assert_int_equal(lines, 11);
+    snprintf(path, sizeof path, "%s/plot.png", dir);
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char sig[8];
+    assert_int_equal(fread(sig, 1, 8, f), 8);
+    fclose(f);
+    assert_memory_equal(sig, "\x89PNG\r\n\x1a\n", 8);
+    /* predict names the class, from the checkpoint's mapping */
+    snprintf(path, sizeof path, "%s/in.csv", dir);
+    f = fopen(path, "w");
+    fprintf(f, "a,b,area,d\n-0.5,1.5,1500,-0.5\n");
+    fclose(f);
+    rc = run(out, sizeof out, "%s predict %s/m.safetensors --input %s", nn_bin, dir, path);
+    assert_int_equal(rc, 0);
+    if (!strstr(out, "versicolor"))
+        fail_msg("predict: %s", out);
+    rc = run(out, sizeof out, "%s info %s/m.safetensors", nn_bin, dir);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "4 dense:16 relu dense:3 softmax"));
+    assert_non_null(strstr(out, "parameters:  131"));
+}
+
+static void regression_csv(void **state)
+{
+    (void)state;
+    int rc = run(out, sizeof out,
+                 "%s train --data %s/line.csv --label y --model '1 dense:1' --optim sgd --lr 0.1 "
+                 "--epochs 30 --batch 20 --test %s/line.csv --out %s/r.safetensors --quiet",
+                 nn_bin, dir, dir, dir);
+    if (rc != 0)
+        fail_msg("train failed (%d): %s", rc, out);
+    const char *mae = strstr(out, "mae ");
+    assert_non_null(mae);
+    assert_true(atof(mae + 4) < 0.05);
+}
+
+/* Reads a whole file; returns its size. */
+static long slurp(const char *path, char **buf)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *buf = malloc((size_t)n + 1);
+    if (fread(*buf, 1, (size_t)n, f) != (size_t)n)
+        n = -2;
+    fclose(f);
+    return n;
+}
+
+/* The same weights tensor for tensor in two checkpoints. */
+static void same_tensor(const char *a, const char *b, const char *name)
+{
+    nn_ctx *ctx = nn_ctx_new(NULL);
+    nn_safetensors *x = nn_safetensors_open(ctx, a), *y = nn_safetensors_open(ctx, b);
+    if (!x || !y)
+        fail_msg("%s", nn_ctx_error(ctx));
+    const struct nn_st_view *u = nn_safetensors_find(x, name), *v = nn_safetensors_find(y, name);
+    assert_non_null(u);
+    assert_non_null(v);
+    assert_int_equal(u->nbytes, v->nbytes);
+    if (memcmp(u->data, v->data, u->nbytes) != 0)
+        fail_msg("tensor %s differs between %s and %s", name, a, b);
+    nn_safetensors_close(x);
+    nn_safetensors_close(y);
+    nn_ctx_free(ctx);
+}
+
+static void resume_is_exact(void **state)
+{
+    (void)state;
+    const char *common = "--data %s/blobs.csv --label kind --model '4 dense:32 relu dropout:0.2 "
+                         "dense:3 softmax' --batch 16 --seed 5 --val-split 0.25 --optim adam "
+                         "--schedule step:2:0.5 --threads 1 --quiet";
+    char flags[1024];
+    snprintf(flags, sizeof flags, common, dir);
+    int rc = run(out, sizeof out, "%s train %s --epochs 6 --out %s/full.safetensors", nn_bin,
+                 flags, dir);
+    if (rc)
+        fail_msg("%s", out);
+    rc = run(out, sizeof out, "%s train %s --epochs 3 --out %s/part.safetensors", nn_bin, flags,
+             dir);
+    if (rc)
+        fail_msg("%s", out);
+    rc = run(out, sizeof out,
+             "%s train %s --epochs 6 --resume %s/part.safetensors --out %s/resumed.safetensors",
+             nn_bin, flags, dir, dir);
+    if (rc)
+        fail_msg("%s", out);
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/full.safetensors", dir);
+    snprintf(b, sizeof b, "%s/resumed.safetensors", dir);
+    same_tensor(a, b, "dense1.weight");
+    same_tensor(a, b, "dense2.bias");
+    same_tensor(a, b, "optim.state");
+    /* and a run interrupted differently is not the same (the check can fail) */
+    rc = run(out, sizeof out,
+             "%s train %s --epochs 6 --seed 6 --out %s/other.safetensors", nn_bin, flags, dir);
+    nn_ctx *ctx = nn_ctx_new(NULL);
+    snprintf(b, sizeof b, "%s/other.safetensors", dir);
+    nn_safetensors *x = nn_safetensors_open(ctx, a), *y = nn_safetensors_open(ctx, b);
+    assert_non_null(x);
+    assert_non_null(y);
+    const struct nn_st_view *u = nn_safetensors_find(x, "dense1.weight");
+    const struct nn_st_view *v = nn_safetensors_find(y, "dense1.weight");
+    assert_true(memcmp(u->data, v->data, u->nbytes) != 0);
+    nn_safetensors_close(x);
+    nn_safetensors_close(y);
+    nn_ctx_free(ctx);
+}
+
+static void failed_write_keeps_last_checkpoint(void **state)
+{
+    (void)state;
+    char good[512], *before = NULL, *after = NULL;
+    snprintf(good, sizeof good, "%s/keep.safetensors", dir);
+    int rc = run(out, sizeof out,
+                 "%s train --data %s/blobs.csv --label kind --epochs 1 --out %s --quiet",
+                 nn_bin, dir, good);
+    assert_int_equal(rc, 0);
+    long n0 = slurp(good, &before);
+    assert_true(n0 > 100);
+    /* the next checkpoint write dies after 100 bytes, or at the rename */
+    const char *env[2] = {"NN_TEST_FAIL_WRITE_AFTER=100", "NN_TEST_FAIL_RENAME=1"};
+    for (int k = 0; k < 2; k++) {
+        rc = run(out, sizeof out,
+                 "%s %s train --data %s/blobs.csv --label kind --epochs 2 --seed 9 --out %s --quiet",
+                 env[k], nn_bin, dir, good);
+        assert_int_equal(rc, 1);
+        if (!strstr(out, good))
+            fail_msg("the message does not name the checkpoint: %s", out);
+        long n1 = slurp(good, &after);
+        assert_int_equal(n1, n0);
+        assert_memory_equal(before, after, (size_t)n0);
+        free(after);
+    }
+    free(before);
+    /* no temporary files are left behind */
+    rc = run(out, sizeof out, "ls %s | grep -c tmp", dir);
+    assert_string_equal(out, "0\n");
+}
+
+/* SIGKILL at random moments while checkpoints are written every epoch: the
+ * file is always absent or a complete, valid checkpoint. */
+static void killed_training_leaves_valid_checkpoint(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/kill.safetensors", dir);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    srand((unsigned)ts.tv_nsec);
+    int valid = 0;
+    for (int round = 0; round < 6; round++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            int fd = open("/dev/null", O_WRONLY);
+            dup2(fd, 1);
+            dup2(fd, 2);
+            char data[512];
+            snprintf(data, sizeof data, "%s/blobs.csv", dir);
+            execl(nn_bin, "nn", "train", "--data", data, "--label", "kind", "--model",
+                  "4 dense:512 relu dense:512 relu dense:3 softmax", "--epochs", "1000",
+                  "--batch", "8", "--out", path, "--threads", "1", (char *)NULL);
+            _exit(127);
+        }
+        struct timespec nap = {0, (50 + rand() % 400) * 1000000L};
+        nanosleep(&nap, NULL);
+        kill(pid, SIGKILL);
+        int st;
+        waitpid(pid, &st, 0);
+        if (access(path, F_OK) == 0) {
+            nn_ctx *ctx = nn_ctx_new(NULL);
+            nn_model *m = nn_model_load(ctx, path, NULL);
+            if (!m)
+                fail_msg("round %d: checkpoint unreadable after SIGKILL: %s", round,
+                         nn_ctx_error(ctx));
+            nn_model_free(m);
+            nn_ctx_free(ctx);
+            valid++;
+        }
+    }
+    print_message("SIGKILL: %d of 6 rounds had written a checkpoint; all were valid\n", valid);
+}
+
+static void config_file_and_flags_override(void **state)
+{
+    (void)state;
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "%s/train.ini", dir);
+    FILE *f = fopen(cfg, "w");
+    fprintf(f, "[train]\nmodel = 4 dense:8 relu dense:3 softmax\nepochs = 2\nlabel = kind\n"
+               "optim = sgd\nlr = 0.05\n");
+    fclose(f);
+    int rc = run(out, sizeof out, "%s train --config %s --data %s/blobs.csv --epochs 3 "
+                 "--out %s/c.safetensors", nn_bin, cfg, dir, dir);
+    if (rc)
+        fail_msg("%s", out);
+    assert_non_null(strstr(out, "epoch   3"));
+    assert_null(strstr(out, "epoch   4"));
+    assert_non_null(strstr(out, "lr 0.05"));
+    f = fopen(cfg, "w");
+    fprintf(f, "model = 4 dense:8 relu dense:3 softmax\nlearning_rate = 0.1\n");
+    fclose(f);
+    rc = run(out, sizeof out, "%s train --config %s --data %s/blobs.csv", nn_bin, cfg, dir);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "learning_rate"));
+}
+
+/* Each bad input: a non-zero exit (not a signal) and a message naming it. */
+static void bad_inputs_fail_clearly(void **state)
+{
+    (void)state;
+    char trunc[512], csvbad[512];
+    snprintf(trunc, sizeof trunc, "%s/trunc.safetensors", dir);
+    snprintf(csvbad, sizeof csvbad, "%s/bad.csv", dir);
+    FILE *f = fopen(csvbad, "w");
+    fprintf(f, "a,b,kind\n1,2,x\n3,oops,y\n");
+    fclose(f);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "head -c 300 %s/m.safetensors > %s", dir, trunc);
+    assert_int_equal(system(cmd), 0);
+    struct { const char *args, *needle; } cases[] = {
+        {"train --lr abc", "--lr"},
+        {"train --epochs 0", "--epochs"},
+        {"train --bogus 1", "--bogus"},
+        {"train --optim adamx --data BLOBS --label kind", "adamx"},
+        {"train --data /nonexistent.csv", "/nonexistent.csv"},
+        {"train --data BLOBS --label nosuch", "nosuch"},
+        {"train --data BAD --label kind", "bad.csv"},
+        {"train --data BLOBS --label kind --model '3 dense:3 softmax'", "4 features"},
+        {"train --data BLOBS --label kind --model '4 dense:2 softmax'", "3 classes"},
+        {"train --data BLOBS --label kind --model '4 dense:3 frob'", "frob"},
+        {"train --data BLOBS --label kind --schedule step:x", "schedule"},
+        {"train --data BLOBS --label kind --resume TRUNC", "trunc.safetensors"},
+        {"eval TRUNC --data BLOBS --label kind", "trunc.safetensors"},
+        {"eval /nonexistent.safetensors", "/nonexistent.safetensors"},
+        {"eval MODEL --data DIR/line.csv --label y", "features"},
+        {"predict MODEL --input /nonexistent.csv", "/nonexistent.csv"},
+        {"predict MODEL", "--input"},
+        {"info TRUNC", "trunc.safetensors"},
+        {"frobnicate", "frobnicate"},
+        {"help frobnicate", "frobnicate"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        /* substitute the placeholders */
+        char args[1024] = "", *w = args;
+        for (const char *p = cases[i].args; *p;) {
+            const char *subst = NULL;
+            size_t skip = 0;
+            static char blobs[512], model[512];
+            snprintf(blobs, sizeof blobs, "%s/blobs.csv", dir);
+            snprintf(model, sizeof model, "%s/m.safetensors", dir);
+            if (strncmp(p, "BLOBS", 5) == 0)
+                subst = blobs, skip = 5;
+            else if (strncmp(p, "BAD", 3) == 0)
+                subst = csvbad, skip = 3;
+            else if (strncmp(p, "TRUNC", 5) == 0)
+                subst = trunc, skip = 5;
+            else if (strncmp(p, "MODEL", 5) == 0)
+                subst = model, skip = 5;
+            else if (strncmp(p, "DIR", 3) == 0)
+                subst = dir, skip = 3;
+            if (subst) {
+                w += sprintf(w, "%s", subst);
+                p += skip;
+            } else {
+                *w++ = *p++;
+                *w = '\0';
+            }
+        }
+        int rc = run(out, sizeof out, "%s %s", nn_bin, args);
+        if (rc == 0 || rc >= 1000)
+            fail_msg("nn %s: exit %d (expected an error exit): %s", args, rc, out);
+        if (!strstr(out, cases[i].needle))
+            fail_msg("nn %s: message lacks '%s': %s", args, cases[i].needle, out);
+        if (strstr(out, "Sanitizer") || strstr(out, "runtime error"))
+            fail_msg("nn %s: sanitizer report: %s", args, out);
+    }
+}
+
+static void help_documents_every_flag(void **state)
+{
+    (void)state;
+    int rc = run(out, sizeof out, "%s help train", nn_bin);
+    assert_int_equal(rc, 0);
+    const char *flags[] = {"--data", "--label", "--val-split", "--val", "--test", "--model",
+                           "--optim", "--lr", "--momentum", "--weight-decay", "--l1", "--l2",
+                           "--dropout", "--schedule", "--patience", "--threads", "--init",
+                           "--epochs", "--batch", "--seed", "--out", "--resume", "--log",
+                           "--plot", "--config", "--quiet", "--normalize", "--clip-norm"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (!strstr(out, flags[i]))
+            fail_msg("nn help train does not document %s", flags[i]);
+    rc = run(out, sizeof out, "%s --version", nn_bin);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, nn_version()));
+}
+
+NN_GROUP_FIXTURE(cli, setup, teardown,
+                 cmocka_unit_test(trains_and_eval_reproduces),
+                 cmocka_unit_test(regression_csv),
+                 cmocka_unit_test(resume_is_exact),
+                 cmocka_unit_test(failed_write_keeps_last_checkpoint),
+                 cmocka_unit_test(killed_training_leaves_valid_checkpoint),
+                 cmocka_unit_test(config_file_and_flags_override),
+                 cmocka_unit_test(bad_inputs_fail_clearly),
+                 cmocka_unit_test(help_documents_every_flag))
