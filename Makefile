@@ -33,7 +33,7 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  = $(sort $(wildcard tools/*.c))
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps check test run asan ubsan install clean fuzz bench
+.PHONY: all deps check test run asan ubsan install clean fuzz bench example
 
 all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn
 
@@ -74,9 +74,26 @@ test: $(BUILD)/test_runner $(BUILD)/nn
 check: deps
 	$(MAKE) all test
 	$(BUILD)/nn gradcheck --all
+	$(MAKE) example
+	$(MAKE) BUILD=build-cblas BLAS=openblas test
+
+# The embedding example, built against an installed copy of the library
+# through pkg-config, run on a model trained by the CLI.
+STAGE = $(CURDIR)/$(BUILD)/stage
+example: all
+	@rm -rf $(STAGE) && $(MAKE) --no-print-directory install PREFIX=$(STAGE) >/dev/null
+	$(CC) -std=c11 -Wall -Wextra -Werror examples/embed.c -o $(BUILD)/embed \
+	    $$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs nn) \
+	    -Wl,-rpath,$(STAGE)/lib
+	$(BUILD)/nn train --data tests/data/iris-mini.csv --label species --epochs 200 \
+	    --batch 9 --lr 0.02 --seed 1 --out $(BUILD)/iris.safetensors --quiet
+	printf '5.1 3.5 1.4 0.2\n6.3,3.3,6,2.5\n' | $(BUILD)/embed $(BUILD)/iris.safetensors \
+	    | tee $(BUILD)/embed.out
+	@grep -q '^0 setosa' $(BUILD)/embed.out && grep -q '^2 virginica' $(BUILD)/embed.out \
+	    || { echo "example: unexpected predictions"; exit 1; }
 
 run: deps all
-	$(BUILD)/nn --version
+	$(BUILD)/nn train --config examples/fashion-mnist.ini
 
 # fontconfig (under cairo's text) keeps caches for the process lifetime
 asan: export LSAN_OPTIONS = suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0

@@ -61,10 +61,10 @@ struct nn_source cli_source(nn_dataset *ds);
 bool cli_on_batch(const struct nn_train_progress *p, void *user);
 void cli_print_epoch(const struct nn_epoch_stats *s, bool regression, bool tty);
 
-/* Draws loss and accuracy (or MAE) per epoch, training and validation, to a
- * PNG file. Returns false after printing an error. */
+/* Draws loss and accuracy (or MAE) per epoch, training and validation, and
+ * the test result as a line when test is not NULL, to a PNG file. Returns false after printing an error. */
 bool cli_plot(const char *path, const struct nn_epoch_stats *h, int n, bool regression,
-              const char *title);
+              const char *title, const struct nn_metrics *test);
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

@@ -352,8 +352,8 @@ int cmd_train(int argc, char **argv)
                nn_trainer_epoch(r.t), nn_trainer_best_epoch(r.t),
                o.keep_last ? "" : " (its weights restored)");
     char test_json[160];
+    struct nn_metrics tm;
     if (test) {
-        struct nn_metrics tm;
         struct nn_source s_te = source_for(r.m, test, &bte);
         if (nn_evaluate(r.m, &s_te, &tm) != NN_OK) {
             cli_fail("train", "%s", nn_ctx_error(ctx));
@@ -384,7 +384,7 @@ int cmd_train(int argc, char **argv)
         const struct nn_epoch_stats *h = nn_trainer_history(r.t, &n);
         char title[300];
         snprintf(title, sizeof title, "%s on %s", nn_model_spec(r.m), data);
-        if (!cli_plot(o.plot, h, n, r.regression, title))
+        if (!cli_plot(o.plot, h, n, r.regression, title, test ? &tm : NULL))
             goto done;
         if (!o.quiet)
             printf("plot written to %s\n", o.plot);

@@ -167,8 +167,25 @@ static void range(const double *a, const double *b, int n, double *lo, double *h
     }
 }
 
+/* A horizontal dotted line at y labelled with text, for the test result. */
+static void hline(cairo_t *cr, const struct panel *p, double y, const char *label)
+{
+    if (!isfinite(y) || y < p->ymin || y > p->ymax)
+        return;
+    cairo_set_source_rgb(cr, 0.17, 0.63, 0.17);
+    cairo_set_line_width(cr, 1.6);
+    double dash[] = {2, 3};
+    cairo_set_dash(cr, dash, 2, 0);
+    cairo_move_to(cr, p->x0, py(p, y));
+    cairo_line_to(cr, p->x0 + p->w, py(p, y));
+    cairo_stroke(cr);
+    cairo_set_dash(cr, dash, 0, 0);
+    cairo_set_font_size(cr, 13);
+    text(cr, p->x0 + 8, py(p, y) - 4, label, 0, 1);
+}
+
 bool cli_plot(const char *path, const struct nn_epoch_stats *h, int n, bool regression,
-              const char *title)
+              const char *title, const struct nn_metrics *test)
 {
     if (n < 1) {
         fprintf(stderr, "nn train: no epochs to plot\n");
@@ -200,16 +217,32 @@ bool cli_plot(const char *path, const struct nn_epoch_stats *h, int n, bool regr
     struct panel pa = {700, 80, 470, 360, x0, x1, 0, 0};
     range(tl, vl, n, &pl.ymin, &pl.ymax);
     range(ta, va, n, &pa.ymin, &pa.ymax);
+    double test_m = test ? (regression ? test->mae : test->accuracy) : NAN;
+    if (test) { /* keep the test result inside the panels */
+        pl.ymin = fmin(pl.ymin, test->loss);
+        pl.ymax = fmax(pl.ymax, test->loss);
+        pa.ymin = fmin(pa.ymin, test_m);
+        pa.ymax = fmax(pa.ymax, test_m);
+    }
     axes(cr, &pl, "loss", "loss (mean per sample)");
     series(cr, &pl, x, tl, n, 0.12, 0.47, 0.71, false);
     if (has_val)
         series(cr, &pl, x, vl, n, 0.85, 0.37, 0.01, true);
+    char lab[64];
+    if (test) {
+        snprintf(lab, sizeof lab, "test %.4f", test->loss);
+        hline(cr, &pl, test->loss, lab);
+    }
     legend(cr, &pl, has_val, true);
     axes(cr, &pa, regression ? "mean absolute error" : "accuracy",
          regression ? "MAE" : "accuracy (fraction correct)");
     series(cr, &pa, x, ta, n, 0.12, 0.47, 0.71, false);
     if (has_val)
         series(cr, &pa, x, va, n, 0.85, 0.37, 0.01, true);
+    if (test) {
+        snprintf(lab, sizeof lab, "test %.4f", test_m);
+        hline(cr, &pa, test_m, lab);
+    }
     legend(cr, &pa, has_val, regression);
     cairo_destroy(cr);
     cairo_status_t st = cairo_surface_write_to_png(s, path);
