@@ -655,6 +655,10 @@ static void csv_label_missing(void **state)
     struct fx *f = *state;
     EXPECT_FAIL(f->ctx, csv_text(f, "a,b\n1,2\n", &(struct nn_csv_opts){.label = "class"}),
                 "label column 'class' not found", "columns: a, b");
+    /* Header names with control characters are listed on one line (a fuzzer
+     * finding). */
+    EXPECT_FAIL(f->ctx, csv_text(f, "\"a\nb\",c\n1,2\n", &(struct nn_csv_opts){.label = "y"}),
+                "columns: a?b, c", NULL);
     EXPECT_FAIL(f->ctx, csv_text(f, "a,b\n1,2\n", &(struct nn_csv_opts){.label = "2"}),
                 "index 2 is out of range for 2 columns", NULL);
     EXPECT_FAIL(f->ctx, csv_text(f, "1,2\n", &(struct nn_csv_opts){.label = "y", .no_header = true}),
@@ -748,6 +752,61 @@ static void images_not_an_image(void **state)
     EXPECT_FAIL(f->ctx, nn_dataset_load_images(f->ctx, f->dir, NULL), "b/bad.png", "PNG");
 }
 
+/* Fuzzer findings in stb_image 2.27, guarded in image.c. */
+static void images_hostile_files(void **state)
+{
+    struct fx *f = *state;
+    /* A JPEG Huffman table declaring 16 x 32 = 512 codes: stb would write
+     * past its 256-entry table. */
+    uint8_t jpg[4 + 4 + 17 + 2] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x02, 0xFF, 0xC4, 0x00, 0x13};
+    jpg[10] = 0x00; /* class 0, table 0 */
+    for (int i = 0; i < 16; i++)
+        jpg[11 + i] = 0x20;
+    int64_t d[3];
+    const char *p = put(f, "dht.jpg", jpg, 4 + 2 + 2 + 2 + 17);
+    nn_ctx_clear_error(f->ctx);
+    assert_null(nn_image_load_file(f->ctx, p, NULL, d));
+    expect_msg(f->ctx, "dht.jpg", "more than 256 codes");
+    /* The same table hidden behind junk bytes and a truncated segment. */
+    uint8_t jpg2[32] = {0xFF, 0xD8, 0xFF, 0xFE, 0x00, 0x02, 0x12, 0x34,
+                        0xFF, 0xC4, 0x7F, 0xFF, 0x10};
+    for (int i = 0; i < 10; i++)
+        jpg2[13 + i] = 0xFF;
+    p = put(f, "dht2.jpg", jpg2, 23);
+    nn_ctx_clear_error(f->ctx);
+    assert_null(nn_image_load_file(f->ctx, p, NULL, d));
+    expect_msg(f->ctx, "dht2.jpg", "more than 256 codes");
+    /* A PNM whose width overflows a 32-bit int. */
+    p = put_text(f, "wide.pgm", "P5\n44000000000 3\n255\n");
+    nn_ctx_clear_error(f->ctx);
+    assert_null(nn_image_load_file(f->ctx, p, NULL, d));
+    expect_msg(f->ctx, "wide.pgm", "corrupt PNM header");
+    /* A PNG whose data chunk claims 2 GB (stb would allocate it). */
+    const uint8_t bigidat[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',
+                               0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 4, 0, 0, 0, 3,
+                               8, 2, 0, 0, 0, 0, 0, 0, 0,
+                               0x7f, 0xff, 0xff, 0xf0, 'I', 'D', 'A', 'T', 0x78, 0xda};
+    p = put(f, "big.png", bigidat, sizeof bigidat);
+    nn_ctx_clear_error(f->ctx);
+    assert_null(nn_image_load_file(f->ctx, p, NULL, d));
+    expect_msg(f->ctx, "big.png", "runs past the end");
+    /* A 16-bit PNM. */
+    p = put(f, "deep.pgm", "P5\n1 1\n65535\n\x01\x02", 16);
+    nn_ctx_clear_error(f->ctx);
+    assert_null(nn_image_load_file(f->ctx, p, &(struct nn_image_opts){.channels = 3}, d));
+    expect_msg(f->ctx, "deep.pgm", "16-bit PNM (maximum value 65535)");
+    /* A PNG with a critical chunk named by control bytes: stb quotes the
+     * name in its reason; the message must stay on one line. */
+    const uint8_t png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',
+                           0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 4, 0, 0, 0, 3,
+                           8, 2, 0, 0, 0, 0, 0, 0, 0,
+                           0, 0, 0, 0, '\n', '\n', '\n', '\n', 0, 0, 0, 0};
+    p = put(f, "chunk.png", png, sizeof png);
+    nn_ctx_clear_error(f->ctx);
+    assert_null(nn_image_load_file(f->ctx, p, NULL, d));
+    expect_msg(f->ctx, "chunk.png", "????");
+}
+
 static void images_sizes_differ(void **state)
 {
     struct fx *f = *state;
@@ -769,6 +828,16 @@ static void images_sizes_differ(void **state)
     for (int i = 0; i < 8; i++)
         assert_close(x[i], 30 / 255.0, 1e-6, 0); /* a flat image stays flat */
     nn_dataset_free(ds);
+    /* The same area transposed (2 x 4 against 4 x 2) still resizes (a
+     * fuzzer finding: the destination was not allocated). */
+    put_pgm(f, "b/3.pgm", 2, 4, 40);
+    ds = nn_dataset_load_images(f->ctx, f->dir, &(struct nn_image_opts){.resize = true});
+    assert_non_null(ds);
+    assert_ok(f->ctx, nn_dataset_row(ds, 3, x));
+    for (int i = 0; i < 8; i++)
+        assert_close(x[i], 40 / 255.0, 1e-6, 0);
+    nn_dataset_free(ds);
+    unlink(pth(f, "b/3.pgm"));
     /* A fixed size given in the options. */
     ds = nn_dataset_load_images(f->ctx, f->dir,
                                 &(struct nn_image_opts){.width = 3, .height = 5, .channels = 3,
@@ -1059,6 +1128,7 @@ NN_GROUP(data,
          T(csv_iris_fixture), T(csv_label_kinds), T(csv_features_only_and_no_header),
          T(csv_missing_file), T(csv_ragged_rows), T(csv_non_numeric), T(csv_nan_inf),
          T(csv_empty_and_header_only), T(csv_label_missing), T(csv_bad_quotes),
-         T(images_fixture_folder), T(images_not_an_image), T(images_sizes_differ),
+         T(images_fixture_folder), T(images_not_an_image), T(images_hostile_files),
+         T(images_sizes_differ),
          T(images_empty_and_one_class), T(image_single_file), T(image_resize_values),
          T(arrays_and_gather), T(normalization), T(split_views))

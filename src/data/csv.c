@@ -197,10 +197,11 @@ static void layout(struct csvs *s)
             }
             if (c < 0) {
                 char list[160] = "";
+                char nb[48];
                 for (int64_t k = 0; s->colnames && k < s->ncols; k++) {
                     size_t o = strlen(list);
                     snprintf(list + o, sizeof list - o, "%s%s", k ? ", " : "",
-                             s->colnames[k]);
+                             clean(s->colnames[k], nb));
                 }
                 if (strlen(list) == sizeof list - 1)
                     memcpy(list + sizeof list - 4, "...", 4);

@@ -33,6 +33,116 @@ static const char *sniff(const uint8_t *b, size_t n)
     return NULL;
 }
 
+/* Two stb_image 2.27 (Debian's libstb) JPEG bugs, found by fuzzing an
+ * instrumented copy: a DHT segment declaring more than 256 codes is written
+ * past the 256-entry value table, and a scan may use a Huffman table that
+ * was never defined (stb decodes with uninitialized memory). This walks the
+ * file the way stb does (junk between segments skipped, bytes past the end
+ * read as 0, tables read while the segment length says more follow) and
+ * returns the problem, or NULL if stb may decode the file. */
+static const char *jpeg_check(const uint8_t *b, size_t n)
+{
+    bool progressive = false, dc_def[4] = {0}, ac_def[4] = {0};
+    size_t p = 2; /* after FF D8 */
+    while (p + 1 < n) {
+        uint8_t m = b[p + 1];
+        if (b[p] != 0xFF || m == 0xFF) { /* junk or fill: stb skips it too */
+            p++;
+            continue;
+        }
+        if (m == 0x00 || m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7)) {
+            p += 2; /* markers without a length */
+            continue;
+        }
+        if (m == 0xD9 || p + 4 > n)
+            return NULL;
+        size_t len = (size_t)b[p + 2] << 8 | b[p + 3];
+        if (m == 0xC2)
+            progressive = true;
+        if (m == 0xC4) {
+            long left = (long)len - 2;
+            size_t q = p + 4;
+            while (left > 0 && q < n) {
+                size_t codes = 0;
+                for (size_t i = 1; i <= 16; i++)
+                    codes += q + i < n ? b[q + i] : 0;
+                if (codes > 256)
+                    return "a Huffman table with more than 256 codes";
+                int tc = b[q] >> 4, th = b[q] & 15;
+                if (tc <= 1 && th <= 3)
+                    (tc ? ac_def : dc_def)[th] = true;
+                left -= 17 + (long)codes;
+                q += 17 + codes;
+            }
+        }
+        if (m == 0xDA) { /* the tables each scanned component will use */
+            size_t q = p + 4, ns = q < n ? b[q] : 0, tail = q + 1 + 2 * ns;
+            int ss = tail < n ? b[tail] : 0, ah = tail + 2 < n ? b[tail + 2] >> 4 : 0;
+            for (size_t c = 0; c < ns && ns <= 4; c++) {
+                int t = q + 2 + 2 * c < n ? b[q + 2 + 2 * c] : 0;
+                int td = t >> 4, ta = t & 15;
+                bool dc = !progressive || (ss == 0 && ah == 0), ac = !progressive || ss > 0;
+                if ((dc && (td > 3 || !dc_def[td])) || (ac && (ta > 3 || !ac_def[ta])))
+                    return "a scan uses an undefined Huffman table";
+            }
+        }
+        p += 2 + (len < 2 ? 2 : len);
+        if (m == 0xDA) /* entropy-coded data up to the next real marker */
+            while (p + 1 < n && !(b[p] == 0xFF && b[p + 1] != 0x00 && b[p + 1] != 0xFF &&
+                                  !(b[p + 1] >= 0xD0 && b[p + 1] <= 0xD7)))
+                p++;
+    }
+    return NULL;
+}
+
+/* stb_image grows its PNG data buffer to a chunk's declared length before
+ * reading it, so a tiny file can make it allocate gigabytes. A chunk whose
+ * data runs past the end of the file is corrupt anyway: returns false for
+ * one (up to IEND; a missing final CRC is tolerated, as stb does). */
+static bool png_chunks_ok(const uint8_t *b, size_t n)
+{
+    for (size_t p = 8; p + 8 <= n;) {
+        uint32_t len = (uint32_t)b[p] << 24 | (uint32_t)b[p + 1] << 16 |
+                       (uint32_t)b[p + 2] << 8 | b[p + 3];
+        if (len > n - p - 8)
+            return false;
+        if (memcmp(b + p + 4, "IEND", 4) == 0)
+            break;
+        p += 12 + (size_t)len;
+    }
+    return true;
+}
+
+/* Two stb_image 2.27 bugs on PNM headers, found by fuzzing: a header
+ * number of ten or more digits overflows a signed int (undefined
+ * behaviour), and a 16-bit file (maximum value over 255) converted to other
+ * channels is read past its buffer. Reads the three header numbers (width,
+ * height, maximum value) the way stb does; returns false if one exceeds
+ * 2^24 (more than stb accepts anyway), else the maximum value in *maxv. */
+static bool pnm_header(const uint8_t *b, size_t n, uint64_t *maxv)
+{
+    size_t p = 2;
+    uint64_t v = 0;
+    for (int k = 0; k < 3; k++) {
+        for (;;) { /* whitespace and # comments */
+            while (p < n && (b[p] == ' ' || (b[p] >= '\t' && b[p] <= '\r')))
+                p++;
+            if (p >= n || b[p] != '#')
+                break;
+            while (p < n && b[p] != '\n' && b[p] != '\r')
+                p++;
+        }
+        v = 0;
+        while (p < n && b[p] >= '0' && b[p] <= '9') {
+            v = v * 10 + (uint64_t)(b[p++] - '0');
+            if (v > (1u << 24))
+                return false;
+        }
+    }
+    *maxv = v;
+    return true;
+}
+
 /* ---- resizing ---------------------------------------------------------------- */
 
 /* Weights of one axis: output o reads source pixels first[o] ..
@@ -125,6 +235,18 @@ bool nn_image_resize(const uint8_t *src, int c, int sh, int sw, uint8_t *dst,
 
 /* ---- decoding ------------------------------------------------------------------ */
 
+/* stb's reason for the last failure, fit for a one-line message: it may
+ * quote bytes of the file (an unknown PNG chunk type). */
+static const char *stb_reason(char *buf, size_t len)
+{
+    const char *r = stbi_failure_reason();
+    size_t k = 0;
+    for (; r && r[k] && k + 1 < len; k++)
+        buf[k] = (unsigned char)r[k] < 0x20 || r[k] == 0x7f ? '?' : r[k];
+    buf[k] = '\0';
+    return k ? buf : "unknown error";
+}
+
 static nn_status check_opts(nn_ctx *ctx, const struct nn_image_opts *o)
 {
     if (o->width < 0 || o->height < 0 || (o->width == 0) != (o->height == 0))
@@ -153,10 +275,25 @@ nn_status nn_image_decode_mem(nn_ctx *ctx, const char *name, const uint8_t *buf,
                        "BMP, GIF or PNM file)", name);
     if (len > INT_MAX)
         return nn_fail(ctx, NN_ERR_FORMAT, "%s: file too large", name);
+    const char *bad = fmt[0] == 'J' ? jpeg_check(buf, len) : NULL;
+    if (bad)
+        return nn_fail(ctx, NN_ERR_FORMAT, "%s: corrupt JPEG (%s)", name, bad);
+    if (fmt[1] == 'N' && fmt[2] == 'G' && !png_chunks_ok(buf, len)) /* "PNG" */
+        return nn_fail(ctx, NN_ERR_FORMAT, "%s: corrupt PNG (a chunk runs past the "
+                       "end of the file)", name);
+    uint64_t maxv = 0;
+    if (fmt[0] == 'P' && fmt[1] == 'N' && !pnm_header(buf, len, &maxv)) /* "PNM" */
+        return nn_fail(ctx, NN_ERR_FORMAT, "%s: corrupt PNM header (a size or "
+                       "maximum value over 2^24)", name);
+    if (maxv > 255)
+        return nn_fail(ctx, NN_ERR_FORMAT, "%s: 16-bit PNM (maximum value %llu) is "
+                       "not supported; expected 8-bit (at most 255)", name,
+                       (unsigned long long)maxv);
     int w, h, comp;
+    char why[64];
     if (!stbi_info_from_memory(buf, (int)len, &w, &h, &comp))
         return nn_fail(ctx, NN_ERR_FORMAT, "%s: unreadable %s header: %s", name, fmt,
-                       stbi_failure_reason());
+                       stb_reason(why, sizeof why));
     if (w <= 0 || h <= 0 || (int64_t)w * h > max_pixels)
         return nn_fail(ctx, NN_ERR_FORMAT, "%s: image of %d x %d pixels, more than the "
                        "limit of %lld", name, w, h, (long long)max_pixels);
@@ -167,7 +304,7 @@ nn_status nn_image_decode_mem(nn_ctx *ctx, const char *name, const uint8_t *buf,
     uint8_t *px = stbi_load_from_memory(buf, (int)len, &lw, &lh, &lc, c);
     if (!px)
         return nn_fail(ctx, NN_ERR_FORMAT, "%s: cannot decode the %s image: %s", name,
-                       fmt, stbi_failure_reason());
+                       fmt, stb_reason(why, sizeof why));
     if (lw != w || lh != h) { /* the header said otherwise: trust nothing */
         stbi_image_free(px);
         return nn_fail(ctx, NN_ERR_FORMAT, "%s: corrupt %s image", name, fmt);
@@ -185,9 +322,10 @@ nn_status nn_image_decode_mem(nn_ctx *ctx, const char *name, const uint8_t *buf,
     }
     size_t plane = (size_t)w * (size_t)h;
     size_t oplane = (size_t)opts->width * (size_t)opts->height;
+    bool resize = w != opts->width || h != opts->height; /* even at equal areas */
     uint8_t *chw = malloc(plane * (size_t)c);
-    uint8_t *res = chw && oplane != plane ? malloc(oplane * (size_t)c) : NULL;
-    if (!chw || (oplane != plane && !res)) {
+    uint8_t *res = chw && resize ? malloc(oplane * (size_t)c) : NULL;
+    if (!chw || (resize && !res)) {
         stbi_image_free(px);
         free(chw);
         return nn_fail(ctx, NN_ERR_NOMEM, "%s: out of memory", name);
@@ -196,7 +334,7 @@ nn_status nn_image_decode_mem(nn_ctx *ctx, const char *name, const uint8_t *buf,
         for (int k = 0; k < c; k++)
             chw[(size_t)k * plane + p] = px[p * (size_t)c + (size_t)k];
     stbi_image_free(px);
-    if (w != opts->width || h != opts->height) {
+    if (resize) {
         bool ok = nn_image_resize(chw, c, h, w, res, opts->height, opts->width);
         free(chw);
         chw = res;

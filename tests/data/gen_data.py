@@ -11,6 +11,10 @@ with Debian's /usr/bin/python3; needs python3-numpy only).
   pixel (channel k, row y, column x) = (x * 40 + y * 70 + k * 90) % 256,
   encoded here by hand (PNG with zlib, binary PGM, 24-bit BMP), so the
   decoder is checked against an independent encoder.
+- ../../fuzz/corpus/{idx,csv,image}/: seed inputs of the fuzz targets, in
+  their framing (option bytes, then the file bytes); the JPEG seed
+  seed-jpeg was written once with libstb's stbi_write_jpg (no JPEG encoder
+  here) and is kept as it is.
 - fashion-mnist-ref.txt: facts about the Debian Fashion-MNIST files read
   with numpy: the label and pixel sum of the first training image, the
   first ten training labels, and the pixel sum of the whole test set.
@@ -127,8 +131,46 @@ def fashion_ref():
         f.write("test_sum %d\n" % int(tei.astype(np.int64).sum()))
 
 
+def fuzz_seeds():
+    corpus = os.path.join(OUT, "..", "..", "fuzz", "corpus")
+
+    def put(kind, name, data):
+        os.makedirs(os.path.join(corpus, kind), exist_ok=True)
+        with open(os.path.join(corpus, kind, name), "wb") as f:
+            f.write(data)
+
+    def read(name):
+        with open(os.path.join(OUT, name), "rb") as f:
+            return f.read()
+
+    imgs_gz = read("tiny-images-idx3-ubyte.gz")
+    imgs = gzip.decompress(imgs_gz)
+    lbls = read("tiny-labels-idx1-ubyte")
+    put("idx", "seed-raw", struct.pack("<H", len(imgs)) + imgs + lbls)
+    put("idx", "seed-gz", struct.pack("<H", len(imgs_gz)) + imgs_gz + gzip.compress(lbls, mtime=0))
+    put("idx", "seed-nolabels", b"\xff\xff" + imgs)
+    flat = idx_bytes(np.arange(12).reshape(4, 3))
+    put("idx", "seed-2d", struct.pack("<H", len(flat)) + flat + idx_bytes(np.array([1, 0, 2, 1])))
+
+    put("csv", "seed-iris", bytes([3]) + read("iris-mini.csv"))  # label "label": missing
+    put("csv", "seed-iris-last", bytes([2]) + read("iris-mini.csv"))  # label "-1"
+    put("csv", "seed-regress", bytes([4 | 0x20]) + b"a,y,b\n1,2.5,3\n4,5e-1,6\n7,8,9\n")
+    put("csv", "seed-noheader", bytes([1 | 8]) + b"1,0,2\n3,1,4\n")
+    put("csv", "seed-quoted", bytes([0x40]) + b'"a";"b c"\r\n"1";2\r\n\r\n3;"4"\r\n')
+
+    for kind, name in (("png", "images/circle/a.png"), ("bmp", "images/circle/b.bmp"),
+                       ("pgm", "images/square/b.pgm"), ("png-grey", "images/square/a.png"),
+                       ("png-rgba", "images/square/c.png")):
+        put("image", "seed-" + kind, bytes([0, 0, 0]) + read(name))
+        put("image", "seed-" + kind + "-resize", bytes([8 | 3, 7, 5]) + read(name))
+    gif = bytes.fromhex("47494638396101000100800000ffffff00000021f90401000000002c"
+                        "00000000010001000002024401003b")
+    put("image", "seed-gif", bytes([0, 0, 0]) + gif)
+
+
 if __name__ == "__main__":
     tiny_idx()
     iris_mini()
     images()
+    fuzz_seeds()
     fashion_ref()
