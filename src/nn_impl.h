@@ -22,6 +22,30 @@
 
 #define NN_ALIGN 64
 
+/* Marks a loop for vectorization: at -O2 GCC vectorizes only loops it is
+ * told are safe, so the kernels ask explicitly. (The fuzz build has no
+ * OpenMP and leaves them scalar.) */
+#if defined(_OPENMP)
+#define NN_SIMD _Pragma("omp simd")
+#define NN_SIMD_SUM _Pragma("omp simd reduction(+ : s)") /* accumulates into s */
+#else
+#define NN_SIMD
+#define NN_SIMD_SUM
+#endif
+
+/* Hot kernels are compiled for AVX-512, AVX2 and the baseline, and the best
+ * is picked at load time from the CPU's flags (GCC's function
+ * multiversioning), so one binary runs everywhere. ISO C mode keeps
+ * floating-point contraction off, so every version rounds identically:
+ * results do not depend on the CPU. NN_NO_MULTIVERSION forces the portable
+ * code (make portable). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(NN_NO_MULTIVERSION)
+#define NN_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define NN_MULTIVERSION
+#endif
+
 /* ------------------------------------------------------------------------ */
 /* Random numbers: xoshiro256** seeded through splitmix64.                   */
 

@@ -273,6 +273,25 @@ int nn_trainer_epoch(const nn_trainer *t) { return t->nhist; }
 int nn_trainer_best_epoch(const nn_trainer *t) { return t->best_epoch; }
 bool nn_trainer_stopped_early(const nn_trainer *t) { return t->stopped_early; }
 
+/* Sum of squares of x[0..n), vectorized in float; exact enough for a norm. */
+NN_MULTIVERSION
+static float sum_sq(const float *x, int64_t n)
+{
+    float s = 0;
+    NN_SIMD_SUM
+    for (int64_t j = 0; j < n; j++)
+        s += x[j] * x[j];
+    return s;
+}
+
+NN_MULTIVERSION
+static void add_penalty_grad(float *d, const float *w, int64_t n, float l1, float l2)
+{
+    NN_SIMD
+    for (int64_t j = 0; j < n; j++)
+        d[j] += l2 * w[j] + l1 * (float)((w[j] > 0) - (w[j] < 0));
+}
+
 /* Adds the penalties' gradients, then checks and clips the global norm.
  * Returns false (message set) if a gradient is not finite. */
 static bool regularize_and_check(nn_trainer *t)
@@ -282,25 +301,31 @@ static bool regularize_and_check(nn_trainer *t)
     double sq = 0;
     for (int i = 0; i < g->nparams; i++) {
         nn_node *p = g->params[i];
-        float *w = p->val, *d = p->grad;
         int64_t n = p->sample_numel;
         if ((l1 > 0 || l2 > 0) && penalized(t, p))
-            for (int64_t j = 0; j < n; j++)
-                d[j] += l2 * w[j] + l1 * (float)((w[j] > 0) - (w[j] < 0));
-        double s = 0;
-        for (int64_t j = 0; j < n; j++)
-            s += (double)d[j] * d[j];
+            add_penalty_grad(p->grad, p->val, n, l1, l2);
+        float s = sum_sq(p->grad, n);
         if (!isfinite(s)) {
-            nn_fail(g->ctx, NN_ERR_NUMERIC,
-                    "the gradient of '%s' is not finite; training stopped before the "
-                    "update, keeping the last good weights", p->name);
-            return false;
+            /* overflow of the float sum, or a NaN / infinity in the gradient */
+            double sd = 0;
+            for (int64_t j = 0; j < n; j++) {
+                if (!isfinite(p->grad[j])) {
+                    nn_fail(g->ctx, NN_ERR_NUMERIC,
+                            "the gradient of '%s' is not finite; training stopped before "
+                            "the update, keeping the last good weights", p->name);
+                    return false;
+                }
+                sd += (double)p->grad[j] * p->grad[j];
+            }
+            sq += sd;
+        } else {
+            sq += s;
         }
-        sq += s;
     }
     double norm = sqrt(sq);
     if (t->cfg.clip_norm > 0 && norm > t->cfg.clip_norm) {
         float f = (float)(t->cfg.clip_norm / (norm + 1e-6));
+        NN_SIMD
         for (int64_t j = 0; j < g->param_count; j++)
             g->grad_block[j] *= f;
     }

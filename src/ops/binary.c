@@ -75,13 +75,13 @@ nn_status nn_binary_infer(nn_graph *g, nn_node *n)
 #define BIN_LOOP(body)                                                        \
     do {                                                                      \
         if (na == m && nb == m) {                                             \
-            for (int64_t o = 0; o < m; o++) { int64_t i = o, j = o; (void)i; (void)j; body; }   \
+            NN_SIMD for (int64_t o = 0; o < m; o++) { int64_t i = o, j = o; (void)i; (void)j; body; } \
         } else if (na == m) {                                                 \
             for (int64_t r = 0; r < m; r += nb)                               \
-                for (int64_t j = 0; j < nb; j++) { int64_t o = r + j, i = o; (void)i; body; } \
+                NN_SIMD for (int64_t j = 0; j < nb; j++) { int64_t o = r + j, i = o; (void)i; body; } \
         } else {                                                              \
             for (int64_t r = 0; r < m; r += na)                               \
-                for (int64_t i = 0; i < na; i++) { int64_t o = r + i, j = o; (void)j; body; } \
+                NN_SIMD for (int64_t i = 0; i < na; i++) { int64_t o = r + i, j = o; (void)j; body; } \
         }                                                                     \
     } while (0)
 

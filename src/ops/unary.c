@@ -52,6 +52,7 @@ static inline float sigmoidf(float x)
     return x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
 }
 
+NN_MULTIVERSION
 nn_status nn_unary_forward(nn_graph *g, nn_node *n)
 {
     (void)g;
@@ -61,36 +62,47 @@ nn_status nn_unary_forward(nn_graph *g, nn_node *n)
     float s = n->attr.f[0], hi = n->attr.f[1];
     switch (n->op) {
     case NN_OP_RELU:
-        for (int64_t i = 0; i < m; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;
+        NN_SIMD
+        for (int64_t i = 0; i < m; i++) y[i] = x[i] < 0 ? 0.0f : x[i]; /* NaN stays NaN */
         break;
     case NN_OP_LEAKY_RELU:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) y[i] = x[i] > 0 ? x[i] : s * x[i];
         break;
     case NN_OP_SIGMOID:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) y[i] = sigmoidf(x[i]);
         break;
     case NN_OP_TANH:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) y[i] = tanhf(x[i]);
         break;
     case NN_OP_HARDTANH:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) y[i] = x[i] < s ? s : x[i] > hi ? hi : x[i];
         break;
     case NN_OP_SIGN:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) y[i] = (float)((x[i] > 0) - (x[i] < 0));
         break;
     case NN_OP_IDENTITY:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) y[i] = x[i];
         break;
     case NN_OP_EXP:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) y[i] = expf(x[i]);
         break;
     case NN_OP_LOG:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) y[i] = logf(x[i]);
         break;
     case NN_OP_SQUARE:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) y[i] = x[i] * x[i];
         break;
     case NN_OP_ABS:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) y[i] = fabsf(x[i]);
         break;
     default:
@@ -99,6 +111,7 @@ nn_status nn_unary_forward(nn_graph *g, nn_node *n)
     return NN_OK;
 }
 
+NN_MULTIVERSION
 void nn_unary_backward(nn_graph *g, nn_node *n)
 {
     (void)g;
@@ -110,37 +123,47 @@ void nn_unary_backward(nn_graph *g, nn_node *n)
     float s = n->attr.f[0], hi = n->attr.f[1];
     switch (n->op) {
     case NN_OP_RELU:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) dx[i] += x[i] > 0 ? dy[i] : 0.0f;
         break;
     case NN_OP_LEAKY_RELU:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) dx[i] += x[i] > 0 ? dy[i] : s * dy[i];
         break;
     case NN_OP_SIGMOID:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) dx[i] += dy[i] * y[i] * (1.0f - y[i]);
         break;
     case NN_OP_TANH:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
         break;
     case NN_OP_HARDTANH:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) dx[i] += x[i] > s && x[i] < hi ? dy[i] : 0.0f;
         break;
     case NN_OP_SIGN:
         break; /* zero derivative wherever it exists */
     case NN_OP_IDENTITY:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) dx[i] += dy[i];
         break;
     case NN_OP_EXP:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) dx[i] += dy[i] * y[i];
         break;
     case NN_OP_LOG:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) dx[i] += dy[i] / x[i];
         break;
     case NN_OP_SQUARE:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++) dx[i] += 2.0f * x[i] * dy[i];
         break;
     case NN_OP_ABS:
+        NN_SIMD
         for (int64_t i = 0; i < m; i++)
-            dx[i] += x[i] > 0 ? dy[i] : x[i] < 0 ? -dy[i] : 0.0f;
+            dx[i] += (float)((x[i] > 0) - (x[i] < 0)) * dy[i];
         break;
     default:
         NN_ASSERT(0, "not a unary op");

@@ -62,11 +62,6 @@ static double lerp(double a, double b, double w)
 
 /* Vectorized sum into a float named s (the order of the additions is fixed
  * by the build, not by the data). */
-#if defined(_OPENMP)
-#define SIMD_SUM_S _Pragma("omp simd reduction(+ : s)")
-#else
-#define SIMD_SUM_S
-#endif
 
 /* max(x, lo) keeping a NaN, in a form that vectorizes. */
 static inline float floor_at(float x, float lo) { return x < lo ? lo : x; }
@@ -79,7 +74,7 @@ static double sumsq(const float *restrict x, int64_t n)
         const int64_t m = n - i0 < 512 ? n - i0 : 512;
         const float *xi = x + i0;
         float s = 0;
-        SIMD_SUM_S
+        NN_SIMD_SUM
         for (int64_t i = 0; i < m; i++)
             s += xi[i] * xi[i];
         total += s;
@@ -125,7 +120,7 @@ static double factored_usum(const float *restrict gr, const float *restrict R,
         const float *restrict grow = gr + r * cols;
         const float rs = R[r] / rmean;
         float s = 0;
-        SIMD_SUM_S
+        NN_SIMD_SUM
         for (int64_t c = 0; c < cols; c++) {
             float u = grow[c] / sqrtf(floor_at(rs * C[c], eps1sq));
             s += u * u;
@@ -192,7 +187,7 @@ static void step_param(nn_optim *o, const struct nn_af_param *a, double w, doubl
         const float wf = (float)w, w1 = (float)(1.0 - w);
         float s = 0;
         if (w < 0.5) {
-            SIMD_SUM_S
+            NN_SIMD_SUM
             for (int64_t i = 0; i < n; i++) {
                 float g2 = g[i] * g[i], v = V[i] + wf * (g2 - V[i]);
                 V[i] = v;
@@ -200,7 +195,7 @@ static void step_param(nn_optim *o, const struct nn_af_param *a, double w, doubl
                 s += u * u;
             }
         } else {
-            SIMD_SUM_S
+            NN_SIMD_SUM
             for (int64_t i = 0; i < n; i++) {
                 float g2 = g[i] * g[i], v = g2 - (g2 - V[i]) * w1;
                 V[i] = v;

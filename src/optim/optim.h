@@ -19,25 +19,6 @@
 
 #include "nn_impl.h"
 
-/* Marks an update loop for vectorization: at -O2 GCC vectorizes only loops
- * whose trip count it knows, so the kernels ask for it explicitly. */
-#if defined(_OPENMP)
-#define NN_SIMD _Pragma("omp simd")
-#else
-#define NN_SIMD
-#endif
-
-/* The update kernels are compiled for AVX-512, AVX2 and the baseline and
- * the best is picked at load time from the CPU's flags (GCC's function
- * multiversioning). ISO C mode keeps floating-point contraction off, so
- * every version rounds identically: results do not depend on the CPU. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(NN_NO_MULTIVERSION)
-#define NN_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define NN_MULTIVERSION
-#endif
-
 /* A run of consecutive parameters sharing the weight-decay flag. */
 struct nn_optim_seg {
     int64_t off, len; /* range in the parameter block */
