@@ -60,9 +60,6 @@ static double lerp(double a, double b, double w)
     return w < 0.5 ? a + w * (b - a) : b - (b - a) * (1.0 - w);
 }
 
-/* Vectorized sum into a float named s (the order of the additions is fixed
- * by the build, not by the data). */
-
 /* max(x, lo) keeping a NaN, in a form that vectorizes. */
 static inline float floor_at(float x, float lo) { return x < lo ? lo : x; }
 
