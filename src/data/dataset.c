@@ -552,8 +552,15 @@ nn_status nn_dataset_gather(const nn_dataset *ds, const int64_t *idx, int64_t n,
     const struct nn_ds_store *s = ds->store;
     const int64_t F = ds->features;
     if (x_out) {
+        size_t rowbytes = (size_t)F * (s->u8 ? 1 : sizeof(float));
         for (int64_t i = 0; i < n; i++) {
             int64_t r = row_of(ds, idx[i]);
+            if (i + 1 < n) { /* rows are scattered: fetch the next one early */
+                const char *nx = s->u8 ? (const char *)(s->u8 + row_of(ds, idx[i + 1]) * F)
+                                       : (const char *)(s->f32 + row_of(ds, idx[i + 1]) * F);
+                for (size_t o = 0; o < rowbytes; o += 64)
+                    __builtin_prefetch(nx + o);
+            }
             if (s->u8)
                 norm_row_u8(s->u8 + r * F, ds->shift, ds->scale, x_out + i * F, F);
             else
