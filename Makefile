@@ -92,6 +92,13 @@ example: all
 	@grep -q '^0 setosa' $(BUILD)/embed.out && grep -q '^2 virginica' $(BUILD)/embed.out \
 	    || { echo "example: unexpected predictions"; exit 1; }
 
+# libnn and PyTorch side by side (bench/run.py); updates bench/RESULTS.md.
+$(BUILD)/bench_mlp: bench/bench_mlp.c $(BUILD)/libnn.a
+	$(CC) $(CFLAGS) $< -o $@ $(BUILD)/libnn.a $(LDFLAGS) $(LIBS)
+
+bench: deps all $(BUILD)/bench_mlp
+	/usr/bin/python3 bench/run.py
+
 run: deps all
 	$(BUILD)/nn train --config examples/fashion-mnist.ini
 

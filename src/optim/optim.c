@@ -27,6 +27,10 @@
  */
 #include "optim.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -355,6 +359,9 @@ nomem:
     return NULL;
 }
 
+/* Below this many parameters the update runs on one thread. */
+#define PARALLEL_MIN_ELEMS (1 << 15)
+
 nn_status nn_optim_step(nn_optim *o)
 {
     if (!o)
@@ -378,16 +385,37 @@ nn_status nn_optim_step(nn_optim *o)
     case NN_OPTIM_ADAMW: update = nn_optim_adam_update; break;
     default: update = nn_optim_sgd_update; break;
     }
-    for (int s = 0; s < o->nsegs; s++) {
-        const struct nn_optim_seg *seg = &o->segs[s];
-        struct nn_optim_args a = {.wd_coupled = 0, .keep = 1};
-        if (seg->decay && c->weight_decay != 0) {
-            if (c->decoupled)
-                a.keep = (float)(1.0 - (double)c->lr * c->weight_decay);
-            else
-                a.wd_coupled = c->weight_decay;
+    struct nn_optim_args decay = {.wd_coupled = 0, .keep = 1}, plain = decay;
+    if (c->weight_decay != 0) {
+        if (c->decoupled)
+            decay.keep = (float)(1.0 - (double)c->lr * c->weight_decay);
+        else
+            decay.wd_coupled = c->weight_decay;
+    }
+    /* Every element's update is independent: each thread takes an equal
+     * share of every segment (cut at multiples of 16 floats), so the result
+     * is the same for any thread count. */
+    int T = 1;
+#ifdef _OPENMP
+    if (!omp_in_parallel() && o->n >= PARALLEL_MIN_ELEMS)
+        T = omp_get_max_threads();
+#pragma omp parallel num_threads(T) if (T > 1)
+#endif
+    {
+#ifdef _OPENMP
+        int t = omp_get_thread_num();
+#else
+        int t = 0;
+#endif
+        for (int s = 0; s < o->nsegs; s++) {
+            const struct nn_optim_seg *seg = &o->segs[s];
+            int64_t per = (seg->len / T + 15) / 16 * 16;
+            int64_t lo = per * t, hi = t == T - 1 ? seg->len : lo + per;
+            if (hi > seg->len)
+                hi = seg->len;
+            if (lo < hi)
+                update(o, seg->decay ? &decay : &plain, seg->off + lo, hi - lo);
         }
-        update(o, &a, seg->off, seg->len);
     }
     return NN_OK;
 }
