@@ -836,8 +836,8 @@ nn_status nn_model_predict(nn_model *m, const float *x, int64_t n, float *out);
 nn_status nn_model_set_norm(nn_model *m, const struct nn_norm_stats *st);
 bool nn_model_norm(const nn_model *m, struct nn_norm_stats *out);
 void nn_model_normalize(const nn_model *m, float *x, int64_t n);
-/* Class names (copied; n must equal the output units); name of class i or
- * NULL if the classes have no names. */
+/* Class names (copied; n must equal the output units, or be 2 for a
+ * one-unit sigmoid); name of class i or NULL if the classes have no names. */
 nn_status nn_model_set_class_names(nn_model *m, const char *const *names, int64_t n);
 const char *nn_model_class_name(const nn_model *m, int64_t i);
 

@@ -19,7 +19,8 @@ struct nn_model {
     nn_node *x, *target, *loss, *logits, *out;
     nn_norm_kind norm_kind;
     float *shift, *scale; /* (inputs) or NULL */
-    char **class_names;   /* (outputs) or NULL */
+    char **class_names;   /* (nclasses) or NULL */
+    int64_t nclasses;     /* outputs, or 2 for a one-unit sigmoid */
 };
 
 static bool parse_num(const char *s, double *v)
@@ -278,7 +279,7 @@ void nn_model_free(nn_model *m)
     free(m->shift);
     free(m->scale);
     if (m->class_names)
-        for (int64_t i = 0; i < m->outputs; i++)
+        for (int64_t i = 0; i < m->nclasses; i++)
             free(m->class_names[i]);
     free(m->class_names);
     free(m);
@@ -332,7 +333,8 @@ void nn_model_normalize(const nn_model *m, float *x, int64_t n)
 
 nn_status nn_model_set_class_names(nn_model *m, const char *const *names, int64_t n)
 {
-    if (n != m->outputs)
+    bool binary = m->outputs == 1 && m->loss_kind == NN_LOSS_SIGMOID_BCE && n == 2;
+    if (n != m->outputs && !binary)
         return nn_fail(m->ctx, NN_ERR_SHAPE, "model: %lld class names for %lld outputs",
                        (long long)n, (long long)m->outputs);
     char **c = calloc((size_t)n, sizeof *c);
@@ -350,16 +352,17 @@ nn_status nn_model_set_class_names(nn_model *m, const char *const *names, int64_
     if (!c)
         return nn_fail(m->ctx, NN_ERR_NOMEM, "model: out of memory");
     if (m->class_names)
-        for (int64_t i = 0; i < m->outputs; i++)
+        for (int64_t i = 0; i < m->nclasses; i++)
             free(m->class_names[i]);
     free(m->class_names);
     m->class_names = c;
+    m->nclasses = n;
     return NN_OK;
 }
 
 const char *nn_model_class_name(const nn_model *m, int64_t i)
 {
-    return m->class_names && i >= 0 && i < m->outputs ? m->class_names[i] : NULL;
+    return m->class_names && i >= 0 && i < m->nclasses ? m->class_names[i] : NULL;
 }
 
 nn_ctx *nn_model_ctx(const nn_model *m) { return m->ctx; }

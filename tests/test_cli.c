@@ -91,6 +91,14 @@ static int setup(void **state)
         fprintf(f, "%.4f,%.4f,%.1f,%.4f,%s\n", v[0], v[1], 2000 + 1000 * v[2], v[3], names[c]);
     }
     fclose(f);
+    snprintf(path, sizeof path, "%s/binary.csv", dir);
+    f = fopen(path, "w");
+    fprintf(f, "u,v,answer\n");
+    for (int i = 0; i < 300; i++) {
+        double u = (i % 17) / 8.0 - 1, v = (i % 23) / 11.0 - 1;
+        fprintf(f, "%.3f,%.3f,%s\n", u, v, u + v > 0 ? "yes" : "no");
+    }
+    fclose(f);
     snprintf(path, sizeof path, "%s/line.csv", dir);
     f = fopen(path, "w");
     fprintf(f, "x,y\n");
@@ -161,6 +169,33 @@ static void trains_and_eval_reproduces(void **state)
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "4 dense:16 relu dense:3 softmax"));
     assert_non_null(strstr(out, "parameters:  131"));
+}
+
+/* Two classes and a one-unit sigmoid: a binary problem end to end. */
+static void binary_sigmoid_csv(void **state)
+{
+    (void)state;
+    int rc = run(out, sizeof out,
+                 "%s train --data %s/binary.csv --label answer --model '2 dense:8 tanh dense:1 sigmoid' "
+                 "--epochs 30 --lr 0.01 --batch 16 --out %s/b.safetensors --quiet",
+                 nn_bin, dir, dir);
+    if (rc != 0)
+        fail_msg("train failed (%d): %s", rc, out);
+    rc = run(out, sizeof out, "%s eval %s/b.safetensors --data %s/binary.csv --label answer --json",
+             nn_bin, dir, dir);
+    assert_int_equal(rc, 0);
+    const char *j = strstr(out, "\"accuracy\": ");
+    assert_non_null(j);
+    assert_true(atof(j + 12) > 0.95);
+    char in[512];
+    snprintf(in, sizeof in, "%s/bin-in.csv", dir);
+    FILE *f = fopen(in, "w");
+    fprintf(f, "u,v\n0.9,0.8\n-0.9,-0.8\n");
+    fclose(f);
+    rc = run(out, sizeof out, "%s predict %s/b.safetensors --input %s", nn_bin, dir, in);
+    assert_int_equal(rc, 0);
+    if (!strstr(out, "0: class 1 (yes)") || !strstr(out, "1: class 0 (no)"))
+        fail_msg("predict: %s", out);
 }
 
 static void regression_csv(void **state)
@@ -446,6 +481,7 @@ static void help_documents_every_flag(void **state)
 NN_GROUP_FIXTURE(cli, setup, teardown,
                  cmocka_unit_test(trains_and_eval_reproduces),
                  cmocka_unit_test(regression_csv),
+                 cmocka_unit_test(binary_sigmoid_csv),
                  cmocka_unit_test(resume_is_exact),
                  cmocka_unit_test(failed_write_keeps_last_checkpoint),
                  cmocka_unit_test(killed_training_leaves_valid_checkpoint),

@@ -56,6 +56,13 @@ nn_dataset *cli_load_data(nn_ctx *ctx, const struct opts *o, const char *spec,
                           const char *split, bool labels_required);
 /* A training source over a data set. */
 struct nn_source cli_source(nn_dataset *ds);
+/* A source that gives class labels 0/1 as float targets, for a one-unit
+ * sigmoid model; scratch must hold the model's max_batch labels. */
+struct cli_binary {
+    nn_dataset *ds;
+    int32_t *scratch;
+};
+struct nn_source cli_binary_source(nn_dataset *ds, struct cli_binary *b);
 
 /* Progress display: a live bar on a TTY, one line per epoch otherwise. */
 bool cli_on_batch(const struct nn_train_progress *p, void *user);

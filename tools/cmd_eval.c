@@ -41,22 +41,6 @@ static bool apply_norm(nn_ctx *ctx, const char *cmd, nn_model *m, nn_dataset *ds
     return true;
 }
 
-struct bin_src {
-    nn_dataset *ds;
-    int32_t *scratch;
-};
-
-static nn_status bin_gather(void *self, const int64_t *idx, int64_t n, float *x,
-                            int32_t *labels, float *targets)
-{
-    struct bin_src *b = self;
-    (void)labels;
-    nn_status st = nn_dataset_gather(b->ds, idx, n, x, b->scratch, NULL);
-    for (int64_t i = 0; st == NN_OK && i < n; i++)
-        targets[i] = (float)b->scratch[i];
-    return st;
-}
-
 int cmd_eval(int argc, char **argv)
 {
     struct opts o = {.batch = 256};
@@ -68,7 +52,7 @@ int cmd_eval(int argc, char **argv)
         return 1;
     int rc = 1;
     nn_dataset *ds = NULL;
-    struct bin_src b = {0};
+    struct cli_binary b = {0};
     nn_model *m = load(ctx, "eval", path, o.batch);
     const char *data = o.data ? o.data : "fashion-mnist";
     const char *split = o.split ? o.split : "test";
@@ -91,8 +75,7 @@ int cmd_eval(int argc, char **argv)
     } else if (lk == NN_LOSS_SIGMOID_BCE && nn_dataset_label_kind(ds) == NN_LABELS_CLASS) {
         if (!(b.scratch = malloc((size_t)nn_model_max_batch(m) * sizeof(int32_t))))
             goto done;
-        b.ds = ds;
-        src = (struct nn_source){nn_dataset_size(ds), bin_gather, &b};
+        src = cli_binary_source(ds, &b);
     } else if (nn_dataset_label_kind(ds) != NN_LABELS_TARGETS ||
                nn_dataset_targets(ds) != nn_model_outputs(m)) {
         cli_fail("eval", "%s: targets do not fit the model's %lld outputs",

@@ -27,23 +27,6 @@ struct run {
     int failed; /* a checkpoint or log write failed */
 };
 
-/* Class labels 0/1 as float targets for a one-unit sigmoid model. */
-struct binary_src {
-    nn_dataset *ds;
-    int32_t *scratch; /* (max_batch) */
-};
-
-static nn_status binary_gather(void *self, const int64_t *idx, int64_t n, float *x,
-                               int32_t *labels, float *targets)
-{
-    struct binary_src *b = self;
-    (void)labels;
-    nn_status st = nn_dataset_gather(b->ds, idx, n, x, b->scratch, NULL);
-    for (int64_t i = 0; st == NN_OK && i < n; i++)
-        targets[i] = (float)b->scratch[i];
-    return st;
-}
-
 static bool on_epoch(const struct nn_epoch_stats *s, void *user)
 {
     struct run *r = user;
@@ -113,13 +96,11 @@ static bool fits(const nn_model *m, nn_dataset *ds, const char *what)
     return true;
 }
 
-static struct nn_source source_for(const nn_model *m, nn_dataset *ds, struct binary_src *b)
+static struct nn_source source_for(const nn_model *m, nn_dataset *ds, struct cli_binary *b)
 {
     if (nn_model_loss_kind(m) == NN_LOSS_SIGMOID_BCE &&
-        nn_dataset_label_kind(ds) == NN_LABELS_CLASS) {
-        b->ds = ds;
-        return (struct nn_source){nn_dataset_size(ds), binary_gather, b};
-    }
+        nn_dataset_label_kind(ds) == NN_LABELS_CLASS)
+        return cli_binary_source(ds, b);
     return cli_source(ds);
 }
 
@@ -163,7 +144,7 @@ int cmd_train(int argc, char **argv)
     nn_ctx *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.seed = o.seed, .threads = (int)o.threads});
     nn_dataset *all = NULL, *train = NULL, *val = NULL, *test = NULL;
     struct run r = {.o = &o, .tty = isatty(2) && !o.quiet};
-    struct binary_src btr = {0}, bva = {0}, bte = {0};
+    struct cli_binary btr = {0}, bva = {0}, bte = {0};
     char *spec_owned = NULL;
     if (!ctx)
         return cli_fail("train", "out of memory");
@@ -271,7 +252,7 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     if (nn_dataset_class_name(train, 0)) {
-        int64_t nc = nn_model_outputs(r.m);
+        int64_t nc = nn_model_outputs(r.m) == 1 ? nn_dataset_classes(train) : nn_model_outputs(r.m);
         const char **names = calloc((size_t)nc, sizeof *names);
         bool ok = names != NULL;
         for (int64_t i = 0; ok && i < nc; i++)

@@ -98,3 +98,20 @@ struct nn_source cli_source(nn_dataset *ds)
 {
     return (struct nn_source){.n = nn_dataset_size(ds), .gather = ds_gather, .self = ds};
 }
+
+static nn_status binary_gather(void *self, const int64_t *idx, int64_t n, float *x,
+                               int32_t *labels, float *targets)
+{
+    struct cli_binary *b = self;
+    (void)labels;
+    nn_status st = nn_dataset_gather(b->ds, idx, n, x, b->scratch, NULL);
+    for (int64_t i = 0; st == NN_OK && i < n; i++)
+        targets[i] = (float)b->scratch[i];
+    return st;
+}
+
+struct nn_source cli_binary_source(nn_dataset *ds, struct cli_binary *b)
+{
+    b->ds = ds;
+    return (struct nn_source){nn_dataset_size(ds), binary_gather, b};
+}

@@ -165,7 +165,7 @@ nn_status nn_checkpoint_save(const char *path, nn_model *m, const nn_trainer *t,
     }
     if (nn_model_class_name(m, 0)) {
         cJSON *a = cJSON_CreateArray();
-        for (int64_t i = 0; a && i < nn_model_outputs(m); i++)
+        for (int64_t i = 0; a && nn_model_class_name(m, i); i++)
             cJSON_AddItemToArray(a, cJSON_CreateString(nn_model_class_name(m, i)));
         owned[no] = a ? cJSON_PrintUnformatted(a) : NULL;
         cJSON_Delete(a);

@@ -62,13 +62,7 @@ nn_status nn_softmax_ce_forward(nn_graph *g, nn_node *n)
                            "[0, %lld)", (int)y[r], (long long)r, (long long)c);
         const float *x = z->val + r * c;
         float *p = n->aux + r * c;
-        float m = x[0];
-        for (int64_t j = 1; j < c; j++)
-            m = x[j] > m ? x[j] : m;
-        double s = 0;
-        for (int64_t j = 0; j < c; j++)
-            s += exp((double)(x[j] - m));
-        double lse = (double)m + log(s);
+        double lse = nn_logsumexp(x, c);
         for (int64_t j = 0; j < c; j++)
             p[j] = (float)exp((double)x[j] - lse);
         total += lse - (double)x[y[r]];

@@ -19,7 +19,7 @@ nn_status nn_lastaxis_infer(nn_graph *g, nn_node *n)
     return nn_infer_same(g, n);
 }
 
-static void row_logsumexp(const float *x, int64_t c, float *max_out, float *lse_out)
+double nn_logsumexp(const float *x, int64_t c)
 {
     float m = x[0];
     for (int64_t j = 1; j < c; j++)
@@ -27,8 +27,7 @@ static void row_logsumexp(const float *x, int64_t c, float *max_out, float *lse_
     double s = 0;
     for (int64_t j = 0; j < c; j++)
         s += exp((double)(x[j] - m));
-    *max_out = m;
-    *lse_out = m + (float)log(s);
+    return (double)m + log(s);
 }
 
 nn_status nn_softmax_forward(nn_graph *g, nn_node *n)
@@ -38,8 +37,7 @@ nn_status nn_softmax_forward(nn_graph *g, nn_node *n)
     for (int64_t r = 0; r < rows; r++) {
         const float *x = n->in[0]->val + r * c;
         float *y = n->val + r * c;
-        float m, lse;
-        row_logsumexp(x, c, &m, &lse);
+        float lse = (float)nn_logsumexp(x, c);
         for (int64_t j = 0; j < c; j++)
             y[j] = expf(x[j] - lse);
     }
@@ -70,8 +68,7 @@ nn_status nn_log_softmax_forward(nn_graph *g, nn_node *n)
     for (int64_t r = 0; r < rows; r++) {
         const float *x = n->in[0]->val + r * c;
         float *y = n->val + r * c;
-        float m, lse;
-        row_logsumexp(x, c, &m, &lse);
+        float lse = (float)nn_logsumexp(x, c);
         for (int64_t j = 0; j < c; j++)
             y[j] = x[j] - lse;
     }
