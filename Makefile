@@ -127,9 +127,11 @@ FUZZ_BIN     = $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
 FUZZ_SECONDS ?= 60
 FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
+ifneq ($(BUILD),build-fuzz/lib)
 build-fuzz/lib/libnn.a: FORCE
 	$(MAKE) BUILD=build-fuzz/lib CC=clang OMP= OPT="-O1 -Wno-unknown-pragmas" \
 	    SAN="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" build-fuzz/lib/libnn.a
+endif
 
 build-fuzz/fuzz_%: fuzz/fuzz_%.c build-fuzz/lib/libnn.a
 	clang -std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc $(FUZZ_SAN) \
@@ -138,8 +140,10 @@ build-fuzz/fuzz_%: fuzz/fuzz_%.c build-fuzz/lib/libnn.a
 fuzz: deps $(FUZZ_BIN)
 	@for b in $(FUZZ_BIN); do n=$${b#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus/$$n; \
 	  echo "== $$n ($(FUZZ_SECONDS) s)"; \
-	  $$b -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus/$$n fuzz/corpus/$$n \
-	    2>&1 | tail -n 3 || exit 1; done
+	  if ! $$b -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus/$$n \
+	      fuzz/corpus/$$n > build-fuzz/$$n.log 2>&1; then \
+	    tail -n 40 build-fuzz/$$n.log; echo "fuzz: $$n found a problem (build-fuzz/$$n.log)"; \
+	    exit 1; fi; grep -E '^Done|DONE' build-fuzz/$$n.log | tail -n 1; done
 
 .PHONY: FORCE
 FORCE:
