@@ -35,49 +35,55 @@ static void gemm1(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
  * costs more than it saves. */
 #define PARALLEL_MIN_FMA (1 << 18)
 
+struct gemm_job {
+    bool trans_a, trans_b, along_n;
+    int64_t M, N, K, lda, ldb, ldc, len, quantum;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+};
+
+static void gemm_part(void *arg, int t, int n)
+{
+    const struct gemm_job *j = arg;
+    int64_t lo, hi;
+    nn_split(j->len, j->quantum, t, n, &lo, &hi);
+    if (lo >= hi)
+        return;
+    if (j->along_n)
+        gemm1(j->trans_a, j->trans_b, j->M, hi - lo, j->K, j->alpha, j->A, j->lda,
+              j->trans_b ? j->B + lo * j->ldb : j->B + lo, j->ldb, j->beta, j->C + lo, j->ldc);
+    else
+        gemm1(j->trans_a, j->trans_b, hi - lo, j->N, j->K, j->alpha,
+              j->trans_a ? j->A + lo : j->A + lo * j->lda, j->lda, j->B, j->ldb, j->beta,
+              j->C + lo * j->ldc, j->ldc);
+}
+
 /* The threading policy: the product is cut into one block of C per thread
- * (along N when it is the wider side, else along M, at multiples of 16
- * columns or 8 rows) and each block is one single-threaded backend call.
- * At the batch-sized products of training this beats the backends' own
- * threading, which here was slower on 2 threads than on 1 (measured:
- * bench/RESULTS.md), and it keeps the thread count exactly the context's. */
-void nn_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+ * of the context's pool (along N unless it is narrow, else along M, at
+ * multiples of 16 columns or 8 rows) and each block is one
+ * single-threaded backend call. At the batch-sized products of training
+ * this beats the backends' own threading (measured: bench/RESULTS.md), and
+ * the thread count is exactly the context's. Every element of C is computed
+ * by the same kernel whatever the split, so results do not depend on the
+ * thread count. */
+void nn_gemm(nn_ctx *ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
              float alpha, const float *A, int64_t lda, const float *B,
              int64_t ldb, float beta, float *C, int64_t ldc)
 {
     if (M == 0 || N == 0)
         return;
-    int T = 1;
-#ifdef _OPENMP
-    if (!omp_in_parallel() && M * N * K >= PARALLEL_MIN_FMA)
-        T = omp_get_max_threads();
-#endif
-    bool along_n = N >= M;
-    int64_t len = along_n ? N : M, quantum = along_n ? 16 : 8;
-    if (T > len / quantum)
-        T = (int)(len / quantum);
-    if (T <= 1) {
+    nn_pool *pool = M * N * K >= PARALLEL_MIN_FMA ? nn_ctx_pool(ctx) : NULL;
+    /* Along N each thread packs only its part of B; along M all would pack
+     * all of it, so M is cut only when N is too narrow to share. */
+    bool along_n = N >= 64 || N >= M;
+    struct gemm_job j = {trans_a, trans_b, along_n, M, N, K, lda, ldb, ldc,
+                         along_n ? N : M, along_n ? 16 : 8, alpha, beta, A, B, C};
+    if (!pool || j.len < 2 * j.quantum) {
         gemm1(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(T)
-    {
-        int t = omp_get_thread_num();
-        int64_t per = (len / T + quantum - 1) / quantum * quantum;
-        int64_t lo = per * t, hi = t == T - 1 ? len : lo + per;
-        if (hi > len)
-            hi = len;
-        if (lo < hi) {
-            if (along_n)
-                gemm1(trans_a, trans_b, M, hi - lo, K, alpha, A, lda,
-                      trans_b ? B + lo * ldb : B + lo, ldb, beta, C + lo, ldc);
-            else
-                gemm1(trans_a, trans_b, hi - lo, N, K, alpha,
-                      trans_a ? A + lo : A + lo * lda, lda, B, ldb, beta, C + lo * ldc, ldc);
-        }
-    }
-#endif
+    nn_pool_run(pool, gemm_part, &j);
 }
 
 const char *nn_gemm_backend(void)
@@ -93,12 +99,10 @@ const char *nn_gemm_backend(void)
 void openblas_set_num_threads(int);
 #endif
 
-void nn_threads_apply(int threads)
+void nn_threads_apply(void)
 {
-    if (threads < 1)
-        threads = 1;
 #ifdef _OPENMP
-    omp_set_num_threads(threads);
+    omp_set_num_threads(1);
 #endif
 #if defined(NN_GEMM_CBLAS) && defined(NN_OPENBLAS)
     /* nn_gemm does the splitting: OpenBLAS's own threads would oversubscribe */

@@ -59,11 +59,28 @@ double nn_rng_uniform_d(struct nn_rng *r); /* [0, 1) with 53 random bits */
 float nn_rng_normal(struct nn_rng *r);  /* Box-Muller, one draw per call pair */
 uint64_t nn_rng_below(struct nn_rng *r, uint64_t n); /* uniform in [0, n) */
 
+/* The library's worker threads (pool.c). nn_pool_run calls fn(arg, t, n)
+ * on every thread t of n (the caller is thread 0) and returns when all are
+ * done. A NULL pool runs fn(arg, 0, 1). */
+typedef struct nn_pool nn_pool;
+nn_pool *nn_pool_new(int threads);
+void nn_pool_free(nn_pool *p);
+int nn_pool_size(const nn_pool *p);
+void nn_pool_run(nn_pool *p, void (*fn)(void *arg, int t, int n), void *arg);
+
 struct nn_ctx {
     struct nn_rng rng;
     int threads;
+    nn_pool *pool; /* threads - 1 workers, made on first use; NULL for 1 */
+    bool pool_tried;
     char err[512];
 };
+
+/* The context's pool (NULL when it runs on one thread). */
+nn_pool *nn_ctx_pool(nn_ctx *ctx);
+/* The share [lo, hi) of len items for thread t of n, cut at multiples of
+ * quantum. */
+void nn_split(int64_t len, int64_t quantum, int t, int n, int64_t *lo, int64_t *hi);
 
 /* Sets the context's message (printf-style) and returns status. */
 nn_status nn_fail(nn_ctx *ctx, nn_status status, const char *fmt, ...)
@@ -215,13 +232,14 @@ nn_status nn_infer_same(nn_graph *g, nn_node *n); /* out shape = in[0] */
 /* ------------------------------------------------------------------------ */
 /* The one matrix-product entry point (row-major):
  * C (M, N) = alpha * op(A) . op(B) + beta * C, op = transpose if trans_*. */
-void nn_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+void nn_gemm(nn_ctx *ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
              float alpha, const float *A, int64_t lda, const float *B,
              int64_t ldb, float beta, float *C, int64_t ldc);
 /* The backend compiled in: "onednn" or "cblas". */
 const char *nn_gemm_backend(void);
-/* Sets the thread count for the GEMM backend and the library's loops. */
-void nn_threads_apply(int threads);
+/* Makes the GEMM backend single-threaded on the calling thread: the
+ * library splits products across its own pool instead. */
+void nn_threads_apply(void);
 
 /* Trainer state for checkpoints (train.c). */
 struct nn_trainer_state {

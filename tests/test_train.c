@@ -327,6 +327,47 @@ static void same_seed_same_trajectory(void **state)
     assert_true(a[7] < a[0]);
 }
 
+/* Products and optimizer steps split across threads compute every element
+ * the same way: losses and weights are bit-identical for 1 and 2 threads. */
+static void threads_do_not_change_results(void **state)
+{
+    (void)state;
+    enum { N = 256, F = 784 };
+    float *x = malloc((size_t)N * F * sizeof *x);
+    int32_t y[N];
+    for (int i = 0; i < N * F; i++)
+        x[i] = (float)sin(0.01 * i);
+    for (int i = 0; i < N; i++)
+        y[i] = i % 10;
+    float *w[2];
+    double loss[2];
+    for (int k = 0; k < 2; k++) {
+        nn_ctx *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.seed = 4, .threads = k + 1});
+        nn_model *m = nn_model_new(ctx, "784 dense:256 relu dense:128 relu dense:10 softmax",
+                                   &(struct nn_model_cfg){.max_batch = 64});
+        struct nn_array_source a = {.x = x, .labels = y, .n = N, .features = F};
+        struct nn_source src = nn_source_from_arrays(&a);
+        nn_trainer *t = nn_trainer_new(m, &(struct nn_train_cfg){
+            .epochs = 2, .batch = 64, .optim = {.kind = NN_OPTIM_ADAM}});
+        assert_ok(ctx, nn_trainer_fit(t, &src, NULL));
+        int n;
+        loss[k] = nn_trainer_history(t, &n)[1].train.loss;
+        nn_graph *g = nn_model_graph(m);
+        size_t bytes = (size_t)nn_graph_param_count(g) * sizeof(float);
+        w[k] = malloc(bytes);
+        memcpy(w[k], nn_graph_param_block(g), bytes);
+        assert_int_equal(nn_ctx_threads(ctx), k + 1);
+        nn_trainer_free(t);
+        nn_model_free(m);
+        nn_ctx_free(ctx);
+    }
+    assert_memory_equal(&loss[0], &loss[1], sizeof loss[0]);
+    assert_memory_equal(w[0], w[1], 235146 * sizeof(float));
+    free(w[0]);
+    free(w[1]);
+    free(x);
+}
+
 static void drop_last_batch(void **state)
 {
     (void)state;
@@ -565,6 +606,7 @@ NN_GROUP(train,
          cmocka_unit_test(dropout_eval_mode),
          cmocka_unit_test(same_seed_same_trajectory),
          cmocka_unit_test(drop_last_batch),
+         cmocka_unit_test(threads_do_not_change_results),
          cmocka_unit_test(nan_loss_stops_with_message),
          cmocka_unit_test(regression_learns_line),
          cmocka_unit_test(gradient_clipping_bounds_step))

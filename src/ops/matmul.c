@@ -36,28 +36,26 @@ nn_status nn_matmul_infer(nn_graph *g, nn_node *n)
 
 nn_status nn_matmul_forward(nn_graph *g, nn_node *n)
 {
-    (void)g;
     nn_node *a = n->in[0], *b = n->in[1];
     bool tb = n->attr.i[0];
     int64_t M = nn_dim0(a), K = a->dim[1], N = n->dim[1];
-    nn_gemm(false, tb, M, N, K, 1.0f, a->val, K, b->val, tb ? K : N, 0.0f, n->val, N);
+    nn_gemm(g->ctx, false, tb, M, N, K, 1.0f, a->val, K, b->val, tb ? K : N, 0.0f, n->val, N);
     return NN_OK;
 }
 
 void nn_matmul_backward(nn_graph *g, nn_node *n)
 {
-    (void)g;
     nn_node *a = n->in[0], *b = n->in[1];
     bool tb = n->attr.i[0];
     int64_t M = nn_dim0(a), K = a->dim[1], N = n->dim[1];
     if (a->grad) /* dA (M, K) += dC (M, N) . op(B)^T */
-        nn_gemm(false, !tb, M, K, N, 1.0f, n->grad, N, b->val, tb ? K : N, 1.0f,
+        nn_gemm(g->ctx, false, !tb, M, K, N, 1.0f, n->grad, N, b->val, tb ? K : N, 1.0f,
                 a->grad, K);
     if (b->grad) {
         if (tb) /* dB (N, K) += dC^T . A */
-            nn_gemm(true, false, N, K, M, 1.0f, n->grad, N, a->val, K, 1.0f, b->grad, K);
+            nn_gemm(g->ctx, true, false, N, K, M, 1.0f, n->grad, N, a->val, K, 1.0f, b->grad, K);
         else /* dB (K, N) += A^T . dC */
-            nn_gemm(true, false, K, N, M, 1.0f, a->val, K, n->grad, N, 1.0f, b->grad, N);
+            nn_gemm(g->ctx, true, false, K, N, M, 1.0f, a->val, K, n->grad, N, 1.0f, b->grad, N);
     }
 }
 

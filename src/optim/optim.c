@@ -27,10 +27,6 @@
  */
 #include "optim.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -362,6 +358,24 @@ nomem:
 /* Below this many parameters the update runs on one thread. */
 #define PARALLEL_MIN_ELEMS (1 << 15)
 
+struct step_job {
+    nn_optim *o;
+    void (*update)(nn_optim *, const struct nn_optim_args *, int64_t, int64_t);
+    const struct nn_optim_args *decay, *plain;
+};
+
+static void step_part(void *arg, int t, int n)
+{
+    const struct step_job *j = arg;
+    for (int s = 0; s < j->o->nsegs; s++) {
+        const struct nn_optim_seg *seg = &j->o->segs[s];
+        int64_t lo, hi;
+        nn_split(seg->len, 16, t, n, &lo, &hi);
+        if (lo < hi)
+            j->update(j->o, seg->decay ? j->decay : j->plain, seg->off + lo, hi - lo);
+    }
+}
+
 nn_status nn_optim_step(nn_optim *o)
 {
     if (!o)
@@ -395,28 +409,8 @@ nn_status nn_optim_step(nn_optim *o)
     /* Every element's update is independent: each thread takes an equal
      * share of every segment (cut at multiples of 16 floats), so the result
      * is the same for any thread count. */
-    int T = 1;
-#ifdef _OPENMP
-    if (!omp_in_parallel() && o->n >= PARALLEL_MIN_ELEMS)
-        T = omp_get_max_threads();
-#pragma omp parallel num_threads(T) if (T > 1)
-#endif
-    {
-#ifdef _OPENMP
-        int t = omp_get_thread_num();
-#else
-        int t = 0;
-#endif
-        for (int s = 0; s < o->nsegs; s++) {
-            const struct nn_optim_seg *seg = &o->segs[s];
-            int64_t per = (seg->len / T + 15) / 16 * 16;
-            int64_t lo = per * t, hi = t == T - 1 ? seg->len : lo + per;
-            if (hi > seg->len)
-                hi = seg->len;
-            if (lo < hi)
-                update(o, seg->decay ? &decay : &plain, seg->off + lo, hi - lo);
-        }
-    }
+    struct step_job j = {o, update, &decay, &plain};
+    nn_pool_run(o->n >= PARALLEL_MIN_ELEMS ? nn_ctx_pool(o->ctx) : NULL, step_part, &j);
     return NN_OK;
 }
 
