@@ -567,9 +567,18 @@ nn_status nn_backward_seeded(nn_graph *g, nn_node *out, const float *seed)
         out->grad[i] += seed ? seed[i] : 1.0f;
     for (int i = pos; i >= 0; i--) {
         nn_node *n = g->order[i];
-        if (n->requires_grad && nn_op_table[n->op].backward)
-            nn_op_table[n->op].backward(g, n);
+        if (!n->requires_grad || !nn_op_table[n->op].backward)
+            continue;
+        /* A stale parameter gradient must be zeroed before an op adds to it,
+         * except matmul's b, which the product overwrites (beta = 0). */
+        for (int j = 0; j < n->nin; j++)
+            if (n->in[j]->grad_stale &&
+                !(n->op == NN_OP_MATMUL && j == 1 && n->in[0] != n->in[1]))
+                nn_grad_materialize(n->in[j]);
+        nn_op_table[n->op].backward(g, n);
     }
+    for (int i = 0; i < g->nparams; i++) /* parameters this pass did not reach */
+        nn_grad_materialize(g->params[i]);
     return NN_OK;
 }
 
@@ -583,17 +592,34 @@ nn_status nn_backward(nn_graph *g, nn_node *loss)
     return nn_backward_seeded(g, loss, NULL);
 }
 
+/* Zeroing is deferred: the first backward writer of each parameter
+ * overwrites instead of adding, which saves a pass over the gradient block
+ * and the products' read of it. Every reader materializes the zeros. */
 void nn_zero_grad(nn_graph *g)
 {
-    if (g->grad_block)
-        memset(g->grad_block, 0, (size_t)g->param_count * sizeof(float));
+    for (int i = 0; g->grad_block && i < g->nparams; i++)
+        g->params[i]->grad_stale = true;
+}
+
+void nn_grad_materialize(nn_node *p)
+{
+    if (p->grad_stale) {
+        memset(p->grad, 0, (size_t)p->sample_numel * sizeof(float));
+        p->grad_stale = false;
+    }
 }
 
 /* ---- inspection --------------------------------------------------------- */
 
 const float *nn_value(const nn_node *n) { return n ? n->val : NULL; }
 float *nn_value_mut(nn_node *n) { return n ? n->val : NULL; }
-const float *nn_grad(const nn_node *n) { return n ? n->grad : NULL; }
+const float *nn_grad(const nn_node *n)
+{
+    if (!n)
+        return NULL;
+    nn_grad_materialize((nn_node *)n); /* logically zero already: not a visible change */
+    return n->grad;
+}
 int nn_node_ndim(const nn_node *n) { return n->ndim; }
 int64_t nn_node_dim(const nn_node *n, int axis)
 {
@@ -614,5 +640,10 @@ nn_node *nn_graph_param(const nn_graph *g, int i)
 }
 int64_t nn_graph_param_count(const nn_graph *g) { return g->param_count; }
 float *nn_graph_param_block(nn_graph *g) { return g->param_block; }
-float *nn_graph_grad_block(nn_graph *g) { return g->grad_block; }
+float *nn_graph_grad_block(nn_graph *g)
+{
+    for (int i = 0; i < g->nparams; i++)
+        nn_grad_materialize(g->params[i]);
+    return g->grad_block;
+}
 int64_t nn_param_offset(const nn_node *p) { return p->param_offset; }

@@ -153,6 +153,8 @@ struct nn_node {
     bool user_grad;     /* an input that asked for its gradient */
     bool in_order;      /* part of the compiled order */
     bool mark;          /* scratch flag for traversals */
+    bool grad_stale;    /* parameters: zeroed by nn_zero_grad but not yet
+                           written; the first backward writer overwrites */
     struct nn_init init;     /* parameters */
     int64_t param_offset;    /* parameters: offset in the blocks */
     float *const_values;     /* constants: owned copy until compile */
@@ -219,6 +221,8 @@ extern const struct nn_op_def nn_op_table[NN_OP_COUNT];
 /* Graph internals used by the op files. */
 nn_node *nn_node_new(nn_graph *g, enum nn_op op, const char *name,
                      nn_node *const *in, int nin, const union nn_attr *attr);
+/* Makes a parameter's gradient really zero if nn_zero_grad left it stale. */
+void nn_grad_materialize(nn_node *p);
 /* Shape text such as "(N, 784)" for messages; buf of at least 64 bytes. */
 const char *nn_shape_str(const nn_node *n, char *buf, size_t len);
 void nn_set_shape(nn_node *n, bool batched, int ndim, const int64_t *dim);

@@ -52,10 +52,13 @@ void nn_matmul_backward(nn_graph *g, nn_node *n)
         nn_gemm(g->ctx, false, !tb, M, K, N, 1.0f, n->grad, N, b->val, tb ? K : N, 1.0f,
                 a->grad, K);
     if (b->grad) {
+        /* a stale (zeroed-by-promise) gradient is overwritten, not read */
+        float beta = b->grad_stale ? 0.0f : 1.0f;
+        b->grad_stale = false;
         if (tb) /* dB (N, K) += dC^T . A */
-            nn_gemm(g->ctx, true, false, N, K, M, 1.0f, n->grad, N, a->val, K, 1.0f, b->grad, K);
+            nn_gemm(g->ctx, true, false, N, K, M, 1.0f, n->grad, N, a->val, K, beta, b->grad, K);
         else /* dB (K, N) += A^T . dC */
-            nn_gemm(g->ctx, true, false, K, N, M, 1.0f, a->val, K, n->grad, N, 1.0f, b->grad, N);
+            nn_gemm(g->ctx, true, false, K, N, M, 1.0f, a->val, K, n->grad, N, beta, b->grad, N);
     }
 }
 

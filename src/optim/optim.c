@@ -409,6 +409,7 @@ nn_status nn_optim_step(nn_optim *o)
     /* Every element's update is independent: each thread takes an equal
      * share of every segment (cut at multiples of 16 floats), so the result
      * is the same for any thread count. */
+    nn_graph_grad_block(o->g); /* materializes deferred zeros before the threads read */
     struct step_job j = {o, update, &decay, &plain};
     nn_pool_run(o->n >= PARALLEL_MIN_ELEMS ? nn_ctx_pool(o->ctx) : NULL, step_part, &j);
     return NN_OK;
