@@ -386,14 +386,19 @@ nn_status nn_model_predict(nn_model *m, const float *x, int64_t n, float *out)
     bool training = m->g->training;
     nn_graph_set_training(m->g, false);
     nn_status st = NN_OK;
+    /* The input node reads the caller's rows in place (forward never writes
+     * an input): no copy of the batch. */
+    float *own = m->x->val;
     for (int64_t i = 0; st == NN_OK && i < n; i += m->max_batch) {
         int64_t k = n - i < m->max_batch ? n - i : m->max_batch;
-        st = nn_feed(m->g, m->x, x + i * m->inputs, k);
+        st = nn_set_batch(m->g, k);
+        m->x->val = (float *)(uintptr_t)(x + i * m->inputs);
         if (st == NN_OK)
             st = nn_forward_to(m->g, m->out);
         if (st == NN_OK)
             memcpy(out + i * m->outputs, m->out->val, (size_t)(k * m->outputs) * sizeof(float));
     }
+    m->x->val = own;
     nn_graph_set_training(m->g, training);
     return st;
 }
