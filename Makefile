@@ -33,7 +33,7 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  = $(sort $(wildcard tools/*.c))
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps check test run asan ubsan install clean fuzz bench example
+.PHONY: all deps check test run asan ubsan install clean fuzz bench example portable
 
 all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn
 
@@ -76,6 +76,13 @@ check: deps
 	$(BUILD)/nn gradcheck --all
 	$(MAKE) example
 	$(MAKE) BUILD=build-cblas BLAS=openblas test
+	$(MAKE) portable
+
+# The suite as a CPU without AVX-512 runs it: the library's kernels built
+# without the AVX-512/AVX2 clones, oneDNN limited to AVX2.
+portable:
+	ONEDNN_MAX_CPU_ISA=AVX2 $(MAKE) BUILD=build-portable \
+	    OPT="-O2 -DNN_NO_MULTIVERSION" test
 
 # The embedding example, built against an installed copy of the library
 # through pkg-config, run on a model trained by the CLI.
@@ -149,4 +156,4 @@ fuzz: deps $(FUZZ_BIN)
 FORCE:
 
 clean:
-	rm -rf build build-asan build-ubsan build-cblas build-fuzz
+	rm -rf build build-asan build-ubsan build-cblas build-fuzz build-portable
