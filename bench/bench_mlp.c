@@ -5,7 +5,7 @@
  * Prints one JSON line: seconds per epoch (each, and the median), test
  * accuracy, inference throughput at batch 1000 and latency at batch 1.
  *
- *   bench_mlp [--threads N] [--epochs N] [--seed N] [--infer-only]
+ *   bench_mlp [--threads N] [--epochs N] [--seed N] [--infer-only | --train-only]
  */
 #include "nn.h"
 
@@ -52,7 +52,7 @@ int main(int argc, char **argv)
 {
     int threads = 1, epochs = 5;
     uint64_t seed = 1;
-    bool infer_only = false;
+    bool infer_only = false, train_only = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             threads = atoi(argv[++i]);
@@ -62,8 +62,11 @@ int main(int argc, char **argv)
             seed = strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--infer-only") == 0)
             infer_only = true;
+        else if (strcmp(argv[i], "--train-only") == 0)
+            train_only = true;
         else {
-            fprintf(stderr, "usage: bench_mlp [--threads N] [--epochs N] [--seed N] [--infer-only]\n");
+            fprintf(stderr, "usage: bench_mlp [--threads N] [--epochs N] [--seed N] "
+                            "[--infer-only | --train-only]\n");
             return 2;
         }
     }
@@ -103,23 +106,25 @@ int main(int argc, char **argv)
     if (!x || !p || !idx || nn_dataset_gather(test, idx, n, x, NULL, NULL) != NN_OK)
         return die(ctx, "gather");
     double passes[9];
-    for (int r = 0; r < 9; r++) {
+    int npasses = train_only ? 0 : 9;
+    for (int r = 0; r < npasses; r++) {
         double t0 = now_s();
         for (int64_t i = 0; i < n; i += 1000)
             nn_model_predict(m, x + i * f, 1000, p + i * 10);
         passes[r] = (double)n / (now_s() - t0);
     }
-    double b1000 = median(passes, 9);
+    double b1000 = npasses ? median(passes, npasses) : 0;
     enum { CALLS = 2000 };
     static double lat[CALLS];
-    for (int i = 0; i < 200; i++) /* warm up */
+    int calls = train_only ? 0 : CALLS;
+    for (int i = 0; i < 200 && calls; i++) /* warm up */
         nn_model_predict(m, x + (i % n) * f, 1, p);
-    for (int i = 0; i < CALLS; i++) {
+    for (int i = 0; i < calls; i++) {
         double t0 = now_s();
         nn_model_predict(m, x + (i % n) * f, 1, p);
         lat[i] = (now_s() - t0) * 1e6;
     }
-    double b1 = median(lat, CALLS);
+    double b1 = calls ? median(lat, calls) : 0;
     double med = nep ? median(ep, nep) : 0;
     printf("{\"impl\": \"libnn\", \"threads\": %d, \"backend\": \"%s\", \"epochs\": %d, "
            "\"epoch_s\": [", threads, nn_gemm_backend_name(), nep);
