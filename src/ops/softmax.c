@@ -37,9 +37,18 @@ nn_status nn_softmax_forward(nn_graph *g, nn_node *n)
     for (int64_t r = 0; r < rows; r++) {
         const float *x = n->in[0]->val + r * c;
         float *y = n->val + r * c;
-        float lse = (float)nn_logsumexp(x, c);
+        /* one exponential per element: e^{x - max}, then divided by the sum */
+        float m = x[0];
+        for (int64_t j = 1; j < c; j++)
+            m = x[j] > m ? x[j] : m;
+        double s = 0;
+        for (int64_t j = 0; j < c; j++) {
+            y[j] = expf(x[j] - m);
+            s += y[j];
+        }
+        float inv = (float)(1.0 / s);
         for (int64_t j = 0; j < c; j++)
-            y[j] = expf(x[j] - lse);
+            y[j] *= inv;
     }
     return NN_OK;
 }
