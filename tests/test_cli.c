@@ -171,6 +171,25 @@ static void trains_and_eval_reproduces(void **state)
     assert_non_null(strstr(out, "parameters:  131"));
 }
 
+/* A classifier written as PyTorch users do, ending in a linear layer: the
+ * CLI trains it with cross-entropy on the logits. */
+static void linear_head_means_cross_entropy(void **state)
+{
+    (void)state;
+    int rc = run(out, sizeof out,
+                 "%s train --data %s/blobs.csv --label kind --model '4 dense:16 relu dense:3' "
+                 "--epochs 10 --lr 0.01 --batch 32 --test %s/blobs.csv --out %s/lin.safetensors",
+                 nn_bin, dir, dir, dir);
+    if (rc != 0)
+        fail_msg("train failed (%d): %s", rc, out);
+    const char *acc = strstr(out, "test accuracy: ");
+    assert_non_null(acc);
+    assert_true(atof(acc + 15) > 0.95);
+    rc = run(out, sizeof out, "%s info %s/lin.safetensors", nn_bin, dir);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "cross_entropy"));
+}
+
 /* Two classes and a one-unit sigmoid: a binary problem end to end. */
 static void binary_sigmoid_csv(void **state)
 {
@@ -413,6 +432,7 @@ static void bad_inputs_fail_clearly(void **state)
         {"train --data BLOBS --label kind --model '4 dense:2 softmax'", "3 classes"},
         {"train --data BLOBS --label kind --model '4 dense:3 frob'", "frob"},
         {"train --data BLOBS --label kind --schedule step:x", "schedule"},
+        {"train --data BLOBS --label kind --model '4 dense:3' --loss mse", "class labels"},
         {"train --data BLOBS --label kind --resume TRUNC", "trunc.safetensors"},
         {"eval TRUNC --data BLOBS --label kind", "trunc.safetensors"},
         {"eval /nonexistent.safetensors", "/nonexistent.safetensors"},
@@ -482,6 +502,7 @@ NN_GROUP_FIXTURE(cli, setup, teardown,
                  cmocka_unit_test(trains_and_eval_reproduces),
                  cmocka_unit_test(regression_csv),
                  cmocka_unit_test(binary_sigmoid_csv),
+                 cmocka_unit_test(linear_head_means_cross_entropy),
                  cmocka_unit_test(resume_is_exact),
                  cmocka_unit_test(failed_write_keeps_last_checkpoint),
                  cmocka_unit_test(killed_training_leaves_valid_checkpoint),

@@ -87,10 +87,14 @@ static bool fits(const nn_model *m, nn_dataset *ds, const char *what)
                      (long long)nn_dataset_classes(ds));
             return false;
         }
-    } else if (dk != NN_LABELS_TARGETS || nn_dataset_targets(ds) != out) {
+    } else if (dk != NN_LABELS_TARGETS) {
+        cli_fail("train", "%s has class labels but the model's loss is %s, which needs "
+                 "numeric targets (end the model in softmax, or give --loss cross_entropy)",
+                 what, lk == NN_LOSS_MSE ? "mse" : "bce");
+        return false;
+    } else if (nn_dataset_targets(ds) != out) {
         cli_fail("train", "%s has %lld targets per sample but the model has %lld outputs",
-                 what, (long long)(dk == NN_LABELS_TARGETS ? nn_dataset_targets(ds) : 0),
-                 (long long)out);
+                 what, (long long)nn_dataset_targets(ds), (long long)out);
         return false;
     }
     return true;
@@ -238,6 +242,15 @@ int cmd_train(int argc, char **argv)
             cli_fail("train", "--loss must be cross_entropy, bce or mse, not '%s'", o.loss);
             goto done;
         }
+    }
+    if (!o.loss && dk == NN_LABELS_CLASS) {
+        /* class labels and no final softmax or sigmoid: the last layer's
+         * outputs are logits for a cross-entropy (as in PyTorch's habit of
+         * ending a classifier in a linear layer) */
+        const char *last = strrchr(spec, ' ');
+        last = last ? last + 1 : spec;
+        if (strcmp(last, "sigmoid") != 0 && strcmp(last, "softmax") != 0)
+            mc.loss = NN_LOSS_SOFTMAX_CE;
     }
     if (!(r.m = nn_model_new(ctx, spec, &mc))) {
         cli_fail("train", "%s", nn_ctx_error(ctx));

@@ -56,7 +56,8 @@ static const struct opt table[] = {
      "weight initializer for every layer: zeros constant normal uniform xavier_uniform "
      "xavier_normal he_normal he_uniform (default: He before relu, Xavier otherwise)"},
     {"loss", "NAME", T_STR, O(loss), 0, 0, TR,
-     "cross_entropy, bce or mse (default: from the final activation)"},
+     "cross_entropy, bce or mse (default: cross_entropy for class labels unless the "
+     "model ends in sigmoid, else mse)"},
     {"dropout", "P", T_NUM, O(dropout), 0, 0.99, TR,
      "rate of dropout layers written without one (default 0.5)"},
     {"epochs", "N", T_INT, O(epochs), 1, 1e6, TR, "epochs to train (default 10)"},
