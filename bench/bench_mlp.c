@@ -78,8 +78,8 @@ int main(int argc, char **argv)
     nn_model *m = nn_model_new(ctx, SPEC, &(struct nn_model_cfg){.max_batch = 1000});
     if (!m)
         return die(ctx, "model");
-    struct nn_source tr = {nn_dataset_size(train), gather, train};
-    struct nn_source te = {nn_dataset_size(test), gather, test};
+    struct nn_source tr = {nn_dataset_size(train), gather, train, true};
+    struct nn_source te = {nn_dataset_size(test), gather, test, true};
     double ep[64] = {0};
     int nep = 0;
     double acc = -1;

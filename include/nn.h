@@ -850,9 +850,13 @@ struct nn_source {
     nn_status (*gather)(void *self, const int64_t *idx, int64_t n, float *x,
                         int32_t *labels, float *targets);
     void *self;
+    /* gather may run on several threads at once for disjoint parts of a
+     * batch (the context's threads share the copying) */
+    bool parallel;
 };
 
-/* Arrays in memory as a source (not copied: they must outlive its use). */
+/* Arrays in memory as a source (not copied: they must outlive its use;
+ * parallel). */
 struct nn_array_source {
     const float *x;         /* (n, features) */
     const int32_t *labels;  /* (n) or NULL */

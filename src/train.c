@@ -59,7 +59,7 @@ static nn_status array_gather(void *self, const int64_t *idx, int64_t n, float *
 
 struct nn_source nn_source_from_arrays(struct nn_array_source *a)
 {
-    return (struct nn_source){.n = a->n, .gather = array_gather, .self = a};
+    return (struct nn_source){.n = a->n, .gather = array_gather, .self = a, .parallel = true};
 }
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -78,15 +78,44 @@ const char *nn_graph_first_nonfinite(const nn_graph *g)
     return NULL;
 }
 
-/* Feeds samples idx[0..k) of src into the model's input and target. */
+struct feed_job {
+    const struct nn_source *src;
+    const int64_t *idx;
+    int64_t k, features, ntargets;
+    float *x, *targets;
+    int32_t *labels;
+    nn_status st[64];
+};
+
+static void feed_part(void *arg, int t, int n)
+{
+    struct feed_job *j = arg;
+    int64_t lo, hi;
+    nn_split(j->k, 1, t, n, &lo, &hi);
+    j->st[t] = lo < hi ? j->src->gather(j->src->self, j->idx + lo, hi - lo,
+                                        j->x + lo * j->features,
+                                        j->labels ? j->labels + lo : NULL,
+                                        j->targets ? j->targets + lo * j->ntargets : NULL)
+                       : NN_OK;
+}
+
+/* Feeds samples idx[0..k) of src into the model's input and target; a
+ * parallel source is gathered by all of the context's threads. */
 static nn_status feed(nn_model *m, const struct nn_source *src, const int64_t *idx, int64_t k)
 {
     nn_graph *g = nn_model_graph(m);
     nn_node *t = nn_model_target(m);
     bool ce = nn_model_loss_kind(m) == NN_LOSS_SOFTMAX_CE;
-    nn_status st = src->gather(src->self, idx, k, nn_input_buffer(g, nn_model_input(m)),
-                               ce ? nn_labels_buffer(g, t) : NULL,
-                               ce ? NULL : nn_input_buffer(g, t));
+    struct feed_job j = {src, idx, k, nn_model_inputs(m), nn_model_outputs(m),
+                         nn_input_buffer(g, nn_model_input(m)), ce ? NULL : nn_input_buffer(g, t),
+                         ce ? nn_labels_buffer(g, t) : NULL, {NN_OK}};
+    nn_pool *pool = src->parallel && k >= 32 ? nn_ctx_pool(g->ctx) : NULL;
+    if (pool && nn_pool_size(pool) > 64)
+        pool = NULL;
+    nn_pool_run(pool, feed_part, &j);
+    nn_status st = NN_OK;
+    for (int i = 0; i < nn_pool_size(pool) && st == NN_OK; i++)
+        st = j.st[i];
     if (st != NN_OK) {
         if (!g->ctx->err[0])
             nn_fail(g->ctx, st, "the data source could not provide %lld samples",

@@ -96,7 +96,8 @@ static nn_status ds_gather(void *self, const int64_t *idx, int64_t n, float *x,
 
 struct nn_source cli_source(nn_dataset *ds)
 {
-    return (struct nn_source){.n = nn_dataset_size(ds), .gather = ds_gather, .self = ds};
+    return (struct nn_source){.n = nn_dataset_size(ds), .gather = ds_gather, .self = ds,
+                              .parallel = true};
 }
 
 static nn_status binary_gather(void *self, const int64_t *idx, int64_t n, float *x,
@@ -113,5 +114,5 @@ static nn_status binary_gather(void *self, const int64_t *idx, int64_t n, float 
 struct nn_source cli_binary_source(nn_dataset *ds, struct cli_binary *b)
 {
     b->ds = ds;
-    return (struct nn_source){nn_dataset_size(ds), binary_gather, b};
+    return (struct nn_source){nn_dataset_size(ds), binary_gather, b, false}; /* one scratch */
 }
