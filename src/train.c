@@ -16,6 +16,9 @@ struct nn_trainer {
     nn_optim *opt;
     nn_schedule *sched;
     int64_t *perm;    /* (perm_n) sample order of the current epoch */
+    struct chunk *chunks; /* (nchunks) the parameter block, cut for checking */
+    float *partial;       /* (nchunks) each chunk's sum of squares */
+    int64_t nchunks;
     int64_t perm_n;
     float *best;      /* (param_count) weights of the best epoch */
     struct nn_epoch_stats *hist;
@@ -25,6 +28,8 @@ struct nn_trainer {
     int bad_epochs;
     bool stopped_early;
 };
+
+static nn_status make_chunks(nn_trainer *t, nn_graph *g);
 
 static double now_s(void)
 {
@@ -267,7 +272,10 @@ nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg)
         return NULL;
     }
     t->sched = nn_schedule_new(ctx, &c.schedule, nn_optim_lr(t->opt), c.epochs);
-    if (!t->sched) {
+    if (!t->sched || make_chunks(t, g) != NN_OK) {
+        nn_schedule_free(t->sched);
+        free(t->chunks);
+        free(t->partial);
         nn_optim_free(t->opt);
         free(t);
         return NULL;
@@ -285,6 +293,8 @@ void nn_trainer_free(nn_trainer *t)
         return;
     nn_optim_free(t->opt);
     nn_schedule_free(t->sched);
+    free(t->chunks);
+    free(t->partial);
     free(t->perm);
     nn_aligned_free(t->best);
     free(t->hist);
@@ -321,42 +331,91 @@ static void add_penalty_grad(float *d, const float *w, int64_t n, float l1, floa
         d[j] += l2 * w[j] + l1 * (float)((w[j] > 0) - (w[j] < 0));
 }
 
+/* The parameter block is checked in chunks of a fixed size, each chunk's
+ * sum of squares kept apart and added in a fixed order: the threads share
+ * the work, and the result does not depend on how many there are. */
+#define CHUNK 16384
+
+struct chunk {
+    int param;
+    int64_t off, len; /* within the parameter */
+};
+
+struct check_job {
+    nn_trainer *t;
+    nn_graph *g;
+};
+
+static void check_part(void *arg, int th, int nth)
+{
+    struct check_job *j = arg;
+    nn_trainer *t = j->t;
+    float l1 = t->cfg.l1, l2 = t->cfg.l2;
+    int64_t lo, hi;
+    nn_split(t->nchunks, 1, th, nth, &lo, &hi);
+    for (int64_t c = lo; c < hi; c++) {
+        const struct chunk *k = &t->chunks[c];
+        nn_node *p = j->g->params[k->param];
+        float *d = p->grad + k->off;
+        if ((l1 > 0 || l2 > 0) && penalized(t, p))
+            add_penalty_grad(d, p->val + k->off, k->len, l1, l2);
+        t->partial[c] = sum_sq(d, k->len);
+    }
+}
+
+static nn_status make_chunks(nn_trainer *t, nn_graph *g)
+{
+    int64_t n = 0;
+    for (int i = 0; i < g->nparams; i++)
+        n += (g->params[i]->sample_numel + CHUNK - 1) / CHUNK;
+    t->chunks = malloc((size_t)(n ? n : 1) * sizeof *t->chunks);
+    t->partial = malloc((size_t)(n ? n : 1) * sizeof *t->partial);
+    if (!t->chunks || !t->partial)
+        return nn_fail(g->ctx, NN_ERR_NOMEM, "trainer: out of memory");
+    t->nchunks = 0;
+    for (int i = 0; i < g->nparams; i++)
+        for (int64_t off = 0; off < g->params[i]->sample_numel; off += CHUNK) {
+            int64_t len = g->params[i]->sample_numel - off;
+            t->chunks[t->nchunks++] = (struct chunk){i, off, len < CHUNK ? len : CHUNK};
+        }
+    return NN_OK;
+}
+
 /* Adds the penalties' gradients, then checks and clips the global norm.
  * Returns false (message set) if a gradient is not finite. */
 static bool regularize_and_check(nn_trainer *t)
 {
     nn_graph *g = nn_model_graph(t->m);
-    float l1 = t->cfg.l1, l2 = t->cfg.l2;
+    nn_graph_grad_block(g); /* deferred zeros, before the threads read */
+    struct check_job j = {t, g};
+    nn_pool_run(g->param_count >= 4 * CHUNK ? nn_ctx_pool(g->ctx) : NULL, check_part, &j);
     double sq = 0;
-    for (int i = 0; i < g->nparams; i++) {
-        nn_node *p = g->params[i];
-        int64_t n = p->sample_numel;
-        if ((l1 > 0 || l2 > 0) && penalized(t, p))
-            add_penalty_grad(p->grad, p->val, n, l1, l2);
-        float s = sum_sq(p->grad, n);
-        if (!isfinite(s)) {
-            /* overflow of the float sum, or a NaN / infinity in the gradient */
-            double sd = 0;
-            for (int64_t j = 0; j < n; j++) {
-                if (!isfinite(p->grad[j])) {
-                    nn_fail(g->ctx, NN_ERR_NUMERIC,
-                            "the gradient of '%s' is not finite; training stopped before "
-                            "the update, keeping the last good weights", p->name);
-                    return false;
-                }
-                sd += (double)p->grad[j] * p->grad[j];
-            }
-            sq += sd;
-        } else {
-            sq += s;
+    for (int64_t c = 0; c < t->nchunks; c++) {
+        if (isfinite(t->partial[c])) {
+            sq += t->partial[c];
+            continue;
         }
+        /* overflow of the float sum, or a NaN / infinity in the gradient */
+        const struct chunk *k = &t->chunks[c];
+        nn_node *p = g->params[k->param];
+        double sd = 0;
+        for (int64_t i = k->off; i < k->off + k->len; i++) {
+            if (!isfinite(p->grad[i])) {
+                nn_fail(g->ctx, NN_ERR_NUMERIC,
+                        "the gradient of '%s' is not finite; training stopped before "
+                        "the update, keeping the last good weights", p->name);
+                return false;
+            }
+            sd += (double)p->grad[i] * p->grad[i];
+        }
+        sq += sd;
     }
     double norm = sqrt(sq);
     if (t->cfg.clip_norm > 0 && norm > t->cfg.clip_norm) {
         float f = (float)(t->cfg.clip_norm / (norm + 1e-6));
         NN_SIMD
-        for (int64_t j = 0; j < g->param_count; j++)
-            g->grad_block[j] *= f;
+        for (int64_t i = 0; i < g->param_count; i++)
+            g->grad_block[i] *= f;
     }
     return true;
 }
