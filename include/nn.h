@@ -196,6 +196,13 @@ nn_node *nn_mse(nn_graph *g, nn_node *pred, nn_node *target);
 nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
                            int64_t max_batch);
 
+/* Before compile: fold each bias add (a row vector broadcast over a batch)
+ * that feeds only a relu into that relu, so the pair is one pass over
+ * memory forward and backward. The add then keeps no value or gradient of
+ * its own (nn_value and nn_grad return NULL for it); every other node and
+ * all results are unchanged. Off by default; models turn it on. */
+void nn_graph_set_fuse(nn_graph *g, bool on);
+
 /* Copies n samples into an input (n <= max_batch; the same n for every input
  * of a pass). */
 nn_status nn_feed(nn_graph *g, nn_node *input, const float *data, int64_t n);

@@ -284,6 +284,30 @@ static void visit(nn_node *n, nn_node **order, int *k)
     order[(*k)++] = n;
 }
 
+/* Marks the adds that can be folded into the relu after them: a batched
+ * (N, C) add of a 1-D (C) parameter, used by that relu alone and not an
+ * output. */
+static void fuse_bias_relu(nn_graph *g, nn_node *const *outputs, int noutputs)
+{
+    for (int i = 0; i < g->norder; i++) {
+        nn_node *r = g->order[i], *a = r->nin ? r->in[0] : NULL;
+        if (r->op != NN_OP_RELU || !a || a->op != NN_OP_ADD || a->ndim != 2 || !a->batched)
+            continue;
+        nn_node *x = a->in[0], *b = a->in[1];
+        if (b->op != NN_OP_PARAM || b->ndim != 1 || b->dim[0] != a->dim[1] ||
+            x->ndim != 2 || !x->batched || x->dim[1] != a->dim[1])
+            continue;
+        bool single = true;
+        for (int j = 0; j < noutputs; j++)
+            single &= outputs[j] != a;
+        for (int j = 0; j < g->norder && single; j++)
+            for (int q = 0; q < g->order[j]->nin; q++)
+                single &= g->order[j] == r || g->order[j]->in[q] != a;
+        if (single)
+            a->fused = true;
+    }
+}
+
 static size_t round_up(size_t x) { return (x + NN_ALIGN - 1) / NN_ALIGN * NN_ALIGN; }
 
 nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
@@ -321,6 +345,8 @@ nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
     g->norder = k;
     for (int i = 0; i < k; i++)
         g->order[i]->in_order = true;
+    if (g->fuse)
+        fuse_bias_relu(g, outputs, noutputs);
 
     /* Arena: values, gradients and scratch of every non-parameter node. */
     g->max_batch = max_batch;
@@ -332,7 +358,7 @@ nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
             nn_node *n = g->order[i];
             int64_t rows = n->batched ? max_batch : 1;
             size_t vbytes = round_up((size_t)(rows * n->sample_numel) * sizeof(float));
-            if (n->op != NN_OP_PARAM) {
+            if (n->op != NN_OP_PARAM && !n->fused) {
                 if (pass)
                     n->val = (float *)(base + off);
                 off += vbytes;
@@ -482,6 +508,12 @@ int32_t *nn_labels_buffer(nn_graph *g, nn_node *labels)
 
 void nn_graph_set_training(nn_graph *g, bool on) { g->training = on; }
 
+void nn_graph_set_fuse(nn_graph *g, bool on)
+{
+    if (g && !g->compiled)
+        g->fuse = on;
+}
+
 /* ---- running ------------------------------------------------------------ */
 
 static nn_status run_node(nn_graph *g, nn_node *n)
@@ -493,7 +525,7 @@ static nn_status run_node(nn_graph *g, nn_node *n)
                            n->name, (long long)n->fed, (long long)g->batch);
         return NN_OK;
     }
-    if (!nn_op_table[n->op].forward)
+    if (!nn_op_table[n->op].forward || n->fused) /* a fused add runs in its relu */
         return NN_OK;
     return nn_op_table[n->op].forward(g, n);
 }
@@ -569,12 +601,16 @@ nn_status nn_backward_seeded(nn_graph *g, nn_node *out, const float *seed)
         nn_node *n = g->order[i];
         if (!n->requires_grad || !nn_op_table[n->op].backward)
             continue;
+        if (n->fused) /* its relu back-propagated through it already */
+            continue;
         /* A stale parameter gradient must be zeroed before an op adds to it,
          * except matmul's b, which the product overwrites (beta = 0). */
         for (int j = 0; j < n->nin; j++)
             if (n->in[j]->grad_stale &&
                 !(n->op == NN_OP_MATMUL && j == 1 && n->in[0] != n->in[1]))
                 nn_grad_materialize(n->in[j]);
+        if (n->nin && n->in[0]->fused) /* a relu also writing its add's bias */
+            nn_grad_materialize(n->in[0]->in[1]);
         nn_op_table[n->op].backward(g, n);
     }
     for (int i = 0; i < g->nparams; i++) /* parameters this pass did not reach */

@@ -259,6 +259,7 @@ nn_model *nn_model_new(nn_ctx *ctx, const char *spec, const struct nn_model_cfg 
     }
     if (st == NN_OK) {
         nn_node *outs[2] = {m->loss, m->out};
+        nn_graph_set_fuse(g, true);
         st = nn_graph_compile(g, outs, 2, c.max_batch);
     }
     free(buf);

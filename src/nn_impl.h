@@ -153,6 +153,9 @@ struct nn_node {
     bool user_grad;     /* an input that asked for its gradient */
     bool in_order;      /* part of the compiled order */
     bool mark;          /* scratch flag for traversals */
+    bool fused;         /* an add folded into the relu after it: it keeps no
+                           value or gradient; the relu computes
+                           max(in[0] + bias, 0) and back-propagates to both */
     bool grad_stale;    /* parameters: zeroed by nn_zero_grad but not yet
                            written; the first backward writer overwrites */
     struct nn_init init;     /* parameters */
@@ -184,6 +187,7 @@ struct nn_graph {
     bool training;
     bool error; /* a builder call failed: compile refuses */
     bool freeze_masks; /* dropout reuses its last mask (gradient checks) */
+    bool fuse;         /* compile folds bias adds into the relu after them */
 };
 
 /* Rows of a node at the current batch (dim[0] or the batch) times the rest. */

@@ -368,6 +368,62 @@ static void threads_do_not_change_results(void **state)
     free(x);
 }
 
+/* Folding bias adds into their relus changes no result: the same net,
+ * compiled with and without fusion, gives bit-identical losses and
+ * gradients, and the folded add reports no value of its own. */
+static void fusion_changes_nothing(void **state)
+{
+    (void)state;
+    float x[6 * 5];
+    int32_t y[6] = {0, 1, 2, 0, 1, 2};
+    for (int i = 0; i < 30; i++)
+        x[i] = (float)sin(1.7 * i);
+    float loss[2], grads[2][200];
+    int64_t np = 0;
+    for (int fuse = 0; fuse < 2; fuse++) {
+        nn_ctx *ctx = new_ctx(12);
+        nn_graph *g = nn_graph_new(ctx);
+        nn_node *in = nn_input(g, "x", 1, (int64_t[]){5});
+        nn_node *lab = nn_labels(g, "y");
+        nn_node *h = nn_dense(g, in, 8, (struct nn_init){.kind = NN_INIT_HE_NORMAL}, "l1");
+        nn_node *bias_add = h;
+        h = nn_relu(g, h);
+        h = nn_relu(g, nn_dense(g, h, 6, (struct nn_init){.kind = NN_INIT_HE_NORMAL}, "l2"));
+        nn_node *z = nn_dense(g, h, 3, (struct nn_init){.kind = NN_INIT_XAVIER_UNIFORM}, "l3");
+        nn_node *L = nn_softmax_cross_entropy(g, z, lab);
+        /* biases away from zero so they matter */
+        nn_graph_set_fuse(g, fuse);
+        assert_ok(ctx, nn_graph_compile(g, &L, 1, 8));
+        for (int i = 0; i < nn_graph_nparams(g); i++) {
+            nn_node *p = nn_graph_param(g, i);
+            if (nn_node_ndim(p) == 1)
+                for (int64_t j = 0; j < nn_node_numel(p); j++)
+                    nn_value_mut(p)[j] = 0.1f * (float)(j % 3) - 0.1f;
+        }
+        assert_ok(ctx, nn_feed(g, in, x, 6));
+        assert_ok(ctx, nn_feed_labels(g, lab, y, 6));
+        assert_ok(ctx, nn_forward(g));
+        nn_zero_grad(g);
+        assert_ok(ctx, nn_backward(g, L));
+        loss[fuse] = nn_value(L)[0];
+        np = nn_graph_param_count(g);
+        assert_true(np <= 200);
+        memcpy(grads[fuse], nn_graph_grad_block(g), (size_t)np * sizeof(float));
+        if (fuse)
+            assert_null(nn_value(bias_add));
+        else
+            assert_non_null(nn_value(bias_add));
+        nn_graph_free(g);
+        nn_ctx_free(ctx);
+    }
+    assert_memory_equal(&loss[0], &loss[1], sizeof(float));
+    assert_memory_equal(grads[0], grads[1], (size_t)np * sizeof(float));
+    double s = 0;
+    for (int64_t i = 0; i < np; i++)
+        s += fabs(grads[0][i]);
+    assert_true(s > 0);
+}
+
 static void drop_last_batch(void **state)
 {
     (void)state;
@@ -606,6 +662,7 @@ NN_GROUP(train,
          cmocka_unit_test(dropout_eval_mode),
          cmocka_unit_test(same_seed_same_trajectory),
          cmocka_unit_test(drop_last_batch),
+         cmocka_unit_test(fusion_changes_nothing),
          cmocka_unit_test(threads_do_not_change_results),
          cmocka_unit_test(nan_loss_stops_with_message),
          cmocka_unit_test(regression_learns_line),

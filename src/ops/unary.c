@@ -52,10 +52,57 @@ static inline float sigmoidf(float x)
     return x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
 }
 
+/* relu(x + b) for a bias add folded into this relu (graph.c): x (N, C) is
+ * the add's input, b (C) its bias. */
+NN_MULTIVERSION
+static void relu_bias_forward(nn_node *n)
+{
+    const nn_node *a = n->in[0];
+    const float *x = a->in[0]->val, *b = a->in[1]->val;
+    int64_t c = a->dim[1], rows = nn_numel(n) / c;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * c;
+        float *yr = n->val + r * c;
+        NN_SIMD
+        for (int64_t j = 0; j < c; j++) {
+            float v = xr[j] + b[j];
+            yr[j] = v < 0 ? 0.0f : v;
+        }
+    }
+}
+
+/* The gradient through the folded add: g = dy where y > 0, added to x's
+ * gradient and, summed over the rows, to the bias's. */
+NN_MULTIVERSION
+static void relu_bias_backward(nn_node *n)
+{
+    const nn_node *a = n->in[0];
+    float *dx = a->in[0]->grad, *db = a->in[1]->grad;
+    int64_t c = a->dim[1], rows = nn_numel(n) / c;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *yr = n->val + r * c, *dyr = n->grad + r * c;
+        if (dx) {
+            float *dxr = dx + r * c;
+            NN_SIMD
+            for (int64_t j = 0; j < c; j++)
+                dxr[j] += yr[j] > 0 ? dyr[j] : 0.0f;
+        }
+        if (db) {
+            NN_SIMD
+            for (int64_t j = 0; j < c; j++)
+                db[j] += yr[j] > 0 ? dyr[j] : 0.0f;
+        }
+    }
+}
+
 NN_MULTIVERSION
 nn_status nn_unary_forward(nn_graph *g, nn_node *n)
 {
     (void)g;
+    if (n->in[0]->fused) {
+        relu_bias_forward(n);
+        return NN_OK;
+    }
     const float *x = n->in[0]->val;
     float *y = n->val;
     int64_t m = nn_numel(n);
@@ -115,6 +162,10 @@ NN_MULTIVERSION
 void nn_unary_backward(nn_graph *g, nn_node *n)
 {
     (void)g;
+    if (n->in[0]->fused) {
+        relu_bias_backward(n);
+        return;
+    }
     float *dx = n->in[0]->grad;
     if (!dx)
         return;
