@@ -669,6 +669,9 @@ nn_status nn_dataset_split(const nn_dataset *ds, float val_fraction, uint64_t se
  * nothing written) if an index is outside [0, size). */
 nn_status nn_dataset_gather(const nn_dataset *ds, const int64_t *idx, int64_t n,
                             float *x_out, int32_t *labels_out, float *targets_out);
+/* Asks the processor to start loading the rows of samples idx[0..n) (a
+ * hint: the next batch's rows arrive while the current one trains). */
+void nn_dataset_prefetch(const nn_dataset *ds, const int64_t *idx, int64_t n);
 /* Sample i's normalized features into x_out (features). */
 nn_status nn_dataset_row(const nn_dataset *ds, int64_t i, float *x_out);
 /* @@ end section: datasets @@ */
@@ -860,6 +863,8 @@ struct nn_source {
     /* gather may run on several threads at once for disjoint parts of a
      * batch (the context's threads share the copying) */
     bool parallel;
+    /* optional: a hint that samples idx[0..n) will be gathered next */
+    void (*prefetch)(void *self, const int64_t *idx, int64_t n);
 };
 
 /* Arrays in memory as a source (not copied: they must outlive its use;

@@ -488,6 +488,9 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
         for (int64_t b = 0; b < batches; b++) {
             int64_t k = n - b * B < B ? n - b * B : B;
             st = feed(m, train, t->perm + b * B, k);
+            if (train->prefetch && b + 1 < batches) /* loads while this batch trains */
+                train->prefetch(train->self, t->perm + (b + 1) * B,
+                                n - (b + 1) * B < B ? n - (b + 1) * B : B);
             if (st == NN_OK) /* the loss and what it needs: not the probabilities */
                 st = nn_forward_to(g, loss);
             if (st != NN_OK)

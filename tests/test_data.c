@@ -947,6 +947,11 @@ static void arrays_and_gather(void **state)
     expect_msg(f->ctx, "index 3 out of range [0, 3)", NULL);
     assert_memory_equal(o, keep, sizeof o); /* nothing written */
     assert_int_equal(nn_dataset_gather(ds, (int64_t[]){-1}, 1, o, y, NULL), NN_ERR_RANGE);
+    /* prefetching is only a hint: indices out of range are skipped, and the
+     * data set's contents are unchanged */
+    nn_dataset_prefetch(ds, (int64_t[]){2, -1, 3, 1 << 30, 0}, 5);
+    assert_ok(f->ctx, nn_dataset_gather(ds, (int64_t[]){2, 0}, 2, o, y, NULL));
+    assert_true(o[0] == 5 && o[1] == 6 && o[2] == 1 && o[3] == 2);
     nn_dataset_free(ds);
 
     x[0] = NAN;

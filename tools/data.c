@@ -94,10 +94,15 @@ static nn_status ds_gather(void *self, const int64_t *idx, int64_t n, float *x,
     return nn_dataset_gather(self, idx, n, x, labels, targets);
 }
 
+static void ds_prefetch(void *self, const int64_t *idx, int64_t n)
+{
+    nn_dataset_prefetch(self, idx, n);
+}
+
 struct nn_source cli_source(nn_dataset *ds)
 {
     return (struct nn_source){.n = nn_dataset_size(ds), .gather = ds_gather, .self = ds,
-                              .parallel = true};
+                              .parallel = true, .prefetch = ds_prefetch};
 }
 
 static nn_status binary_gather(void *self, const int64_t *idx, int64_t n, float *x,
@@ -114,5 +119,5 @@ static nn_status binary_gather(void *self, const int64_t *idx, int64_t n, float 
 struct nn_source cli_binary_source(nn_dataset *ds, struct cli_binary *b)
 {
     b->ds = ds;
-    return (struct nn_source){nn_dataset_size(ds), binary_gather, b, false}; /* one scratch */
+    return (struct nn_source){nn_dataset_size(ds), binary_gather, b, false, NULL}; /* one scratch */
 }

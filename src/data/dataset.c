@@ -578,6 +578,21 @@ nn_status nn_dataset_gather(const nn_dataset *ds, const int64_t *idx, int64_t n,
     return NN_OK;
 }
 
+void nn_dataset_prefetch(const nn_dataset *ds, const int64_t *idx, int64_t n)
+{
+    const struct nn_ds_store *s = ds->store;
+    size_t rowbytes = (size_t)ds->features * (s->u8 ? 1 : sizeof(float));
+    for (int64_t i = 0; i < n; i++) {
+        if (idx[i] < 0 || idx[i] >= ds->n)
+            continue;
+        int64_t r = row_of(ds, idx[i]);
+        const char *p = s->u8 ? (const char *)(s->u8 + r * ds->features)
+                              : (const char *)(s->f32 + r * ds->features);
+        for (size_t off = 0; off < rowbytes; off += 64)
+            __builtin_prefetch(p + off, 0, 1);
+    }
+}
+
 nn_status nn_dataset_row(const nn_dataset *ds, int64_t i, float *x_out)
 {
     return nn_dataset_gather(ds, &i, 1, x_out, NULL, NULL);
