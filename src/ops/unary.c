@@ -53,14 +53,16 @@ static inline float sigmoidf(float x)
 }
 
 /* relu(x + b) for a bias add folded into this relu (graph.c): x (N, C) is
- * the add's input, b (C) its bias. */
+ * the add's input, b (C) its bias; rows [lo, hi) of thread t of nt. */
 NN_MULTIVERSION
-static void relu_bias_forward(nn_node *n)
+static void relu_bias_rows(void *arg, int t, int nt)
 {
+    nn_node *n = arg;
     const nn_node *a = n->in[0];
     const float *x = a->in[0]->val, *b = a->in[1]->val;
-    int64_t c = a->dim[1], rows = nn_numel(n) / c;
-    for (int64_t r = 0; r < rows; r++) {
+    int64_t c = a->dim[1], lo, hi;
+    nn_split(nn_numel(n) / c, 1, t, nt, &lo, &hi);
+    for (int64_t r = lo; r < hi; r++) {
         const float *xr = x + r * c;
         float *yr = n->val + r * c;
         NN_SIMD
@@ -95,12 +97,20 @@ static void relu_bias_backward(nn_node *n)
     }
 }
 
+/* Large batches (prediction) share the forward pass across the threads. */
+#define PARALLEL_MIN_ELEMS (1 << 16)
+
+static void relu_bias_forward(nn_graph *g, nn_node *n)
+{
+    nn_pool *pool = nn_numel(n) >= PARALLEL_MIN_ELEMS ? nn_ctx_pool(g->ctx) : NULL;
+    nn_pool_run(pool, relu_bias_rows, n);
+}
+
 NN_MULTIVERSION
 nn_status nn_unary_forward(nn_graph *g, nn_node *n)
 {
-    (void)g;
     if (n->in[0]->fused) {
-        relu_bias_forward(n);
+        relu_bias_forward(g, n);
         return NN_OK;
     }
     const float *x = n->in[0]->val;
