@@ -190,6 +190,33 @@ static void linear_head_means_cross_entropy(void **state)
     assert_non_null(strstr(out, "cross_entropy"));
 }
 
+/* An image folder: train, then predict one image at the size the
+ * checkpoint remembers (no --image-size needed). */
+static void image_folder_and_predict(void **state)
+{
+    (void)state;
+    const char *imgs = nn_test_path("data/images");
+    char abs[2048], cwd[1024];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    if (imgs[0] == '/')
+        snprintf(abs, sizeof abs, "%s", imgs);
+    else
+        snprintf(abs, sizeof abs, "%s/%s", cwd, imgs);
+    int rc = run(out, sizeof out,
+                 "%s train --data %s/ --image-size 8x8x1 --resize --epochs 40 --lr 0.01 "
+                 "--batch 5 --out %s/img.safetensors --quiet", nn_bin, abs, dir);
+    if (rc != 0)
+        fail_msg("train failed (%d): %s", rc, out);
+    rc = run(out, sizeof out, "%s info %s/img.safetensors", nn_bin, dir);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "8x8x1 resize"));
+    rc = run(out, sizeof out, "%s predict %s/img.safetensors --input %s/circle/a.png", nn_bin,
+             dir, abs);
+    if (rc != 0)
+        fail_msg("predict failed (%d): %s", rc, out);
+    assert_true(strstr(out, "(circle)") || strstr(out, "(square)"));
+}
+
 /* Two classes and a one-unit sigmoid: a binary problem end to end. */
 static void binary_sigmoid_csv(void **state)
 {
@@ -503,6 +530,7 @@ NN_GROUP_FIXTURE(cli, setup, teardown,
                  cmocka_unit_test(regression_csv),
                  cmocka_unit_test(binary_sigmoid_csv),
                  cmocka_unit_test(linear_head_means_cross_entropy),
+                 cmocka_unit_test(image_folder_and_predict),
                  cmocka_unit_test(resume_is_exact),
                  cmocka_unit_test(failed_write_keeps_last_checkpoint),
                  cmocka_unit_test(killed_training_leaves_valid_checkpoint),

@@ -112,7 +112,26 @@ done:
 }
 
 /* Inputs to predict: a CSV of features, an IDX images file, or images. */
-static nn_dataset *load_inputs(nn_ctx *ctx, const struct opts *o, const char *in)
+/* The image size a checkpoint was trained at ("WxHxC[ resize]" in its
+ * metadata), for predict's inputs when --image-size is not given. */
+static bool image_opts_from(nn_ctx *ctx, const char *model, struct nn_image_opts *io)
+{
+    nn_safetensors *st = nn_safetensors_open(ctx, model);
+    const char *v = st ? nn_safetensors_meta(st, "image") : NULL;
+    int w, h, c;
+    bool ok = v && sscanf(v, "%dx%dx%d", &w, &h, &c) == 3;
+    if (ok) {
+        io->width = w;
+        io->height = h;
+        io->channels = c;
+        io->resize |= strstr(v, "resize") != NULL;
+    }
+    nn_safetensors_close(st);
+    return ok;
+}
+
+static nn_dataset *load_inputs(nn_ctx *ctx, const struct opts *o, const char *in,
+                               const char *model)
 {
     size_t n = strlen(in);
     const char *ext = strrchr(in, '.');
@@ -125,6 +144,8 @@ static nn_dataset *load_inputs(nn_ctx *ctx, const struct opts *o, const char *in
     struct nn_image_opts io;
     if (!cli_image_opts(o, &io))
         return NULL;
+    if (!o->image_size)
+        image_opts_from(ctx, model, &io);
     const char *paths[1] = {in};
     return nn_dataset_load_image_files(ctx, paths, 1, &io);
 }
@@ -147,7 +168,7 @@ int cmd_predict(int argc, char **argv)
     nn_model *m = load(ctx, "predict", path, o.batch);
     if (!m)
         goto done;
-    if (!(ds = load_inputs(ctx, &o, o.input))) {
+    if (!(ds = load_inputs(ctx, &o, o.input, path))) {
         cli_fail("predict", "%s", nn_ctx_error(ctx));
         goto done;
     }
@@ -265,7 +286,7 @@ int cmd_info(int argc, char **argv)
     printf("file:        %s\n", path);
     printf("model:       %s\n", spec ? spec : "(not a libnn checkpoint: no spec)");
     printf("parameters:  %lld\n", (long long)params);
-    const char *keys[] = {"loss", "norm", "data", "seed", "threads", "created", "test"};
+    const char *keys[] = {"loss", "norm", "image", "data", "seed", "threads", "created", "test"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const char *v = nn_safetensors_meta(st, keys[i]);
         if (v)

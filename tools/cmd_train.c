@@ -317,6 +317,15 @@ int cmd_train(int argc, char **argv)
     r.meta_keys[2] = "threads", r.meta_vals[2] = threads;
     r.meta_keys[3] = "created", r.meta_vals[3] = created;
     r.nmeta = 4;
+    /* images: the size predict must bring its inputs to */
+    char image[64];
+    int64_t shape[NN_MAX_DIMS];
+    if (nn_dataset_shape(train, shape) == 3 && nn_dataset_class_name(train, 0) &&
+        strncmp(data, "idx:", 4) != 0 && !builtin) {
+        snprintf(image, sizeof image, "%lldx%lldx%lld%s", (long long)shape[2],
+                 (long long)shape[1], (long long)shape[0], o.resize ? " resize" : "");
+        r.meta_keys[r.nmeta] = "image", r.meta_vals[r.nmeta++] = image;
+    }
     if (o.log && !(r.log = fopen(o.log, nn_trainer_epoch(r.t) > 0 ? "a" : "w"))) {
         cli_fail("train", "cannot write --log %s", o.log);
         goto done;
