@@ -115,6 +115,7 @@ static nn_status feed(nn_model *m, const struct nn_source *src, const int64_t *i
                          nn_input_buffer(g, nn_model_input(m)), ce ? NULL : nn_input_buffer(g, t),
                          ce ? nn_labels_buffer(g, t) : NULL, {NN_OK}};
     nn_pool *pool = src->parallel && k >= 32 ? nn_ctx_pool(g->ctx) : NULL;
+    nn_ctx_clear_error(g->ctx); /* so a source that fails silently gets a message */
     if (pool && nn_pool_size(pool) > 64)
         pool = NULL;
     nn_pool_run(pool, feed_part, &j);
@@ -123,8 +124,8 @@ static nn_status feed(nn_model *m, const struct nn_source *src, const int64_t *i
         st = j.st[i];
     if (st != NN_OK) {
         if (!g->ctx->err[0])
-            nn_fail(g->ctx, st, "the data source could not provide %lld samples",
-                    (long long)k);
+            nn_fail(g->ctx, st, "the data source could not provide %lld samples (%s)",
+                    (long long)k, nn_status_str(st));
         return st;
     }
     return nn_set_batch(g, k);

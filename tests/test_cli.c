@@ -215,6 +215,13 @@ static void image_folder_and_predict(void **state)
     if (rc != 0)
         fail_msg("predict failed (%d): %s", rc, out);
     assert_true(strstr(out, "(circle)") || strstr(out, "(square)"));
+    /* a folder of images: one line per file, named */
+    rc = run(out, sizeof out, "%s predict %s/img.safetensors --input %s/square", nn_bin, dir, abs);
+    if (rc != 0)
+        fail_msg("predict failed (%d): %s", rc, out);
+    assert_non_null(strstr(out, "square/a.png: class"));
+    assert_non_null(strstr(out, "square/b.pgm: class"));
+    assert_non_null(strstr(out, "square/c.png: class"));
 }
 
 /* Two classes and a one-unit sigmoid: a binary problem end to end. */

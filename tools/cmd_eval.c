@@ -6,9 +6,11 @@
 #include "cli.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 bool cli_image_opts(const struct opts *o, struct nn_image_opts *io);
 
@@ -130,8 +132,61 @@ static bool image_opts_from(nn_ctx *ctx, const char *model, struct nn_image_opts
     return ok;
 }
 
-static nn_dataset *load_inputs(nn_ctx *ctx, const struct opts *o, const char *in,
-                               const char *model)
+/* The files directly in a folder (not starting with '.'), sorted, as
+ * "dir/name" strings; NULL with *n = 0 if there are none. */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char **folder_files(const char *dir, int64_t *n)
+{
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    char **v = NULL;
+    int64_t cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        size_t len = strlen(dir) + strlen(e->d_name) + 2;
+        char *p = malloc(len);
+        struct stat sb;
+        if (!p)
+            break;
+        snprintf(p, len, "%s/%s", dir, e->d_name);
+        if (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+            free(p);
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **nv = realloc(v, (size_t)cap * sizeof *nv);
+            if (!nv) {
+                free(p);
+                break;
+            }
+            v = nv;
+        }
+        v[(*n)++] = p;
+    }
+    closedir(d);
+    if (v)
+        qsort(v, (size_t)*n, sizeof *v, cmp_str);
+    return v;
+}
+
+static void free_files(char **v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static nn_dataset *load_inputs1(nn_ctx *ctx, const struct opts *o, const char *in,
+                                const char *model, char ***names, int64_t *nnames)
 {
     size_t n = strlen(in);
     const char *ext = strrchr(in, '.');
@@ -146,8 +201,28 @@ static nn_dataset *load_inputs(nn_ctx *ctx, const struct opts *o, const char *in
         return NULL;
     if (!o->image_size)
         image_opts_from(ctx, model, &io);
+    struct stat sb;
+    if (stat(in, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        *names = folder_files(in, nnames);
+        if (!*names) {
+            cli_fail("predict", "%s: no files in this folder", in);
+            return NULL;
+        }
+        return nn_dataset_load_image_files(ctx, (const char *const *)*names, *nnames, &io);
+    }
     const char *paths[1] = {in};
     return nn_dataset_load_image_files(ctx, paths, 1, &io);
+}
+
+/* The inputs to predict; prints the error itself. */
+static nn_dataset *load_inputs(nn_ctx *ctx, const struct opts *o, const char *in,
+                               const char *model, char ***names, int64_t *nnames)
+{
+    nn_ctx_clear_error(ctx);
+    nn_dataset *ds = load_inputs1(ctx, o, in, model, names, nnames);
+    if (!ds && nn_ctx_error(ctx)[0])
+        cli_fail("predict", "%s", nn_ctx_error(ctx));
+    return ds;
 }
 
 int cmd_predict(int argc, char **argv)
@@ -165,13 +240,13 @@ int cmd_predict(int argc, char **argv)
     int rc = 1;
     nn_dataset *ds = NULL;
     float *x = NULL, *p = NULL;
+    char **files = NULL; /* inputs from a folder: each row's file */
+    int64_t nfiles = 0;
     nn_model *m = load(ctx, "predict", path, o.batch);
     if (!m)
         goto done;
-    if (!(ds = load_inputs(ctx, &o, o.input, path))) {
-        cli_fail("predict", "%s", nn_ctx_error(ctx));
+    if (!(ds = load_inputs(ctx, &o, o.input, path, &files, &nfiles)))
         goto done;
-    }
     if (!apply_norm(ctx, "predict", m, ds))
         goto done;
     int64_t n = nn_dataset_size(ds), f = nn_model_inputs(m), k = nn_model_outputs(m);
@@ -214,7 +289,15 @@ int cmd_predict(int argc, char **argv)
         char idx[24];
         snprintf(idx, sizeof idx, "%lld", (long long)best);
         if (o.json) {
-            printf("{\"row\": %lld, \"class\": %lld", (long long)i, (long long)best);
+            printf("{\"row\": %lld, ", (long long)i);
+            if (files && i < nfiles) {
+                cJSON *js = cJSON_CreateString(files[i]);
+                char *quoted = js ? cJSON_PrintUnformatted(js) : NULL;
+                printf("\"file\": %s, ", quoted ? quoted : "null");
+                cJSON_free(quoted);
+                cJSON_Delete(js);
+            }
+            printf("\"class\": %lld", (long long)best);
             if (name)
                 printf(", \"name\": \"%s\"", name);
             printf(", \"probabilities\": [");
@@ -223,8 +306,12 @@ int cmd_predict(int argc, char **argv)
             printf("]}\n");
             continue;
         }
-        printf("%lld: class %s%s%s%s", (long long)i, idx, name ? " (" : "", name ? name : "",
-               name ? ")" : "");
+        if (files && i < nfiles)
+            printf("%s: class %s%s%s%s", files[i], idx, name ? " (" : "", name ? name : "",
+                   name ? ")" : "");
+        else
+            printf("%lld: class %s%s%s%s", (long long)i, idx, name ? " (" : "",
+                   name ? name : "", name ? ")" : "");
         if (lk == NN_LOSS_SIGMOID_BCE && k == 1) {
             printf("  p(1) = %.4f\n", (double)q[0]);
             continue;
@@ -252,6 +339,7 @@ int cmd_predict(int argc, char **argv)
 done:
     free(x);
     free(p);
+    free_files(files, nfiles);
     nn_dataset_free(ds);
     nn_model_free(m);
     nn_ctx_free(ctx);

@@ -32,7 +32,8 @@ struct opt {
 
 static const struct opt table[] = {
     {"data", "SRC", T_STR, O(data), 0, 0, DATA,
-     "data: fashion-mnist, FILE.csv, DIR/ (one subfolder per class) or idx:IMAGES,LABELS"},
+     "data: fashion-mnist (the default), FILE.csv, DIR/ (one subfolder per class) or "
+     "idx:IMAGES,LABELS"},
     {"label", "COL", T_STR, O(label), 0, 0, DATA,
      "CSV label column: header name or 0-based index (-1 = last); default: the last column"},
     {"task", "KIND", T_STR, O(task), 0, 0, DATA,
@@ -108,7 +109,8 @@ static const struct opt table[] = {
     {"log", "FILE", T_STR, O(log), 0, 0, TR, "write per-epoch metrics as CSV"},
     {"plot", "FILE", T_STR, O(plot), 0, 0, TR, "draw loss and accuracy per epoch to a PNG"},
     {"input", "FILE", T_STR, O(input), 0, 0, PR,
-     "inputs to predict: a CSV of features, an image, or an IDX images file"},
+     "inputs to predict: a CSV of features, an image, a folder of images, or an IDX "
+     "images file"},
     {"top", "K", T_INT, O(top), 1, 1000, PR, "predict: show the K most likely classes"},
     {"json", NULL, T_BOOL, O(json), 0, 0, EV | PR, "machine-readable output"},
     {"quiet", NULL, T_BOOL, O(quiet), 0, 0, TR | EV | PR, "print only results and errors"},
