@@ -25,8 +25,20 @@ static void gemm1(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                 trans_b ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K,
                 alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
 #else
+#ifdef _OPENMP
+    /* oneDNN sizes its OpenMP team from the calling thread's setting: one
+     * thread here (the pool does the splitting), and the caller's own
+     * setting is left as it was */
+    int prev = omp_get_max_threads();
+    if (prev != 1)
+        omp_set_num_threads(1);
+#endif
     dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M,
                                   N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#ifdef _OPENMP
+    if (prev != 1)
+        omp_set_num_threads(prev);
+#endif
     NN_ASSERT(st == dnnl_success, "dnnl_sgemm rejected its arguments");
 #endif
 }
@@ -104,9 +116,6 @@ void openblas_set_num_threads(int);
 
 void nn_threads_apply(void)
 {
-#ifdef _OPENMP
-    omp_set_num_threads(1);
-#endif
 #if defined(NN_GEMM_CBLAS) && defined(NN_OPENBLAS)
     /* nn_gemm does the splitting: OpenBLAS's own threads would oversubscribe */
     openblas_set_num_threads(1);

@@ -245,8 +245,9 @@ void nn_gemm(nn_ctx *ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int6
              int64_t ldb, float beta, float *C, int64_t ldc);
 /* The backend compiled in: "onednn" or "cblas". */
 const char *nn_gemm_backend(void);
-/* Makes the GEMM backend single-threaded on the calling thread: the
- * library splits products across its own pool instead. */
+/* Once per context: OpenBLAS's own pool pinned to one thread and oneDNN's
+ * JIT profiling hooks off (products are split across the library's pool;
+ * oneDNN calls are made single-threaded one by one in nn_gemm). */
 void nn_threads_apply(void);
 
 /* Trainer state for checkpoints (train.c). */

@@ -9,17 +9,14 @@
  * much that 2 threads trained slower than 1 (0.90 s vs 0.78 s per epoch);
  * with a short spin (GOMP_SPINCOUNT=10000) the same split took 0.49 s. The
  * pool spins about that long and then sleeps on a condition variable (0.475
- * s), with no environment variable needed. Workers run OpenMP-using code (oneDNN)
- * with one thread each, so the pool's size is the total.
+ * s), with no environment variable needed. Every backend call made on a
+ * pool thread is single-threaded (nn_gemm), so the pool's size is the total.
  */
 #include "nn_impl.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* Polls before a worker sleeps. Measured on 2 cores (MLP epoch, 2 threads):
  * 5000-10000 polls 0.475 s, 50000 0.52 s, 2 million 0.91 s (the spinning
@@ -56,9 +53,6 @@ static void *worker(void *v)
     struct worker_arg wa = *(struct worker_arg *)v;
     free(v);
     nn_pool *p = wa.p;
-#ifdef _OPENMP
-    omp_set_num_threads(1); /* a backend called from here uses this thread only */
-#endif
     uint64_t seen = 0;
     for (;;) {
         uint64_t g;
