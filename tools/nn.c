@@ -46,15 +46,21 @@ static int usage(FILE *f)
 
 static int help_schedule(void)
 {
-    printf("Learning-rate schedules (--schedule SPEC), applied per epoch:\n"
-           "  constant             the optimizer's learning rate (default)\n"
-           "  step:N:G             multiply by G every N epochs (StepLR)\n"
-           "  exp:G                multiply by G every epoch (ExponentialLR)\n"
-           "  cos[:T[:MIN]]        cosine from lr to MIN over T epochs (default: --epochs, 0)\n"
-           "  warmup:N[:...]       linear warm-up over N epochs, then the schedule after the\n"
-           "                       colon, e.g. warmup:2:cos\n"
-           "  plateau[:F[:P]]      multiply by F (0.1) after P (10) epochs without a\n"
-           "                       validation-loss improvement (ReduceLROnPlateau)\n");
+    printf("Learning-rate schedules (--schedule SPEC), applied per epoch, as in\n"
+           "torch.optim.lr_scheduler:\n"
+           "  constant                          the optimizer's learning rate (default)\n"
+           "  step:STEP_SIZE[:GAMMA]            multiply by GAMMA (0.1) every STEP_SIZE epochs\n"
+           "  exp:GAMMA                         multiply by GAMMA every epoch\n"
+           "  cos[:T_MAX[:ETA_MIN]]             cosine from lr down to ETA_MIN (0) over T_MAX\n"
+           "                                    epochs (default: all epochs after warm-up)\n"
+           "  plateau[:PATIENCE[:FACTOR[:MIN_LR]]]\n"
+           "                                    multiply by FACTOR (0.1) after PATIENCE (10)\n"
+           "                                    epochs without a validation-loss improvement;\n"
+           "                                    also threshold=, threshold_mode=rel|abs,\n"
+           "                                    cooldown=, mode=min|max\n"
+           "  warmup:EPOCHS[:START_FACTOR]+...  linear warm-up from START_FACTOR (1/3) of lr,\n"
+           "                                    then the schedule after '+'\n"
+           "Fields may also be named, e.g. plateau:patience=3:factor=0.5, warmup:3:0.1+step:10:0.5\n");
     return 0;
 }
 
