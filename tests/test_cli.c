@@ -514,6 +514,26 @@ static void bad_inputs_fail_clearly(void **state)
     }
 }
 
+/* Every schedule form that nn help schedule shows is accepted. */
+static void help_schedule_examples_parse(void **state)
+{
+    (void)state;
+    const char *specs[] = {"constant", "step:10:0.5", "exp:0.95", "cos", "cos:20:0.0001",
+                           "plateau", "plateau:3:0.5", "plateau:patience=3:factor=0.5",
+                           "warmup:2+cos", "warmup:3:0.1+step:10:0.5"};
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        int rc = run(out, sizeof out,
+                     "%s train --data %s/line.csv --label y --model '1 dense:1' --epochs 4 "
+                     "--schedule '%s' --out %s/sched.safetensors --quiet",
+                     nn_bin, dir, specs[i], dir);
+        if (rc != 0)
+            fail_msg("--schedule %s: exit %d: %s", specs[i], rc, out);
+    }
+    int rc = run(out, sizeof out, "%s help schedule", nn_bin);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "warmup:EPOCHS[:START_FACTOR]+"));
+}
+
 static void help_documents_every_flag(void **state)
 {
     (void)state;
@@ -543,4 +563,5 @@ NN_GROUP_FIXTURE(cli, setup, teardown,
                  cmocka_unit_test(killed_training_leaves_valid_checkpoint),
                  cmocka_unit_test(config_file_and_flags_override),
                  cmocka_unit_test(bad_inputs_fail_clearly),
+                 cmocka_unit_test(help_schedule_examples_parse),
                  cmocka_unit_test(help_documents_every_flag))
