@@ -12,6 +12,11 @@
  *  - Tensors are float32, row-major, contiguous, at most NN_MAX_DIMS
  *    dimensions. Inputs carry an implicit batch dimension as their first
  *    axis; every shape reported by the library includes it.
+ *  - A context and everything made from it (graphs, models, trainers,
+ *    optimizers) is used by one thread at a time; the library's own worker
+ *    threads (the context's `threads`) are internal. Two contexts may be
+ *    used from two threads at once. Data sets may be gathered from by
+ *    several threads at once.
  *  - Graph builders accept NULL inputs and then return NULL without adding
  *    to the message, so a chain such as nn_relu(g, nn_matmul(g, x, w, 1))
  *    reports the first error only; nn_graph_compile then fails as well.
