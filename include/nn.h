@@ -807,7 +807,9 @@ typedef enum nn_loss_kind {
 
 struct nn_model_cfg {
     int64_t max_batch;    /* largest batch the model runs (default 256) */
-    float dropout;        /* rate of "dropout" layers given without one (0.5) */
+    bool has_dropout;     /* use dropout for "dropout" layers written without a
+                             rate; otherwise 0.5 */
+    float dropout;
     bool has_init;        /* use init for every weight; otherwise the per-layer
                              default: He normal before the relu family,
                              Xavier uniform elsewhere (biases are zeros) */

@@ -82,8 +82,12 @@ nn_model *nn_model_new(nn_ctx *ctx, const char *spec, const struct nn_model_cfg 
     struct nn_model_cfg c = cfg ? *cfg : (struct nn_model_cfg){0};
     if (c.max_batch <= 0)
         c.max_batch = 256;
-    if (c.dropout == 0)
+    if (!c.has_dropout)
         c.dropout = 0.5f;
+    else if (!(c.dropout >= 0 && c.dropout < 1)) {
+        nn_fail(ctx, NN_ERR_INVALID, "model: dropout rate %g must be in [0, 1)", (double)c.dropout);
+        return NULL;
+    }
     if (c.has_init && ((int)c.init < 0 || c.init >= NN_INIT_COUNT)) {
         nn_fail(ctx, NN_ERR_INVALID, "model: unknown initializer %d", (int)c.init);
         return NULL;

@@ -342,6 +342,37 @@ static void resume_is_exact(void **state)
     nn_ctx_free(ctx);
 }
 
+/* --resume without --model takes the checkpoint's spec; --dropout 0 turns
+ * bare dropout layers off (the run equals one without them). */
+static void resume_defaults_and_dropout_zero(void **state)
+{
+    (void)state;
+    int rc = run(out, sizeof out,
+                 "%s train --data %s/blobs.csv --label kind --model '4 dense:8 relu dropout dense:3 softmax' "
+                 "--dropout 0 --epochs 2 --seed 4 --threads 1 --out %s/d0.safetensors --quiet",
+                 nn_bin, dir, dir);
+    if (rc)
+        fail_msg("%s", out);
+    rc = run(out, sizeof out,
+             "%s train --data %s/blobs.csv --label kind --model '4 dense:8 relu dense:3 softmax' "
+             "--epochs 2 --seed 4 --threads 1 --out %s/nod.safetensors --quiet", nn_bin, dir, dir);
+    if (rc)
+        fail_msg("%s", out);
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/d0.safetensors", dir);
+    snprintf(b, sizeof b, "%s/nod.safetensors", dir);
+    same_tensor(a, b, "dense1.weight");
+    same_tensor(a, b, "dense2.weight");
+    rc = run(out, sizeof out,
+             "%s train --data %s/blobs.csv --label kind --dropout 0 --epochs 3 --seed 4 "
+             "--threads 1 --resume %s --out %s/d0r.safetensors", nn_bin, dir, a, dir);
+    if (rc)
+        fail_msg("resume without --model: %s", out);
+    assert_non_null(strstr(out, "resumed from"));
+    assert_non_null(strstr(out, "epoch   3"));
+    assert_null(strstr(out, "epoch   2"));
+}
+
 static void failed_write_keeps_last_checkpoint(void **state)
 {
     (void)state;
@@ -559,6 +590,7 @@ NN_GROUP_FIXTURE(cli, setup, teardown,
                  cmocka_unit_test(linear_head_means_cross_entropy),
                  cmocka_unit_test(image_folder_and_predict),
                  cmocka_unit_test(resume_is_exact),
+                 cmocka_unit_test(resume_defaults_and_dropout_zero),
                  cmocka_unit_test(failed_write_keeps_last_checkpoint),
                  cmocka_unit_test(killed_training_leaves_valid_checkpoint),
                  cmocka_unit_test(config_file_and_flags_override),

@@ -205,6 +205,18 @@ int cmd_train(int argc, char **argv)
     /* The model: given, from a resumed checkpoint, or a default for the data. */
     const char *spec = o.model;
     nn_label_kind dk = nn_dataset_label_kind(train);
+    if (!spec && o.resume) {
+        nn_safetensors *ck = nn_safetensors_open(ctx, o.resume);
+        const char *s = ck ? nn_safetensors_meta(ck, "spec") : NULL;
+        if (s && (spec_owned = malloc(strlen(s) + 1)))
+            spec = strcpy(spec_owned, s);
+        nn_safetensors_close(ck);
+        if (!spec) {
+            cli_fail("train", "--resume: %s", ck ? "the file holds no model spec (not a libnn "
+                     "checkpoint?)" : nn_ctx_error(ctx));
+            goto done;
+        }
+    }
     if (!spec && builtin)
         spec = DEFAULT_MLP;
     if (!spec) {
@@ -221,7 +233,8 @@ int cmd_train(int argc, char **argv)
         spec = spec_owned;
     }
     struct nn_model_cfg mc = {.max_batch = o.batch > 256 ? o.batch : 256,
-                              .dropout = (float)(cli_given(&o, "dropout") ? o.dropout : 0)};
+                              .has_dropout = cli_given(&o, "dropout"),
+                              .dropout = (float)o.dropout};
     if (o.init) {
         int k = nn_init_parse(o.init);
         if (k < 0) {
