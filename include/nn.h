@@ -635,6 +635,13 @@ const char *nn_dataset_feature_name(const nn_dataset *ds, int64_t j);
 /* The file or folder it was loaded from (for messages). */
 const char *nn_dataset_source(const nn_dataset *ds);
 
+/* Renumbers the classes of a set with named classes (CSV strings, image
+ * folders) to the order of names[0..n), e.g. a model's or a training set's,
+ * so that a test file lacking some class still uses the same indices.
+ * NN_ERR_RANGE naming a class that is not among names. For integer labels it
+ * only checks them against n (nn_dataset_check_classes). Call it before
+ * making views of ds. */
+nn_status nn_dataset_map_classes(nn_dataset *ds, const char *const *names, int64_t n);
 /* Declares the class count: NN_ERR_RANGE naming the first sample whose
  * label is >= classes; on success nn_dataset_classes returns classes. */
 nn_status nn_dataset_check_classes(nn_dataset *ds, int64_t classes);

@@ -251,6 +251,37 @@ static void binary_sigmoid_csv(void **state)
         fail_msg("predict: %s", out);
 }
 
+/* A test file that lacks a class keeps the training set's class indices. */
+static void test_file_missing_a_class(void **state)
+{
+    (void)state;
+    char sub[512];
+    snprintf(sub, sizeof sub, "%s/only-virginica.csv", dir);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "(head -n 1 %s/blobs.csv; grep virginica %s/blobs.csv) > %s", dir,
+             dir, sub);
+    assert_int_equal(system(cmd), 0);
+    int rc = run(out, sizeof out, "%s eval %s/m.safetensors --data %s --label kind --json",
+                 nn_bin, dir, sub);
+    if (rc != 0)
+        fail_msg("eval failed (%d): %s", rc, out);
+    const char *j = strstr(out, "\"accuracy\": ");
+    assert_non_null(j);
+    /* with its own numbering virginica would be class 0 and score near 0 */
+    assert_true(atof(j + 12) > 0.9);
+    rc = run(out, sizeof out,
+             "%s train --data %s/blobs.csv --label kind --epochs 2 --test %s --out %s/t.safetensors",
+             nn_bin, dir, sub, dir);
+    assert_int_equal(rc, 0);
+    /* a class the model never saw is an error naming it */
+    snprintf(cmd, sizeof cmd, "(head -n 1 %s/blobs.csv; sed -n 2p %s/blobs.csv | sed 's/,[a-z]*$/,lily/') > %s",
+             dir, dir, sub);
+    assert_int_equal(system(cmd), 0);
+    rc = run(out, sizeof out, "%s eval %s/m.safetensors --data %s --label kind", nn_bin, dir, sub);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "'lily'"));
+}
+
 static void regression_csv(void **state)
 {
     (void)state;
@@ -585,6 +616,7 @@ static void help_documents_every_flag(void **state)
 
 NN_GROUP_FIXTURE(cli, setup, teardown,
                  cmocka_unit_test(trains_and_eval_reproduces),
+                 cmocka_unit_test(test_file_missing_a_class),
                  cmocka_unit_test(regression_csv),
                  cmocka_unit_test(binary_sigmoid_csv),
                  cmocka_unit_test(linear_head_means_cross_entropy),

@@ -54,6 +54,11 @@ bool cli_given(const struct opts *o, const char *name);
  * built-in sets. NULL after printing the error. */
 nn_dataset *cli_load_data(nn_ctx *ctx, const struct opts *o, const char *spec,
                           const char *split, bool labels_required);
+/* Renumbers ds's named classes to names[0..n) (the training set's or the
+ * model's), so that a file lacking a class keeps the same indices; prints
+ * the error and returns false if ds has a class not among them. */
+bool cli_match_classes(nn_ctx *ctx, nn_dataset *ds, const char *const *names, int64_t n,
+                       const char *what);
 /* A training source over a data set. */
 struct nn_source cli_source(nn_dataset *ds);
 /* A source that gives class labels 0/1 as float targets, for a one-unit

@@ -64,6 +64,14 @@ int cmd_eval(int argc, char **argv)
     }
     if (!m || !(ds = cli_load_data(ctx, &o, data, split, true)) || !apply_norm(ctx, "eval", m, ds))
         goto done;
+    const char *names[1024];
+    int64_t nnames = 0;
+    while (nnames < 1024 && nn_model_class_name(m, nnames)) {
+        names[nnames] = nn_model_class_name(m, nnames);
+        nnames++;
+    }
+    if (!cli_match_classes(ctx, ds, names, nnames, "eval"))
+        goto done;
     nn_loss_kind lk = nn_model_loss_kind(m);
     struct nn_source src = cli_source(ds);
     if (lk == NN_LOSS_SOFTMAX_CE) {

@@ -184,8 +184,16 @@ int cmd_train(int argc, char **argv)
     }
     struct nn_norm_stats ns;
     nn_dataset_norm_get(train, &ns);
+    /* the training set's class names, which other files' labels must follow */
+    const char *names[1024];
+    int64_t nnames = 0;
+    while (nnames < 1024 && nn_dataset_class_name(train, nnames)) {
+        names[nnames] = nn_dataset_class_name(train, nnames);
+        nnames++;
+    }
     if (o.val) {
-        if (!(val = cli_load_data(ctx, &o, o.val, "test", true)))
+        if (!(val = cli_load_data(ctx, &o, o.val, "test", true)) ||
+            !cli_match_classes(ctx, val, names, nnames, "--val"))
             goto done;
         if (nn_dataset_norm_set(val, &ns) != NN_OK) {
             cli_fail("train", "--val %s: %s", o.val, nn_ctx_error(ctx));
@@ -194,7 +202,8 @@ int cmd_train(int argc, char **argv)
     }
     const char *test_src = o.test ? o.test : builtin && strcmp(data, "fashion-mnist") == 0 ? data : NULL;
     if (test_src) {
-        if (!(test = cli_load_data(ctx, &o, test_src, "test", true)))
+        if (!(test = cli_load_data(ctx, &o, test_src, "test", true)) ||
+            !cli_match_classes(ctx, test, names, nnames, "--test"))
             goto done;
         if (nn_dataset_norm_set(test, &ns) != NN_OK) {
             cli_fail("train", "--test %s: %s", test_src, nn_ctx_error(ctx));
@@ -277,16 +286,8 @@ int cmd_train(int argc, char **argv)
         cli_fail("train", "%s", nn_ctx_error(ctx));
         goto done;
     }
-    if (nn_dataset_class_name(train, 0)) {
-        int64_t nc = nn_model_outputs(r.m) == 1 ? nn_dataset_classes(train) : nn_model_outputs(r.m);
-        const char **names = calloc((size_t)nc, sizeof *names);
-        bool ok = names != NULL;
-        for (int64_t i = 0; ok && i < nc; i++)
-            ok = (names[i] = nn_dataset_class_name(train, i)) != NULL;
-        if (ok)
-            nn_model_set_class_names(r.m, names, nc);
-        free(names);
-    }
+    if (nnames > 0 && (nnames == nn_model_outputs(r.m) || nn_model_outputs(r.m) == 1))
+        nn_model_set_class_names(r.m, names, nnames); /* refuses counts that do not fit */
 
     struct nn_train_cfg tc = {
         .epochs = (int)o.epochs, .batch = o.batch, .drop_last = o.drop_last,

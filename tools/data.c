@@ -121,3 +121,15 @@ struct nn_source cli_binary_source(nn_dataset *ds, struct cli_binary *b)
     b->ds = ds;
     return (struct nn_source){nn_dataset_size(ds), binary_gather, b, false, NULL}; /* one scratch */
 }
+
+bool cli_match_classes(nn_ctx *ctx, nn_dataset *ds, const char *const *names, int64_t n,
+                       const char *what)
+{
+    if (n <= 0 || !nn_dataset_class_name(ds, 0))
+        return true; /* unnamed classes are indices already */
+    if (nn_dataset_map_classes(ds, names, n) != NN_OK) {
+        fprintf(stderr, "nn: %s: %s\n", what, nn_ctx_error(ctx));
+        return false;
+    }
+    return true;
+}

@@ -310,6 +310,56 @@ nn_status nn_dataset_check_classes(nn_dataset *ds, int64_t classes)
     return NN_OK;
 }
 
+nn_status nn_dataset_map_classes(nn_dataset *ds, const char *const *names, int64_t n)
+{
+    struct nn_ds_store *s = ds->store;
+    if (ds->kind != NN_LABELS_CLASS)
+        return nn_fail(ds->ctx, NN_ERR_STATE, "%s: has no class labels", ds->source);
+    if (!s->class_names) /* integer labels are indices already */
+        return nn_dataset_check_classes(ds, n);
+    if (s->refs > 1)
+        return nn_fail(ds->ctx, NN_ERR_STATE, "%s: its rows are shared with another view; "
+                       "map classes before making views", ds->source);
+    int32_t *map = malloc((size_t)s->nclass_names * sizeof *map);
+    char **copy = calloc((size_t)(n > 0 ? n : 1), sizeof *copy);
+    if (!map || !copy) {
+        free(map);
+        free(copy);
+        return nn_fail(ds->ctx, NN_ERR_NOMEM, "%s: out of memory", ds->source);
+    }
+    nn_status st = NN_OK;
+    for (int64_t k = 0; k < s->nclass_names && st == NN_OK; k++) {
+        map[k] = -1;
+        for (int64_t j = 0; j < n && map[k] < 0; j++)
+            if (strcmp(s->class_names[k], names[j]) == 0)
+                map[k] = (int32_t)j;
+        if (map[k] < 0)
+            st = nn_fail(ds->ctx, NN_ERR_RANGE, "%s: class '%s' is not one of the %lld "
+                         "classes it is compared with", ds->source, s->class_names[k],
+                         (long long)n);
+    }
+    for (int64_t j = 0; j < n && st == NN_OK; j++)
+        if (!(copy[j] = nn_data_strdup(ds->ctx, names[j])))
+            st = NN_ERR_NOMEM;
+    if (st != NN_OK) {
+        for (int64_t j = 0; j < n; j++)
+            free(copy[j]);
+        free(copy);
+        free(map);
+        return st;
+    }
+    for (int64_t i = 0; i < s->n; i++)
+        s->labels[i] = map[s->labels[i]];
+    for (int64_t k = 0; k < s->nclass_names; k++)
+        free(s->class_names[k]);
+    free(s->class_names);
+    s->class_names = copy;
+    s->nclass_names = n;
+    ds->classes = n;
+    free(map);
+    return NN_OK;
+}
+
 /* ---- normalization ---------------------------------------------------------- */
 
 /* Feature j of a stored row, either type (slow path, used only by fitting). */
