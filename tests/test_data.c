@@ -926,6 +926,32 @@ static void image_resize_values(void **state)
 
 /* ---- the data set type ------------------------------------------------------- */
 
+/* Named classes renumbered to another set's order; unknown names refused. */
+static void map_classes(void **state)
+{
+    struct fx *f = *state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/map.csv", f->dir);
+    FILE *o = fopen(path, "w");
+    fprintf(o, "a,kind\n1,virginica\n2,setosa\n3,virginica\n");
+    fclose(o);
+    nn_dataset *ds = nn_dataset_load_csv(f->ctx, path, &(struct nn_csv_opts){.label = "kind"});
+    assert_non_null(ds);
+    assert_int_equal(nn_dataset_classes(ds), 2); /* setosa 0, virginica 1 on its own */
+    const char *names[3] = {"setosa", "versicolor", "virginica"};
+    assert_ok(f->ctx, nn_dataset_map_classes(ds, names, 3));
+    assert_int_equal(nn_dataset_classes(ds), 3);
+    assert_string_equal(nn_dataset_class_name(ds, 2), "virginica");
+    int32_t y[3];
+    assert_ok(f->ctx, nn_dataset_gather(ds, (int64_t[]){0, 1, 2}, 3, NULL, y, NULL));
+    assert_true(y[0] == 2 && y[1] == 0 && y[2] == 2);
+    const char *other[2] = {"setosa", "lily"};
+    assert_int_equal(nn_dataset_map_classes(ds, other, 2), NN_ERR_RANGE);
+    expect_msg(f->ctx, "'versicolor'", NULL); /* the first name not among them */
+    assert_string_equal(nn_dataset_class_name(ds, 1), "versicolor"); /* unchanged */
+    nn_dataset_free(ds);
+}
+
 static void arrays_and_gather(void **state)
 {
     struct fx *f = *state;
@@ -1136,4 +1162,4 @@ NN_GROUP(data,
          T(images_fixture_folder), T(images_not_an_image), T(images_hostile_files),
          T(images_sizes_differ),
          T(images_empty_and_one_class), T(image_single_file), T(image_resize_values),
-         T(arrays_and_gather), T(normalization), T(split_views))
+         T(arrays_and_gather), T(map_classes), T(normalization), T(split_views))

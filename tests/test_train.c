@@ -424,6 +424,32 @@ static void fusion_changes_nothing(void **state)
     assert_true(s > 0);
 }
 
+/* An add with a second consumer is not folded: its value is still needed. */
+static void fusion_needs_a_single_consumer(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = new_ctx(13);
+    nn_graph *g = nn_graph_new(ctx);
+    nn_node *in = nn_input(g, "x", 1, (int64_t[]){4});
+    nn_node *a = nn_dense(g, in, 4, (struct nn_init){.kind = NN_INIT_HE_NORMAL}, "l1");
+    nn_node *r = nn_relu(g, a);
+    nn_node *out = nn_sum(g, nn_mul(g, r, a)); /* a used twice */
+    nn_graph_set_fuse(g, true);
+    assert_ok(ctx, nn_graph_compile(g, &out, 1, 2));
+    float x[8] = {1, -2, 3, -4, 0.5f, 0.25f, -1, 2};
+    assert_ok(ctx, nn_feed(g, in, x, 2));
+    assert_ok(ctx, nn_forward(g));
+    assert_non_null(nn_value(a));
+    double s = 0;
+    for (int i = 0; i < 8; i++) {
+        float v = nn_value(a)[i];
+        s += (v > 0 ? v : 0) * v;
+    }
+    assert_close(nn_value(out)[0], s, 1e-6, 1e-6);
+    nn_graph_free(g);
+    nn_ctx_free(ctx);
+}
+
 static void drop_last_batch(void **state)
 {
     (void)state;
@@ -663,6 +689,7 @@ NN_GROUP(train,
          cmocka_unit_test(same_seed_same_trajectory),
          cmocka_unit_test(drop_last_batch),
          cmocka_unit_test(fusion_changes_nothing),
+         cmocka_unit_test(fusion_needs_a_single_consumer),
          cmocka_unit_test(threads_do_not_change_results),
          cmocka_unit_test(nan_loss_stops_with_message),
          cmocka_unit_test(regression_learns_line),
