@@ -98,6 +98,10 @@ example: all
 	    | tee $(BUILD)/embed.out
 	@grep -q '^0 setosa' $(BUILD)/embed.out && grep -q '^2 virginica' $(BUILD)/embed.out \
 	    || { echo "example: unexpected predictions"; exit 1; }
+	$(CC) -std=c11 -Wall -Wextra -Werror examples/xor.c -o $(BUILD)/xor \
+	    $$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs nn) \
+	    -Wl,-rpath,$(STAGE)/lib
+	$(BUILD)/xor
 
 # libnn and PyTorch side by side (bench/run.py); updates bench/RESULTS.md.
 $(BUILD)/bench_mlp: bench/bench_mlp.c $(BUILD)/libnn.a
