@@ -101,7 +101,7 @@ void nn_gemm(nn_ctx *ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int6
     nn_pool_run(pool, gemm_part, &j);
 }
 
-const char *nn_gemm_backend(void)
+const char *nn_gemm_backend_name(void)
 {
 #if defined(NN_GEMM_CBLAS)
     return "cblas";
@@ -125,5 +125,3 @@ void nn_threads_apply(void)
     dnnl_set_jit_profiling_flags(0);
 #endif
 }
-
-const char *nn_gemm_backend_name(void) { return nn_gemm_backend(); }
