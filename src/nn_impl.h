@@ -231,8 +231,6 @@ void nn_grad_materialize(nn_node *p);
 const char *nn_shape_str(const nn_node *n, char *buf, size_t len);
 void nn_set_shape(nn_node *n, bool batched, int ndim, const int64_t *dim);
 nn_node *nn_unary_new(nn_graph *g, enum nn_op op, nn_node *a);
-nn_node *nn_example_param(nn_graph *g, const char *name, int ndim,
-                          const int64_t *dims, float lo, float hi);
 
 /* Shape inference helpers shared by op families. */
 nn_status nn_infer_same(nn_graph *g, nn_node *n); /* out shape = in[0] */

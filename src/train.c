@@ -218,6 +218,8 @@ static bool penalized(const nn_trainer *t, const nn_node *p)
 
 double nn_trainer_penalty(const nn_trainer *t)
 {
+    if (t->cfg.l1 == 0 && t->cfg.l2 == 0)
+        return 0;
     nn_graph *g = nn_model_graph(t->m);
     double l1 = 0, l2 = 0;
     for (int i = 0; i < g->nparams; i++) {

@@ -165,6 +165,21 @@ static void early_stopping_restores_best(void **state)
     assert_true(h[n - 1].val.loss > best);
     nn_trainer_free(t);
     nn_model_free(m);
+
+    /* keep_last: the same run ends with the last epoch's weights instead */
+    m = nn_model_new(ctx, "4 dense:128 relu dense:128 relu dense:1",
+                     &(struct nn_model_cfg){.max_batch = 256});
+    t = nn_trainer_new(m, &(struct nn_train_cfg){
+        .epochs = 500, .batch = 8, .patience = 10, .keep_last = true,
+        .optim = {.kind = NN_OPTIM_ADAM, .lr = 0.01f}});
+    assert_ok(ctx, nn_trainer_fit(t, &tr, &va));
+    h = nn_trainer_history(t, &n);
+    assert_true(nn_trainer_stopped_early(t));
+    assert_ok(ctx, nn_evaluate(m, &va, &mv));
+    assert_close(mv.loss, h[n - 1].val.loss, 1e-6, 1e-7);
+    assert_true(mv.loss > h[nn_trainer_best_epoch(t) - 1].val.loss);
+    nn_trainer_free(t);
+    nn_model_free(m);
     free(x);
     free(y);
     nn_ctx_free(ctx);

@@ -280,27 +280,33 @@ static nn_dataset *idx_build(nn_ctx *ctx, const char *img_name, struct idx *img,
     return ds;
 }
 
+/* Reads the images source and, when sl is given, the labels source (both
+ * opened when ok), builds the set, and closes both. */
+static nn_dataset *idx_load_opened(nn_ctx *ctx, bool ok, struct src *si, struct src *sl,
+                                   const char *img_name, const char *lbl_name)
+{
+    struct idx xi = {0}, xl = {0};
+    nn_dataset *ds = NULL;
+    if (ok && idx_read(ctx, si, 1, 4, &xi) == NN_OK &&
+        (!sl || idx_read(ctx, sl, 1, 1, &xl) == NN_OK))
+        ds = idx_build(ctx, img_name, &xi, lbl_name, sl ? &xl : NULL);
+    src_close(si);
+    if (sl)
+        src_close(sl);
+    free(xi.data);
+    free(xl.data);
+    return ds;
+}
+
 nn_dataset *nn_idx_load_mem(nn_ctx *ctx, const char *img_name, const uint8_t *img,
                             size_t img_len, const char *lbl_name,
                             const uint8_t *lbl, size_t lbl_len)
 {
     struct src si = {.name = img_name, .role = "images"};
     struct src sl = {.name = lbl_name ? lbl_name : "", .role = "labels"};
-    struct idx xi = {0}, xl = {0};
-    nn_dataset *ds = NULL;
-    if (src_open_mem(ctx, &si, img, img_len) != NN_OK ||
-        idx_read(ctx, &si, 1, 4, &xi) != NN_OK)
-        goto done;
-    if (lbl && (src_open_mem(ctx, &sl, lbl, lbl_len) != NN_OK ||
-                idx_read(ctx, &sl, 1, 1, &xl) != NN_OK))
-        goto done;
-    ds = idx_build(ctx, img_name, &xi, lbl_name, lbl ? &xl : NULL);
-done:
-    src_close(&si);
-    src_close(&sl);
-    free(xi.data);
-    free(xl.data);
-    return ds;
+    bool ok = src_open_mem(ctx, &si, img, img_len) == NN_OK &&
+              (!lbl || src_open_mem(ctx, &sl, lbl, lbl_len) == NN_OK);
+    return idx_load_opened(ctx, ok, &si, lbl ? &sl : NULL, img_name, lbl_name);
 }
 
 static nn_status src_open_file(nn_ctx *ctx, struct src *s, const char *path)
@@ -322,23 +328,11 @@ nn_dataset *nn_dataset_load_idx(nn_ctx *ctx, const char *images_path,
         return NULL;
     }
     struct src si = {.role = "images"}, sl = {.role = "labels"};
-    struct idx xi = {0}, xl = {0};
-    nn_dataset *ds = NULL;
     errno = 0;
-    if (src_open_file(ctx, &si, images_path) != NN_OK ||
-        idx_read(ctx, &si, 1, 4, &xi) != NN_OK)
-        goto done;
+    bool ok = src_open_file(ctx, &si, images_path) == NN_OK;
     errno = 0;
-    if (labels_path && (src_open_file(ctx, &sl, labels_path) != NN_OK ||
-                        idx_read(ctx, &sl, 1, 1, &xl) != NN_OK))
-        goto done;
-    ds = idx_build(ctx, images_path, &xi, labels_path, labels_path ? &xl : NULL);
-done:
-    src_close(&si);
-    src_close(&sl);
-    free(xi.data);
-    free(xl.data);
-    return ds;
+    ok = ok && (!labels_path || src_open_file(ctx, &sl, labels_path) == NN_OK);
+    return idx_load_opened(ctx, ok, &si, labels_path ? &sl : NULL, images_path, labels_path);
 }
 
 /* ---- data sets by name ------------------------------------------------------- */

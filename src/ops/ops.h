@@ -61,7 +61,6 @@ nn_node *nn_softmax_example(nn_graph *g);
 nn_status nn_log_softmax_forward(nn_graph *g, nn_node *n);
 void nn_log_softmax_backward(nn_graph *g, nn_node *n);
 nn_node *nn_log_softmax_example(nn_graph *g);
-nn_status nn_lastaxis_infer(nn_graph *g, nn_node *n);
 /* log sum_j e^{x_j} over x[0..c), computed stably (max subtracted) in double. */
 double nn_logsumexp(const float *x, int64_t c);
 /* dropout.c */

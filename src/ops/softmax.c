@@ -14,11 +14,6 @@ nn_node *nn_log_softmax(nn_graph *g, nn_node *a)
     return nn_unary_new(g, NN_OP_LOG_SOFTMAX, a);
 }
 
-nn_status nn_lastaxis_infer(nn_graph *g, nn_node *n)
-{
-    return nn_infer_same(g, n);
-}
-
 double nn_logsumexp(const float *x, int64_t c)
 {
     float m = x[0];
