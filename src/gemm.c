@@ -43,25 +43,39 @@ static void gemm1(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
 #endif
 }
 
-/* Below this many multiply-adds a product runs on one thread: splitting it
+/* Below this many multiply-adds a product is one backend call: cutting it
  * costs more than it saves. */
 #define PARALLEL_MIN_FMA (1 << 18)
 
+/* How many blocks a product is cut into: a function of its size alone.
+ * Each block repacks the operand it shares with the others, so blocks stay
+ * large: measured on the MLP epoch (1 thread), four blocks per batch-64
+ * product cost 20% over one, two cost nothing measurable. Two blocks
+ * occupy the two cores of the machines measured; the largest products
+ * (batch-1000 inference) are cut finer so that more threads can share them. */
+static int64_t gemm_blocks(int64_t fma)
+{
+    if (fma < PARALLEL_MIN_FMA)
+        return 1;
+    if (fma < (INT64_C(1) << 25))
+        return 2;
+    return fma < (INT64_C(1) << 27) ? 4 : 8;
+}
+
 struct gemm_job {
     bool trans_a, trans_b, along_n;
-    int64_t M, N, K, lda, ldb, ldc, len, quantum;
+    int64_t M, N, K, lda, ldb, ldc;
+    int64_t len;    /* rows (along M) or columns (along N) of C */
+    int64_t block;  /* rows or columns per block; the last may be shorter */
+    int64_t blocks; /* ceil(len / block) */
     float alpha, beta;
     const float *A, *B;
     float *C;
 };
 
-static void gemm_part(void *arg, int t, int n)
+/* One block of C: rows or columns [lo, hi). */
+static void gemm_block(const struct gemm_job *j, int64_t lo, int64_t hi)
 {
-    const struct gemm_job *j = arg;
-    int64_t lo, hi;
-    nn_split(j->len, j->quantum, t, n, &lo, &hi);
-    if (lo >= hi)
-        return;
     if (j->along_n)
         gemm1(j->trans_a, j->trans_b, j->M, hi - lo, j->K, j->alpha, j->A, j->lda,
               j->trans_b ? j->B + lo * j->ldb : j->B + lo, j->ldb, j->beta, j->C + lo, j->ldc);
@@ -71,34 +85,53 @@ static void gemm_part(void *arg, int t, int n)
               j->C + lo * j->ldc, j->ldc);
 }
 
-/* The threading policy: the product is cut into one block of C per thread
- * of the context's pool (along M for tall products, else along N, at
- * multiples of 8 rows or 16 columns) and each block is one
- * single-threaded backend call. At the batch-sized products of training
- * this beats the backends' own threading (measured: bench/RESULTS.md), and
- * the thread count is exactly the context's. Every element of C is computed
- * by the same kernel whatever the split, so results do not depend on the
- * thread count. */
+/* Thread t of n runs a contiguous run of whole blocks. */
+static void gemm_part(void *arg, int t, int n)
+{
+    const struct gemm_job *j = arg;
+    int64_t b0, b1;
+    nn_split(j->blocks, 1, t, n, &b0, &b1);
+    for (int64_t b = b0; b < b1; b++) {
+        int64_t lo = b * j->block, hi = lo + j->block;
+        gemm_block(j, lo, hi < j->len ? hi : j->len);
+    }
+}
+
+/* The threading policy: a large product is cut into blocks of C (along M
+ * for tall products, else along N) whose shapes depend only on the
+ * product's shape, never on the thread count; each block is one
+ * single-threaded backend call, and the context's pool hands whole blocks
+ * to its threads (on one thread, the same blocks run one after another).
+ * So every element of C is computed by the same backend call with the same
+ * arguments whatever the number of threads, and results are bit-identical
+ * for any thread count on any backend and CPU. (Cutting at the thread count
+ * instead changed which kernel edge case an element fell in: OpenBLAS on a
+ * Zen 5 gave different low bits on 1 and 2 threads.) At the batch-sized
+ * products of training this beats the backends' own threading (measured:
+ * bench/RESULTS.md), and the thread count is exactly the context's. */
 void nn_gemm(nn_ctx *ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
              float alpha, const float *A, int64_t lda, const float *B,
              int64_t ldb, float beta, float *C, int64_t ldc)
 {
     if (M == 0 || N == 0)
         return;
-    nn_pool *pool = M * N * K >= PARALLEL_MIN_FMA ? nn_ctx_pool(ctx) : NULL;
-    /* Tall products (large batches) are cut along M: each thread reads only
-     * its rows of A. Short ones are cut along N, so that each thread packs
+    /* Tall products (large batches) are cut along M: each block reads only
+     * its rows of A. Short ones are cut along N, so that each block packs
      * only its part of B. Measured at 2 threads: 1000x256x784 cut along M
      * 198 GFLOP/s, along N 149; 64x256x784 both about 175; the weight
      * gradient 256x784x64 (A transposed) is much slower cut along M. */
     bool along_n = M < 512 && (N >= 64 || N >= M);
-    struct gemm_job j = {trans_a, trans_b, along_n, M, N, K, lda, ldb, ldc,
-                         along_n ? N : M, along_n ? 16 : 8, alpha, beta, A, B, C};
-    if (!pool || j.len < 2 * j.quantum) {
+    int64_t len = along_n ? N : M, quantum = along_n ? 16 : 8;
+    int64_t nb = gemm_blocks(M * N * K);
+    int64_t block = (len + nb - 1) / nb;
+    block = (block + quantum - 1) / quantum * quantum;
+    if (block >= len) {
         gemm1(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    nn_pool_run(pool, gemm_part, &j);
+    struct gemm_job j = {trans_a, trans_b, along_n, M, N, K, lda, ldb, ldc, len, block,
+                         (len + block - 1) / block, alpha, beta, A, B, C};
+    nn_pool_run(nn_ctx_pool(ctx), gemm_part, &j);
 }
 
 const char *nn_gemm_backend_name(void)
