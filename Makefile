@@ -8,6 +8,8 @@ PREFIX  ?= /usr/local
 OPT     ?= -O2
 WERROR  ?= $(if $(CI),-Werror)
 SAN     ?=
+V       ?=
+Q        = $(if $(V),,@)
 
 WARN    = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 OMP     ?= -fopenmp
@@ -42,17 +44,21 @@ deps:
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/*/*.h tests/*.h tools/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(if $(V),,@echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libnn.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(if $(V),,@echo "  AR      $@")
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/libnn.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
+	$(if $(V),,@echo "  LD      $@")
+	$(Q)$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
 
 $(BUILD)/nn: $(CLI_OBJ) $(BUILD)/libnn.a
-	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LIBS) $(CLI_LIBS)
+	$(if $(V),,@echo "  LD      $@")
+	$(Q)$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LIBS) $(CLI_LIBS)
 
 # The test runner: every tests/*.c declares its groups with NN_GROUP(name, ...);
 # the list of groups is generated so adding a test file needs no edit here.
@@ -66,22 +72,30 @@ $(BUILD)/tests/%.o: CFLAGS += -I$(BUILD)/tests -Itests
 $(BUILD)/tools/%.o: CFLAGS += $(shell pkg-config --cflags cairo 2>/dev/null)
 
 $(BUILD)/test_runner: $(TEST_OBJ) $(BUILD)/libnn.a
-	$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LIBS) -lcmocka
+	$(if $(V),,@echo "  LD      $@")
+	$(Q)$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LIBS) -lcmocka
 
 test: $(BUILD)/test_runner $(BUILD)/nn
 	$(BUILD)/test_runner
 
+# Every leg runs (a failing one does not hide the others), each printing
+# one line; its whole output is in build/check/LEG.log (V=1 shows it).
+LEG = V=$(V) scripts/check-leg.sh
+SUB = $(MAKE) --no-print-directory
 check: deps
-	$(MAKE) all test
-	$(BUILD)/nn gradcheck --all
-	$(MAKE) example
-	$(MAKE) BUILD=build-cblas BLAS=openblas test
-	$(MAKE) portable
+	@fail=0; \
+	$(LEG) default  build/check $(SUB) all test     || fail=$$((fail + 1)); \
+	$(LEG) gradcheck build/check $(BUILD)/nn gradcheck --all || fail=$$((fail + 1)); \
+	$(LEG) example  build/check $(SUB) example      || fail=$$((fail + 1)); \
+	$(LEG) cblas    build/check $(SUB) BUILD=build-cblas BLAS=openblas test || fail=$$((fail + 1)); \
+	$(LEG) portable build/check $(SUB) portable     || fail=$$((fail + 1)); \
+	if [ $$fail -eq 0 ]; then echo "check: all 5 legs passed"; \
+	else echo "check: $$fail of 5 legs FAILED (logs in build/check/)"; exit 1; fi
 
 # The suite as a CPU without AVX-512 runs it: the library's kernels built
 # without the AVX-512/AVX2 clones, oneDNN limited to AVX2.
 portable:
-	ONEDNN_MAX_CPU_ISA=AVX2 $(MAKE) BUILD=build-portable \
+	ONEDNN_MAX_CPU_ISA=AVX2 $(MAKE) --no-print-directory BUILD=build-portable \
 	    OPT="-O2 -DNN_NO_MULTIVERSION" test
 
 # The embedding example, built against an installed copy of the library

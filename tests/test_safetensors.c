@@ -804,7 +804,8 @@ static void file_mode(void **state)
 
 /* ---- an independent reader: Python's json and numpy ---------------------- */
 
-static int run(char *const argv[])
+/* Runs argv; with err_path, the child's stderr goes to that file. */
+static int run(char *const argv[], const char *err_path)
 {
     fflush(stdout);
     fflush(stderr);
@@ -812,6 +813,8 @@ static int run(char *const argv[])
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        if (err_path && !freopen(err_path, "w", stderr))
+            _exit(126);
         execv(argv[0], argv);
         _exit(127);
     }
@@ -855,15 +858,27 @@ static void numpy_reads_our_file(void **state)
         argv[n++] = (char *)MVALS[i];
     }
     argv[n] = NULL;
-    int rc = run(argv);
+    int rc = run(argv, NULL);
     if (rc != 0)
         fail_msg("check_safetensors.py exited %d on %s (2: numpy missing; run "
                  "scripts/install-deps.sh)", rc, p);
-    /* The checker can fail: a wrong expected value must be caught. */
+    /* The checker can fail: a wrong expected value must be caught, and its
+     * complaint (kept out of the test log) must name the tensor. */
     argv[7] = "1.5,-2.25,2.99999989e-08,1.00000002e+30,-0,8";
-    rc = run(argv);
+    char err[352];
+    snprintf(err, sizeof err, "%s/checker.err", f->dir);
+    rc = run(argv, err);
     if (rc != 1)
         fail_msg("check_safetensors.py exited %d with a wrong expected value, expected 1", rc);
+    FILE *fe = fopen(err, "r");
+    assert_non_null(fe);
+    char msg[1024] = "";
+    size_t got = fread(msg, 1, sizeof msg - 1, fe);
+    msg[got] = '\0';
+    fclose(fe);
+    remove(err);
+    if (!strstr(msg, "layer1.weight"))
+        fail_msg("check_safetensors.py's complaint does not name the tensor: %s", msg);
 }
 
 /* ---- private helpers ---------------------------------------------------- */

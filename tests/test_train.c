@@ -523,7 +523,7 @@ static void nan_loss_stops_with_message(void **state)
     nn_status st = nn_trainer_fit(t, &src, NULL);
     assert_int_equal(st, NN_ERR_NUMERIC);
     const char *msg = nn_ctx_error(ctx);
-    print_message("%s\n", msg);
+    print_message("the message a user sees: %s\n", msg);
     assert_non_null(strstr(msg, "epoch"));
     assert_true(strstr(msg, "node '") || strstr(msg, "gradient of '"));
     nn_graph *g = nn_model_graph(m);
