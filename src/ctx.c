@@ -111,7 +111,6 @@ nn_ctx *nn_ctx_new(const struct nn_ctx_cfg *cfg)
         t = n > 0 ? (int)n : 1;
     }
     ctx->threads = t;
-    nn_threads_apply();
     return ctx;
 }
 
@@ -129,13 +128,6 @@ nn_pool *nn_ctx_pool(nn_ctx *ctx)
         ctx->pool = nn_pool_new(ctx->threads); /* NULL if threads cannot start */
     }
     return ctx->pool;
-}
-
-void nn_split(int64_t len, int64_t quantum, int t, int n, int64_t *lo, int64_t *hi)
-{
-    int64_t per = (len / n + quantum - 1) / quantum * quantum;
-    *lo = per * t < len ? per * t : len;
-    *hi = t == n - 1 ? len : (per * (t + 1) < len ? per * (t + 1) : len);
 }
 
 const char *nn_ctx_error(const nn_ctx *ctx) { return ctx ? ctx->err : "no context"; }

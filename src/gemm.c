@@ -5,6 +5,8 @@
  */
 #include "nn_impl.h"
 
+#include <pthread.h>
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -14,6 +16,28 @@
 #else
 #include <dnnl.h>
 #endif
+
+#if defined(NN_GEMM_CBLAS) && defined(NN_OPENBLAS)
+void openblas_set_num_threads(int);
+#endif
+
+/* The backend's process-wide settings, made once, when the first product
+ * runs (not when a context is made: a program that never multiplies, or
+ * sets its BLAS up itself before using libnn's data functions, is left
+ * alone). */
+static void backend_setup(void)
+{
+#if defined(NN_GEMM_CBLAS) && defined(NN_OPENBLAS)
+    /* nn_gemm does the splitting: OpenBLAS's own threads would oversubscribe */
+    openblas_set_num_threads(1);
+#endif
+#if !defined(NN_GEMM_CBLAS)
+    /* no VTune/perf JIT annotations: they cost a call per product */
+    dnnl_set_jit_profiling_flags(0);
+#endif
+}
+
+static pthread_once_t backend_once = PTHREAD_ONCE_INIT;
 
 /* One backend call on the calling thread's share of the cores. */
 static void gemm1(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
@@ -115,6 +139,7 @@ void nn_gemm(nn_ctx *ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int6
 {
     if (M == 0 || N == 0)
         return;
+    pthread_once(&backend_once, backend_setup);
     /* Tall products (large batches) are cut along M: each block reads only
      * its rows of A. Short ones are cut along N, so that each block packs
      * only its part of B. Measured at 2 threads: 1000x256x784 cut along M
@@ -143,18 +168,3 @@ const char *nn_gemm_backend_name(void)
 #endif
 }
 
-#if defined(NN_GEMM_CBLAS) && defined(NN_OPENBLAS)
-void openblas_set_num_threads(int);
-#endif
-
-void nn_threads_apply(void)
-{
-#if defined(NN_GEMM_CBLAS) && defined(NN_OPENBLAS)
-    /* nn_gemm does the splitting: OpenBLAS's own threads would oversubscribe */
-    openblas_set_num_threads(1);
-#endif
-#if !defined(NN_GEMM_CBLAS)
-    /* no VTune/perf JIT annotations: they cost a call per product */
-    dnnl_set_jit_profiling_flags(0);
-#endif
-}

@@ -241,10 +241,6 @@ nn_status nn_infer_same(nn_graph *g, nn_node *n); /* out shape = in[0] */
 void nn_gemm(nn_ctx *ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
              float alpha, const float *A, int64_t lda, const float *B,
              int64_t ldb, float beta, float *C, int64_t ldc);
-/* Once per context: OpenBLAS's own pool pinned to one thread and oneDNN's
- * JIT profiling hooks off (products are split across the library's pool;
- * oneDNN calls are made single-threaded one by one in nn_gemm). */
-void nn_threads_apply(void);
 
 /* Trainer state for checkpoints (train.c). */
 struct nn_trainer_state {

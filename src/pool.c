@@ -146,3 +146,12 @@ void nn_pool_run(nn_pool *p, void (*fn)(void *arg, int t, int n), void *arg)
     while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
         relax();
 }
+
+/* Thread t of n takes [lo, hi) of len items: equal runs, each a multiple of
+ * quantum, the last thread taking the rest. */
+void nn_split(int64_t len, int64_t quantum, int t, int n, int64_t *lo, int64_t *hi)
+{
+    int64_t per = (len / n + quantum - 1) / quantum * quantum;
+    *lo = per * t < len ? per * t : len;
+    *hi = t == n - 1 ? len : (per * (t + 1) < len ? per * (t + 1) : len);
+}
