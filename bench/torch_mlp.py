@@ -1,7 +1,9 @@
 #!/usr/bin/python3
-"""PyTorch side of libnn's MLP benchmark (`make bench`).
+"""PyTorch side of libnn's benchmarks (`make bench`).
 
-Trains the MLP 784-256-128-10 (ReLU, softmax cross-entropy, Adam) on
+Trains the MLP 784-256-128-10 (ReLU, softmax cross-entropy, Adam), or with
+--model lenet the LeNet-style CNN 1x28x28 conv:8,5,pad=2 relu maxpool:2
+conv:16,5 relu maxpool:2 flatten dense:120 relu dense:84 relu dense:10, on
 Fashion-MNIST preloaded in memory as float32 in [0,1], then measures seconds
 per epoch, test accuracy, inference throughput at batch 1000, batch-1 latency
 and the peak RSS of this process.  With --json it prints one JSON line.
@@ -32,6 +34,7 @@ def parse_args():
                         "--threads 2 reproduces the oversubscribed setup)")
     p.add_argument("--coretype", default="SkylakeX",
                    help="OPENBLAS_CORETYPE for this process (default SkylakeX)")
+    p.add_argument("--model", choices=("mlp", "lenet"), default="mlp")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--batch", type=int, default=64)
@@ -113,7 +116,16 @@ def cpu_name():
                                           info.get("cpu family"), info.get("model"))
 
 
-def make_model():
+def make_model(kind):
+    if kind == "lenet":
+        return torch.nn.Sequential(
+            torch.nn.Unflatten(1, (1, 28, 28)),
+            torch.nn.Conv2d(1, 8, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(8, 16, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(),
+            torch.nn.Linear(16 * 5 * 5, 120), torch.nn.ReLU(),
+            torch.nn.Linear(120, 84), torch.nn.ReLU(),
+            torch.nn.Linear(84, 10))
     return torch.nn.Sequential(
         torch.nn.Linear(784, 256), torch.nn.ReLU(),
         torch.nn.Linear(256, 128), torch.nn.ReLU(),
@@ -173,7 +185,7 @@ def main(args):
     torch.set_num_threads(args.torch_threads)
     torch.manual_seed(args.seed)
     core, blas_threads = openblas_info()
-    r = {"impl": "pytorch", "threads": args.threads,
+    r = {"impl": "pytorch", "model": args.model, "threads": args.threads,
          "torch_threads": torch.get_num_threads(),
          "openblas_threads": blas_threads, "openblas_coretype": core,
          "torch_version": torch.__version__, "cpu": cpu_name(),
@@ -184,7 +196,7 @@ def main(args):
             xtrain, ytrain = load_split(args.data, "train")
     except (OSError, ValueError) as e:
         sys.exit(f"torch_mlp.py: cannot read Fashion-MNIST from {args.data}: {e}")
-    model = make_model()
+    model = make_model(args.model)
     if not args.infer_only:
         times = train(model, xtrain, ytrain, args)
         r.update(epoch_s=[round(t, 4) for t in times],
