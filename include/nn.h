@@ -865,12 +865,24 @@ void nn_model_normalize(const nn_model *m, float *x, int64_t n);
 nn_status nn_model_set_class_names(nn_model *m, const char *const *names, int64_t n);
 const char *nn_model_class_name(const nn_model *m, int64_t i);
 
-/* A source of training or evaluation samples: gather copies the samples
- * idx[0..n) as float features into x (n, inputs) and their class labels
- * into labels or their targets into targets (n, outputs), whichever the
- * model's loss needs (the other pointer is NULL). */
+/* A source of training or evaluation samples. It states what it gives,
+ * and nn_trainer_fit and nn_evaluate check that against the model before
+ * any sample is copied (NN_ERR_SHAPE or NN_ERR_INVALID, naming both sides):
+ * features must equal the model's inputs; a cross-entropy model needs class
+ * labels (classes, when known, at most its outputs); a sigmoid or mse model
+ * needs ntargets equal to its outputs, except that a sigmoid model of one
+ * output also takes class labels 0 and 1 (classes at most 2) as its
+ * targets. gather copies the samples idx[0..n) as float features into x
+ * (n, features) and their class labels into labels (n) or their targets
+ * into targets (n, ntargets), whichever the model needs (the other pointer
+ * is NULL), and must write nothing more. */
 struct nn_source {
-    int64_t n;
+    int64_t n;          /* samples */
+    int64_t features;   /* floats per sample that gather writes into x */
+    bool has_labels;    /* gather can write class labels */
+    int64_t classes;    /* the labels lie in [0, classes); 0 if not known */
+    int64_t ntargets;   /* floats per sample gather can write into targets
+                           (0: it has no targets) */
     nn_status (*gather)(void *self, const int64_t *idx, int64_t n, float *x,
                         int32_t *labels, float *targets);
     void *self;
@@ -882,7 +894,7 @@ struct nn_source {
 };
 
 /* Arrays in memory as a source (not copied: they must outlive its use;
- * parallel). */
+ * parallel). labels, targets or both may be given; classes stays unknown. */
 struct nn_array_source {
     const float *x;         /* (n, features) */
     const int32_t *labels;  /* (n) or NULL */
@@ -890,6 +902,12 @@ struct nn_array_source {
     int64_t n, features, ntargets;
 };
 struct nn_source nn_source_from_arrays(struct nn_array_source *a);
+
+/* A data set as a source (parallel, with prefetching): its features (with
+ * its normalization), and its class labels or targets, whichever it has.
+ * Not copied: ds must outlive the source's use and keep its normalization
+ * while training. */
+struct nn_source nn_source_from_dataset(const nn_dataset *ds);
 
 struct nn_metrics {
     double loss;     /* data term, mean over samples */
@@ -900,7 +918,8 @@ struct nn_metrics {
     int64_t n;
 };
 
-/* Loss and metrics of the model over a whole source, evaluation mode. */
+/* Loss and metrics of the model over a whole source (at least one
+ * sample), evaluation mode. The source is checked as described above. */
 nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn_metrics *out);
 
 struct nn_epoch_stats {

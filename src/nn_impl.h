@@ -246,6 +246,16 @@ void nn_gemm(nn_ctx *ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int6
  * oneDNN calls are made single-threaded one by one in nn_gemm). */
 void nn_threads_apply(void);
 
+/* How a batch's target is filled from a source (source.c, train.c): class
+ * labels, float targets, or class labels 0/1 turned into the float targets
+ * of a one-output sigmoid model. */
+enum nn_feed_kind { NN_FEED_LABELS, NN_FEED_TARGETS, NN_FEED_BINARY_LABELS };
+/* Checks a source against the model before anything is copied: sample
+ * count, features, label kind, class and target counts. what names the
+ * source in the message ("training data"). Sets *kind on success. */
+nn_status nn_source_check(nn_model *m, const struct nn_source *s, const char *what,
+                          enum nn_feed_kind *kind);
+
 /* Trainer state for checkpoints (train.c). */
 struct nn_trainer_state {
     int epochs_done;
