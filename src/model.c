@@ -339,9 +339,13 @@ void nn_model_normalize(const nn_model *m, float *x, int64_t n)
 nn_status nn_model_set_class_names(nn_model *m, const char *const *names, int64_t n)
 {
     bool binary = m->outputs == 1 && m->loss_kind == NN_LOSS_SIGMOID_BCE && n == 2;
-    if (n != m->outputs && !binary)
+    if (n < 1 || (n != m->outputs && !binary))
         return nn_fail(m->ctx, NN_ERR_SHAPE, "model: %lld class names for %lld outputs",
                        (long long)n, (long long)m->outputs);
+    for (int64_t i = 0; i < n; i++)
+        if (!names || !names[i])
+            return nn_fail(m->ctx, NN_ERR_INVALID, "model: class name %lld of %lld is NULL",
+                           (long long)i, (long long)n);
     char **c = calloc((size_t)n, sizeof *c);
     for (int64_t i = 0; c && i < n; i++) {
         c[i] = malloc(strlen(names[i]) + 1);

@@ -22,6 +22,11 @@
 
 #define NN_ALIGN 64
 
+/* The most elements one node may hold (a parameter, or an activation at
+ * the largest batch): 2^40 floats, 4 TiB. Shapes are checked against it
+ * so that no element count or byte size can overflow. */
+#define NN_MAX_NUMEL ((int64_t)1 << 40)
+
 /* Marks a loop for vectorization: at -O2 GCC vectorizes only loops it is
  * told are safe, so the kernels ask explicitly. (The fuzz build has no
  * OpenMP and leaves them scalar.) */

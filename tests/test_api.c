@@ -228,6 +228,160 @@ static void dataset_source_equals_array_source(void **state)
                      (double)w[0][i], (double)w[1][i]);
 }
 
+/* A compiled graph x (N, 3) -> dense 2 -> softmax cross-entropy with y,
+ * max_batch 4. */
+struct small {
+    nn_ctx *ctx;
+    nn_graph *g;
+    nn_node *x, *y, *loss;
+};
+
+static void small_graph(struct small *s)
+{
+    s->ctx = new_ctx(1);
+    s->g = nn_graph_new(s->ctx);
+    s->x = nn_input(s->g, "x", 1, (int64_t[]){3});
+    s->y = nn_labels(s->g, "y");
+    nn_node *z = nn_dense(s->g, s->x, 2, (struct nn_init){.kind = NN_INIT_XAVIER_UNIFORM}, "d");
+    s->loss = nn_softmax_cross_entropy(s->g, z, s->y);
+    assert_ok(s->ctx, nn_graph_compile(s->g, &s->loss, 1, 4));
+}
+
+static void small_free(struct small *s)
+{
+    nn_graph_free(s->g);
+    nn_ctx_free(s->ctx);
+}
+
+static void feed_checks_count_and_data(void **state)
+{
+    (void)state;
+    struct small s;
+    small_graph(&s);
+    float x[5 * 3] = {0};
+    expect_fail(s.ctx, NN_ERR_INVALID, nn_feed(s.g, s.x, x, 5), "5 samples", "1 to 4");
+    expect_fail(s.ctx, NN_ERR_INVALID, nn_feed(s.g, s.x, x, 0), "0 samples", "1 to 4");
+    expect_fail(s.ctx, NN_ERR_INVALID, nn_feed(s.g, s.x, NULL, 2), "no data", "2 samples");
+    expect_fail(s.ctx, NN_ERR_INVALID, nn_feed(s.g, s.y, x, 2), "'y'", "not an input");
+    assert_ok(s.ctx, nn_feed(s.g, s.x, x, 4));
+    small_free(&s);
+}
+
+static void feed_labels_checks_count_and_data(void **state)
+{
+    (void)state;
+    struct small s;
+    small_graph(&s);
+    int32_t y[5] = {0};
+    expect_fail(s.ctx, NN_ERR_INVALID, nn_feed_labels(s.g, s.y, y, 5), "5 samples", "1 to 4");
+    expect_fail(s.ctx, NN_ERR_INVALID, nn_feed_labels(s.g, s.y, NULL, 2), "no labels",
+                "2 samples");
+    expect_fail(s.ctx, NN_ERR_INVALID, nn_feed_labels(s.g, s.x, y, 2), "'x'",
+                "not a labels node");
+    /* a label outside [0, classes) is refused by the loss, naming both */
+    float x[2 * 3] = {0};
+    y[1] = 2;
+    assert_ok(s.ctx, nn_feed(s.g, s.x, x, 2));
+    assert_ok(s.ctx, nn_feed_labels(s.g, s.y, y, 2));
+    expect_fail(s.ctx, NN_ERR_RANGE, nn_forward(s.g), "label 2", "[0, 2)");
+    small_free(&s);
+}
+
+static void set_batch_checks_count(void **state)
+{
+    (void)state;
+    struct small s;
+    small_graph(&s);
+    expect_fail(s.ctx, NN_ERR_INVALID, nn_set_batch(s.g, 5), "batch of 5", "1 to 4");
+    expect_fail(s.ctx, NN_ERR_INVALID, nn_set_batch(s.g, -1), "batch of -1", "1 to 4");
+    assert_ok(s.ctx, nn_set_batch(s.g, 4));
+    assert_int_equal(nn_graph_batch(s.g), 4);
+    small_free(&s);
+}
+
+/* Shapes whose element counts overflow are refused where they are given:
+ * a leaf's own shape, and a buffer at the compiled batch size. */
+static void shapes_that_overflow(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = new_ctx(1);
+    nn_graph *g = nn_graph_new(ctx);
+    nn_ctx_clear_error(ctx);
+    assert_null(nn_input(g, "big", 2, (int64_t[]){(int64_t)1 << 30, (int64_t)1 << 30}));
+    if (!strstr(nn_ctx_error(ctx), "'big'") || !strstr(nn_ctx_error(ctx), "1099511627776"))
+        fail_msg("message: %s", nn_ctx_error(ctx));
+    nn_graph_free(g);
+    /* 2^30 rows of 2^20 floats: 2^50 elements, which wrapped to a tiny arena */
+    g = nn_graph_new(ctx);
+    nn_node *x = nn_input(g, "x", 1, (int64_t[]){(int64_t)1 << 20});
+    nn_node *o = nn_sum(g, x);
+    assert_non_null(o);
+    expect_fail(ctx, NN_ERR_SHAPE, nn_graph_compile(g, &o, 1, (int64_t)1 << 30),
+                "node 'x'", "max_batch 1073741824");
+    nn_graph_free(g);
+    /* a product of two parameters each in range: (2^21, 1) . (1, 2^21) */
+    g = nn_graph_new(ctx);
+    nn_node *a = nn_param(g, "a", 2, (int64_t[]){(int64_t)1 << 21, 1},
+                          (struct nn_init){.kind = NN_INIT_ZEROS});
+    nn_node *b = nn_param(g, "b", 2, (int64_t[]){1, (int64_t)1 << 21},
+                          (struct nn_init){.kind = NN_INIT_ZEROS});
+    o = nn_sum(g, nn_matmul(g, a, b, false));
+    assert_non_null(o);
+    expect_fail(ctx, NN_ERR_SHAPE, nn_graph_compile(g, &o, 1, 1), "matmul", "more than");
+    nn_graph_free(g);
+    nn_ctx_free(ctx);
+}
+
+static void dataset_gather_checks_its_arguments(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = new_ctx(1);
+    nn_dataset *ds = nn_dataset_from_arrays(ctx, &(struct nn_array_data){
+        .n = 8, .ndim = 1, .dims = (int64_t[]){2}, .x = X8, .labels = Y8});
+    assert_non_null(ds);
+    float x[4 * 2];
+    int32_t y[4];
+    expect_fail(ctx, NN_ERR_RANGE, nn_dataset_gather(ds, (int64_t[]){0, 8}, 2, x, y, NULL),
+                "index 8", "[0, 8)");
+    expect_fail(ctx, NN_ERR_INVALID, nn_dataset_gather(ds, NULL, 2, x, y, NULL), "2 samples",
+                "without indices");
+    expect_fail(ctx, NN_ERR_INVALID, nn_dataset_gather(ds, (int64_t[]){0}, -1, x, y, NULL),
+                "-1 samples", ">= 0");
+    expect_fail(ctx, NN_ERR_RANGE, nn_dataset_row(ds, -1, x), "index -1", "[0, 8)");
+    nn_ctx_clear_error(ctx);
+    assert_null(nn_dataset_subset(ds, (int64_t[]){3, 9}, 2));
+    if (!strstr(nn_ctx_error(ctx), "index 9") || !strstr(nn_ctx_error(ctx), "[0, 8)"))
+        fail_msg("message: %s", nn_ctx_error(ctx));
+    nn_dataset_free(ds);
+    /* a sample shape with a zero dimension names it */
+    nn_ctx_clear_error(ctx);
+    assert_null(nn_dataset_from_arrays(ctx, &(struct nn_array_data){
+        .n = 8, .ndim = 2, .dims = (int64_t[]){2, 0}, .x = X8}));
+    if (!strstr(nn_ctx_error(ctx), "dimension 1") || !strstr(nn_ctx_error(ctx), "is 0"))
+        fail_msg("message: %s", nn_ctx_error(ctx));
+    nn_ctx_free(ctx);
+}
+
+static void model_setters_check_counts(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = new_ctx(1);
+    nn_model *m = nn_model_new(ctx, "2 dense:3 softmax", &(struct nn_model_cfg){.max_batch = 4});
+    assert_non_null(m);
+    const char *names[4] = {"a", "b", "c", "d"};
+    expect_fail(ctx, NN_ERR_SHAPE, nn_model_set_class_names(m, names, 4), "4 class names",
+                "3 outputs");
+    expect_fail(ctx, NN_ERR_INVALID, nn_model_set_class_names(m, NULL, 3), "class name 0",
+                "NULL");
+    float sh[3] = {0}, sc[3] = {1, 1, 1};
+    struct nn_norm_stats ns = {NN_NORM_STANDARD, 3, sh, sc};
+    expect_fail(ctx, NN_ERR_SHAPE, nn_model_set_norm(m, &ns), "3 features", "takes 2");
+    float x[2], p[3];
+    expect_fail(ctx, NN_ERR_INVALID, nn_model_predict(m, x, -1, p), "-1", "predict");
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+}
+
 NN_GROUP(api,
          cmocka_unit_test(source_features_must_match_model),
          cmocka_unit_test(labels_for_a_regression_model),
@@ -237,4 +391,10 @@ NN_GROUP(api,
          cmocka_unit_test(evaluate_checks_the_source),
          cmocka_unit_test(dataset_source_classes),
          cmocka_unit_test(binary_labels_out_of_range),
-         cmocka_unit_test(dataset_source_equals_array_source))
+         cmocka_unit_test(dataset_source_equals_array_source),
+         cmocka_unit_test(feed_checks_count_and_data),
+         cmocka_unit_test(feed_labels_checks_count_and_data),
+         cmocka_unit_test(set_batch_checks_count),
+         cmocka_unit_test(shapes_that_overflow),
+         cmocka_unit_test(dataset_gather_checks_its_arguments),
+         cmocka_unit_test(model_setters_check_counts))
