@@ -8,6 +8,8 @@
 #include <math.h>
 #include <string.h>
 
+static void arena_free(nn_graph *g);
+
 nn_graph *nn_graph_new(nn_ctx *ctx)
 {
     if (!ctx)
@@ -35,7 +37,7 @@ void nn_graph_free(nn_graph *g)
     free(g->params);
     nn_aligned_free(g->param_block);
     nn_aligned_free(g->grad_block);
-    nn_aligned_free(g->arena);
+    arena_free(g);
     free(g);
 }
 
@@ -331,6 +333,49 @@ static bool numel_fits(const nn_node *n, int64_t max_batch)
 
 static size_t round_up(size_t x) { return (x + NN_ALIGN - 1) / NN_ALIGN * NN_ALIGN; }
 
+/* Under AddressSanitizer every arena buffer is followed by a poisoned red
+ * zone (from its last byte to the next buffer): a write past the end of
+ * one activation, which would land silently in the next, is reported. */
+#if defined(__SANITIZE_ADDRESS__)
+#define NN_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NN_ASAN 1
+#endif
+#endif
+#ifdef NN_ASAN
+#include <sanitizer/asan_interface.h>
+#define NN_REDZONE NN_ALIGN
+#else
+#define NN_REDZONE 0
+#endif
+
+/* Bytes a buffer of the given size takes in the arena, red zone included. */
+static size_t span(size_t bytes) { return round_up(bytes) + NN_REDZONE; }
+
+/* The next buffer of the arena, of the given size, at base + *off (NULL
+ * while base is NULL: the sizing pass); poisons its red zone. */
+static float *place(char *base, size_t *off, size_t bytes)
+{
+    char *p = base ? base + *off : NULL;
+    *off += span(bytes);
+#ifdef NN_ASAN
+    if (p)
+        ASAN_POISON_MEMORY_REGION(p + bytes, span(bytes) - bytes);
+#endif
+    return (float *)(void *)p;
+}
+
+static void arena_free(nn_graph *g)
+{
+#ifdef NN_ASAN
+    if (g->arena)
+        ASAN_UNPOISON_MEMORY_REGION(g->arena, g->arena_size);
+#endif
+    nn_aligned_free(g->arena);
+    g->arena = NULL;
+}
+
 nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
                            int64_t max_batch)
 {
@@ -386,16 +431,11 @@ nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
         for (int i = 0; i < k; i++) {
             nn_node *n = g->order[i];
             int64_t rows = n->batched ? max_batch : 1;
-            size_t vbytes = round_up((size_t)(rows * n->sample_numel) * sizeof(float));
+            size_t vbytes = (size_t)(rows * n->sample_numel) * sizeof(float);
             if (n->op != NN_OP_PARAM && !n->fused) {
-                if (pass)
-                    n->val = (float *)(base + off);
-                off += vbytes;
-                if (n->requires_grad) {
-                    if (pass)
-                        n->grad = (float *)(base + off);
-                    off += vbytes;
-                }
+                n->val = place(base, &off, vbytes);
+                if (n->requires_grad)
+                    n->grad = place(base, &off, vbytes);
             }
             if (nn_op_table[n->op].aux_size) {
                 /* scratch scales with the batch if the node or an input has one
@@ -404,9 +444,8 @@ nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
                 for (int j = 0; j < n->nin; j++)
                     batched |= n->in[j]->batched;
                 int64_t a = nn_op_table[n->op].aux_size(n) * (batched ? max_batch : 1);
-                if (pass)
-                    n->aux = (float *)(base + off);
-                off += round_up((size_t)a * sizeof(float));
+                size_t abytes = (size_t)a * sizeof(float);
+                n->aux = place(base, &off, abytes);
             }
         }
         if (!pass) {

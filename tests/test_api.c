@@ -5,6 +5,17 @@
  */
 #include "test.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define NN_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NN_TEST_ASAN 1
+#endif
+#endif
+#ifdef NN_TEST_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 static nn_ctx *new_ctx(uint64_t seed)
 {
     return nn_ctx_new(&(struct nn_ctx_cfg){.seed = seed, .threads = 1});
@@ -382,6 +393,26 @@ static void model_setters_check_counts(void **state)
     nn_ctx_free(ctx);
 }
 
+/* Under AddressSanitizer (make asan) each arena buffer is followed by a
+ * poisoned red zone, so an overflow from one activation into the next is
+ * reported; other builds skip this test. */
+static void arena_red_zones_under_asan(void **state)
+{
+    (void)state;
+#ifndef NN_TEST_ASAN
+    skip();
+#else
+    struct small s;
+    small_graph(&s);
+    const char *x = (const char *)nn_input_buffer(s.g, s.x);
+    size_t bytes = 4 * 3 * sizeof(float); /* max_batch 4 rows of 3 */
+    assert_false(__asan_address_is_poisoned(x));
+    assert_false(__asan_address_is_poisoned(x + bytes - 1));
+    assert_true(__asan_address_is_poisoned(x + bytes));
+    small_free(&s);
+#endif
+}
+
 NN_GROUP(api,
          cmocka_unit_test(source_features_must_match_model),
          cmocka_unit_test(labels_for_a_regression_model),
@@ -397,4 +428,5 @@ NN_GROUP(api,
          cmocka_unit_test(set_batch_checks_count),
          cmocka_unit_test(shapes_that_overflow),
          cmocka_unit_test(dataset_gather_checks_its_arguments),
-         cmocka_unit_test(model_setters_check_counts))
+         cmocka_unit_test(model_setters_check_counts),
+         cmocka_unit_test(arena_red_zones_under_asan))
