@@ -966,12 +966,27 @@ typedef struct nn_trainer nn_trainer;
 /* A trainer for the model (which it does not own). NULL on error. */
 nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg);
 void nn_trainer_free(nn_trainer *t);
-/* Trains from the current position up to cfg->epochs. val may be NULL.
+/* Trains from the current position up to the trainer's epoch count
+ * (cfg->epochs, or the last nn_trainer_set_epochs). val may be NULL. The
+ * sources are checked against the model first (see struct nn_source).
  * A non-finite loss or gradient stops training with NN_ERR_NUMERIC, a
  * message naming the first node that became non-finite, and the weights of
- * the last good step. */
+ * the last good step.
+ * Training on: fit may be called again, after a callback stopped it or
+ * after raising the epoch count with nn_trainer_set_epochs, and continues
+ * where training stopped (shuffling, dropout, optimizer state and schedule
+ * carry on): fitting 2 epochs and then 2 more gives the weights of one
+ * 4-epoch fit, bit for bit. Two differences from one longer fit: a cosine
+ * schedule whose t_max came from the epoch count keeps the count given to
+ * nn_trainer_new, and with early stopping (patience) every fit that ends
+ * restores the best weights (unless keep_last). NN_ERR_STATE, and nothing
+ * done, when every epoch is done already or training stopped early. */
 nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
                          const struct nn_source *val);
+/* Sets the total number of epochs to train to (at least 1 and at least
+ * the epochs done), e.g. to train on after a finished fit. NN_ERR_INVALID
+ * naming both numbers otherwise. */
+nn_status nn_trainer_set_epochs(nn_trainer *t, int epochs);
 /* The epochs run so far (owned by the trainer). */
 const struct nn_epoch_stats *nn_trainer_history(const nn_trainer *t, int *n);
 nn_optim *nn_trainer_optim(nn_trainer *t);

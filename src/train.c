@@ -435,6 +435,15 @@ static nn_status push_history(nn_trainer *t, const struct nn_epoch_stats *s)
     return NN_OK;
 }
 
+nn_status nn_trainer_set_epochs(nn_trainer *t, int epochs)
+{
+    if (epochs < 1 || epochs < t->nhist)
+        return nn_fail(nn_model_ctx(t->m), NN_ERR_INVALID,
+                       "trainer: cannot train to %d epochs when %d are done", epochs, t->nhist);
+    t->cfg.epochs = epochs;
+    return NN_OK;
+}
+
 nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
                          const struct nn_source *val)
 {
@@ -442,6 +451,14 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
     nn_graph *g = nn_model_graph(m);
     nn_ctx *ctx = g->ctx;
     const struct nn_train_cfg *c = &t->cfg;
+    if (t->stopped_early)
+        return nn_fail(ctx, NN_ERR_STATE,
+                       "train: training stopped early after epoch %d (no validation "
+                       "improvement for %d epochs); nothing to train", t->nhist, c->patience);
+    if (t->nhist >= c->epochs)
+        return nn_fail(ctx, NN_ERR_STATE,
+                       "train: %d of %d epochs are done already; raise the count with "
+                       "nn_trainer_set_epochs to train on", t->nhist, c->epochs);
     enum nn_feed_kind kind, vkind;
     nn_status st = nn_source_check(m, train, "training data", &kind);
     if (st != NN_OK)

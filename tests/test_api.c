@@ -393,6 +393,109 @@ static void model_setters_check_counts(void **state)
     nn_ctx_free(ctx);
 }
 
+/* Data for the continuation tests: y = sin(x0) + x1 / 2 with noise. */
+enum { CN = 40, CV = 12 };
+static float CX[(CN + CV) * 2], CY[CN + CV];
+
+static void continuation_data(void)
+{
+    nn_ctx *ctx = new_ctx(7);
+    for (int i = 0; i < CN + CV; i++) {
+        CX[2 * i] = 3 * nn_rand_uniform(ctx) - 1.5f;
+        CX[2 * i + 1] = nn_rand_normal(ctx);
+        CY[i] = sinf(CX[2 * i]) + 0.5f * CX[2 * i + 1] + 0.1f * nn_rand_normal(ctx);
+    }
+    nn_ctx_free(ctx);
+}
+
+/* Trains with the epochs cut into parts: fit for parts[0] epochs, then
+ * nn_trainer_set_epochs to the running total and fit again for each other
+ * part. Copies the weights and the validation losses out. */
+static int64_t train_in_parts(const int *parts, int nparts, float *w, double *val_loss)
+{
+    nn_ctx *ctx = new_ctx(21);
+    nn_model *m = nn_model_new(ctx, "2 dense:8 relu dropout:0.2 dense:1",
+                               &(struct nn_model_cfg){.max_batch = 16});
+    assert_non_null(m);
+    struct nn_train_cfg tc = {.epochs = parts[0], .batch = 16, .l2 = 1e-3f,
+                              .optim = {.kind = NN_OPTIM_MOMENTUM, .lr = 0.05f}};
+    assert_ok(ctx, nn_schedule_parse(ctx, "step:1:0.7", &tc.schedule));
+    nn_trainer *t = nn_trainer_new(m, &tc);
+    assert_non_null(t);
+    struct nn_array_source at = {.x = CX, .targets = CY, .n = CN, .features = 2, .ntargets = 1};
+    struct nn_array_source av = {.x = CX + 2 * CN, .targets = CY + CN, .n = CV, .features = 2,
+                                 .ntargets = 1};
+    struct nn_source tr = nn_source_from_arrays(&at), va = nn_source_from_arrays(&av);
+    int total = 0;
+    for (int p = 0; p < nparts; p++) {
+        total += parts[p];
+        if (p > 0)
+            assert_ok(ctx, nn_trainer_set_epochs(t, total));
+        assert_ok(ctx, nn_trainer_fit(t, &tr, &va));
+        assert_int_equal(nn_trainer_epoch(t), total);
+    }
+    int n;
+    const struct nn_epoch_stats *h = nn_trainer_history(t, &n);
+    for (int i = 0; i < n; i++)
+        val_loss[i] = h[i].val.loss;
+    nn_graph *g = nn_model_graph(m);
+    int64_t np = nn_graph_param_count(g);
+    memcpy(w, nn_graph_param_block(g), (size_t)np * sizeof(float));
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+    return np;
+}
+
+/* Fitting 2 epochs and then 2 more gives the weights of one 4-epoch fit,
+ * bit for bit (shuffles, dropout masks, momentum and the schedule carry
+ * on), and the same per-epoch history. */
+static void fit_twice_equals_one_longer_fit(void **state)
+{
+    (void)state;
+    continuation_data();
+    float w1[64], w2[64];
+    double v1[4], v2[4];
+    int64_t np = train_in_parts((const int[]){4}, 1, w1, v1);
+    assert_true(np <= 64);
+    train_in_parts((const int[]){2, 2}, 2, w2, v2);
+    for (int64_t i = 0; i < np; i++)
+        if (w1[i] != w2[i])
+            fail_msg("weight %lld: %.9g after 4 epochs, %.9g after 2 + 2", (long long)i,
+                     (double)w1[i], (double)w2[i]);
+    for (int i = 0; i < 4; i++)
+        if (v1[i] != v2[i])
+            fail_msg("epoch %d: validation loss %.9g after 4, %.9g after 2 + 2", i + 1, v1[i],
+                     v2[i]);
+    train_in_parts((const int[]){1, 1, 2}, 3, w2, v2);
+    assert_memory_equal(w1, w2, (size_t)np * sizeof(float));
+}
+
+/* fit on a trainer with nothing left to do says so instead of returning
+ * NN_OK having done nothing; set_epochs refuses fewer epochs than done. */
+static void fit_when_finished_is_an_error(void **state)
+{
+    (void)state;
+    continuation_data();
+    nn_ctx *ctx = new_ctx(1);
+    nn_model *m = nn_model_new(ctx, "2 dense:4 tanh dense:1", &(struct nn_model_cfg){.max_batch = 8});
+    nn_trainer *t = nn_trainer_new(m, &(struct nn_train_cfg){.epochs = 2, .batch = 8});
+    struct nn_array_source a = {.x = CX, .targets = CY, .n = CN, .features = 2, .ntargets = 1};
+    struct nn_source src = nn_source_from_arrays(&a);
+    assert_ok(ctx, nn_trainer_fit(t, &src, NULL));
+    expect_fail(ctx, NN_ERR_STATE, nn_trainer_fit(t, &src, NULL), "2 of 2 epochs",
+                "nn_trainer_set_epochs");
+    assert_int_equal(nn_trainer_epoch(t), 2);
+    expect_fail(ctx, NN_ERR_INVALID, nn_trainer_set_epochs(t, 1), "1 epochs", "2 are done");
+    expect_fail(ctx, NN_ERR_INVALID, nn_trainer_set_epochs(t, 0), "0 epochs", "2 are done");
+    assert_ok(ctx, nn_trainer_set_epochs(t, 3));
+    assert_ok(ctx, nn_trainer_fit(t, &src, NULL));
+    assert_int_equal(nn_trainer_epoch(t), 3);
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+}
+
 /* Under AddressSanitizer (make asan) each arena buffer is followed by a
  * poisoned red zone, so an overflow from one activation into the next is
  * reported; other builds skip this test. */
@@ -429,4 +532,6 @@ NN_GROUP(api,
          cmocka_unit_test(shapes_that_overflow),
          cmocka_unit_test(dataset_gather_checks_its_arguments),
          cmocka_unit_test(model_setters_check_counts),
+         cmocka_unit_test(fit_twice_equals_one_longer_fit),
+         cmocka_unit_test(fit_when_finished_is_an_error),
          cmocka_unit_test(arena_red_zones_under_asan))
