@@ -852,8 +852,22 @@ nn_node *nn_model_logits(const nn_model *m);
 nn_node *nn_model_output(const nn_model *m);
 /* Predictions for n samples x (n, inputs) into out (n, outputs), in
  * evaluation mode, in chunks of max_batch. x is in the model's input space:
- * normalized as its training data was (see nn_model_normalize). */
+ * normalized as its training data was (see nn_model_normalize). x is only
+ * read (each chunk is copied into the model); out must not overlap it. */
 nn_status nn_model_predict(nn_model *m, const float *x, int64_t n, float *out);
+/* For classifiers (loss cross-entropy or sigmoid): the classes are the
+ * outputs, or classes 0 and 1 for a one-output sigmoid (p is class 1's
+ * probability); ranked by probability, ties to the lower index. For a
+ * multi-output sigmoid the probabilities are per output, independent. */
+/* The predicted class of each of n samples x (n, inputs) into classes (n).
+ * NN_ERR_STATE for a regression model (loss mse). */
+nn_status nn_model_predict_class(nn_model *m, const float *x, int64_t n, int64_t *classes);
+/* The k most probable classes of each sample, most probable first, into
+ * classes (n, k), and their probabilities into probs (n, k) unless probs
+ * is NULL. NN_ERR_INVALID naming k and the class count unless 1 <= k <=
+ * classes; NN_ERR_STATE for a regression model. Allocates nothing. */
+nn_status nn_model_topk(nn_model *m, const float *x, int64_t n, int64_t k, int64_t *classes,
+                        float *probs);
 /* The input normalization the model was trained with (stored in its
  * checkpoint): set (copied), get (false if none; arrays owned by the
  * model), and apply to n raw rows in place. */

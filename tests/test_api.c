@@ -496,6 +496,98 @@ static void fit_when_finished_is_an_error(void **state)
     nn_ctx_free(ctx);
 }
 
+/* nn_model_predict reads the caller's rows and writes only out, across
+ * several chunks of max_batch, and the result does not depend on where the
+ * rows sit in memory (an unaligned copy predicts the same). */
+static void predict_leaves_input_unchanged(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = new_ctx(5);
+    nn_model *m = nn_model_new(ctx, "3 dense:5 relu dropout:0.5 dense:4 softmax",
+                               &(struct nn_model_cfg){.max_batch = 4});
+    assert_non_null(m);
+    enum { N = 11 };
+    float x[N * 3 + 1], x0[N * 3], p[N * 4], q[N * 4];
+    for (int i = 0; i < N * 3; i++)
+        x[i] = x0[i] = nn_rand_normal(ctx);
+    assert_ok(ctx, nn_model_predict(m, x, N, p));
+    assert_memory_equal(x, x0, sizeof x0);
+    memmove(x + 1, x, sizeof x0); /* the same rows 4 bytes further on */
+    assert_ok(ctx, nn_model_predict(m, x + 1, N, q));
+    assert_memory_equal(p, q, sizeof p);
+    assert_memory_equal(x + 1, x0, sizeof x0);
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+}
+
+/* Sets every parameter of m from w (in block order). */
+static void set_weights(nn_model *m, const float *w, int64_t n)
+{
+    nn_graph *g = nn_model_graph(m);
+    assert_int_equal(nn_graph_param_count(g), n);
+    memcpy(nn_graph_param_block(g), w, (size_t)n * sizeof(float));
+}
+
+/* predict_class and topk agree with the probabilities predict gives, rank
+ * ties to the lower index, and handle a one-output sigmoid as two classes. */
+static void predict_class_and_topk(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = new_ctx(9);
+    nn_model *m = nn_model_new(ctx, "2 dense:3 softmax", &(struct nn_model_cfg){.max_batch = 2});
+    assert_non_null(m);
+    /* logits (x0, x1, -x0 - x1): weight (3, 2) then bias (3) */
+    set_weights(m, (const float[]){1, 0, 0, 1, -1, -1, 0, 0, 0}, 9);
+    float x[5 * 2] = {2, 1, -1, 3, -2, -1, 0, 0, 0.5f, 0.25f};
+    int64_t want[5][3] = {{0, 1, 2}, {1, 0, 2}, {2, 1, 0}, {0, 1, 2}, {0, 1, 2}};
+    float p[5 * 3], tp[5 * 3];
+    int64_t c1[5], tc[5 * 3];
+    assert_ok(ctx, nn_model_predict(m, x, 5, p));
+    assert_ok(ctx, nn_model_predict_class(m, x, 5, c1));
+    assert_ok(ctx, nn_model_topk(m, x, 5, 3, tc, tp));
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(c1[i], want[i][0]);
+        for (int t = 0; t < 3; t++) {
+            assert_int_equal(tc[i * 3 + t], want[i][t]);
+            assert_true(tp[i * 3 + t] == p[i * 3 + want[i][t]]);
+        }
+    }
+    assert_close(tp[3 * 3], 1.0 / 3, 1e-6, 0); /* x = (0, 0): a three-way tie */
+    int64_t two[5 * 2];
+    assert_ok(ctx, nn_model_topk(m, x, 5, 2, two, NULL));
+    assert_int_equal(two[2], 1);
+    assert_int_equal(two[3], 0);
+    expect_fail(ctx, NN_ERR_INVALID, nn_model_topk(m, x, 5, 4, two, NULL), "k is 4", "1 to 3");
+    expect_fail(ctx, NN_ERR_INVALID, nn_model_topk(m, x, 5, 0, two, NULL), "k is 0", "1 to 3");
+    nn_model_free(m);
+
+    /* one sigmoid output: p = sigmoid(x0) is class 1's probability */
+    m = nn_model_new(ctx, "2 dense:1 sigmoid", &(struct nn_model_cfg){.max_batch = 2});
+    set_weights(m, (const float[]){1, 0, 0}, 3);
+    float xb[3 * 2] = {2, 0, -2, 0, 0, 5};
+    assert_ok(ctx, nn_model_predict_class(m, xb, 3, c1));
+    assert_int_equal(c1[0], 1);
+    assert_int_equal(c1[1], 0);
+    assert_int_equal(c1[2], 0); /* p = 0.5 exactly: the tie goes to class 0 */
+    assert_ok(ctx, nn_model_topk(m, xb, 3, 2, tc, tp));
+    assert_int_equal(tc[0], 1);
+    assert_int_equal(tc[1], 0);
+    assert_close(tp[0], 1 / (1 + exp(-2.0)), 1e-6, 0);
+    assert_close(tp[1], 1 - 1 / (1 + exp(-2.0)), 1e-6, 0);
+    assert_int_equal(tc[2], 0);
+    expect_fail(ctx, NN_ERR_INVALID, nn_model_topk(m, xb, 3, 3, tc, NULL), "k is 3", "1 to 2");
+    nn_model_free(m);
+
+    /* regression: no classes */
+    m = nn_model_new(ctx, "2 dense:2", &(struct nn_model_cfg){.max_batch = 2});
+    expect_fail(ctx, NN_ERR_STATE, nn_model_predict_class(m, xb, 3, c1), "regression",
+                "loss mse");
+    expect_fail(ctx, NN_ERR_STATE, nn_model_topk(m, xb, 3, 1, tc, NULL), "regression",
+                "loss mse");
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+}
+
 /* Under AddressSanitizer (make asan) each arena buffer is followed by a
  * poisoned red zone, so an overflow from one activation into the next is
  * reported; other builds skip this test. */
@@ -534,4 +626,6 @@ NN_GROUP(api,
          cmocka_unit_test(model_setters_check_counts),
          cmocka_unit_test(fit_twice_equals_one_longer_fit),
          cmocka_unit_test(fit_when_finished_is_an_error),
+         cmocka_unit_test(predict_leaves_input_unchanged),
+         cmocka_unit_test(predict_class_and_topk),
          cmocka_unit_test(arena_red_zones_under_asan))
