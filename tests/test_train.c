@@ -485,26 +485,53 @@ static void fusion_needs_a_single_consumer(void **state)
     nn_ctx_free(ctx);
 }
 
+/* Counts the batches of an epoch and checks each one's size. */
+struct batch_count {
+    int64_t batches, last_done, want_batch;
+    int64_t sizes[8];
+};
+
+static bool count_batch(const struct nn_train_progress *p, void *user)
+{
+    struct batch_count *c = user;
+    if (c->batches < 8)
+        c->sizes[c->batches] = p->samples_done - c->last_done;
+    c->batches++;
+    c->last_done = p->samples_done;
+    assert_int_equal(p->batch, c->batches);
+    return true;
+}
+
+/* 10 samples in batches of 4: two full batches with drop_last, and a third
+ * of 2 without. */
 static void drop_last_batch(void **state)
 {
     (void)state;
-    nn_ctx *ctx = new_ctx(1);
-    float x[10 * 2] = {0};
-    int32_t y[10] = {0, 1, 0, 1, 0, 1, 0, 1, 0, 1};
-    nn_model *m = nn_model_new(ctx, "2 dense:2 softmax", &(struct nn_model_cfg){.max_batch = 4});
-    struct nn_array_source a = {.x = x, .labels = y, .n = 10, .features = 2};
-    struct nn_source src = nn_source_from_arrays(&a);
-    int batches = 0;
-    nn_trainer *t = nn_trainer_new(m, &(struct nn_train_cfg){
-        .epochs = 1, .batch = 4, .drop_last = true, .optim = {.kind = NN_OPTIM_SGD}});
-    assert_ok(ctx, nn_trainer_fit(t, &src, NULL));
-    int n;
-    const struct nn_epoch_stats *h = nn_trainer_history(t, &n);
-    assert_int_equal(h[0].train.n, 8);
-    (void)batches;
-    nn_trainer_free(t);
-    nn_model_free(m);
-    nn_ctx_free(ctx);
+    for (int drop = 1; drop >= 0; drop--) {
+        nn_ctx *ctx = new_ctx(1);
+        float x[10 * 2] = {0};
+        int32_t y[10] = {0, 1, 0, 1, 0, 1, 0, 1, 0, 1};
+        nn_model *m = nn_model_new(ctx, "2 dense:2 softmax",
+                                   &(struct nn_model_cfg){.max_batch = 4});
+        struct nn_array_source a = {.x = x, .labels = y, .n = 10, .features = 2};
+        struct nn_source src = nn_source_from_arrays(&a);
+        struct batch_count bc = {0};
+        nn_trainer *t = nn_trainer_new(m, &(struct nn_train_cfg){
+            .epochs = 1, .batch = 4, .drop_last = drop, .optim = {.kind = NN_OPTIM_SGD},
+            .on_batch = count_batch, .user = &bc});
+        assert_ok(ctx, nn_trainer_fit(t, &src, NULL));
+        int n;
+        const struct nn_epoch_stats *h = nn_trainer_history(t, &n);
+        assert_int_equal(bc.batches, drop ? 2 : 3);
+        assert_int_equal(bc.sizes[0], 4);
+        assert_int_equal(bc.sizes[1], 4);
+        if (!drop)
+            assert_int_equal(bc.sizes[2], 2);
+        assert_int_equal(h[0].train.n, drop ? 8 : 10);
+        nn_trainer_free(t);
+        nn_model_free(m);
+        nn_ctx_free(ctx);
+    }
 }
 
 static void nan_loss_stops_with_message(void **state)
