@@ -36,17 +36,6 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static nn_status gather(void *self, const int64_t *idx, int64_t n, float *x, int32_t *labels,
-                        float *targets)
-{
-    return nn_dataset_gather(self, idx, n, x, labels, targets);
-}
-
-static void prefetch(void *self, const int64_t *idx, int64_t n)
-{
-    nn_dataset_prefetch(self, idx, n);
-}
-
 static int die(nn_ctx *ctx, const char *what)
 {
     fprintf(stderr, "bench_mlp: %s: %s\n", what, nn_ctx_error(ctx));
@@ -83,8 +72,8 @@ int main(int argc, char **argv)
     nn_model *m = nn_model_new(ctx, SPEC, &(struct nn_model_cfg){.max_batch = 1000});
     if (!m)
         return die(ctx, "model");
-    struct nn_source tr = {nn_dataset_size(train), gather, train, true, prefetch};
-    struct nn_source te = {nn_dataset_size(test), gather, test, true, prefetch};
+    struct nn_source tr = nn_source_from_dataset(train);
+    struct nn_source te = nn_source_from_dataset(test);
     double ep[64] = {0};
     int nep = 0;
     double acc = -1;

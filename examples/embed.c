@@ -28,11 +28,11 @@ int main(int argc, char **argv)
         nn_ctx_free(ctx);
         return 1;
     }
-    int64_t nin = nn_model_inputs(m), nout = nn_model_outputs(m);
-    float *x = malloc((size_t)nin * sizeof *x), *p = malloc((size_t)nout * sizeof *p);
+    int64_t nin = nn_model_inputs(m);
+    float *x = malloc((size_t)nin * sizeof *x);
     char line[65536];
     int rc = 0;
-    for (long row = 1; x && p && fgets(line, sizeof line, stdin); row++) {
+    for (long row = 1; x && fgets(line, sizeof line, stdin); row++) {
         int64_t k = 0;
         for (char *t = strtok(line, " ,\t\n"); t && k < nin; t = strtok(NULL, " ,\t\n"))
             x[k++] = strtof(t, NULL);
@@ -42,21 +42,18 @@ int main(int argc, char **argv)
             rc = 1;
             break;
         }
-        nn_model_normalize(m, x, 1);              /* raw units -> the model's inputs */
-        if (nn_model_predict(m, x, 1, p) != NN_OK) { /* probabilities */
+        nn_model_normalize(m, x, 1); /* raw units -> the model's inputs */
+        int64_t best;
+        float p;
+        if (nn_model_topk(m, x, 1, 1, &best, &p) != NN_OK) { /* the most probable class */
             fprintf(stderr, "embed: %s\n", nn_ctx_error(ctx));
             rc = 1;
             break;
         }
-        int64_t best = 0;
-        for (int64_t j = 1; j < nout; j++)
-            if (p[j] > p[best])
-                best = j;
         const char *name = nn_model_class_name(m, best);
-        printf("%lld %s %.4f\n", (long long)best, name ? name : "-", (double)p[best]);
+        printf("%lld %s %.4f\n", (long long)best, name ? name : "-", (double)p);
     }
     free(x);
-    free(p);
     nn_model_free(m);
     nn_ctx_free(ctx);
     return rc;

@@ -852,8 +852,22 @@ nn_node *nn_model_logits(const nn_model *m);
 nn_node *nn_model_output(const nn_model *m);
 /* Predictions for n samples x (n, inputs) into out (n, outputs), in
  * evaluation mode, in chunks of max_batch. x is in the model's input space:
- * normalized as its training data was (see nn_model_normalize). */
+ * normalized as its training data was (see nn_model_normalize). x is only
+ * read (each chunk is copied into the model); out must not overlap it. */
 nn_status nn_model_predict(nn_model *m, const float *x, int64_t n, float *out);
+/* For classifiers (loss cross-entropy or sigmoid): the classes are the
+ * outputs, or classes 0 and 1 for a one-output sigmoid (p is class 1's
+ * probability); ranked by probability, ties to the lower index. For a
+ * multi-output sigmoid the probabilities are per output, independent. */
+/* The predicted class of each of n samples x (n, inputs) into classes (n).
+ * NN_ERR_STATE for a regression model (loss mse). */
+nn_status nn_model_predict_class(nn_model *m, const float *x, int64_t n, int64_t *classes);
+/* The k most probable classes of each sample, most probable first, into
+ * classes (n, k), and their probabilities into probs (n, k) unless probs
+ * is NULL. NN_ERR_INVALID naming k and the class count unless 1 <= k <=
+ * classes; NN_ERR_STATE for a regression model. Allocates nothing. */
+nn_status nn_model_topk(nn_model *m, const float *x, int64_t n, int64_t k, int64_t *classes,
+                        float *probs);
 /* The input normalization the model was trained with (stored in its
  * checkpoint): set (copied), get (false if none; arrays owned by the
  * model), and apply to n raw rows in place. */
@@ -865,12 +879,24 @@ void nn_model_normalize(const nn_model *m, float *x, int64_t n);
 nn_status nn_model_set_class_names(nn_model *m, const char *const *names, int64_t n);
 const char *nn_model_class_name(const nn_model *m, int64_t i);
 
-/* A source of training or evaluation samples: gather copies the samples
- * idx[0..n) as float features into x (n, inputs) and their class labels
- * into labels or their targets into targets (n, outputs), whichever the
- * model's loss needs (the other pointer is NULL). */
+/* A source of training or evaluation samples. It states what it gives,
+ * and nn_trainer_fit and nn_evaluate check that against the model before
+ * any sample is copied (NN_ERR_SHAPE or NN_ERR_INVALID, naming both sides):
+ * features must equal the model's inputs; a cross-entropy model needs class
+ * labels (classes, when known, at most its outputs); a sigmoid or mse model
+ * needs ntargets equal to its outputs, except that a sigmoid model of one
+ * output also takes class labels 0 and 1 (classes at most 2) as its
+ * targets. gather copies the samples idx[0..n) as float features into x
+ * (n, features) and their class labels into labels (n) or their targets
+ * into targets (n, ntargets), whichever the model needs (the other pointer
+ * is NULL), and must write nothing more. */
 struct nn_source {
-    int64_t n;
+    int64_t n;          /* samples */
+    int64_t features;   /* floats per sample that gather writes into x */
+    bool has_labels;    /* gather can write class labels */
+    int64_t classes;    /* the labels lie in [0, classes); 0 if not known */
+    int64_t ntargets;   /* floats per sample gather can write into targets
+                           (0: it has no targets) */
     nn_status (*gather)(void *self, const int64_t *idx, int64_t n, float *x,
                         int32_t *labels, float *targets);
     void *self;
@@ -882,7 +908,7 @@ struct nn_source {
 };
 
 /* Arrays in memory as a source (not copied: they must outlive its use;
- * parallel). */
+ * parallel). labels, targets or both may be given; classes stays unknown. */
 struct nn_array_source {
     const float *x;         /* (n, features) */
     const int32_t *labels;  /* (n) or NULL */
@@ -890,6 +916,12 @@ struct nn_array_source {
     int64_t n, features, ntargets;
 };
 struct nn_source nn_source_from_arrays(struct nn_array_source *a);
+
+/* A data set as a source (parallel, with prefetching): its features (with
+ * its normalization), and its class labels or targets, whichever it has.
+ * Not copied: ds must outlive the source's use and keep its normalization
+ * while training. */
+struct nn_source nn_source_from_dataset(const nn_dataset *ds);
 
 struct nn_metrics {
     double loss;     /* data term, mean over samples */
@@ -900,7 +932,8 @@ struct nn_metrics {
     int64_t n;
 };
 
-/* Loss and metrics of the model over a whole source, evaluation mode. */
+/* Loss and metrics of the model over a whole source (at least one
+ * sample), evaluation mode. The source is checked as described above. */
 nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn_metrics *out);
 
 struct nn_epoch_stats {
@@ -947,12 +980,27 @@ typedef struct nn_trainer nn_trainer;
 /* A trainer for the model (which it does not own). NULL on error. */
 nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg);
 void nn_trainer_free(nn_trainer *t);
-/* Trains from the current position up to cfg->epochs. val may be NULL.
+/* Trains from the current position up to the trainer's epoch count
+ * (cfg->epochs, or the last nn_trainer_set_epochs). val may be NULL. The
+ * sources are checked against the model first (see struct nn_source).
  * A non-finite loss or gradient stops training with NN_ERR_NUMERIC, a
  * message naming the first node that became non-finite, and the weights of
- * the last good step. */
+ * the last good step.
+ * Training on: fit may be called again, after a callback stopped it or
+ * after raising the epoch count with nn_trainer_set_epochs, and continues
+ * where training stopped (shuffling, dropout, optimizer state and schedule
+ * carry on): fitting 2 epochs and then 2 more gives the weights of one
+ * 4-epoch fit, bit for bit. Two differences from one longer fit: a cosine
+ * schedule whose t_max came from the epoch count keeps the count given to
+ * nn_trainer_new, and with early stopping (patience) every fit that ends
+ * restores the best weights (unless keep_last). NN_ERR_STATE, and nothing
+ * done, when every epoch is done already or training stopped early. */
 nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
                          const struct nn_source *val);
+/* Sets the total number of epochs to train to (at least 1 and at least
+ * the epochs done), e.g. to train on after a finished fit. NN_ERR_INVALID
+ * naming both numbers otherwise. */
+nn_status nn_trainer_set_epochs(nn_trainer *t, int epochs);
 /* The epochs run so far (owned by the trainer). */
 const struct nn_epoch_stats *nn_trainer_history(const nn_trainer *t, int *n);
 nn_optim *nn_trainer_optim(nn_trainer *t);

@@ -8,6 +8,8 @@
 #include <math.h>
 #include <string.h>
 
+static void arena_free(nn_graph *g);
+
 nn_graph *nn_graph_new(nn_ctx *ctx)
 {
     if (!ctx)
@@ -35,7 +37,7 @@ void nn_graph_free(nn_graph *g)
     free(g->params);
     nn_aligned_free(g->param_block);
     nn_aligned_free(g->grad_block);
-    nn_aligned_free(g->arena);
+    arena_free(g);
     free(g);
 }
 
@@ -65,8 +67,8 @@ void nn_set_shape(nn_node *n, bool batched, int ndim, const int64_t *dim)
     int64_t s = 1;
     for (int i = 0; i < ndim; i++) {
         n->dim[i] = dim[i];
-        if (!(batched && i == 0))
-            s *= dim[i];
+        if (!(batched && i == 0) && __builtin_mul_overflow(s, dim[i], &s))
+            s = INT64_MAX; /* refused by compile (numel_fits) */
     }
     n->sample_numel = s;
 }
@@ -165,13 +167,22 @@ static bool check_dims(nn_graph *g, const char *what, const char *name, int ndim
                 what, name ? name : "?", ndim, max_ndim);
         return false;
     }
-    for (int i = 0; i < ndim; i++)
-        if (dims[i] < 1 || dims[i] > ((int64_t)1 << 40)) {
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] < 1 || dims[i] > NN_MAX_NUMEL) {
             g->error = true;
-            nn_fail(g->ctx, NN_ERR_SHAPE, "%s '%s': dimension %d is %lld, expected >= 1",
-                    what, name ? name : "?", i, (long long)dims[i]);
+            nn_fail(g->ctx, NN_ERR_SHAPE, "%s '%s': dimension %d is %lld, expected 1 to %lld",
+                    what, name ? name : "?", i, (long long)dims[i], (long long)NN_MAX_NUMEL);
             return false;
         }
+        numel *= dims[i]; /* both factors <= 2^40: no overflow before the check */
+        if (numel > NN_MAX_NUMEL) {
+            g->error = true;
+            nn_fail(g->ctx, NN_ERR_SHAPE, "%s '%s': the first %d dimensions hold more than "
+                    "%lld elements", what, name ? name : "?", i + 1, (long long)NN_MAX_NUMEL);
+            return false;
+        }
+    }
     return true;
 }
 
@@ -308,7 +319,62 @@ static void fuse_bias_relu(nn_graph *g, nn_node *const *outputs, int noutputs)
     }
 }
 
+/* Whether n's buffer at a batch of max_batch rows holds at most
+ * NN_MAX_NUMEL elements (products of shapes that are each in range, as a
+ * matmul's, may not be). */
+static bool numel_fits(const nn_node *n, int64_t max_batch)
+{
+    int64_t e = n->batched ? max_batch : 1;
+    for (int i = n->batched ? 1 : 0; i < n->ndim; i++)
+        if (__builtin_mul_overflow(e, n->dim[i], &e) || e > NN_MAX_NUMEL)
+            return false;
+    return e <= NN_MAX_NUMEL;
+}
+
 static size_t round_up(size_t x) { return (x + NN_ALIGN - 1) / NN_ALIGN * NN_ALIGN; }
+
+/* Under AddressSanitizer every arena buffer is followed by a poisoned red
+ * zone (from its last byte to the next buffer): a write past the end of
+ * one activation, which would land silently in the next, is reported. */
+#if defined(__SANITIZE_ADDRESS__)
+#define NN_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NN_ASAN 1
+#endif
+#endif
+#ifdef NN_ASAN
+#include <sanitizer/asan_interface.h>
+#define NN_REDZONE NN_ALIGN
+#else
+#define NN_REDZONE 0
+#endif
+
+/* Bytes a buffer of the given size takes in the arena, red zone included. */
+static size_t span(size_t bytes) { return round_up(bytes) + NN_REDZONE; }
+
+/* The next buffer of the arena, of the given size, at base + *off (NULL
+ * while base is NULL: the sizing pass); poisons its red zone. */
+static float *place(char *base, size_t *off, size_t bytes)
+{
+    char *p = base ? base + *off : NULL;
+    *off += span(bytes);
+#ifdef NN_ASAN
+    if (p)
+        ASAN_POISON_MEMORY_REGION(p + bytes, span(bytes) - bytes);
+#endif
+    return (float *)(void *)p;
+}
+
+static void arena_free(nn_graph *g)
+{
+#ifdef NN_ASAN
+    if (g->arena)
+        ASAN_UNPOISON_MEMORY_REGION(g->arena, g->arena_size);
+#endif
+    nn_aligned_free(g->arena);
+    g->arena = NULL;
+}
 
 nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
                            int64_t max_batch)
@@ -333,6 +399,14 @@ nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
         if (!outputs[i] || outputs[i]->g != g)
             return nn_fail(ctx, NN_ERR_INVALID, "compile: output %d is %s", i,
                            outputs[i] ? "from another graph" : "NULL");
+    for (int i = 0; i < g->nnodes; i++)
+        if (!numel_fits(g->nodes[i], max_batch)) {
+            char sh[64];
+            return nn_fail(ctx, NN_ERR_SHAPE, "compile: node '%s' of shape %s at max_batch "
+                           "%lld would hold more than %lld elements", g->nodes[i]->name,
+                           nn_shape_str(g->nodes[i], sh, sizeof sh), (long long)max_batch,
+                           (long long)NN_MAX_NUMEL);
+        }
 
     g->order = malloc((size_t)g->nnodes * sizeof *g->order);
     if (!g->order)
@@ -357,16 +431,11 @@ nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
         for (int i = 0; i < k; i++) {
             nn_node *n = g->order[i];
             int64_t rows = n->batched ? max_batch : 1;
-            size_t vbytes = round_up((size_t)(rows * n->sample_numel) * sizeof(float));
+            size_t vbytes = (size_t)(rows * n->sample_numel) * sizeof(float);
             if (n->op != NN_OP_PARAM && !n->fused) {
-                if (pass)
-                    n->val = (float *)(base + off);
-                off += vbytes;
-                if (n->requires_grad) {
-                    if (pass)
-                        n->grad = (float *)(base + off);
-                    off += vbytes;
-                }
+                n->val = place(base, &off, vbytes);
+                if (n->requires_grad)
+                    n->grad = place(base, &off, vbytes);
             }
             if (nn_op_table[n->op].aux_size) {
                 /* scratch scales with the batch if the node or an input has one
@@ -375,9 +444,8 @@ nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
                 for (int j = 0; j < n->nin; j++)
                     batched |= n->in[j]->batched;
                 int64_t a = nn_op_table[n->op].aux_size(n) * (batched ? max_batch : 1);
-                if (pass)
-                    n->aux = (float *)(base + off);
-                off += round_up((size_t)a * sizeof(float));
+                size_t abytes = (size_t)a * sizeof(float);
+                n->aux = place(base, &off, abytes);
             }
         }
         if (!pass) {
@@ -472,6 +540,9 @@ nn_status nn_feed(nn_graph *g, nn_node *input, const float *data, int64_t n)
     if (!input->val)
         return nn_fail(g->ctx, NN_ERR_INVALID,
                        "feed: input '%s' is not used by the compiled outputs", input->name);
+    if (!data)
+        return nn_fail(g->ctx, NN_ERR_INVALID, "feed: no data given for '%s' (%lld samples)",
+                       input->name, (long long)n);
     memcpy(input->val, data, (size_t)(n * input->sample_numel) * sizeof(float));
     input->fed = n;
     g->batch = n;
@@ -486,6 +557,10 @@ nn_status nn_feed_labels(nn_graph *g, nn_node *labels, const int32_t *y, int64_t
     if (!labels->val)
         return nn_fail(g->ctx, NN_ERR_INVALID,
                        "feed_labels: '%s' is not used by the compiled outputs", labels->name);
+    if (!y)
+        return nn_fail(g->ctx, NN_ERR_INVALID,
+                       "feed_labels: no labels given for '%s' (%lld samples)", labels->name,
+                       (long long)n);
     memcpy(labels->val, y, (size_t)n * sizeof(int32_t));
     labels->fed = n;
     g->batch = n;

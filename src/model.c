@@ -339,9 +339,13 @@ void nn_model_normalize(const nn_model *m, float *x, int64_t n)
 nn_status nn_model_set_class_names(nn_model *m, const char *const *names, int64_t n)
 {
     bool binary = m->outputs == 1 && m->loss_kind == NN_LOSS_SIGMOID_BCE && n == 2;
-    if (n != m->outputs && !binary)
+    if (n < 1 || (n != m->outputs && !binary))
         return nn_fail(m->ctx, NN_ERR_SHAPE, "model: %lld class names for %lld outputs",
                        (long long)n, (long long)m->outputs);
+    for (int64_t i = 0; i < n; i++)
+        if (!names || !names[i])
+            return nn_fail(m->ctx, NN_ERR_INVALID, "model: class name %lld of %lld is NULL",
+                           (long long)i, (long long)n);
     char **c = calloc((size_t)n, sizeof *c);
     for (int64_t i = 0; c && i < n; i++) {
         c[i] = malloc(strlen(names[i]) + 1);
@@ -383,27 +387,134 @@ nn_node *nn_model_loss(const nn_model *m) { return m->loss; }
 nn_node *nn_model_logits(const nn_model *m) { return m->logits; }
 nn_node *nn_model_output(const nn_model *m) { return m->out; }
 
+/* Runs the model in evaluation mode on x (n, inputs) in chunks of
+ * max_batch rows, each copied into the model's own input buffer (the
+ * caller's rows are only read), and calls fn(m, first, k, arg) with the
+ * chunk's predictions in m->out->val. */
+static nn_status each_chunk(nn_model *m, const float *x, int64_t n,
+                            void (*fn)(const nn_model *m, int64_t first, int64_t k, void *arg),
+                            void *arg)
+{
+    bool training = m->g->training;
+    nn_graph_set_training(m->g, false);
+    nn_status st = NN_OK;
+    for (int64_t i = 0; st == NN_OK && i < n; i += m->max_batch) {
+        int64_t k = n - i < m->max_batch ? n - i : m->max_batch;
+        st = nn_feed(m->g, m->x, x + i * m->inputs, k);
+        if (st == NN_OK)
+            st = nn_forward_to(m->g, m->out);
+        if (st == NN_OK)
+            fn(m, i, k, arg);
+    }
+    nn_graph_set_training(m->g, training);
+    return st;
+}
+
+static void copy_out(const nn_model *m, int64_t first, int64_t k, void *arg)
+{
+    memcpy((float *)arg + first * m->outputs, m->out->val,
+           (size_t)(k * m->outputs) * sizeof(float));
+}
+
 nn_status nn_model_predict(nn_model *m, const float *x, int64_t n, float *out)
 {
     if (n < 0 || (n > 0 && (!x || !out)))
         return nn_fail(m->ctx, NN_ERR_INVALID, "predict: bad buffers or count %lld",
                        (long long)n);
-    bool training = m->g->training;
-    nn_graph_set_training(m->g, false);
-    nn_status st = NN_OK;
-    /* The input node reads the caller's rows in place (forward never writes
-     * an input): no copy of the batch. */
-    float *own = m->x->val;
-    for (int64_t i = 0; st == NN_OK && i < n; i += m->max_batch) {
-        int64_t k = n - i < m->max_batch ? n - i : m->max_batch;
-        st = nn_set_batch(m->g, k);
-        m->x->val = (float *)(uintptr_t)(x + i * m->inputs);
-        if (st == NN_OK)
-            st = nn_forward_to(m->g, m->out);
-        if (st == NN_OK)
-            memcpy(out + i * m->outputs, m->out->val, (size_t)(k * m->outputs) * sizeof(float));
+    return each_chunk(m, x, n, copy_out, out);
+}
+
+/* ---- classes ------------------------------------------------------------ */
+
+/* The classes a classifier's predictions range over: its outputs, or 2 for
+ * a one-output sigmoid (p is class 1's probability). 0 for regression. */
+static int64_t class_count(const nn_model *m)
+{
+    if (m->loss_kind == NN_LOSS_MSE)
+        return 0;
+    return m->outputs == 1 ? 2 : m->outputs;
+}
+
+/* Probability of class j for prediction row p. */
+static float class_prob(const nn_model *m, const float *p, int64_t j)
+{
+    return m->outputs == 1 ? (j == 1 ? p[0] : 1 - p[0]) : p[j];
+}
+
+/* The ranking order: higher probability first, then the lower index; NaN
+ * last. */
+static bool ranks_before(float pa, int64_t a, float pb, int64_t b)
+{
+    if (isnan(pa) != isnan(pb))
+        return !isnan(pa);
+    if (pa != pb && !isnan(pa))
+        return pa > pb;
+    return a < b;
+}
+
+struct topk_job {
+    int64_t k, *classes;
+    float *probs;
+};
+
+/* Selects each row's k best classes in ranking order, without allocating:
+ * the next one is the best of those ranked after the previous pick. */
+static void topk_rows(const nn_model *m, int64_t first, int64_t rows, void *arg)
+{
+    struct topk_job *j = arg;
+    int64_t c = class_count(m);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *p = m->out->val + r * m->outputs;
+        int64_t *cls = j->classes + (first + r) * j->k;
+        float *pr = j->probs ? j->probs + (first + r) * j->k : NULL;
+        for (int64_t t = 0; t < j->k; t++) {
+            int64_t best = -1;
+            for (int64_t q = 0; q < c; q++) {
+                float pq = class_prob(m, p, q);
+                if (t > 0 && !ranks_before(class_prob(m, p, cls[t - 1]), cls[t - 1], pq, q))
+                    continue; /* ranked before the previous pick: taken */
+                if (best < 0 || ranks_before(pq, q, class_prob(m, p, best), best))
+                    best = q;
+            }
+            cls[t] = best;
+            if (pr)
+                pr[t] = class_prob(m, p, best);
+        }
     }
-    m->x->val = own;
-    nn_graph_set_training(m->g, training);
-    return st;
+}
+
+static nn_status check_classifier(nn_model *m, const char *fn)
+{
+    if (class_count(m) == 0)
+        return nn_fail(m->ctx, NN_ERR_STATE, "%s: the model is a regression (loss mse, %lld "
+                       "outputs) and predicts no classes", fn, (long long)m->outputs);
+    return NN_OK;
+}
+
+nn_status nn_model_topk(nn_model *m, const float *x, int64_t n, int64_t k, int64_t *classes,
+                        float *probs)
+{
+    nn_status st = check_classifier(m, "topk");
+    if (st != NN_OK)
+        return st;
+    if (k < 1 || k > class_count(m))
+        return nn_fail(m->ctx, NN_ERR_INVALID, "topk: k is %lld, expected 1 to %lld (the "
+                       "model's classes)", (long long)k, (long long)class_count(m));
+    if (n < 0 || (n > 0 && (!x || !classes)))
+        return nn_fail(m->ctx, NN_ERR_INVALID, "topk: bad buffers or count %lld",
+                       (long long)n);
+    struct topk_job j = {k, classes, probs};
+    return each_chunk(m, x, n, topk_rows, &j);
+}
+
+nn_status nn_model_predict_class(nn_model *m, const float *x, int64_t n, int64_t *classes)
+{
+    nn_status st = check_classifier(m, "predict_class");
+    if (st != NN_OK)
+        return st;
+    if (n < 0 || (n > 0 && (!x || !classes)))
+        return nn_fail(m->ctx, NN_ERR_INVALID, "predict_class: bad buffers or count %lld",
+                       (long long)n);
+    struct topk_job j = {1, classes, NULL};
+    return each_chunk(m, x, n, topk_rows, &j);
 }

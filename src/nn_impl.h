@@ -22,6 +22,11 @@
 
 #define NN_ALIGN 64
 
+/* The most elements one node may hold (a parameter, or an activation at
+ * the largest batch): 2^40 floats, 4 TiB. Shapes are checked against it
+ * so that no element count or byte size can overflow. */
+#define NN_MAX_NUMEL ((int64_t)1 << 40)
+
 /* Marks a loop for vectorization: at -O2 GCC vectorizes only loops it is
  * told are safe, so the kernels ask explicitly. (The fuzz build has no
  * OpenMP and leaves them scalar.) */
@@ -241,6 +246,16 @@ nn_status nn_infer_same(nn_graph *g, nn_node *n); /* out shape = in[0] */
 void nn_gemm(nn_ctx *ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
              float alpha, const float *A, int64_t lda, const float *B,
              int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* How a batch's target is filled from a source (source.c, train.c): class
+ * labels, float targets, or class labels 0/1 turned into the float targets
+ * of a one-output sigmoid model. */
+enum nn_feed_kind { NN_FEED_LABELS, NN_FEED_TARGETS, NN_FEED_BINARY_LABELS };
+/* Checks a source against the model before anything is copied: sample
+ * count, features, label kind, class and target counts. what names the
+ * source in the message ("training data"). Sets *kind on success. */
+nn_status nn_source_check(nn_model *m, const struct nn_source *s, const char *what,
+                          enum nn_feed_kind *kind);
 
 /* Trainer state for checkpoints (train.c). */
 struct nn_trainer_state {

@@ -16,6 +16,7 @@ struct nn_trainer {
     nn_optim *opt;
     nn_schedule *sched;
     int64_t *perm;    /* (perm_n) sample order of the current epoch */
+    int32_t *scratch; /* (max_batch) class labels on their way to 0/1 targets */
     struct chunk *chunks; /* (nchunks) the parameter block, cut for checking */
     float *partial;       /* (nchunks) each chunk's sum of squares */
     int64_t nchunks;
@@ -36,35 +37,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* ---- sources ------------------------------------------------------------ */
-
-static nn_status array_gather(void *self, const int64_t *idx, int64_t n, float *x,
-                              int32_t *labels, float *targets)
-{
-    struct nn_array_source *a = self;
-    for (int64_t i = 0; i < n; i++) {
-        int64_t r = idx[i];
-        memcpy(x + i * a->features, a->x + r * a->features, (size_t)a->features * sizeof(float));
-        if (labels) {
-            if (!a->labels)
-                return NN_ERR_INVALID;
-            labels[i] = a->labels[r];
-        }
-        if (targets) {
-            if (!a->targets)
-                return NN_ERR_INVALID;
-            memcpy(targets + i * a->ntargets, a->targets + r * a->ntargets,
-                   (size_t)a->ntargets * sizeof(float));
-        }
-    }
-    return NN_OK;
-}
-
-struct nn_source nn_source_from_arrays(struct nn_array_source *a)
-{
-    return (struct nn_source){.n = a->n, .gather = array_gather, .self = a, .parallel = true};
 }
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -104,16 +76,21 @@ static void feed_part(void *arg, int t, int n)
                        : NN_OK;
 }
 
-/* Feeds samples idx[0..k) of src into the model's input and target; a
- * parallel source is gathered by all of the context's threads. */
-static nn_status feed(nn_model *m, const struct nn_source *src, const int64_t *idx, int64_t k)
+/* Feeds samples idx[0..k) of src (checked by nn_source_check, which chose
+ * kind) into the model's input and target; a parallel source is gathered
+ * by all of the context's threads. scratch holds max_batch labels for
+ * NN_FEED_BINARY_LABELS. */
+static nn_status feed(nn_model *m, const struct nn_source *src, enum nn_feed_kind kind,
+                      int32_t *scratch, const int64_t *idx, int64_t k)
 {
     nn_graph *g = nn_model_graph(m);
     nn_node *t = nn_model_target(m);
-    bool ce = nn_model_loss_kind(m) == NN_LOSS_SOFTMAX_CE;
+    float *tv = kind == NN_FEED_LABELS ? NULL : nn_input_buffer(g, t);
+    int32_t *lv = kind == NN_FEED_LABELS ? nn_labels_buffer(g, t)
+                : kind == NN_FEED_BINARY_LABELS ? scratch : NULL;
     struct feed_job j = {src, idx, k, nn_model_inputs(m), nn_model_outputs(m),
-                         nn_input_buffer(g, nn_model_input(m)), ce ? NULL : nn_input_buffer(g, t),
-                         ce ? nn_labels_buffer(g, t) : NULL, {NN_OK}};
+                         nn_input_buffer(g, nn_model_input(m)),
+                         kind == NN_FEED_TARGETS ? tv : NULL, lv, {NN_OK}};
     nn_pool *pool = src->parallel && k >= 32 ? nn_ctx_pool(g->ctx) : NULL;
     nn_ctx_clear_error(g->ctx); /* so a source that fails silently gets a message */
     if (pool && nn_pool_size(pool) > 64)
@@ -128,6 +105,15 @@ static nn_status feed(nn_model *m, const struct nn_source *src, const int64_t *i
                     (long long)k, nn_status_str(st));
         return st;
     }
+    if (kind == NN_FEED_BINARY_LABELS)
+        for (int64_t i = 0; i < k; i++) {
+            if (scratch[i] != 0 && scratch[i] != 1)
+                return nn_fail(g->ctx, NN_ERR_RANGE,
+                               "sample %lld has class label %d, but a one-output sigmoid "
+                               "model takes labels 0 and 1 only", (long long)idx[i],
+                               (int)scratch[i]);
+            tv[i] = (float)scratch[i];
+        }
     return nn_set_batch(g, k);
 }
 
@@ -182,20 +168,26 @@ nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn_metric
 {
     nn_graph *g = nn_model_graph(m);
     memset(out, 0, sizeof *out);
-    out->penalty = 0;
+    enum nn_feed_kind kind;
+    nn_status st = nn_source_check(m, src, "evaluate", &kind);
+    if (st != NN_OK)
+        return st;
     int64_t mb = nn_model_max_batch(m);
     int64_t *idx = malloc((size_t)mb * sizeof *idx);
-    if (!idx)
+    int32_t *scratch = malloc((size_t)mb * sizeof *scratch);
+    if (!idx || !scratch) {
+        free(idx);
+        free(scratch);
         return nn_fail(g->ctx, NN_ERR_NOMEM, "evaluate: out of memory");
+    }
     bool training = g->training;
     nn_graph_set_training(g, false);
     double loss = 0, correct = 0, ae = 0, se = 0;
-    nn_status st = NN_OK;
     for (int64_t i = 0; st == NN_OK && i < src->n; i += mb) {
         int64_t k = src->n - i < mb ? src->n - i : mb;
         for (int64_t j = 0; j < k; j++)
             idx[j] = i + j;
-        st = feed(m, src, idx, k);
+        st = feed(m, src, kind, scratch, idx, k);
         if (st == NN_OK)
             st = nn_forward(g);
         if (st == NN_OK) {
@@ -205,6 +197,7 @@ nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn_metric
     }
     nn_graph_set_training(g, training);
     free(idx);
+    free(scratch);
     finish_metrics(m, out, loss, correct, ae, se, src->n);
     return st;
 }
@@ -275,8 +268,12 @@ nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg)
         return NULL;
     }
     t->sched = nn_schedule_new(ctx, &c.schedule, nn_optim_lr(t->opt), c.epochs);
-    if (!t->sched || make_chunks(t, g) != NN_OK) {
+    t->scratch = malloc((size_t)c.batch * sizeof *t->scratch);
+    if (!t->scratch)
+        nn_fail(ctx, NN_ERR_NOMEM, "trainer: out of memory");
+    if (!t->sched || !t->scratch || make_chunks(t, g) != NN_OK) {
         nn_schedule_free(t->sched);
+        free(t->scratch);
         free(t->chunks);
         free(t->partial);
         nn_optim_free(t->opt);
@@ -299,6 +296,7 @@ void nn_trainer_free(nn_trainer *t)
     free(t->chunks);
     free(t->partial);
     free(t->perm);
+    free(t->scratch);
     nn_aligned_free(t->best);
     free(t->hist);
     free(t);
@@ -437,6 +435,15 @@ static nn_status push_history(nn_trainer *t, const struct nn_epoch_stats *s)
     return NN_OK;
 }
 
+nn_status nn_trainer_set_epochs(nn_trainer *t, int epochs)
+{
+    if (epochs < 1 || epochs < t->nhist)
+        return nn_fail(nn_model_ctx(t->m), NN_ERR_INVALID,
+                       "trainer: cannot train to %d epochs when %d are done", epochs, t->nhist);
+    t->cfg.epochs = epochs;
+    return NN_OK;
+}
+
 nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
                          const struct nn_source *val)
 {
@@ -444,9 +451,21 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
     nn_graph *g = nn_model_graph(m);
     nn_ctx *ctx = g->ctx;
     const struct nn_train_cfg *c = &t->cfg;
-    if (!train || train->n < 1 || !train->gather)
-        return nn_fail(ctx, NN_ERR_INVALID, "train: no training samples");
-    if (c->patience > 0 && (!val || val->n < 1))
+    if (t->stopped_early)
+        return nn_fail(ctx, NN_ERR_STATE,
+                       "train: training stopped early after epoch %d (no validation "
+                       "improvement for %d epochs); nothing to train", t->nhist, c->patience);
+    if (t->nhist >= c->epochs)
+        return nn_fail(ctx, NN_ERR_STATE,
+                       "train: %d of %d epochs are done already; raise the count with "
+                       "nn_trainer_set_epochs to train on", t->nhist, c->epochs);
+    enum nn_feed_kind kind, vkind;
+    nn_status st = nn_source_check(m, train, "training data", &kind);
+    if (st != NN_OK)
+        return st;
+    if (val && (st = nn_source_check(m, val, "validation data", &vkind)) != NN_OK)
+        return st;
+    if (c->patience > 0 && !val)
         return nn_fail(ctx, NN_ERR_INVALID,
                        "train: early stopping (patience %d) needs validation data",
                        c->patience);
@@ -470,7 +489,6 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
         return nn_fail(ctx, NN_ERR_INVALID,
                        "train: %lld samples make no full batch of %lld (drop_last is on)",
                        (long long)n, (long long)B);
-    nn_status st = NN_OK;
     bool stop = false;
     while (!stop && t->nhist < c->epochs && !t->stopped_early) {
         nn_optim_set_lr(t->opt, nn_schedule_lr(t->sched, t->nhist));
@@ -490,7 +508,7 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
         nn_graph_set_training(g, true);
         for (int64_t b = 0; b < batches; b++) {
             int64_t k = n - b * B < B ? n - b * B : B;
-            st = feed(m, train, t->perm + b * B, k);
+            st = feed(m, train, kind, t->scratch, t->perm + b * B, k);
             if (train->prefetch && b + 1 < batches) /* loads while this batch trains */
                 train->prefetch(train->self, t->perm + (b + 1) * B,
                                 n - (b + 1) * B < B ? n - (b + 1) * B : B);
@@ -539,7 +557,7 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
             break;
         finish_metrics(m, &es.train, lsum, correct, ae, se, seen);
         es.train.penalty = nn_trainer_penalty(t);
-        if (val && val->n > 0) {
+        if (val) {
             st = nn_evaluate(m, val, &es.val);
             if (st != NN_OK)
                 break;

@@ -59,16 +59,6 @@ nn_dataset *cli_load_data(nn_ctx *ctx, const struct opts *o, const char *spec,
  * the error and returns false if ds has a class not among them. */
 bool cli_match_classes(nn_ctx *ctx, nn_dataset *ds, const char *const *names, int64_t n,
                        const char *what);
-/* A training source over a data set. */
-struct nn_source cli_source(nn_dataset *ds);
-/* A source that gives class labels 0/1 as float targets, for a one-unit
- * sigmoid model; scratch must hold the model's max_batch labels. */
-struct cli_binary {
-    nn_dataset *ds;
-    int32_t *scratch;
-};
-struct nn_source cli_binary_source(nn_dataset *ds, struct cli_binary *b);
-
 /* Progress display: a live bar on a TTY, one line per epoch otherwise. */
 bool cli_on_batch(const struct nn_train_progress *p, void *user);
 void cli_print_epoch(const struct nn_epoch_stats *s, bool regression, bool tty);

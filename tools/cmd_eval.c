@@ -54,7 +54,6 @@ int cmd_eval(int argc, char **argv)
         return 1;
     int rc = 1;
     nn_dataset *ds = NULL;
-    struct cli_binary b = {0};
     nn_model *m = load(ctx, "eval", path, o.batch);
     const char *data = o.data ? o.data : "fashion-mnist";
     const char *split = o.split ? o.split : "test";
@@ -73,7 +72,7 @@ int cmd_eval(int argc, char **argv)
     if (!cli_match_classes(ctx, ds, names, nnames, "eval"))
         goto done;
     nn_loss_kind lk = nn_model_loss_kind(m);
-    struct nn_source src = cli_source(ds);
+    struct nn_source src = nn_source_from_dataset(ds);
     if (lk == NN_LOSS_SOFTMAX_CE) {
         if (nn_dataset_label_kind(ds) != NN_LABELS_CLASS ||
             nn_dataset_check_classes(ds, nn_model_outputs(m)) != NN_OK) {
@@ -82,12 +81,10 @@ int cmd_eval(int argc, char **argv)
                      nn_ctx_error(ctx)[0] ? ": " : "", nn_ctx_error(ctx));
             goto done;
         }
-    } else if (lk == NN_LOSS_SIGMOID_BCE && nn_dataset_label_kind(ds) == NN_LABELS_CLASS) {
-        if (!(b.scratch = malloc((size_t)nn_model_max_batch(m) * sizeof(int32_t))))
-            goto done;
-        src = cli_binary_source(ds, &b);
-    } else if (nn_dataset_label_kind(ds) != NN_LABELS_TARGETS ||
-               nn_dataset_targets(ds) != nn_model_outputs(m)) {
+    } else if ((lk != NN_LOSS_SIGMOID_BCE || nn_dataset_label_kind(ds) != NN_LABELS_CLASS) &&
+               (nn_dataset_label_kind(ds) != NN_LABELS_TARGETS ||
+                nn_dataset_targets(ds) != nn_model_outputs(m))) {
+        /* (class labels 0/1 are a one-output sigmoid's targets: the source does that) */
         cli_fail("eval", "%s: targets do not fit the model's %lld outputs",
                  nn_dataset_source(ds), (long long)nn_model_outputs(m));
         goto done;
@@ -114,7 +111,6 @@ int cmd_eval(int argc, char **argv)
     }
     rc = 0;
 done:
-    free(b.scratch);
     nn_dataset_free(ds);
     nn_model_free(m);
     nn_ctx_free(ctx);

@@ -100,14 +100,6 @@ static bool fits(const nn_model *m, nn_dataset *ds, const char *what)
     return true;
 }
 
-static struct nn_source source_for(const nn_model *m, nn_dataset *ds, struct cli_binary *b)
-{
-    if (nn_model_loss_kind(m) == NN_LOSS_SIGMOID_BCE &&
-        nn_dataset_label_kind(ds) == NN_LABELS_CLASS)
-        return cli_binary_source(ds, b);
-    return cli_source(ds);
-}
-
 static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
 {
     memset(c, 0, sizeof *c);
@@ -148,7 +140,6 @@ int cmd_train(int argc, char **argv)
     nn_ctx *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.seed = o.seed, .threads = (int)o.threads});
     nn_dataset *all = NULL, *train = NULL, *val = NULL, *test = NULL;
     struct run r = {.o = &o, .tty = isatty(2) && !o.quiet};
-    struct cli_binary btr = {0}, bva = {0}, bte = {0};
     char *spec_owned = NULL;
     if (!ctx)
         return cli_fail("train", "out of memory");
@@ -306,12 +297,6 @@ int cmd_train(int argc, char **argv)
         cli_fail("train", "%s", nn_ctx_error(ctx));
         goto done;
     }
-    if (nn_model_loss_kind(r.m) == NN_LOSS_SIGMOID_BCE) {
-        size_t bytes = (size_t)nn_model_max_batch(r.m) * sizeof(int32_t);
-        if (!(btr.scratch = malloc(bytes)) || !(bva.scratch = malloc(bytes)) ||
-            !(bte.scratch = malloc(bytes)))
-            goto done;
-    }
     if (o.resume) {
         if (nn_trainer_resume(r.t, o.resume) != NN_OK) {
             cli_fail("train", "--resume: %s", nn_ctx_error(ctx));
@@ -352,9 +337,9 @@ int cmd_train(int argc, char **argv)
                nn_model_spec(r.m), (long long)nn_graph_param_count(nn_model_graph(r.m)),
                nn_dataset_source(train), (long long)nn_dataset_size(train),
                val ? ", validation held out" : "");
-    struct nn_source s_tr = source_for(r.m, train, &btr), s_va;
+    struct nn_source s_tr = nn_source_from_dataset(train), s_va;
     if (val)
-        s_va = source_for(r.m, val, &bva);
+        s_va = nn_source_from_dataset(val);
     nn_status st = nn_trainer_fit(r.t, &s_tr, val ? &s_va : NULL);
     if (r.tty)
         fprintf(stderr, "\r\033[K");
@@ -371,7 +356,7 @@ int cmd_train(int argc, char **argv)
     char test_json[160];
     struct nn_metrics tm;
     if (test) {
-        struct nn_source s_te = source_for(r.m, test, &bte);
+        struct nn_source s_te = nn_source_from_dataset(test);
         if (nn_evaluate(r.m, &s_te, &tm) != NN_OK) {
             cli_fail("train", "%s", nn_ctx_error(ctx));
             goto done;
@@ -412,9 +397,6 @@ int cmd_train(int argc, char **argv)
 done:
     if (r.log)
         fclose(r.log);
-    free(btr.scratch);
-    free(bva.scratch);
-    free(bte.scratch);
     free(spec_owned);
     nn_trainer_free(r.t);
     nn_model_free(r.m);

@@ -1,6 +1,6 @@
 /*
- * data.c - resolving --data SRC into a data set, and data sets as training
- * sources (including class labels 0/1 as targets of a one-unit sigmoid).
+ * data.c - resolving --data SRC into a data set, and matching its class
+ * names to the training set's or the model's.
  */
 #include "cli.h"
 
@@ -86,40 +86,6 @@ nn_dataset *cli_load_data(nn_ctx *ctx, const struct opts *o, const char *spec,
         return NULL;
     }
     return ds;
-}
-
-static nn_status ds_gather(void *self, const int64_t *idx, int64_t n, float *x,
-                           int32_t *labels, float *targets)
-{
-    return nn_dataset_gather(self, idx, n, x, labels, targets);
-}
-
-static void ds_prefetch(void *self, const int64_t *idx, int64_t n)
-{
-    nn_dataset_prefetch(self, idx, n);
-}
-
-struct nn_source cli_source(nn_dataset *ds)
-{
-    return (struct nn_source){.n = nn_dataset_size(ds), .gather = ds_gather, .self = ds,
-                              .parallel = true, .prefetch = ds_prefetch};
-}
-
-static nn_status binary_gather(void *self, const int64_t *idx, int64_t n, float *x,
-                               int32_t *labels, float *targets)
-{
-    struct cli_binary *b = self;
-    (void)labels;
-    nn_status st = nn_dataset_gather(b->ds, idx, n, x, b->scratch, NULL);
-    for (int64_t i = 0; st == NN_OK && i < n; i++)
-        targets[i] = (float)b->scratch[i];
-    return st;
-}
-
-struct nn_source cli_binary_source(nn_dataset *ds, struct cli_binary *b)
-{
-    b->ds = ds;
-    return (struct nn_source){nn_dataset_size(ds), binary_gather, b, false, NULL}; /* one scratch */
 }
 
 bool cli_match_classes(nn_ctx *ctx, nn_dataset *ds, const char *const *names, int64_t n,

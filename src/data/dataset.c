@@ -132,7 +132,9 @@ nn_dataset *nn_ds_alloc(nn_ctx *ctx, const char *source, int64_t n, int ndim,
     int64_t features = 1, total, tt = 0;
     for (int i = 0; i < ndim; i++)
         if (dims[i] <= 0 || !nn_mul_ok(features, dims[i], &features)) {
-            nn_fail(ctx, NN_ERR_FORMAT, "%s: bad sample shape", source);
+            nn_fail(ctx, NN_ERR_FORMAT, "%s: dimension %d of the sample shape is %lld%s",
+                    source, i, (long long)dims[i],
+                    dims[i] <= 0 ? ", expected >= 1" : ", too large");
             return NULL;
         }
     if (n <= 0 || !nn_mul_ok(n, features, &total) ||
@@ -594,6 +596,9 @@ nn_status nn_dataset_split(const nn_dataset *ds, float val_fraction, uint64_t se
 nn_status nn_dataset_gather(const nn_dataset *ds, const int64_t *idx, int64_t n,
                             float *x_out, int32_t *labels_out, float *targets_out)
 {
+    if (n < 0 || (n > 0 && !idx))
+        return nn_fail(ds->ctx, NN_ERR_INVALID, "%s: gather of %lld samples %s", ds->source,
+                       (long long)n, n < 0 ? "(expected >= 0)" : "without indices");
     for (int64_t i = 0; i < n; i++)
         if (idx[i] < 0 || idx[i] >= ds->n)
             return nn_fail(ds->ctx, NN_ERR_RANGE, "%s: sample index %lld out of "
