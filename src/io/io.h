@@ -1,7 +1,7 @@
 /*
  * io.h - private entry points of the file formats in src/io/: the in-memory
  * safetensors parser (for the fuzzer and tests), the header builder the
- * writer uses, and the byte-order helpers.
+ * writer uses, the byte-order helpers, and the checkpoint reader's object.
  */
 #ifndef NN_IO_H
 #define NN_IO_H
@@ -38,5 +38,28 @@ void nn_st_swap_copy(void *dst, const void *src, size_t nelem, size_t esize);
  * points past U+10FFFF); else false and *bad is the offset of the first
  * bad byte (bad may be NULL). */
 bool nn_utf8_valid(const char *s, size_t len, size_t *bad);
+
+/* ---- checkpoints (checkpoint.c, checkpoint_read.c) ---- */
+
+#define NN_CHECKPOINT_FORMAT "libnn-checkpoint-1"
+
+/* A checkpoint read by nn_checkpoint_open: the public info, and what
+ * nn_trainer_resume needs besides. */
+struct nn_checkpoint {
+    nn_ctx *ctx;
+    nn_safetensors *st;             /* the file: tensors and metadata strings */
+    struct nn_checkpoint_info info; /* its pointers point into st, names, hist */
+    char **names;                   /* (info.nclasses) class names */
+    struct nn_epoch_stats *hist;    /* (info.epochs_done) */
+    struct nn_trainer_state tstate; /* position and early-stopping counters */
+    uint64_t rng[4];                /* the context's generator at the save */
+    double sched_state[NN_SCHEDULE_STATE_LEN];
+};
+
+/* nn_checkpoint_open, and in *why the status of a failure: NN_ERR_IO (the
+ * file cannot be read as safetensors), NN_ERR_FORMAT, NN_ERR_NOMEM. */
+nn_checkpoint *nn_checkpoint_read(nn_ctx *ctx, const char *path, nn_status *why);
+/* "cross_entropy", "bce", "mse" ("auto" for NN_LOSS_AUTO); NULL if unknown. */
+const char *nn_checkpoint_loss_name(nn_loss_kind k);
 
 #endif /* NN_IO_H */
