@@ -62,11 +62,21 @@ $(BUILD)/tests/groups.h: $(TEST_SRC)
 	@mv $@.tmp $@
 
 $(BUILD)/tests/runner.o: $(BUILD)/tests/groups.h
-$(BUILD)/tests/%.o: CFLAGS += -I$(BUILD)/tests -Itests
+$(BUILD)/tests/%.o: CFLAGS += -I$(BUILD)/tests -Itests -DNN_TESTING
 $(BUILD)/tools/%.o: CFLAGS += $(shell pkg-config --cflags cairo 2>/dev/null)
 
-$(BUILD)/test_runner: $(TEST_OBJ) $(BUILD)/libnn.a
-	$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LIBS) -lcmocka
+# The test runner's own copy of the library sources with test-only failure
+# injection (src/io/io.h, -DNN_TESTING), linked ahead of libnn.a so that it
+# replaces those members: the library that is built and installed has no
+# hooks.
+TESTING_SRC = src/io/safetensors.c
+TESTING_OBJ = $(TESTING_SRC:%.c=$(BUILD)/testing/%.o)
+$(BUILD)/testing/%.o: %.c $(wildcard include/*.h src/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DNN_TESTING -c $< -o $@
+
+$(BUILD)/test_runner: $(TEST_OBJ) $(TESTING_OBJ) $(BUILD)/libnn.a
+	$(CC) -o $@ $(TEST_OBJ) $(TESTING_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LIBS) -lcmocka
 
 test: $(BUILD)/test_runner $(BUILD)/nn
 	$(BUILD)/test_runner

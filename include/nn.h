@@ -714,20 +714,6 @@ struct nn_st_tensor {
     const void *data;  /* may be NULL only when numel is 0 */
 };
 
-/* Options of nn_safetensors_save_ex. A zeroed struct means the defaults. */
-struct nn_st_write_opts {
-    /* Testing hooks: make the write fail as a full disk or a dying device
-     * would, to check that the old file survives. fail_after_bytes > 0
-     * writes that many bytes of the temporary file and fails (EIO) the
-     * write that would go further (a file no larger than that is written
-     * in full); fail_rename fails (EIO) at the rename step. Outside tests
-     * leave them 0. When both are unset the environment variables
-     * NN_TEST_FAIL_WRITE_AFTER=K (K >= 0) and NN_TEST_FAIL_RENAME=1, read at
-     * call time, do the same. */
-    int64_t fail_after_bytes;
-    bool fail_rename;
-};
-
 /* Writes n tensors and nmeta metadata pairs (meta_keys[i] -> meta_values[i],
  * valid UTF-8, unique keys; both arrays may be NULL when nmeta is 0, and
  * then no "__metadata__" entry is written) to path, atomically: the bytes go
@@ -744,12 +730,6 @@ nn_status nn_safetensors_save(nn_ctx *ctx, const char *path,
                               const struct nn_st_tensor *t, int n,
                               const char *const *meta_keys,
                               const char *const *meta_values, int nmeta);
-/* The same with options (opts may be NULL). */
-nn_status nn_safetensors_save_ex(nn_ctx *ctx, const char *path,
-                                 const struct nn_st_tensor *t, int n,
-                                 const char *const *meta_keys,
-                                 const char *const *meta_values, int nmeta,
-                                 const struct nn_st_write_opts *opts);
 
 /* Reads a whole file and validates it: header length within the file,
  * UTF-8 JSON object (trailing whitespace allowed), every entry with a known

@@ -1,7 +1,8 @@
 /*
  * io.h - private entry points of the file formats in src/io/: the in-memory
  * safetensors parser (for the fuzzer and tests), the header builder the
- * writer uses, the byte-order helpers, and the checkpoint reader's object.
+ * writer uses, the byte-order helpers, the test-only failure injection of
+ * the writer, and the checkpoint reader's object.
  */
 #ifndef NN_IO_H
 #define NN_IO_H
@@ -38,6 +39,21 @@ void nn_st_swap_copy(void *dst, const void *src, size_t nelem, size_t esize);
  * points past U+10FFFF); else false and *bad is the offset of the first
  * bad byte (bad may be NULL). */
 bool nn_utf8_valid(const char *s, size_t len, size_t *bad);
+
+#ifdef NN_TESTING
+/* Failure injection for nn_safetensors_save, only in the copy of
+ * safetensors.c built with -DNN_TESTING for the test runner (the library
+ * that is built and installed has none): fail_after >= 0 makes the write
+ * that would take the temporary file past that many bytes fail with EIO (a
+ * file no larger is written in full), as a full disk or a dying device
+ * would; fail_rename fails the rename step with EIO. Off: {-1, false}.
+ * Tests set it, and reset it before they return. */
+struct nn_st_faults {
+    int64_t fail_after;
+    bool fail_rename;
+};
+extern struct nn_st_faults nn_st_faults;
+#endif
 
 /* ---- checkpoints (checkpoint.c, checkpoint_read.c) ---- */
 
