@@ -12,7 +12,7 @@ SAN     ?=
 WARN    = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 OMP     ?= -fopenmp
 CFLAGS  += -std=c11 $(OPT) -g $(WARN) $(WERROR) -fPIC $(OMP) $(SAN) \
-           -fno-math-errno -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc
+           -fno-math-errno -D_POSIX_C_SOURCE=200809L -Iinclude
 LDFLAGS += $(OMP) $(SAN)
 
 ifeq ($(BLAS),onednn)
@@ -62,7 +62,10 @@ $(BUILD)/tests/groups.h: $(TEST_SRC)
 	@mv $@.tmp $@
 
 $(BUILD)/tests/runner.o: $(BUILD)/tests/groups.h
-$(BUILD)/tests/%.o: CFLAGS += -I$(BUILD)/tests -Itests -DNN_TESTING
+# The library and its tests see the private headers in src/; the CLI sees
+# only include/nn.h, as any program using the library does.
+$(BUILD)/src/%.o: CFLAGS += -Isrc
+$(BUILD)/tests/%.o: CFLAGS += -Isrc -I$(BUILD)/tests -Itests -DNN_TESTING
 $(BUILD)/tools/%.o: CFLAGS += $(shell pkg-config --cflags cairo 2>/dev/null)
 
 # The test runner's own copy of the library sources with test-only failure
@@ -73,7 +76,7 @@ TESTING_SRC = src/io/safetensors.c
 TESTING_OBJ = $(TESTING_SRC:%.c=$(BUILD)/testing/%.o)
 $(BUILD)/testing/%.o: %.c $(wildcard include/*.h src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DNN_TESTING -c $< -o $@
+	$(CC) $(CFLAGS) -Isrc -DNN_TESTING -c $< -o $@
 
 $(BUILD)/test_runner: $(TEST_OBJ) $(TESTING_OBJ) $(BUILD)/libnn.a
 	$(CC) -o $@ $(TEST_OBJ) $(TESTING_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LIBS) -lcmocka
