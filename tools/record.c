@@ -189,16 +189,14 @@ void cli_recorded_close(struct cli_recorded *r)
 
 void cli_recorded_defaults(struct opts *o, const struct cli_recorded *r)
 {
-    if (!o->data && r->data) {
+    if (!o->data)
         o->data = r->data;
+    if (o->data && is_csv_source(o->data)) { /* this file or another of its kind */
         if (!o->label)
             o->label = r->label;
         if (!o->task)
             o->task = r->task;
     }
-    if (o->data && r->data && strcmp(o->data, r->data) != 0 && !o->label && r->label &&
-        is_csv_source(o->data))
-        o->label = r->label; /* another file of the same kind */
     if (!o->image_size && r->image_size[0]) {
         o->image_size = r->image_size;
         o->resize |= r->resize;
