@@ -94,8 +94,9 @@ char *cli_resolve_source(const char *spec);
 struct cli_record {
     const char *keys[CLI_RECORD_MAX], *vals[CLI_RECORD_MAX];
     int n;
-    char *owned[CLI_RECORD_MAX];
+    char *owned[CLI_RECORD_MAX]; /* the values it allocated */
     int nowned;
+    bool failed; /* out of memory */
 };
 /* The run's data source, label column and task (CSV), validation split or
  * file, test file, seed, initializer, dropout rate (has_dropout), image

@@ -28,7 +28,6 @@ static void fmt_num(char *buf, size_t n, double v, bool f32)
     }
 }
 
-
 char *cli_resolve_source(const char *spec)
 {
     if (!spec)
@@ -80,6 +79,7 @@ static const char *keep(struct cli_record *r, char *owned)
 {
     if (!owned || r->nowned == CLI_RECORD_MAX) {
         free(owned);
+        r->failed = true;
         return NULL;
     }
     return r->owned[r->nowned++] = owned;
@@ -137,10 +137,7 @@ bool cli_record_build(struct cli_record *r, const struct opts *o, bool has_dropo
     time_t now = time(NULL);
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     add(r, "created", keep(r, strdup(created)));
-    for (int i = 0; i < r->nowned; i++)
-        if (!r->owned[i])
-            return false;
-    return r->n < CLI_RECORD_MAX && r->nowned < CLI_RECORD_MAX;
+    return !r->failed && r->n < CLI_RECORD_MAX;
 }
 
 void cli_record_free(struct cli_record *r)
@@ -253,7 +250,10 @@ static void show(const struct cmp *c, bool given, char *buf, size_t n)
     switch (c->type) {
     case C_STR: {
         const char *s = given ? c->gs : c->ss;
-        snprintf(buf, n, s ? (strchr(s, ' ') ? "'%s'" : "%s") : "(none)", s);
+        if (!s)
+            snprintf(buf, n, "(none)");
+        else
+            snprintf(buf, n, strchr(s, ' ') ? "'%s'" : "%s", s);
         break;
     }
     case C_F32:
@@ -268,8 +268,8 @@ static void show(const struct cmp *c, bool given, char *buf, size_t n)
 
 /* The given schedule in the checkpoint's form (defaults filled, a
  * cosine's unset t_max taken from the checkpoint); NULL after a message. */
-static const char *schedule_text(nn_ctx *ctx, const char *given, const struct nn_schedule_cfg *saved,
-                                 char *buf, size_t n)
+static const char *schedule_text(nn_ctx *ctx, const char *given,
+                                 const struct nn_schedule_cfg *saved, char *buf, size_t n)
 {
     struct nn_schedule_cfg c;
     if (nn_schedule_parse(ctx, given, &c) != NN_OK) {
@@ -289,17 +289,65 @@ static const char *loss_name(nn_loss_kind k)
     return k == NN_LOSS_SOFTMAX_CE ? "cross_entropy" : k == NN_LOSS_SIGMOID_BCE ? "bce" : "mse";
 }
 
-static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
-                            char *const resolved[3]);
-
-bool cli_resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r)
+/* Every flag given agrees with the checkpoint at path: it is among c (and
+ * holds the recorded value) or may change on resume. */
+static bool agrees(const struct opts *o, struct cmp *c, size_t nc, const char *path)
 {
-    char *resolved[3] = {cli_resolve_source(o->data), cli_resolve_source(o->val),
-                         cli_resolve_source(o->test)};
-    bool ok = resume_settings(ctx, o, r, resolved);
-    for (int i = 0; i < 3; i++)
-        free(resolved[i]);
-    return ok;
+    for (size_t i = 0; i < nc; i++) {
+        if (!cli_given(o, c[i].flag) || !differs(&c[i]))
+            continue;
+        char g[300], s[300];
+        if (strcmp(c[i].flag, "schedule") == 0)
+            c[i].gs = o->schedule; /* as given; compared in the checkpoint's form */
+        show(&c[i], true, g, sizeof g);
+        show(&c[i], false, s, sizeof s);
+        cli_fail("train", "--%s %s contradicts the checkpoint %s, whose run has %s %s (a "
+                 "resumed run keeps its settings: only --epochs, --out, --log, --plot, "
+                 "--threads and --quiet may be given)", c[i].flag, g, path, c[i].flag, s);
+        return false;
+    }
+    /* a flag none of c covers: the checkpoint cannot say whether it agrees */
+    const char *given[128];
+    int ng = cli_given_names(o, given, 128);
+    for (int k = 0; k < ng; k++) {
+        bool known = false;
+        for (size_t i = 0; i < sizeof may_change / sizeof may_change[0] && !known; i++)
+            known = strcmp(given[k], may_change[i]) == 0;
+        for (size_t i = 0; i < nc && !known; i++)
+            known = strcmp(given[k], c[i].flag) == 0;
+        if (!known) {
+            cli_fail("train", "--%s cannot be given with --resume: the checkpoint %s does "
+                     "not record it (only --epochs, --out, --log, --plot, --threads and "
+                     "--quiet may change)", given[k], path);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Sets o to the run the checkpoint records (the optimizer, schedule,
+ * penalties and clipping are taken from r->info->train directly). */
+static void restore(struct opts *o, const struct cli_recorded *r)
+{
+    const struct nn_checkpoint_info *in = r->info;
+    o->model = in->spec;
+    o->loss = loss_name(in->loss);
+    o->data = r->data;
+    o->label = r->label;
+    o->task = r->task;
+    o->val = r->val;
+    o->test = r->test;
+    o->val_split = r->val_split;
+    o->init = r->init;
+    o->dropout = r->dropout;
+    o->normalize = in->has_norm ? nn_norm_name(in->norm.kind) : "none";
+    o->image_size = r->image_size[0] ? r->image_size : NULL;
+    o->resize = r->resize;
+    o->batch = in->train.batch;
+    if (r->seed)
+        o->seed = strtoull(r->seed, NULL, 10);
+    if (!cli_given(o, "epochs"))
+        o->epochs = in->train.epochs;
 }
 
 static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
@@ -365,60 +413,24 @@ static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
         F32("min-delta", o->min_delta, t->min_delta),
         BOOL("keep-last", o->keep_last, t->keep_last),
     };
-    const size_t nc = sizeof c / sizeof c[0];
-    for (size_t i = 0; i < nc; i++) {
-        if (!cli_given(o, c[i].flag) || !differs(&c[i]))
-            continue;
-        char g[300], s[300];
-        if (strcmp(c[i].flag, "schedule") == 0)
-            c[i].gs = o->schedule; /* as given; compared in the checkpoint's form */
-        show(&c[i], true, g, sizeof g);
-        show(&c[i], false, s, sizeof s);
-        cli_fail("train", "--%s %s contradicts the checkpoint %s, whose run has %s %s (a "
-                 "resumed run keeps its settings: only --epochs, --out, --log, --plot, "
-                 "--threads and --quiet may be given)", c[i].flag, g, path, c[i].flag, s);
+    if (!agrees(o, c, sizeof c / sizeof c[0], path))
         return false;
-    }
-    /* a flag none of the above covers: the checkpoint cannot say whether it agrees */
-    const char *given[128];
-    int ng = cli_given_names(o, given, 128);
-    for (int k = 0; k < ng; k++) {
-        bool known = false;
-        for (size_t i = 0; i < sizeof may_change / sizeof may_change[0] && !known; i++)
-            known = strcmp(given[k], may_change[i]) == 0;
-        for (size_t i = 0; i < nc && !known; i++)
-            known = strcmp(given[k], c[i].flag) == 0;
-        if (!known) {
-            cli_fail("train", "--%s cannot be given with --resume: the checkpoint %s does "
-                     "not record it (only --epochs, --out, --log, --plot, --threads and "
-                     "--quiet may change)", given[k], path);
-            return false;
-        }
-    }
     if (!r->data) {
         cli_fail("train", "--resume %s: the checkpoint records no data source", path);
         return false;
     }
-    /* the run's settings, as recorded */
-    o->model = in->spec;
-    o->loss = loss_name(in->loss);
-    o->data = r->data;
-    o->label = r->label;
-    o->task = r->task;
-    o->val = r->val;
-    o->test = r->test;
-    o->val_split = r->val_split;
-    o->init = r->init;
-    o->dropout = r->dropout;
-    o->normalize = norm;
-    o->image_size = r->image_size[0] ? r->image_size : NULL;
-    o->resize = r->resize;
-    o->batch = t->batch;
-    if (r->seed)
-        o->seed = strtoull(r->seed, NULL, 10);
-    if (!cli_given(o, "epochs"))
-        o->epochs = t->epochs;
+    restore(o, r);
     return true;
+}
+
+bool cli_resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r)
+{
+    char *resolved[3] = {cli_resolve_source(o->data), cli_resolve_source(o->val),
+                         cli_resolve_source(o->test)};
+    bool ok = resume_settings(ctx, o, r, resolved);
+    for (int i = 0; i < 3; i++)
+        free(resolved[i]);
+    return ok;
 }
 
 bool cli_resume_check_data(const struct cli_recorded *r, const nn_dataset *train)
