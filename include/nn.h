@@ -984,7 +984,7 @@ typedef struct nn_checkpoint nn_checkpoint;
 struct nn_checkpoint_info {
     const char *path;
     const char *spec;        /* the model spec, for nn_model_new */
-    nn_loss_kind loss;       /* the model's loss (never NN_LOSS_AUTO) */
+    nn_loss_kind loss;       /* the model's loss (NN_LOSS_AUTO if the file has none) */
     int64_t max_batch;       /* the model's max_batch */
     int64_t parameters;      /* trainable parameters */
     bool has_norm;           /* norm is the input normalization (else unset) */
