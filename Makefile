@@ -14,7 +14,7 @@ Q        = $(if $(V),,@)
 WARN    = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 OMP     ?= -fopenmp
 CFLAGS  += -std=c11 $(OPT) -g $(WARN) $(WERROR) -fPIC $(OMP) $(SAN) \
-           -fno-math-errno -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc
+           -fno-math-errno -D_POSIX_C_SOURCE=200809L -Iinclude
 LDFLAGS += $(OMP) $(SAN)
 
 ifeq ($(BLAS),onednn)
@@ -68,12 +68,26 @@ $(BUILD)/tests/groups.h: $(TEST_SRC)
 	@mv $@.tmp $@
 
 $(BUILD)/tests/runner.o: $(BUILD)/tests/groups.h
-$(BUILD)/tests/%.o: CFLAGS += -I$(BUILD)/tests -Itests
+# The library and its tests see the private headers in src/; the CLI sees
+# only include/nn.h, as any program using the library does.
+$(BUILD)/src/%.o: CFLAGS += -Isrc
+$(BUILD)/tests/%.o: CFLAGS += -Isrc -I$(BUILD)/tests -Itests -DNN_TESTING
 $(BUILD)/tools/%.o: CFLAGS += $(shell pkg-config --cflags cairo 2>/dev/null)
 
-$(BUILD)/test_runner: $(TEST_OBJ) $(BUILD)/libnn.a
+# The test runner's own copy of the library sources with test-only failure
+# injection (src/io/io.h, -DNN_TESTING), linked ahead of libnn.a so that it
+# replaces those members: the library that is built and installed has no
+# hooks.
+TESTING_SRC = src/io/safetensors.c
+TESTING_OBJ = $(TESTING_SRC:%.c=$(BUILD)/testing/%.o)
+$(BUILD)/testing/%.o: %.c $(wildcard include/*.h src/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(if $(V),,@echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) -Isrc -DNN_TESTING -c $< -o $@
+
+$(BUILD)/test_runner: $(TEST_OBJ) $(TESTING_OBJ) $(BUILD)/libnn.a
 	$(if $(V),,@echo "  LD      $@")
-	$(Q)$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LIBS) -lcmocka
+	$(Q)$(CC) -o $@ $(TEST_OBJ) $(TESTING_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LIBS) -lcmocka
 
 test: $(BUILD)/test_runner $(BUILD)/nn
 	$(BUILD)/test_runner

@@ -439,6 +439,8 @@ nn_schedule *nn_schedule_new(nn_ctx *ctx, const struct nn_schedule_cfg *cfg,
 void nn_schedule_free(nn_schedule *s);
 /* The configuration with the defaults filled in. */
 const struct nn_schedule_cfg *nn_schedule_config(const nn_schedule *s);
+/* The base learning rate the schedule scales (base_lr of nn_schedule_new). */
+double nn_schedule_base_lr(const nn_schedule *s);
 /* The learning rate for epoch (0-based; negative counts as 0). */
 float nn_schedule_lr(const nn_schedule *s, int64_t epoch);
 /* Reports the metric measured at the end of epoch (validation loss, or a
@@ -712,20 +714,6 @@ struct nn_st_tensor {
     const void *data;  /* may be NULL only when numel is 0 */
 };
 
-/* Options of nn_safetensors_save_ex. A zeroed struct means the defaults. */
-struct nn_st_write_opts {
-    /* Testing hooks: make the write fail as a full disk or a dying device
-     * would, to check that the old file survives. fail_after_bytes > 0
-     * writes that many bytes of the temporary file and fails (EIO) the
-     * write that would go further (a file no larger than that is written
-     * in full); fail_rename fails (EIO) at the rename step. Outside tests
-     * leave them 0. When both are unset the environment variables
-     * NN_TEST_FAIL_WRITE_AFTER=K (K >= 0) and NN_TEST_FAIL_RENAME=1, read at
-     * call time, do the same. */
-    int64_t fail_after_bytes;
-    bool fail_rename;
-};
-
 /* Writes n tensors and nmeta metadata pairs (meta_keys[i] -> meta_values[i],
  * valid UTF-8, unique keys; both arrays may be NULL when nmeta is 0, and
  * then no "__metadata__" entry is written) to path, atomically: the bytes go
@@ -742,12 +730,6 @@ nn_status nn_safetensors_save(nn_ctx *ctx, const char *path,
                               const struct nn_st_tensor *t, int n,
                               const char *const *meta_keys,
                               const char *const *meta_values, int nmeta);
-/* The same with options (opts may be NULL). */
-nn_status nn_safetensors_save_ex(nn_ctx *ctx, const char *path,
-                                 const struct nn_st_tensor *t, int n,
-                                 const char *const *meta_keys,
-                                 const char *const *meta_values, int nmeta,
-                                 const struct nn_st_write_opts *opts);
 
 /* Reads a whole file and validates it: header length within the file,
  * UTF-8 JSON object (trailing whitespace allowed), every entry with a known
@@ -1011,18 +993,23 @@ bool nn_trainer_stopped_early(const nn_trainer *t);
 /* L1 + L2 penalty of the current weights under the trainer's settings. */
 double nn_trainer_penalty(const nn_trainer *t);
 
-/* ---- Checkpoints (src/io/checkpoint.c): safetensors files holding every
- * parameter under its node name ("dense1.weight"), and in __metadata__ the
- * model spec, loss, normalization kind, class names, and, when a trainer is
- * given, the optimizer configuration and step count, the training position
- * (epochs done, the context's generator state, early-stopping counters),
- * the training configuration and the per-epoch history. The normalization
+/* ---- Checkpoints (src/io/checkpoint.c, src/io/checkpoint_read.c):
+ * safetensors files holding every parameter under its node name
+ * ("dense1.weight"), and in __metadata__ the model spec, loss,
+ * normalization kind, class names, and, when a trainer is given, its whole
+ * configuration (optimizer and its hyperparameters, schedule, batch,
+ * penalties, clipping, early stopping), the optimizer's step count, the
+ * training position (epochs done, the context's generator state,
+ * early-stopping counters) and the per-epoch history. The normalization
  * statistics ("norm.shift", "norm.scale"), the optimizer state
  * ("optim.state") and the early-stopping best weights ("train.best") are
- * tensors. Any safetensors reader can load the weights. */
+ * tensors. Any safetensors reader can load the weights; the metadata
+ * formats are the library's own: read them with nn_checkpoint_open. */
 
 /* Writes the checkpoint atomically (see nn_safetensors_save). t may be
- * NULL (weights only); keys/values add nextra metadata pairs. */
+ * NULL (weights only); keys/values add nextra (at most 64) metadata pairs
+ * of the caller's own, read back with nn_checkpoint_meta; their keys must
+ * not be the library's (see nn_checkpoint_meta). */
 nn_status nn_checkpoint_save(const char *path, nn_model *m, const nn_trainer *t,
                              const char *const *keys, const char *const *values,
                              int nextra);
@@ -1030,11 +1017,56 @@ nn_status nn_checkpoint_save(const char *path, nn_model *m, const nn_trainer *t,
  * normalization and class names. NULL on error (message names the file and
  * what is wrong). cfg may be NULL; its max_batch is used if set. */
 nn_model *nn_model_load(nn_ctx *ctx, const char *path, const struct nn_model_cfg *cfg);
-/* Restores a trainer (made for the same model spec) to the position saved
- * in path: weights, optimizer state and steps, epochs done, history,
- * early-stopping state and the context's generator, so that training
- * continues exactly as if it had not stopped. */
+/* Restores a trainer (made for the same model spec and optimizer kind) to
+ * the position saved in path: weights, optimizer state and steps, epochs
+ * done, history, early-stopping state, schedule state and the context's
+ * generator, so that training continues exactly as if it had not stopped
+ * provided the trainer was made with the checkpoint's configuration
+ * (nn_checkpoint_info's train, with any epoch count). */
 nn_status nn_trainer_resume(nn_trainer *t, const char *path);
+
+typedef struct nn_checkpoint nn_checkpoint;
+
+/* What a checkpoint records, without building its model. Every pointer is
+ * owned by the nn_checkpoint it came from and valid until it is closed. */
+struct nn_checkpoint_info {
+    const char *path;
+    const char *spec;        /* the model spec, for nn_model_new */
+    nn_loss_kind loss;       /* the model's loss (NN_LOSS_AUTO if the file has none) */
+    int64_t max_batch;       /* the model's max_batch */
+    int64_t parameters;      /* trainable parameters */
+    bool has_norm;           /* norm is the input normalization (else unset) */
+    struct nn_norm_stats norm;
+    int64_t nclasses;        /* named classes, 0 if the classes have no names */
+    const char *const *class_names; /* (nclasses) */
+    /* A trainer's state, when one was saved (else the fields below are 0): */
+    bool has_trainer;
+    /* The trainer's configuration: optim with its defaults filled in and
+     * lr its base learning rate (before the schedule), schedule with its
+     * defaults filled in (a cosine's t_max resolved), epochs the planned
+     * count; on_batch, on_epoch and user are NULL. */
+    struct nn_train_cfg train;
+    int epochs_done;
+    int64_t optim_steps;
+    double lr;               /* the optimizer's rate at the save (the last epoch's) */
+    int best_epoch;          /* early stopping: 0 if none */
+    bool stopped_early;
+    const struct nn_epoch_stats *history; /* (epochs_done) */
+};
+
+/* Opens a checkpoint and reads its metadata: NULL on error with a message
+ * naming the file and the problem (a file that cannot be read, a valid
+ * safetensors file that is not a libnn checkpoint, a malformed entry).
+ * The caller releases it with nn_checkpoint_close; ctx must outlive it. */
+nn_checkpoint *nn_checkpoint_open(nn_ctx *ctx, const char *path);
+void nn_checkpoint_close(nn_checkpoint *ck);
+/* What it records (owned by ck). */
+const struct nn_checkpoint_info *nn_checkpoint_info(const nn_checkpoint *ck);
+/* The value of an extra metadata pair given to nn_checkpoint_save, or NULL
+ * if there is none. The library's own keys ("format", "spec", "loss",
+ * "max_batch", "parameters", "norm", "classes", "optim", "train") are not
+ * extra: NULL for them (use nn_checkpoint_info). Owned by ck. */
+const char *nn_checkpoint_meta(const nn_checkpoint *ck, const char *key);
 
 /* The name of the first node in compiled order whose value holds a NaN or
  * infinity after the last forward pass, or NULL. */

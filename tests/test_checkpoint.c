@@ -210,7 +210,104 @@ static void mismatched_and_foreign_files(void **state)
     nn_ctx_free(ctx);
 }
 
+/* nn_checkpoint_info gives back the trainer's whole configuration (the
+ * optimizer's base learning rate, not the schedule's current one), and a
+ * trainer made from it and resumed continues exactly. */
+static void info_restores_the_configuration(void **state)
+{
+    (void)state;
+    make_data();
+    struct nn_array_source a = {.x = X, .labels = Y, .n = N, .features = F};
+    struct nn_source src = nn_source_from_arrays(&a);
+    const char *spec = "3 dense:8 tanh dense:2 softmax";
+    struct nn_train_cfg cfg = {
+        .epochs = 4, .batch = 8, .l1 = 1e-4f, .l2 = 1e-3f, .clip_norm = 0.5f,
+        .penalize_biases = true, .decay_biases = true, .keep_last = true, .drop_last = true,
+        .optim = {.kind = NN_OPTIM_MOMENTUM, .lr = 0.05f, .momentum = 0.7f,
+                  .weight_decay = 1e-3f},
+        .schedule = {.kind = NN_SCHED_STEP, .step_size = 1, .gamma = 0.5}};
+    nn_ctx *c1 = nn_ctx_new(&(struct nn_ctx_cfg){.seed = 3, .threads = 1});
+    nn_model *m1 = nn_model_new(c1, spec, NULL);
+    nn_trainer *t1 = nn_trainer_new(m1, &cfg);
+    assert_ok(c1, nn_trainer_fit(t1, &src, NULL));
+
+    nn_ctx *c2 = nn_ctx_new(&(struct nn_ctx_cfg){.seed = 3, .threads = 1});
+    nn_model *m2 = nn_model_new(c2, spec, NULL);
+    struct nn_train_cfg half = cfg;
+    half.epochs = 2;
+    nn_trainer *t2 = nn_trainer_new(m2, &half);
+    assert_ok(c2, nn_trainer_fit(t2, &src, NULL));
+    const char *k[2] = {"data", "note"}, *v[2] = {"blobs.csv", "x"};
+    assert_ok(c2, nn_checkpoint_save(path("cfg.safetensors"), m2, t2, k, v, 2));
+    nn_trainer_free(t2);
+    nn_model_free(m2);
+    nn_ctx_free(c2);
+
+    nn_ctx *c3 = nn_ctx_new(&(struct nn_ctx_cfg){.seed = 99, .threads = 1});
+    nn_checkpoint *ck = nn_checkpoint_open(c3, path("cfg.safetensors"));
+    if (!ck)
+        fail_msg("%s", nn_ctx_error(c3));
+    const struct nn_checkpoint_info *in = nn_checkpoint_info(ck);
+    assert_string_equal(in->spec, spec);
+    assert_int_equal(in->loss, NN_LOSS_SOFTMAX_CE);
+    assert_int_equal(in->parameters, 3 * 8 + 8 + 8 * 2 + 2);
+    assert_true(in->has_trainer);
+    assert_int_equal(in->epochs_done, 2);
+    assert_int_equal(in->train.epochs, 2);
+    assert_int_equal(in->train.batch, 8);
+    assert_true(in->train.optim.kind == NN_OPTIM_MOMENTUM);
+    assert_true(in->train.optim.lr == 0.05f);   /* the base rate */
+    assert_close(in->lr, 0.05 * 0.5, 1e-6, 0);  /* the second epoch's */
+    assert_true(in->train.optim.momentum == 0.7f);
+    assert_true(in->train.optim.weight_decay == 1e-3f);
+    assert_true(in->train.l1 == 1e-4f && in->train.l2 == 1e-3f && in->train.clip_norm == 0.5f);
+    assert_true(in->train.penalize_biases && in->train.decay_biases && in->train.keep_last &&
+                in->train.drop_last && !in->train.no_shuffle);
+    assert_int_equal(in->train.schedule.kind, NN_SCHED_STEP);
+    assert_int_equal(in->train.schedule.step_size, 1);
+    assert_true(in->train.schedule.gamma == 0.5);
+    assert_non_null(in->history);
+    assert_int_equal(in->history[1].epoch, 2);
+    assert_string_equal(nn_checkpoint_meta(ck, "data"), "blobs.csv");
+    assert_string_equal(nn_checkpoint_meta(ck, "note"), "x");
+    assert_null(nn_checkpoint_meta(ck, "train"));
+    assert_null(nn_checkpoint_meta(ck, "nosuch"));
+
+    struct nn_train_cfg again = in->train;
+    again.epochs = 4;
+    nn_model *m3 = nn_model_new(c3, in->spec, NULL);
+    nn_trainer *t3 = nn_trainer_new(m3, &again);
+    nn_checkpoint_close(ck);
+    assert_ok(c3, nn_trainer_resume(t3, path("cfg.safetensors")));
+    assert_ok(c3, nn_trainer_fit(t3, &src, NULL));
+    const float *w1 = nn_graph_param_block(nn_model_graph(m1));
+    const float *w3 = nn_graph_param_block(nn_model_graph(m3));
+    for (int64_t i = 0; i < nn_graph_param_count(nn_model_graph(m1)); i++)
+        if (memcmp(&w1[i], &w3[i], sizeof *w1) != 0)
+            fail_msg("parameter %lld: %.9g straight, %.9g resumed", (long long)i,
+                     (double)w1[i], (double)w3[i]);
+
+    /* weights only: no trainer; a foreign file: an error naming it */
+    assert_ok(c3, nn_checkpoint_save(path("w.safetensors"), m3, NULL, NULL, NULL, 0));
+    ck = nn_checkpoint_open(c3, path("w.safetensors"));
+    assert_non_null(ck);
+    assert_false(nn_checkpoint_info(ck)->has_trainer);
+    assert_int_equal(nn_checkpoint_info(ck)->epochs_done, 0);
+    nn_checkpoint_close(ck);
+    struct nn_st_tensor one = {"w", "F32", 1, {1}, X};
+    assert_ok(c3, nn_safetensors_save(c3, path("plain.safetensors"), &one, 1, NULL, NULL, 0));
+    assert_null(nn_checkpoint_open(c3, path("plain.safetensors")));
+    expect_error(c3, "not a libnn checkpoint", "plain.safetensors");
+    nn_trainer_free(t1);
+    nn_model_free(m1);
+    nn_ctx_free(c1);
+    nn_trainer_free(t3);
+    nn_model_free(m3);
+    nn_ctx_free(c3);
+}
+
 NN_GROUP_FIXTURE(checkpoint, setup, teardown,
                  cmocka_unit_test(round_trip),
                  cmocka_unit_test(resume_through_the_api),
-                 cmocka_unit_test(mismatched_and_foreign_files))
+                 cmocka_unit_test(mismatched_and_foreign_files),
+                 cmocka_unit_test(info_restores_the_configuration))

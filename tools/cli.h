@@ -48,6 +48,9 @@ bool cli_parse(int cmd, int argc, char **argv, struct opts *o, const char **posi
 void cli_help(FILE *f, int cmd);
 /* Whether option NAME (without dashes) was given. */
 bool cli_given(const struct opts *o, const char *name);
+/* The names (without dashes) of the options given, on the command line or
+ * in --config, into names[0..max); returns how many. */
+int cli_given_names(const struct opts *o, const char **names, int max);
 
 /* Loads the data set named by --data (fashion-mnist, FILE.csv, DIR/,
  * idx:IMAGES,LABELS) for a command; split is "train" or "test" for the
@@ -67,6 +70,63 @@ void cli_print_epoch(const struct nn_epoch_stats *s, bool regression, bool tty);
  * the test result as a line when test is not NULL, to a PNG file. Returns false after printing an error. */
 bool cli_plot(const char *path, const struct nn_epoch_stats *h, int n, bool regression,
               const char *title, const struct nn_metrics *test);
+
+/* ---- record.c: what nn train records in a checkpoint about its run ---- */
+
+/* A data source (--data form) with its files made absolute (realpath), so
+ * that a checkpoint's record holds wherever it is read from; a missing
+ * file stays as given. Malloc'ed (the caller frees it); NULL for NULL or
+ * out of memory. */
+char *cli_resolve_source(const char *spec);
+
+/* The extra metadata pairs nn train adds to its checkpoints. */
+#define CLI_RECORD_MAX 24
+struct cli_record {
+    const char *keys[CLI_RECORD_MAX], *vals[CLI_RECORD_MAX];
+    int n;
+    char *owned[CLI_RECORD_MAX]; /* the values it allocated */
+    int nowned;
+    bool failed; /* out of memory */
+};
+/* The run's data source, label column and task (CSV), validation split or
+ * file, test file, seed, initializer, dropout rate (has_dropout), image
+ * size (image folders), threads and creation time. false if out of memory
+ * (after which cli_record_free is still due). */
+bool cli_record_build(struct cli_record *r, const struct opts *o, bool has_dropout,
+                      const nn_dataset *train, int threads);
+void cli_record_free(struct cli_record *r);
+
+/* A checkpoint opened for what it records: the library's part (info) and
+ * nn train's (NULL where not recorded). Strings are owned by ck. */
+struct cli_recorded {
+    nn_checkpoint *ck;
+    const struct nn_checkpoint_info *info;
+    const char *data, *label, *task, *val, *test, *init, *seed;
+    double val_split;       /* 0: none */
+    bool has_dropout;
+    float dropout;          /* 0.5 when not recorded */
+    char image_size[40];    /* "WxHxC", or "" */
+    bool resize;
+};
+/* Opens path; false after printing the error for command cmd. */
+bool cli_recorded_open(nn_ctx *ctx, const char *cmd, const char *path, struct cli_recorded *r);
+void cli_recorded_close(struct cli_recorded *r);
+/* eval, predict: the recorded data source with its label column and task
+ * when o gives no --data, the recorded label column for another CSV given
+ * without --label, and the recorded image size. */
+void cli_recorded_defaults(struct opts *o, const struct cli_recorded *r);
+/* train --resume: checks every flag given against the checkpoint (one that
+ * contradicts it is an error naming the flag and both values; a flag the
+ * checkpoint cannot check is refused) and then sets o to the recorded run:
+ * model, loss, data, label, task, validation, test, seed, initializer,
+ * dropout, normalization, image size, batch and, unless given, epochs.
+ * The optimizer, schedule, penalties and clipping come from
+ * r->info->train. false after printing the error. */
+bool cli_resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r);
+/* train --resume: the loaded training data normalizes and names its
+ * classes as the checkpoint does (else it is not the same data); false
+ * after printing the error. */
+bool cli_resume_check_data(const struct cli_recorded *r, const nn_dataset *train);
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

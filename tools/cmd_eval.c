@@ -1,11 +1,12 @@
 /*
  * cmd_eval.c - `nn eval` (loss and accuracy of a checkpoint on data),
  * `nn predict` (classes and probabilities of new inputs) and `nn info`
- * (what a checkpoint holds).
+ * (what a checkpoint holds). Without data, eval and predict use the data
+ * source the checkpoint records.
  */
 #include "cli.h"
 
-#include <cjson/cJSON.h>
+#include <cjson/cJSON.h> /* quoting file names in --json output */
 #include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
@@ -54,14 +55,18 @@ int cmd_eval(int argc, char **argv)
         return 1;
     int rc = 1;
     nn_dataset *ds = NULL;
+    struct cli_recorded rec = {0};
     nn_model *m = load(ctx, "eval", path, o.batch);
+    if (!m || !cli_recorded_open(ctx, "eval", path, &rec))
+        goto done;
+    cli_recorded_defaults(&o, &rec);
     const char *data = o.data ? o.data : "fashion-mnist";
     const char *split = o.split ? o.split : "test";
     if (strcmp(split, "test") != 0 && strcmp(split, "train") != 0) {
         cli_fail("eval", "--split must be test or train, not '%s'", split);
         goto done;
     }
-    if (!m || !(ds = cli_load_data(ctx, &o, data, split, true)) || !apply_norm(ctx, "eval", m, ds))
+    if (!(ds = cli_load_data(ctx, &o, data, split, true)) || !apply_norm(ctx, "eval", m, ds))
         goto done;
     const char *names[1024];
     int64_t nnames = 0;
@@ -112,28 +117,10 @@ int cmd_eval(int argc, char **argv)
     rc = 0;
 done:
     nn_dataset_free(ds);
+    cli_recorded_close(&rec);
     nn_model_free(m);
     nn_ctx_free(ctx);
     return rc;
-}
-
-/* Inputs to predict: a CSV of features, an IDX images file, or images. */
-/* The image size a checkpoint was trained at ("WxHxC[ resize]" in its
- * metadata), for predict's inputs when --image-size is not given. */
-static bool image_opts_from(nn_ctx *ctx, const char *model, struct nn_image_opts *io)
-{
-    nn_safetensors *st = nn_safetensors_open(ctx, model);
-    const char *v = st ? nn_safetensors_meta(st, "image") : NULL;
-    int w, h, c;
-    bool ok = v && sscanf(v, "%dx%dx%d", &w, &h, &c) == 3;
-    if (ok) {
-        io->width = w;
-        io->height = h;
-        io->channels = c;
-        io->resize |= strstr(v, "resize") != NULL;
-    }
-    nn_safetensors_close(st);
-    return ok;
 }
 
 /* The files directly in a folder (not starting with '.'), sorted, as
@@ -189,22 +176,50 @@ static void free_files(char **v, int64_t n)
     free(v);
 }
 
-static nn_dataset *load_inputs1(nn_ctx *ctx, const struct opts *o, const char *in,
-                                const char *model, char ***names, int64_t *nnames)
+/* A CSV of inputs: its columns are the features, or, when it has more
+ * than the model takes and the checkpoint records a label column, every
+ * column but that one (the labels are read and ignored). */
+static nn_dataset *load_csv_inputs(nn_ctx *ctx, const char *in, const nn_model *m,
+                                   const struct cli_recorded *rec)
+{
+    nn_dataset *ds = nn_dataset_load_csv(ctx, in, &(struct nn_csv_opts){.label = NULL});
+    if ((ds && nn_dataset_features(ds) == nn_model_inputs(m)) || !rec->label)
+        return ds;
+    char why[512];
+    snprintf(why, sizeof why, "%s", nn_ctx_error(ctx));
+    nn_dataset *dropped = nn_dataset_load_csv(
+        ctx, in, &(struct nn_csv_opts){.label = rec->label, .task = NN_CSV_CLASSIFY});
+    if (dropped && nn_dataset_features(dropped) == nn_model_inputs(m)) {
+        nn_dataset_free(ds);
+        return dropped;
+    }
+    /* not a file with the label column: the first reading's result stands */
+    nn_dataset_free(dropped);
+    nn_ctx_clear_error(ctx);
+    if (!ds)
+        cli_fail("predict", "%s", why);
+    return ds;
+}
+
+/* Inputs to predict: a CSV of features, an IDX images file, or images. */
+static nn_dataset *load_inputs1(nn_ctx *ctx, struct opts *o, const char *in, const nn_model *m,
+                                const struct cli_recorded *rec, char ***names, int64_t *nnames)
 {
     size_t n = strlen(in);
     const char *ext = strrchr(in, '.');
     if (strncmp(in, "idx:", 4) == 0)
         return nn_dataset_load_idx(ctx, in + 4, NULL);
     if ((n > 4 && strcmp(in + n - 4, ".csv") == 0) || (n > 7 && strcmp(in + n - 7, ".csv.gz") == 0))
-        return nn_dataset_load_csv(ctx, in, &(struct nn_csv_opts){.label = NULL});
+        return load_csv_inputs(ctx, in, m, rec);
     if (ext && (strstr(in, "-ubyte") || strstr(in, ".idx")))
         return nn_dataset_load_idx(ctx, in, NULL);
+    if (!o->image_size && rec->image_size[0]) { /* the size the model was trained at */
+        o->image_size = rec->image_size;
+        o->resize |= rec->resize;
+    }
     struct nn_image_opts io;
     if (!cli_image_opts(o, &io))
         return NULL;
-    if (!o->image_size)
-        image_opts_from(ctx, model, &io);
     struct stat sb;
     if (stat(in, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         *names = folder_files(in, nnames);
@@ -218,12 +233,22 @@ static nn_dataset *load_inputs1(nn_ctx *ctx, const struct opts *o, const char *i
     return nn_dataset_load_image_files(ctx, paths, 1, &io);
 }
 
-/* The inputs to predict; prints the error itself. */
-static nn_dataset *load_inputs(nn_ctx *ctx, const struct opts *o, const char *in,
-                               const char *model, char ***names, int64_t *nnames)
+/* The inputs to predict: --input, or the data source the checkpoint
+ * records (its labels ignored); prints the error itself. */
+static nn_dataset *load_inputs(nn_ctx *ctx, struct opts *o, const nn_model *m,
+                               const struct cli_recorded *rec, char ***names, int64_t *nnames)
 {
+    if (!o->input) {
+        cli_recorded_defaults(o, rec);
+        if (!o->data) {
+            cli_fail("predict", "give the inputs with --input FILE (CSV of features, an image, "
+                     "or an IDX images file): %s records no data source", rec->info->path);
+            return NULL;
+        }
+        return cli_load_data(ctx, o, o->data, "test", false);
+    }
     nn_ctx_clear_error(ctx);
-    nn_dataset *ds = load_inputs1(ctx, o, in, model, names, nnames);
+    nn_dataset *ds = load_inputs1(ctx, o, o->input, m, rec, names, nnames);
     if (!ds && nn_ctx_error(ctx)[0])
         cli_fail("predict", "%s", nn_ctx_error(ctx));
     return ds;
@@ -235,9 +260,6 @@ int cmd_predict(int argc, char **argv)
     const char *path;
     if (!cli_parse(CMD_PREDICT, argc, argv, &o, &path))
         return 2;
-    if (!o.input)
-        return cli_fail("predict", "give the inputs with --input FILE (CSV of features, "
-                        "an image, or an IDX images file)"), 2;
     nn_ctx *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.threads = (int)o.threads});
     if (!ctx)
         return 1;
@@ -246,10 +268,11 @@ int cmd_predict(int argc, char **argv)
     float *x = NULL, *p = NULL;
     char **files = NULL; /* inputs from a folder: each row's file */
     int64_t nfiles = 0;
+    struct cli_recorded rec = {0};
     nn_model *m = load(ctx, "predict", path, o.batch);
-    if (!m)
+    if (!m || !cli_recorded_open(ctx, "predict", path, &rec))
         goto done;
-    if (!(ds = load_inputs(ctx, &o, o.input, path, &files, &nfiles)))
+    if (!(ds = load_inputs(ctx, &o, m, &rec, &files, &nfiles)))
         goto done;
     if (!apply_norm(ctx, "predict", m, ds))
         goto done;
@@ -345,9 +368,55 @@ done:
     free(p);
     free_files(files, nfiles);
     nn_dataset_free(ds);
+    cli_recorded_close(&rec);
     nn_model_free(m);
     nn_ctx_free(ctx);
     return rc;
+}
+
+/* nn info on a safetensors file that is not a libnn checkpoint. */
+static int info_foreign(nn_ctx *ctx, const char *path, const char *why)
+{
+    nn_safetensors *st = nn_safetensors_open(ctx, path);
+    if (!st)
+        return cli_fail("info", "%s", why);
+    int64_t elements = 0;
+    for (int i = 0; i < nn_safetensors_count(st); i++)
+        elements += nn_safetensors_at(st, i)->numel;
+    printf("file:        %s\n", path);
+    printf("model:       (not a libnn checkpoint: no model spec)\n");
+    printf("tensors:     %d (%lld elements)\n", nn_safetensors_count(st), (long long)elements);
+    nn_safetensors_close(st);
+    return 0;
+}
+
+static void info_training(const struct nn_checkpoint_info *in)
+{
+    const struct nn_train_cfg *t = &in->train;
+    char sched[256];
+    nn_schedule_format(&t->schedule, sched, sizeof sched);
+    printf("optimizer:   %s, lr %g, %lld steps\n", nn_optim_name(t->optim.kind),
+           (double)t->optim.lr, (long long)in->optim_steps);
+    printf("training:    %d of %d epochs (batch %lld, schedule %s)\n", in->epochs_done,
+           t->epochs, (long long)t->batch, sched);
+    if (in->epochs_done == 0)
+        return;
+    printf("  epoch      loss  accuracy   val_loss   val_acc\n");
+    for (int i = 0; i < in->epochs_done; i++) {
+        const struct nn_epoch_stats *e = &in->history[i];
+        double cols[4] = {e->train.loss, e->train.accuracy, e->val.n ? e->val.loss : NAN,
+                          e->val.n ? e->val.accuracy : NAN};
+        printf("  %5d", e->epoch);
+        for (int c = 0; c < 4; c++) {
+            if (isfinite(cols[c]))
+                printf(c == 2 ? "  %9.4f" : " %9.4f", cols[c]);
+            else
+                printf(c == 2 ? "  %9s" : " %9s", "-");
+        }
+        printf("\n");
+    }
+    if (in->best_epoch > 0)
+        printf("best epoch:  %d%s\n", in->best_epoch, in->stopped_early ? " (stopped early)" : "");
 }
 
 int cmd_info(int argc, char **argv)
@@ -361,70 +430,38 @@ int cmd_info(int argc, char **argv)
     nn_ctx *ctx = nn_ctx_new(NULL);
     if (!ctx)
         return 1;
-    nn_safetensors *st = nn_safetensors_open(ctx, path);
-    if (!st) {
-        cli_fail("info", "%s", nn_ctx_error(ctx));
+    nn_checkpoint *ck = nn_checkpoint_open(ctx, path);
+    if (!ck) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", nn_ctx_error(ctx));
+        int rc = info_foreign(ctx, path, why);
         nn_ctx_free(ctx);
-        return 1;
+        return rc;
     }
-    const char *spec = nn_safetensors_meta(st, "spec");
-    int64_t params = 0;
-    for (int i = 0; i < nn_safetensors_count(st); i++) {
-        const struct nn_st_view *v = nn_safetensors_at(st, i);
-        if (strncmp(v->name, "optim.", 6) && strncmp(v->name, "norm.", 5) &&
-            strncmp(v->name, "train.", 6))
-            params += v->numel;
-    }
+    const struct nn_checkpoint_info *in = nn_checkpoint_info(ck);
+    static const char *const loss[] = {"auto", "cross_entropy", "bce", "mse"};
     printf("file:        %s\n", path);
-    printf("model:       %s\n", spec ? spec : "(not a libnn checkpoint: no spec)");
-    printf("parameters:  %lld\n", (long long)params);
-    const char *keys[] = {"loss", "norm", "image", "data", "seed", "threads", "created", "test"};
+    printf("model:       %s\n", in->spec);
+    printf("parameters:  %lld\n", (long long)in->parameters);
+    printf("%-12s %s\n", "loss", loss[in->loss]);
+    if (in->has_norm)
+        printf("%-12s %s\n", "norm", nn_norm_name(in->norm.kind));
+    const char *keys[] = {"image", "data", "label", "task", "val_split", "val_data", "test_data",
+                          "seed", "init", "dropout", "threads", "created", "test"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        const char *v = nn_safetensors_meta(st, keys[i]);
+        const char *v = nn_checkpoint_meta(ck, keys[i]);
         if (v)
             printf("%-12s %s\n", keys[i], v);
     }
-    const char *classes = nn_safetensors_meta(st, "classes");
-    if (classes)
-        printf("classes:     %s\n", classes);
-    cJSON *op = cJSON_Parse(nn_safetensors_meta(st, "optim") ? nn_safetensors_meta(st, "optim") : "");
-    if (cJSON_IsObject(op)) {
-        cJSON *k = cJSON_GetObjectItem(op, "kind"), *lr = cJSON_GetObjectItem(op, "lr"),
-              *steps = cJSON_GetObjectItem(op, "steps");
-        printf("optimizer:   %s, lr %g, %.0f steps\n", cJSON_IsString(k) ? k->valuestring : "?",
-               cJSON_IsNumber(lr) ? lr->valuedouble : NAN,
-               cJSON_IsNumber(steps) ? steps->valuedouble : 0);
+    if (in->nclasses > 0) {
+        printf("classes:    ");
+        for (int64_t i = 0; i < in->nclasses; i++)
+            printf(" %s", in->class_names[i]);
+        printf("\n");
     }
-    cJSON_Delete(op);
-    cJSON *tr = cJSON_Parse(nn_safetensors_meta(st, "train") ? nn_safetensors_meta(st, "train") : "");
-    cJSON *h = cJSON_GetObjectItem(tr, "history");
-    if (cJSON_IsArray(h) && cJSON_GetArraySize(h) > 0) {
-        int n = cJSON_GetArraySize(h);
-        printf("training:    %d epochs (batch %g)\n", n,
-               cJSON_GetObjectItem(tr, "batch") ? cJSON_GetObjectItem(tr, "batch")->valuedouble : 0);
-        printf("  epoch      loss  accuracy   val_loss   val_acc\n");
-        for (int i = 0; i < n; i++) {
-            cJSON *e = cJSON_GetArrayItem(h, i);
-            cJSON *t = cJSON_GetObjectItem(e, "train"), *v = cJSON_GetObjectItem(e, "val");
-            cJSON *tl = cJSON_GetObjectItem(t, "loss"), *ta = cJSON_GetObjectItem(t, "accuracy");
-            cJSON *vl = cJSON_GetObjectItem(v, "loss"), *va = cJSON_GetObjectItem(v, "accuracy");
-            const cJSON *cols[4] = {tl, ta, vl, va};
-            printf("  %5d", i + 1);
-            for (int c = 0; c < 4; c++) {
-                if (cJSON_IsNumber(cols[c]))
-                    printf(c == 2 ? "  %9.4f" : " %9.4f", cols[c]->valuedouble);
-                else
-                    printf(c == 2 ? "  %9s" : " %9s", "-");
-            }
-            printf("\n");
-        }
-        cJSON *be = cJSON_GetObjectItem(tr, "best_epoch");
-        if (cJSON_IsNumber(be) && be->valuedouble > 0)
-            printf("best epoch:  %.0f%s\n", be->valuedouble,
-                   cJSON_IsTrue(cJSON_GetObjectItem(tr, "stopped_early")) ? " (stopped early)" : "");
-    }
-    cJSON_Delete(tr);
-    nn_safetensors_close(st);
+    if (in->has_trainer)
+        info_training(in);
+    nn_checkpoint_close(ck);
     nn_ctx_free(ctx);
     return 0;
 }

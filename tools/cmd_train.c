@@ -1,36 +1,48 @@
 /*
  * cmd_train.c - `nn train`: load data, build or resume a model, train with
  * live progress, write a checkpoint after every epoch (atomically), a CSV
- * log and a plot, and report test metrics at the end.
+ * log and a plot, and report test metrics at the end. A resumed run takes
+ * every setting from its checkpoint (record.c).
  */
 #include "cli.h"
 
-#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_MLP "784 dense:256 relu dense:128 relu dense:10 softmax"
 
 struct run {
-    const struct opts *o;
+    struct opts o;
+    nn_ctx *ctx;
+    bool resuming;
+    struct cli_recorded rec; /* the checkpoint resumed from */
+    const char *data;        /* the data source */
+    bool builtin;            /* fashion-mnist */
+    nn_dataset *train, *val, *test;
+    struct nn_norm_stats ns;    /* the training set's normalization */
+    const char *names[1024];    /* the training set's class names */
+    int64_t nnames;
+    bool has_dropout;
+    char *spec_owned;
     nn_model *m;
     nn_trainer *t;
+    struct cli_record record; /* extra checkpoint metadata */
     FILE *log;
     bool tty, regression;
     double last_draw;
     const char *out;
-    const char *meta_keys[8], *meta_vals[8];
-    int nmeta;
     int failed; /* a checkpoint or log write failed */
+    bool tested;
+    struct nn_metrics tm; /* test metrics when tested */
+    char test_json[160];
 };
 
 static bool on_epoch(const struct nn_epoch_stats *s, void *user)
 {
     struct run *r = user;
-    if (!r->o->quiet)
+    if (!r->o.quiet)
         cli_print_epoch(s, r->regression, r->tty);
     if (r->log) {
         fprintf(r->log, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f\n", s->epoch, s->train.loss,
@@ -39,8 +51,9 @@ static bool on_epoch(const struct nn_epoch_stats *s, void *user)
                 s->seconds);
         fflush(r->log);
     }
-    if (nn_checkpoint_save(r->out, r->m, r->t, r->meta_keys, r->meta_vals, r->nmeta) != NN_OK) {
-        fprintf(stderr, "nn train: %s\n", nn_ctx_error(nn_model_ctx(r->m)));
+    if (nn_checkpoint_save(r->out, r->m, r->t, r->record.keys, r->record.vals,
+                           r->record.n) != NN_OK) {
+        fprintf(stderr, "nn train: %s\n", nn_ctx_error(r->ctx));
         r->failed = 1;
         return false;
     }
@@ -126,284 +139,352 @@ static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
     return true;
 }
 
-int cmd_train(int argc, char **argv)
+/* A validation or test set: the training set's class numbering and
+ * normalization. */
+static nn_dataset *load_other(struct run *r, const char *src, const char *flag)
 {
-    struct opts o = {.seed = 1, .epochs = 10, .batch = 64};
-    const char *pos;
-    if (!cli_parse(CMD_TRAIN, argc, argv, &o, &pos))
-        return 2;
-    if (pos)
-        return cli_fail("train", "unexpected argument '%s' (see: nn help train)", pos), 2;
-    const char *data = o.data ? o.data : "fashion-mnist";
-    bool builtin = strcmp(data, "fashion-mnist") == 0;
-    int rc = 1;
-    nn_ctx *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.seed = o.seed, .threads = (int)o.threads});
-    nn_dataset *all = NULL, *train = NULL, *val = NULL, *test = NULL;
-    struct run r = {.o = &o, .tty = isatty(2) && !o.quiet};
-    char *spec_owned = NULL;
-    if (!ctx)
-        return cli_fail("train", "out of memory");
+    nn_dataset *ds = cli_load_data(r->ctx, &r->o, src, "test", true);
+    if (!ds || !cli_match_classes(r->ctx, ds, r->names, r->nnames, flag)) {
+        nn_dataset_free(ds);
+        return NULL;
+    }
+    if (nn_dataset_norm_set(ds, &r->ns) != NN_OK) {
+        cli_fail("train", "%s %s: %s", flag, src, nn_ctx_error(r->ctx));
+        nn_dataset_free(ds);
+        return NULL;
+    }
+    return ds;
+}
 
-    if (!(all = cli_load_data(ctx, &o, data, "train", true)))
-        goto done;
-    if (o.normalize) {
-        int k = nn_norm_parse(o.normalize);
+/* The training data (normalized, split) and the validation and test sets. */
+static bool load_data(struct run *r)
+{
+    const struct opts *o = &r->o;
+    nn_dataset *all = cli_load_data(r->ctx, o, r->data, "train", true);
+    if (!all)
+        return false;
+    if (o->normalize) {
+        int k = nn_norm_parse(o->normalize);
         if (k < 0) {
             cli_fail("train", "--normalize must be standard, minmax, scale255 or none, not '%s'",
-                     o.normalize);
-            goto done;
+                     o->normalize);
+            goto fail;
         }
         if (nn_dataset_fit_norm(all, (nn_norm_kind)k) != NN_OK) {
-            cli_fail("train", "%s", nn_ctx_error(ctx));
-            goto done;
+            cli_fail("train", "%s", nn_ctx_error(r->ctx));
+            goto fail;
         }
     }
-    if (o.val_split > 0) {
-        if (o.val) {
+    if (o->val_split > 0) {
+        if (o->val) {
             cli_fail("train", "give --val or --val-split, not both");
-            goto done;
+            goto fail;
         }
-        if (nn_dataset_split(all, (float)o.val_split, o.seed, &train, &val) != NN_OK) {
-            cli_fail("train", "%s", nn_ctx_error(ctx));
-            goto done;
+        if (nn_dataset_split(all, (float)o->val_split, o->seed, &r->train, &r->val) != NN_OK) {
+            cli_fail("train", "%s", nn_ctx_error(r->ctx));
+            goto fail;
         }
         nn_dataset_free(all);
-        all = NULL;
     } else {
-        train = all;
-        all = NULL;
+        r->train = all;
     }
-    struct nn_norm_stats ns;
-    nn_dataset_norm_get(train, &ns);
-    /* the training set's class names, which other files' labels must follow */
-    const char *names[1024];
-    int64_t nnames = 0;
-    while (nnames < 1024 && nn_dataset_class_name(train, nnames)) {
-        names[nnames] = nn_dataset_class_name(train, nnames);
-        nnames++;
+    all = NULL;
+    if (r->resuming && !cli_resume_check_data(&r->rec, r->train))
+        return false;
+    nn_dataset_norm_get(r->train, &r->ns);
+    while (r->nnames < 1024 && nn_dataset_class_name(r->train, r->nnames)) {
+        r->names[r->nnames] = nn_dataset_class_name(r->train, r->nnames);
+        r->nnames++;
     }
-    if (o.val) {
-        if (!(val = cli_load_data(ctx, &o, o.val, "test", true)) ||
-            !cli_match_classes(ctx, val, names, nnames, "--val"))
-            goto done;
-        if (nn_dataset_norm_set(val, &ns) != NN_OK) {
-            cli_fail("train", "--val %s: %s", o.val, nn_ctx_error(ctx));
-            goto done;
-        }
-    }
-    const char *test_src = o.test ? o.test : builtin && strcmp(data, "fashion-mnist") == 0 ? data : NULL;
-    if (test_src) {
-        if (!(test = cli_load_data(ctx, &o, test_src, "test", true)) ||
-            !cli_match_classes(ctx, test, names, nnames, "--test"))
-            goto done;
-        if (nn_dataset_norm_set(test, &ns) != NN_OK) {
-            cli_fail("train", "--test %s: %s", test_src, nn_ctx_error(ctx));
-            goto done;
-        }
-    }
+    if (o->val && !(r->val = load_other(r, o->val, "--val")))
+        return false;
+    const char *test_src = o->test ? o->test : r->builtin ? r->data : NULL;
+    if (test_src && !(r->test = load_other(r, test_src, "--test")))
+        return false;
+    return true;
+fail:
+    nn_dataset_free(all);
+    return false;
+}
 
-    /* The model: given, from a resumed checkpoint, or a default for the data. */
-    const char *spec = o.model;
-    nn_label_kind dk = nn_dataset_label_kind(train);
-    if (!spec && o.resume) {
-        nn_safetensors *ck = nn_safetensors_open(ctx, o.resume);
-        const char *s = ck ? nn_safetensors_meta(ck, "spec") : NULL;
-        if (s && (spec_owned = malloc(strlen(s) + 1)))
-            spec = strcpy(spec_owned, s);
-        nn_safetensors_close(ck);
-        if (!spec) {
-            cli_fail("train", "--resume: %s", ck ? "the file holds no model spec (not a libnn "
-                     "checkpoint?)" : nn_ctx_error(ctx));
-            goto done;
-        }
+/* The model spec: given (or recorded), or a default for the data. */
+static const char *model_spec(struct run *r)
+{
+    if (r->o.model)
+        return r->o.model;
+    if (r->builtin)
+        return DEFAULT_MLP;
+    if (!(r->spec_owned = malloc(128))) {
+        cli_fail("train", "out of memory");
+        return NULL;
     }
-    if (!spec && builtin)
-        spec = DEFAULT_MLP;
-    if (!spec) {
-        spec_owned = malloc(128);
-        if (!spec_owned)
-            goto done;
-        if (dk == NN_LABELS_CLASS)
-            snprintf(spec_owned, 128, "%lld dense:64 relu dense:%lld softmax",
-                     (long long)nn_dataset_features(train),
-                     (long long)(nn_dataset_classes(train) < 2 ? 2 : nn_dataset_classes(train)));
-        else
-            snprintf(spec_owned, 128, "%lld dense:64 relu dense:%lld",
-                     (long long)nn_dataset_features(train), (long long)nn_dataset_targets(train));
-        spec = spec_owned;
-    }
-    struct nn_model_cfg mc = {.max_batch = o.batch > 256 ? o.batch : 256,
-                              .has_dropout = cli_given(&o, "dropout"),
-                              .dropout = (float)o.dropout};
-    if (o.init) {
-        int k = nn_init_parse(o.init);
+    const nn_dataset *tr = r->train;
+    if (nn_dataset_label_kind(tr) == NN_LABELS_CLASS)
+        snprintf(r->spec_owned, 128, "%lld dense:64 relu dense:%lld softmax",
+                 (long long)nn_dataset_features(tr),
+                 (long long)(nn_dataset_classes(tr) < 2 ? 2 : nn_dataset_classes(tr)));
+    else
+        snprintf(r->spec_owned, 128, "%lld dense:64 relu dense:%lld",
+                 (long long)nn_dataset_features(tr), (long long)nn_dataset_targets(tr));
+    return r->spec_owned;
+}
+
+static bool model_cfg(struct run *r, const char *spec, struct nn_model_cfg *mc)
+{
+    const struct opts *o = &r->o;
+    *mc = (struct nn_model_cfg){.max_batch = o->batch > 256 ? o->batch : 256,
+                                .has_dropout = r->has_dropout,
+                                .dropout = (float)o->dropout};
+    if (r->resuming)
+        mc->max_batch = r->rec.info->max_batch;
+    if (o->init) {
+        int k = nn_init_parse(o->init);
         if (k < 0) {
-            cli_fail("train", "unknown initializer '%s'", o.init);
-            goto done;
+            cli_fail("train", "unknown initializer '%s'", o->init);
+            return false;
         }
-        mc.has_init = true;
-        mc.init = (nn_init_kind)k;
+        mc->has_init = true;
+        mc->init = (nn_init_kind)k;
     }
-    if (o.loss) {
-        if (strcmp(o.loss, "cross_entropy") == 0)
-            mc.loss = NN_LOSS_SOFTMAX_CE;
-        else if (strcmp(o.loss, "bce") == 0)
-            mc.loss = NN_LOSS_SIGMOID_BCE;
-        else if (strcmp(o.loss, "mse") == 0)
-            mc.loss = NN_LOSS_MSE;
+    if (o->loss) {
+        if (strcmp(o->loss, "cross_entropy") == 0)
+            mc->loss = NN_LOSS_SOFTMAX_CE;
+        else if (strcmp(o->loss, "bce") == 0)
+            mc->loss = NN_LOSS_SIGMOID_BCE;
+        else if (strcmp(o->loss, "mse") == 0)
+            mc->loss = NN_LOSS_MSE;
         else {
-            cli_fail("train", "--loss must be cross_entropy, bce or mse, not '%s'", o.loss);
-            goto done;
+            cli_fail("train", "--loss must be cross_entropy, bce or mse, not '%s'", o->loss);
+            return false;
         }
-    }
-    if (!o.loss && dk == NN_LABELS_CLASS) {
+    } else if (nn_dataset_label_kind(r->train) == NN_LABELS_CLASS) {
         /* class labels and no final softmax or sigmoid: the last layer's
          * outputs are logits for a cross-entropy (as in PyTorch's habit of
          * ending a classifier in a linear layer) */
         const char *last = strrchr(spec, ' ');
         last = last ? last + 1 : spec;
         if (strcmp(last, "sigmoid") != 0 && strcmp(last, "softmax") != 0)
-            mc.loss = NN_LOSS_SOFTMAX_CE;
+            mc->loss = NN_LOSS_SOFTMAX_CE;
     }
-    if (!(r.m = nn_model_new(ctx, spec, &mc))) {
-        cli_fail("train", "%s", nn_ctx_error(ctx));
-        goto done;
-    }
-    if (!fits(r.m, train, "the training data") || (val && !fits(r.m, val, "--val data")) ||
-        (test && !fits(r.m, test, "the test data")))
-        goto done;
-    r.regression = nn_model_loss_kind(r.m) == NN_LOSS_MSE;
-    if (nn_model_set_norm(r.m, &ns) != NN_OK) {
-        cli_fail("train", "%s", nn_ctx_error(ctx));
-        goto done;
-    }
-    if (nnames > 0 && (nnames == nn_model_outputs(r.m) || nn_model_outputs(r.m) == 1))
-        nn_model_set_class_names(r.m, names, nnames); /* refuses counts that do not fit */
+    return true;
+}
 
+/* The model, checked against every data set, with the training set's
+ * normalization and class names. */
+static bool build_model(struct run *r)
+{
+    const char *spec = model_spec(r);
+    struct nn_model_cfg mc;
+    if (!spec || !model_cfg(r, spec, &mc))
+        return false;
+    if (!(r->m = nn_model_new(r->ctx, spec, &mc))) {
+        cli_fail("train", "%s", nn_ctx_error(r->ctx));
+        return false;
+    }
+    if (!fits(r->m, r->train, "the training data") ||
+        (r->val && !fits(r->m, r->val, "--val data")) ||
+        (r->test && !fits(r->m, r->test, "the test data")))
+        return false;
+    r->regression = nn_model_loss_kind(r->m) == NN_LOSS_MSE;
+    if (nn_model_set_norm(r->m, &r->ns) != NN_OK) {
+        cli_fail("train", "%s", nn_ctx_error(r->ctx));
+        return false;
+    }
+    if (r->nnames > 0 && (r->nnames == nn_model_outputs(r->m) || nn_model_outputs(r->m) == 1))
+        nn_model_set_class_names(r->m, r->names, r->nnames); /* refuses counts that do not fit */
+    return true;
+}
+
+/* The trainer: configured from the flags, or from the checkpoint resumed
+ * (whose state it then takes). */
+static bool make_trainer(struct run *r)
+{
+    const struct opts *o = &r->o;
     struct nn_train_cfg tc = {
-        .epochs = (int)o.epochs, .batch = o.batch, .drop_last = o.drop_last,
-        .no_shuffle = o.no_shuffle, .l1 = (float)o.l1, .l2 = (float)o.l2,
-        .penalize_biases = o.penalize_biases, .decay_biases = o.decay_biases,
-        .clip_norm = (float)o.clip_norm, .patience = (int)o.patience,
-        .min_delta = (float)o.min_delta, .keep_last = o.keep_last,
-        .on_epoch = on_epoch, .on_batch = r.tty ? on_batch : NULL, .user = &r};
-    if (!optim_cfg(&o, &tc.optim))
-        goto done;
-    if (o.schedule && nn_schedule_parse(ctx, o.schedule, &tc.schedule) != NN_OK) {
-        cli_fail("train", "--schedule: %s (see: nn help schedule)", nn_ctx_error(ctx));
-        goto done;
-    }
-    if (!(r.t = nn_trainer_new(r.m, &tc))) {
-        cli_fail("train", "%s", nn_ctx_error(ctx));
-        goto done;
-    }
-    if (o.resume) {
-        if (nn_trainer_resume(r.t, o.resume) != NN_OK) {
-            cli_fail("train", "--resume: %s", nn_ctx_error(ctx));
-            goto done;
+        .epochs = (int)o->epochs, .batch = o->batch, .drop_last = o->drop_last,
+        .no_shuffle = o->no_shuffle, .l1 = (float)o->l1, .l2 = (float)o->l2,
+        .penalize_biases = o->penalize_biases, .decay_biases = o->decay_biases,
+        .clip_norm = (float)o->clip_norm, .patience = (int)o->patience,
+        .min_delta = (float)o->min_delta, .keep_last = o->keep_last};
+    if (r->resuming) {
+        tc = r->rec.info->train;
+        tc.epochs = (int)o->epochs;
+    } else {
+        if (!optim_cfg(o, &tc.optim))
+            return false;
+        if (o->schedule && nn_schedule_parse(r->ctx, o->schedule, &tc.schedule) != NN_OK) {
+            cli_fail("train", "--schedule: %s (see: nn help schedule)", nn_ctx_error(r->ctx));
+            return false;
         }
-        if (!o.quiet)
-            printf("resumed from %s after epoch %d\n", o.resume, nn_trainer_epoch(r.t));
     }
-    r.out = o.out ? o.out : "model.safetensors";
-    char seed[32], threads[16], created[32];
-    snprintf(seed, sizeof seed, "%" PRIu64, o.seed);
-    snprintf(threads, sizeof threads, "%d", nn_ctx_threads(ctx));
-    time_t now = time(NULL);
-    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    r.meta_keys[0] = "data", r.meta_vals[0] = data;
-    r.meta_keys[1] = "seed", r.meta_vals[1] = seed;
-    r.meta_keys[2] = "threads", r.meta_vals[2] = threads;
-    r.meta_keys[3] = "created", r.meta_vals[3] = created;
-    r.nmeta = 4;
-    /* images: the size predict must bring its inputs to */
-    char image[64];
-    int64_t shape[NN_MAX_DIMS];
-    if (nn_dataset_shape(train, shape) == 3 && nn_dataset_class_name(train, 0) &&
-        strncmp(data, "idx:", 4) != 0 && !builtin) {
-        snprintf(image, sizeof image, "%lldx%lldx%lld%s", (long long)shape[2],
-                 (long long)shape[1], (long long)shape[0], o.resize ? " resize" : "");
-        r.meta_keys[r.nmeta] = "image", r.meta_vals[r.nmeta++] = image;
+    tc.on_epoch = on_epoch;
+    tc.on_batch = r->tty ? on_batch : NULL;
+    tc.user = r;
+    if (!(r->t = nn_trainer_new(r->m, &tc))) {
+        cli_fail("train", "%s", nn_ctx_error(r->ctx));
+        return false;
     }
-    if (o.log && !(r.log = fopen(o.log, nn_trainer_epoch(r.t) > 0 ? "a" : "w"))) {
-        cli_fail("train", "cannot write --log %s", o.log);
-        goto done;
+    if (r->resuming) {
+        if (nn_trainer_resume(r->t, o->resume) != NN_OK) {
+            cli_fail("train", "--resume: %s", nn_ctx_error(r->ctx));
+            return false;
+        }
+        if (!o->quiet)
+            printf("resumed from %s after epoch %d\n", o->resume, nn_trainer_epoch(r->t));
     }
-    if (r.log && nn_trainer_epoch(r.t) == 0)
-        fprintf(r.log, "epoch,loss,%s,val_loss,val_%s,lr,seconds\n",
-                r.regression ? "mae" : "accuracy", r.regression ? "mae" : "accuracy");
-    if (!o.quiet)
+    return true;
+}
+
+/* The checkpoint's extra metadata and the log file. */
+static bool open_outputs(struct run *r)
+{
+    const struct opts *o = &r->o;
+    r->out = o->out ? o->out : o->resume ? o->resume : "model.safetensors";
+    if (!cli_record_build(&r->record, o, r->has_dropout, r->train, nn_ctx_threads(r->ctx))) {
+        cli_fail("train", "out of memory");
+        return false;
+    }
+    bool cont = nn_trainer_epoch(r->t) > 0;
+    if (o->log && !(r->log = fopen(o->log, cont ? "a" : "w"))) {
+        cli_fail("train", "cannot write --log %s", o->log);
+        return false;
+    }
+    if (r->log && !cont)
+        fprintf(r->log, "epoch,loss,%s,val_loss,val_%s,lr,seconds\n",
+                r->regression ? "mae" : "accuracy", r->regression ? "mae" : "accuracy");
+    return true;
+}
+
+/* Trains, then evaluates the test set if there is one. */
+static bool train_and_test(struct run *r)
+{
+    const struct opts *o = &r->o;
+    if (!o->quiet)
         printf("model: %s (%lld parameters)\ndata: %s, %lld training samples%s\n",
-               nn_model_spec(r.m), (long long)nn_graph_param_count(nn_model_graph(r.m)),
-               nn_dataset_source(train), (long long)nn_dataset_size(train),
-               val ? ", validation held out" : "");
-    struct nn_source s_tr = nn_source_from_dataset(train), s_va;
-    if (val)
-        s_va = nn_source_from_dataset(val);
-    nn_status st = nn_trainer_fit(r.t, &s_tr, val ? &s_va : NULL);
-    if (r.tty)
+               nn_model_spec(r->m), (long long)nn_graph_param_count(nn_model_graph(r->m)),
+               nn_dataset_source(r->train), (long long)nn_dataset_size(r->train),
+               r->val ? ", validation held out" : "");
+    struct nn_source s_tr = nn_source_from_dataset(r->train), s_va;
+    if (r->val)
+        s_va = nn_source_from_dataset(r->val);
+    nn_status st = nn_trainer_fit(r->t, &s_tr, r->val ? &s_va : NULL);
+    if (r->tty)
         fprintf(stderr, "\r\033[K");
     if (st != NN_OK) {
-        cli_fail("train", "%s", nn_ctx_error(ctx));
-        goto done;
+        cli_fail("train", "%s", nn_ctx_error(r->ctx));
+        return false;
     }
-    if (r.failed)
-        goto done;
-    if (nn_trainer_stopped_early(r.t) && !o.quiet)
+    if (r->failed)
+        return false;
+    if (nn_trainer_stopped_early(r->t) && !o->quiet)
         printf("early stopping after epoch %d: best validation loss at epoch %d%s\n",
-               nn_trainer_epoch(r.t), nn_trainer_best_epoch(r.t),
-               o.keep_last ? "" : " (its weights restored)");
-    char test_json[160];
-    struct nn_metrics tm;
-    if (test) {
-        struct nn_source s_te = nn_source_from_dataset(test);
-        if (nn_evaluate(r.m, &s_te, &tm) != NN_OK) {
-            cli_fail("train", "%s", nn_ctx_error(ctx));
-            goto done;
-        }
-        if (r.regression) {
-            printf("test: loss %.4f  mae %.4f  (%lld samples)\n", tm.loss, tm.mae, (long long)tm.n);
-            snprintf(test_json, sizeof test_json, "{\"loss\": %.6f, \"mae\": %.6f, \"n\": %lld}",
-                     tm.loss, tm.mae, (long long)tm.n);
-        } else {
-            printf("test accuracy: %.4f  (loss %.4f, %lld samples)\n", tm.accuracy, tm.loss,
-                   (long long)tm.n);
-            snprintf(test_json, sizeof test_json,
-                     "{\"loss\": %.6f, \"accuracy\": %.6f, \"n\": %lld}", tm.loss, tm.accuracy,
-                     (long long)tm.n);
-        }
-        r.meta_keys[r.nmeta] = "test", r.meta_vals[r.nmeta++] = test_json;
+               nn_trainer_epoch(r->t), nn_trainer_best_epoch(r->t),
+               o->keep_last ? "" : " (its weights restored)");
+    if (!r->test)
+        return true;
+    struct nn_source s_te = nn_source_from_dataset(r->test);
+    struct nn_metrics *tm = &r->tm;
+    if (nn_evaluate(r->m, &s_te, tm) != NN_OK) {
+        cli_fail("train", "%s", nn_ctx_error(r->ctx));
+        return false;
     }
-    /* The final file: the restored best weights and the test result. */
-    if (nn_checkpoint_save(r.out, r.m, r.t, r.meta_keys, r.meta_vals, r.nmeta) != NN_OK) {
-        cli_fail("train", "%s", nn_ctx_error(ctx));
+    r->tested = true;
+    if (r->regression) {
+        printf("test: loss %.4f  mae %.4f  (%lld samples)\n", tm->loss, tm->mae, (long long)tm->n);
+        snprintf(r->test_json, sizeof r->test_json,
+                 "{\"loss\": %.6f, \"mae\": %.6f, \"n\": %lld}", tm->loss, tm->mae,
+                 (long long)tm->n);
+    } else {
+        printf("test accuracy: %.4f  (loss %.4f, %lld samples)\n", tm->accuracy, tm->loss,
+               (long long)tm->n);
+        snprintf(r->test_json, sizeof r->test_json,
+                 "{\"loss\": %.6f, \"accuracy\": %.6f, \"n\": %lld}", tm->loss, tm->accuracy,
+                 (long long)tm->n);
+    }
+    return true;
+}
+
+/* The final file (the restored best weights and the test result) and the plot. */
+static bool finish(struct run *r)
+{
+    const struct opts *o = &r->o;
+    struct cli_record *rec = &r->record;
+    if (r->tested && rec->n < CLI_RECORD_MAX) {
+        rec->keys[rec->n] = "test";
+        rec->vals[rec->n++] = r->test_json;
+    }
+    if (nn_checkpoint_save(r->out, r->m, r->t, rec->keys, rec->vals, rec->n) != NN_OK) {
+        cli_fail("train", "%s", nn_ctx_error(r->ctx));
+        return false;
+    }
+    if (!o->quiet)
+        printf("model written to %s\n", r->out);
+    if (o->plot) {
+        int n;
+        const struct nn_epoch_stats *h = nn_trainer_history(r->t, &n);
+        char title[300];
+        snprintf(title, sizeof title, "%s on %s", nn_model_spec(r->m), r->data);
+        if (!cli_plot(o->plot, h, n, r->regression, title, r->tested ? &r->tm : NULL))
+            return false;
+        if (!o->quiet)
+            printf("plot written to %s\n", o->plot);
+    }
+    if (o->log && !o->quiet)
+        printf("log written to %s\n", o->log);
+    return true;
+}
+
+static void run_free(struct run *r)
+{
+    if (r->log)
+        fclose(r->log);
+    free(r->spec_owned);
+    cli_record_free(&r->record);
+    nn_trainer_free(r->t);
+    nn_model_free(r->m);
+    nn_dataset_free(r->train);
+    nn_dataset_free(r->val);
+    nn_dataset_free(r->test);
+    cli_recorded_close(&r->rec);
+    nn_ctx_free(r->ctx);
+    free(r);
+}
+
+int cmd_train(int argc, char **argv)
+{
+    struct run *r = calloc(1, sizeof *r);
+    if (!r)
+        return cli_fail("train", "out of memory");
+    struct opts *o = &r->o;
+    *o = (struct opts){.seed = 1, .epochs = 10, .batch = 64};
+    const char *pos;
+    int rc = 2;
+    if (!cli_parse(CMD_TRAIN, argc, argv, o, &pos))
+        goto done;
+    if (pos) {
+        cli_fail("train", "unexpected argument '%s' (see: nn help train)", pos);
         goto done;
     }
-    if (!o.quiet)
-        printf("model written to %s\n", r.out);
-    if (o.plot) {
-        int n;
-        const struct nn_epoch_stats *h = nn_trainer_history(r.t, &n);
-        char title[300];
-        snprintf(title, sizeof title, "%s on %s", nn_model_spec(r.m), data);
-        if (!cli_plot(o.plot, h, n, r.regression, title, test ? &tm : NULL))
-            goto done;
-        if (!o.quiet)
-            printf("plot written to %s\n", o.plot);
+    rc = 1;
+    if (!(r->ctx = nn_ctx_new(&(struct nn_ctx_cfg){.seed = o->seed, .threads = (int)o->threads}))) {
+        cli_fail("train", "out of memory");
+        goto done;
     }
-    if (o.log && !o.quiet)
-        printf("log written to %s\n", o.log);
-    rc = 0;
+    r->resuming = o->resume != NULL;
+    if (r->resuming) {
+        if (!cli_recorded_open(r->ctx, "train", o->resume, &r->rec) ||
+            !cli_resume_settings(r->ctx, o, &r->rec))
+            goto done;
+        nn_ctx_seed(r->ctx, o->seed);
+    }
+    r->has_dropout = cli_given(o, "dropout") || (r->resuming && r->rec.has_dropout);
+    r->data = o->data ? o->data : "fashion-mnist";
+    r->builtin = strcmp(r->data, "fashion-mnist") == 0;
+    r->tty = isatty(2) && !o->quiet;
+    if (load_data(r) && build_model(r) && make_trainer(r) && open_outputs(r) &&
+        train_and_test(r) && finish(r))
+        rc = 0;
 done:
-    if (r.log)
-        fclose(r.log);
-    free(spec_owned);
-    nn_trainer_free(r.t);
-    nn_model_free(r.m);
-    nn_dataset_free(all);
-    nn_dataset_free(train);
-    nn_dataset_free(val);
-    nn_dataset_free(test);
-    nn_ctx_free(ctx);
+    run_free(r);
     return rc;
 }

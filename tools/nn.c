@@ -16,7 +16,7 @@ static const struct {
      "train a model; writes a checkpoint after every epoch"},
     {"eval", CMD_EVAL, "nn eval MODEL.safetensors [--data SRC] [--split test|train] [--json]",
      "loss and accuracy (or MAE) of a checkpoint on labelled data"},
-    {"predict", CMD_PREDICT, "nn predict MODEL.safetensors --input FILE [--json]",
+    {"predict", CMD_PREDICT, "nn predict MODEL.safetensors [--input FILE] [--json]",
      "class and probabilities (or values) for each row or image"},
     {"info", CMD_INFO, "nn info MODEL.safetensors",
      "the model spec, parameter count and training history of a checkpoint"},

@@ -32,10 +32,12 @@ struct opt {
 
 static const struct opt table[] = {
     {"data", "SRC", T_STR, O(data), 0, 0, DATA,
-     "data: fashion-mnist (the default), FILE.csv, DIR/ (one subfolder per class) or "
+     "data: fashion-mnist (train's default; eval's is the data the checkpoint records), "
+     "FILE.csv, DIR/ (one subfolder per class) or "
      "idx:IMAGES,LABELS"},
     {"label", "COL", T_STR, O(label), 0, 0, DATA,
-     "CSV label column: header name or 0-based index (-1 = last); default: the last column"},
+     "CSV label column: header name or 0-based index (-1 = last); default: the last column "
+     "(eval: the checkpoint's)"},
     {"task", "KIND", T_STR, O(task), 0, 0, DATA,
      "CSV labels: auto, classify or regress (default auto)"},
     {"normalize", "KIND", T_STR, O(normalize), 0, 0, TR,
@@ -104,13 +106,17 @@ static const struct opt table[] = {
     {"keep-last", NULL, T_BOOL, O(keep_last), 0, 0, TR,
      "early stopping: keep the last weights instead of the best"},
     {"out", "FILE", T_STR, O(out), 0, 0, TR,
-     "checkpoint to write after every epoch (default model.safetensors)"},
-    {"resume", "FILE", T_STR, O(resume), 0, 0, TR, "continue training from a checkpoint"},
+     "checkpoint to write after every epoch (default model.safetensors; with --resume, "
+     "the file resumed)"},
+    {"resume", "FILE", T_STR, O(resume), 0, 0, TR,
+     "continue a run from its checkpoint with all its settings (data, model, optimizer, "
+     "schedule, ...); only --epochs and the outputs may be given, or flags repeating them"},
     {"log", "FILE", T_STR, O(log), 0, 0, TR, "write per-epoch metrics as CSV"},
     {"plot", "FILE", T_STR, O(plot), 0, 0, TR, "draw loss and accuracy per epoch to a PNG"},
     {"input", "FILE", T_STR, O(input), 0, 0, PR,
-     "inputs to predict: a CSV of features, an image, a folder of images, or an IDX "
-     "images file"},
+     "inputs to predict: a CSV of features (a label column the model was trained with is "
+     "dropped), an image, a folder of images, or an IDX images file (default: the data the "
+     "checkpoint records)"},
     {"top", "K", T_INT, O(top), 1, 1000, PR, "predict: show the K most likely classes"},
     {"json", NULL, T_BOOL, O(json), 0, 0, EV | PR, "machine-readable output"},
     {"quiet", NULL, T_BOOL, O(quiet), 0, 0, TR | EV | PR, "print only results and errors"},
@@ -157,6 +163,15 @@ bool cli_given(const struct opts *o, const char *name)
 {
     const struct opt *p = find(name);
     return p && o->given[p - table];
+}
+
+int cli_given_names(const struct opts *o, const char **names, int max)
+{
+    int n = 0;
+    for (int i = 0; i < NOPT && n < max; i++)
+        if (o->given[i])
+            names[n++] = table[i].name;
+    return n;
 }
 
 /* Stores one option value; where says where it came from for messages. */

@@ -4,25 +4,26 @@
  * and resume training exactly in __metadata__ (JSON via cJSON) and a few
  * extra tensors (normalization, optimizer state, best weights).
  */
-#include "../nn_impl.h"
+#include "io.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
-#define FORMAT "libnn-checkpoint-1"
 #define MAX_T 4096
 
-static const char *const loss_names[] = {"auto", "cross_entropy", "bce", "mse"};
-
-static char *json_optim(const struct nn_optim_cfg *c, int64_t steps, double lr_now)
+/* c with lr the base learning rate (the optimizer's own lr is the current
+ * epoch's, set by the schedule), so that a trainer made from it starts the
+ * same schedule again. */
+static char *json_optim(const struct nn_optim_cfg *c, double base_lr, int64_t steps,
+                        double lr_now)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
     cJSON_AddStringToObject(o, "kind", nn_optim_name(c->kind));
-    cJSON_AddNumberToObject(o, "lr", c->lr);
+    cJSON_AddNumberToObject(o, "lr", base_lr);
     cJSON_AddNumberToObject(o, "momentum", c->momentum);
     cJSON_AddNumberToObject(o, "dampening", c->dampening);
     cJSON_AddNumberToObject(o, "weight_decay", c->weight_decay);
@@ -95,6 +96,9 @@ static char *json_train(const nn_trainer *t, const uint64_t rng[4])
     cJSON_AddNumberToObject(o, "clip_norm", c->clip_norm);
     cJSON_AddNumberToObject(o, "patience", c->patience);
     cJSON_AddNumberToObject(o, "min_delta", c->min_delta);
+    cJSON_AddBoolToObject(o, "keep_last", c->keep_last);
+    cJSON_AddBoolToObject(o, "penalize_biases", c->penalize_biases);
+    cJSON_AddBoolToObject(o, "decay_biases", c->decay_biases);
     nn_schedule *sc = nn_trainer_schedule((nn_trainer *)t);
     char sched[256];
     nn_schedule_format(nn_schedule_config(sc), sched, sizeof sched);
@@ -150,9 +154,9 @@ nn_status nn_checkpoint_save(const char *path, nn_model *m, const nn_trainer *t,
     }
     char maxb[32];
     snprintf(maxb, sizeof maxb, "%lld", (long long)nn_model_max_batch(m));
-    mk[nm] = "format", mv[nm++] = FORMAT;
+    mk[nm] = "format", mv[nm++] = NN_CHECKPOINT_FORMAT;
     mk[nm] = "spec", mv[nm++] = nn_model_spec(m);
-    mk[nm] = "loss", mv[nm++] = loss_names[nn_model_loss_kind(m)];
+    mk[nm] = "loss", mv[nm++] = nn_checkpoint_loss_name(nn_model_loss_kind(m));
     mk[nm] = "max_batch", mv[nm++] = maxb;
     char params[32];
     snprintf(params, sizeof params, "%lld", (long long)g->param_count);
@@ -173,7 +177,9 @@ nn_status nn_checkpoint_save(const char *path, nn_model *m, const nn_trainer *t,
     }
     if (t) {
         nn_optim *o = nn_trainer_optim((nn_trainer *)t);
-        owned[no] = json_optim(nn_optim_config(o), nn_optim_steps(o), nn_optim_lr(o));
+        owned[no] = json_optim(nn_optim_config(o),
+                               nn_schedule_base_lr(nn_trainer_schedule((nn_trainer *)t)),
+                               nn_optim_steps(o), nn_optim_lr(o));
         mk[nm] = "optim", mv[nm++] = owned[no++];
         uint64_t rng[4];
         nn_ctx_rng_get(ctx, rng);
@@ -216,97 +222,33 @@ static nn_status load_weights(nn_model *m, const nn_safetensors *st)
 
 nn_model *nn_model_load(nn_ctx *ctx, const char *path, const struct nn_model_cfg *cfg)
 {
-    nn_safetensors *st = nn_safetensors_open(ctx, path);
-    if (!st)
+    nn_checkpoint *ck = nn_checkpoint_open(ctx, path);
+    if (!ck)
         return NULL;
-    const char *spec = nn_safetensors_meta(st, "spec");
-    const char *loss = nn_safetensors_meta(st, "loss");
-    const char *fmt = nn_safetensors_meta(st, "format");
-    nn_model *m = NULL;
-    if (!fmt || strcmp(fmt, FORMAT) != 0 || !spec) {
-        nn_fail(ctx, NN_ERR_FORMAT, "%s: not a libnn checkpoint (no '%s' format and "
-                "model spec in its metadata)", path, FORMAT);
-        goto done;
-    }
+    const struct nn_checkpoint_info *in = &ck->info;
     struct nn_model_cfg c = cfg ? *cfg : (struct nn_model_cfg){0};
-    for (int i = 0; loss && i < 4; i++)
-        if (strcmp(loss, loss_names[i]) == 0)
-            c.loss = (nn_loss_kind)i;
-    const char *mb = nn_safetensors_meta(st, "max_batch");
-    if (c.max_batch <= 0 && mb)
-        c.max_batch = strtoll(mb, NULL, 10);
-    if (c.max_batch <= 0 || c.max_batch > (1 << 20))
-        c.max_batch = 256;
+    c.loss = in->loss;
+    if (c.max_batch <= 0)
+        c.max_batch = in->max_batch;
     uint64_t rng[4];
     nn_ctx_rng_get(ctx, rng); /* building must not disturb the caller's stream */
-    m = nn_model_new(ctx, spec, &c);
+    nn_model *m = nn_model_new(ctx, in->spec, &c);
     nn_ctx_rng_set(ctx, rng);
     if (!m) {
         char why[400];
         snprintf(why, sizeof why, "%s", nn_ctx_error(ctx));
-        nn_fail(ctx, NN_ERR_FORMAT, "%s: its model spec cannot be built: %s", path, why);
+        nn_fail(ctx, NN_ERR_FORMAT, "%s: its model spec cannot be built: %s", in->path, why);
         goto done;
     }
-    if (load_weights(m, st) != NN_OK)
-        goto fail;
-    const char *norm = nn_safetensors_meta(st, "norm");
-    if (norm) {
-        int64_t d[1] = {nn_model_inputs(m)};
-        const float *sh = nn_safetensors_get_f32(st, "norm.shift", 1, d);
-        const float *sc = nn_safetensors_get_f32(st, "norm.scale", 1, d);
-        int kind = nn_norm_parse(norm);
-        if (!sh || !sc || kind < 0) {
-            if (kind < 0)
-                nn_fail(ctx, NN_ERR_FORMAT, "%s: unknown normalization '%s'", path, norm);
-            goto fail;
-        }
-        struct nn_norm_stats ns = {(nn_norm_kind)kind, d[0], sh, sc};
-        if (nn_model_set_norm(m, &ns) != NN_OK)
-            goto fail;
+    if (load_weights(m, ck->st) != NN_OK ||
+        (in->has_norm && nn_model_set_norm(m, &in->norm) != NN_OK) ||
+        (in->nclasses > 0 && nn_model_set_class_names(m, in->class_names, in->nclasses) != NN_OK)) {
+        nn_model_free(m);
+        m = NULL;
     }
-    const char *classes = nn_safetensors_meta(st, "classes");
-    if (classes) {
-        cJSON *a = cJSON_Parse(classes);
-        int64_t n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : -1;
-        const char **names = n > 0 ? calloc((size_t)n, sizeof *names) : NULL;
-        bool ok = names != NULL;
-        for (int64_t i = 0; ok && i < n; i++) {
-            cJSON *it = cJSON_GetArrayItem(a, (int)i);
-            ok = cJSON_IsString(it);
-            if (ok)
-                names[i] = it->valuestring;
-        }
-        nn_status s2 = ok ? nn_model_set_class_names(m, names, n) : NN_ERR_FORMAT;
-        if (!ok)
-            nn_fail(ctx, NN_ERR_FORMAT, "%s: metadata 'classes' is not a list of names", path);
-        free(names);
-        cJSON_Delete(a);
-        if (s2 != NN_OK)
-            goto fail;
-    }
-    goto done;
-fail:
-    nn_model_free(m);
-    m = NULL;
 done:
-    nn_safetensors_close(st);
+    nn_checkpoint_close(ck);
     return m;
-}
-
-static double num(const cJSON *o, const char *key, double dflt)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(it) ? it->valuedouble : dflt;
-}
-
-static void read_metrics(const cJSON *o, struct nn_metrics *m)
-{
-    m->loss = num(o, "loss", NAN);
-    m->penalty = num(o, "penalty", 0);
-    m->accuracy = num(o, "accuracy", NAN);
-    m->mae = num(o, "mae", NAN);
-    m->mse = num(o, "mse", NAN);
-    m->n = (int64_t)num(o, "n", 0);
 }
 
 nn_status nn_trainer_resume(nn_trainer *t, const char *path)
@@ -314,106 +256,48 @@ nn_status nn_trainer_resume(nn_trainer *t, const char *path)
     nn_model *m = nn_trainer_model(t);
     nn_ctx *ctx = nn_model_ctx(m);
     nn_graph *g = nn_model_graph(m);
-    nn_safetensors *st = nn_safetensors_open(ctx, path);
-    if (!st)
-        return NN_ERR_IO;
+    nn_status why;
+    nn_checkpoint *ck = nn_checkpoint_read(ctx, path, &why);
+    if (!ck)
+        return why;
+    const struct nn_checkpoint_info *in = &ck->info;
     nn_status rc = NN_ERR_FORMAT;
-    cJSON *tr = NULL, *op = NULL;
-    struct nn_epoch_stats *hist = NULL;
-    const char *spec = nn_safetensors_meta(st, "spec");
-    if (!spec || strcmp(spec, nn_model_spec(m)) != 0) {
+    if (strcmp(in->spec, nn_model_spec(m)) != 0) {
         nn_fail(ctx, NN_ERR_FORMAT, "%s: model spec '%s' differs from the one being trained "
-                "('%s')", path, spec ? spec : "(none)", nn_model_spec(m));
+                "('%s')", in->path, in->spec, nn_model_spec(m));
         goto done;
     }
-    tr = cJSON_Parse(nn_safetensors_meta(st, "train") ? nn_safetensors_meta(st, "train") : "");
-    op = cJSON_Parse(nn_safetensors_meta(st, "optim") ? nn_safetensors_meta(st, "optim") : "");
-    if (!cJSON_IsObject(tr) || !cJSON_IsObject(op)) {
+    if (!in->has_trainer) {
         nn_fail(ctx, NN_ERR_FORMAT, "%s: has no training state to resume from (it holds "
-                "weights only)", path);
+                "weights only)", in->path);
         goto done;
     }
     nn_optim *o = nn_trainer_optim(t);
-    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(op, "kind");
-    if (!cJSON_IsString(kind) || nn_optim_parse(kind->valuestring) != (int)nn_optim_config(o)->kind) {
-        nn_fail(ctx, NN_ERR_FORMAT, "%s: was trained with optimizer '%s', not '%s'", path,
-                cJSON_IsString(kind) ? kind->valuestring : "?",
-                nn_optim_name(nn_optim_config(o)->kind));
+    if (in->train.optim.kind != nn_optim_config(o)->kind) {
+        nn_fail(ctx, NN_ERR_FORMAT, "%s: was trained with optimizer '%s', not '%s'", in->path,
+                nn_optim_name(in->train.optim.kind), nn_optim_name(nn_optim_config(o)->kind));
         goto done;
     }
     int64_t sd[1] = {nn_optim_state_size(o)};
-    const float *state = nn_safetensors_get_f32(st, "optim.state", 1, sd);
-    if (!state || load_weights(m, st) != NN_OK)
+    const float *state = nn_safetensors_get_f32(ck->st, "optim.state", 1, sd);
+    if (!state || load_weights(m, ck->st) != NN_OK)
         goto done;
-    const cJSON *rng = cJSON_GetObjectItemCaseSensitive(tr, "rng");
-    uint64_t r[4];
-    for (int i = 0; i < 4; i++) {
-        const cJSON *it = cJSON_GetArrayItem(rng, i);
-        char *end = NULL;
-        r[i] = cJSON_IsString(it) ? strtoull(it->valuestring, &end, 16) : 0;
-        if (!end || *end) {
-            nn_fail(ctx, NN_ERR_FORMAT, "%s: metadata 'train' has a bad 'rng' state", path);
-            goto done;
-        }
-    }
-    struct nn_trainer_state s = {
-        .epochs_done = (int)num(tr, "epochs_done", -1),
-        .best_epoch = (int)num(tr, "best_epoch", 0),
-        .best_val = num(tr, "best_val", INFINITY),
-        .bad_epochs = (int)num(tr, "bad_epochs", 0),
-        .stopped_early = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(tr, "stopped_early"))};
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(tr, "history");
-    int nh = cJSON_IsArray(h) ? cJSON_GetArraySize(h) : -1;
-    if (nh != s.epochs_done || nh < 0) {
-        nn_fail(ctx, NN_ERR_FORMAT, "%s: history of %d epochs for %d done", path, nh,
-                s.epochs_done);
-        goto done;
-    }
-    hist = calloc((size_t)(nh ? nh : 1), sizeof *hist);
-    if (!hist) {
-        rc = nn_fail(ctx, NN_ERR_NOMEM, "resume: out of memory");
-        goto done;
-    }
-    for (int i = 0; i < nh; i++) {
-        const cJSON *e = cJSON_GetArrayItem(h, i);
-        hist[i].epoch = (int)num(e, "epoch", i + 1);
-        hist[i].lr = num(e, "lr", NAN);
-        hist[i].seconds = num(e, "seconds", 0);
-        read_metrics(cJSON_GetObjectItemCaseSensitive(e, "train"), &hist[i].train);
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "val");
-        if (v)
-            read_metrics(v, &hist[i].val);
-    }
     const float *best = NULL;
-    if (s.best_epoch > 0) {
+    if (in->best_epoch > 0) {
         int64_t bd[1] = {g->param_count};
-        if (!(best = nn_safetensors_get_f32(st, "train.best", 1, bd)))
+        if (!(best = nn_safetensors_get_f32(ck->st, "train.best", 1, bd)))
             goto done;
     }
-    double ss[NN_SCHEDULE_STATE_LEN];
-    const cJSON *sa = cJSON_GetObjectItemCaseSensitive(tr, "schedule_state");
-    for (int i = 0; i < NN_SCHEDULE_STATE_LEN; i++) {
-        const cJSON *it = cJSON_GetArrayItem(sa, i);
-        char *end = NULL;
-        ss[i] = cJSON_IsString(it) ? strtod(it->valuestring, &end) : 0;
-        if (!end || *end) {
-            nn_fail(ctx, NN_ERR_FORMAT, "%s: metadata 'train' has a bad 'schedule_state'", path);
-            goto done;
-        }
-    }
-    if (nn_schedule_set_state(nn_trainer_schedule(t), ss) != NN_OK)
+    if (nn_schedule_set_state(nn_trainer_schedule(t), ck->sched_state) != NN_OK)
         goto done;
-    if ((rc = nn_trainer_set_state(t, &s, hist, nh, best)) != NN_OK)
+    if ((rc = nn_trainer_set_state(t, &ck->tstate, ck->hist, in->epochs_done, best)) != NN_OK)
         goto done;
     memcpy(nn_optim_state(o), state, (size_t)sd[0] * sizeof(float));
-    nn_optim_set_steps(o, (int64_t)num(op, "steps", 0));
-    nn_optim_set_lr(o, (float)num(op, "lr_now", nn_optim_lr(o)));
-    nn_ctx_rng_set(ctx, r);
+    nn_optim_set_steps(o, in->optim_steps);
+    nn_optim_set_lr(o, (float)in->lr);
+    nn_ctx_rng_set(ctx, ck->rng);
     rc = NN_OK;
 done:
-    free(hist);
-    cJSON_Delete(tr);
-    cJSON_Delete(op);
-    nn_safetensors_close(st);
+    nn_checkpoint_close(ck);
     return rc;
 }

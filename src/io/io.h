@@ -1,7 +1,8 @@
 /*
  * io.h - private entry points of the file formats in src/io/: the in-memory
  * safetensors parser (for the fuzzer and tests), the header builder the
- * writer uses, and the byte-order helpers.
+ * writer uses, the byte-order helpers, the test-only failure injection of
+ * the writer, and the checkpoint reader's object.
  */
 #ifndef NN_IO_H
 #define NN_IO_H
@@ -38,5 +39,43 @@ void nn_st_swap_copy(void *dst, const void *src, size_t nelem, size_t esize);
  * points past U+10FFFF); else false and *bad is the offset of the first
  * bad byte (bad may be NULL). */
 bool nn_utf8_valid(const char *s, size_t len, size_t *bad);
+
+#ifdef NN_TESTING
+/* Failure injection for nn_safetensors_save, only in the copy of
+ * safetensors.c built with -DNN_TESTING for the test runner (the library
+ * that is built and installed has none): fail_after >= 0 makes the write
+ * that would take the temporary file past that many bytes fail with EIO (a
+ * file no larger is written in full), as a full disk or a dying device
+ * would; fail_rename fails the rename step with EIO. Off: {-1, false}.
+ * Tests set it, and reset it before they return. */
+struct nn_st_faults {
+    int64_t fail_after;
+    bool fail_rename;
+};
+extern struct nn_st_faults nn_st_faults;
+#endif
+
+/* ---- checkpoints (checkpoint.c, checkpoint_read.c) ---- */
+
+#define NN_CHECKPOINT_FORMAT "libnn-checkpoint-1"
+
+/* A checkpoint read by nn_checkpoint_open: the public info, and what
+ * nn_trainer_resume needs besides. */
+struct nn_checkpoint {
+    nn_ctx *ctx;
+    nn_safetensors *st;             /* the file: tensors and metadata strings */
+    struct nn_checkpoint_info info; /* its pointers point into st, names, hist */
+    char **names;                   /* (info.nclasses) class names */
+    struct nn_epoch_stats *hist;    /* (info.epochs_done) */
+    struct nn_trainer_state tstate; /* position and early-stopping counters */
+    uint64_t rng[4];                /* the context's generator at the save */
+    double sched_state[NN_SCHEDULE_STATE_LEN];
+};
+
+/* nn_checkpoint_open, and in *why the status of a failure: NN_ERR_IO (the
+ * file cannot be read as safetensors), NN_ERR_FORMAT, NN_ERR_NOMEM. */
+nn_checkpoint *nn_checkpoint_read(nn_ctx *ctx, const char *path, nn_status *why);
+/* "cross_entropy", "bce", "mse" ("auto" for NN_LOSS_AUTO); NULL if unknown. */
+const char *nn_checkpoint_loss_name(nn_loss_kind k);
 
 #endif /* NN_IO_H */

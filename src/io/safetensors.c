@@ -962,12 +962,20 @@ out:
     return s;
 }
 
-/* The output file with its failure injection (fail_after < 0: none). */
+#ifdef NN_TESTING
+struct nn_st_faults nn_st_faults = {-1, false};
+#define INJECTED(o) ((o)->injected ? " (injected failure for testing)" : "")
+#else
+#define INJECTED(o) ""
+#endif
+
+/* The output file, counting what it has written. */
 struct st_out {
     int fd;
     int64_t written;
-    int64_t fail_after;
+#ifdef NN_TESTING
     bool injected; /* the last failure was injected */
+#endif
 };
 
 static int out_write(struct st_out *o, const void *buf, size_t n)
@@ -975,15 +983,18 @@ static int out_write(struct st_out *o, const void *buf, size_t n)
     const char *p = buf;
     while (n > 0) {
         size_t chunk = n < ((size_t)1 << 30) ? n : ((size_t)1 << 30);
-        if (o->fail_after >= 0) {
-            if (o->written >= o->fail_after) {
+#ifdef NN_TESTING
+        int64_t limit = nn_st_faults.fail_after;
+        if (limit >= 0) {
+            if (o->written >= limit) {
                 o->injected = true;
                 errno = EIO;
                 return -1;
             }
-            if ((uint64_t)(o->fail_after - o->written) < chunk)
-                chunk = (size_t)(o->fail_after - o->written);
+            if ((uint64_t)(limit - o->written) < chunk)
+                chunk = (size_t)(limit - o->written);
         }
+#endif
         ssize_t w = write(o->fd, p, chunk);
         if (w < 0 && errno == EINTR)
             continue;
@@ -1021,30 +1032,6 @@ static int out_tensor(struct st_out *o, const struct nn_st_tensor *x, int64_t nb
     return 0;
 }
 
-/* The testing hooks in effect: opts if it sets any, else the environment. */
-static void resolve_injection(const struct nn_st_write_opts *opts, int64_t *fail_after,
-                              bool *fail_rename)
-{
-    *fail_after = -1;
-    *fail_rename = false;
-    if (opts && (opts->fail_after_bytes > 0 || opts->fail_rename)) {
-        if (opts->fail_after_bytes > 0)
-            *fail_after = opts->fail_after_bytes;
-        *fail_rename = opts->fail_rename;
-        return;
-    }
-    const char *e = getenv("NN_TEST_FAIL_WRITE_AFTER");
-    if (e && *e) {
-        char *endp = NULL;
-        errno = 0;
-        long long k = strtoll(e, &endp, 10);
-        if (errno == 0 && *endp == '\0' && k >= 0)
-            *fail_after = k;
-    }
-    e = getenv("NN_TEST_FAIL_RENAME");
-    *fail_rename = e && *e && strcmp(e, "0") != 0;
-}
-
 /* A fresh name "path.tmp.XXXXXXXX" opened with O_EXCL, so the umask applies
  * as for any new file (mkstemp would force mode 0600). */
 static int open_temp(const char *path, char *tmp, size_t len)
@@ -1067,7 +1054,7 @@ static int open_temp(const char *path, char *tmp, size_t len)
 
 static nn_status write_atomic(nn_ctx *ctx, const char *path, const char *hdr, size_t hlen,
                               const struct nn_st_tensor *t, int n, const int *order,
-                              const int64_t *nbytes, int64_t fail_after, bool fail_rename)
+                              const int64_t *nbytes)
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 32), *dir = malloc(plen + 2);
@@ -1088,7 +1075,7 @@ static nn_status write_atomic(nn_ctx *ctx, const char *path, const char *hdr, si
 
     nn_status s = NN_OK;
     bool created = false, renamed = false;
-    struct st_out o = {.fd = -1, .fail_after = fail_after};
+    struct st_out o = {.fd = -1};
     struct stat old;
     bool have_old = stat(path, &old) == 0 && S_ISREG(old.st_mode);
     o.fd = open_temp(path, tmp, plen + 32);
@@ -1108,7 +1095,7 @@ static nn_status write_atomic(nn_ctx *ctx, const char *path, const char *hdr, si
         ok = out_tensor(&o, &t[order[k]], nbytes[order[k]]) == 0;
     if (!ok) {
         s = nn_fail(ctx, NN_ERR_IO, "cannot write '%s': %s%s", path, strerror(errno),
-                    o.injected ? " (injected failure for testing)" : "");
+                    INJECTED(&o));
         goto out;
     }
     if (fsync(o.fd) != 0) {
@@ -1121,11 +1108,13 @@ static nn_status write_atomic(nn_ctx *ctx, const char *path, const char *hdr, si
         s = nn_fail(ctx, NN_ERR_IO, "cannot write '%s': close: %s", path, strerror(errno));
         goto out;
     }
-    if (fail_rename) {
+#ifdef NN_TESTING
+    if (nn_st_faults.fail_rename) {
         s = nn_fail(ctx, NN_ERR_IO, "cannot rename '%s' to '%s': %s (injected failure for "
                     "testing)", tmp, path, strerror(EIO));
         goto out;
     }
+#endif
     if (rename(tmp, path) != 0) {
         s = nn_fail(ctx, NN_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path,
                     strerror(errno));
@@ -1151,10 +1140,9 @@ out:
     return s;
 }
 
-nn_status nn_safetensors_save_ex(nn_ctx *ctx, const char *path, const struct nn_st_tensor *t,
-                                 int n, const char *const *meta_keys,
-                                 const char *const *meta_values, int nmeta,
-                                 const struct nn_st_write_opts *opts)
+nn_status nn_safetensors_save(nn_ctx *ctx, const char *path, const struct nn_st_tensor *t,
+                              int n, const char *const *meta_keys,
+                              const char *const *meta_values, int nmeta)
 {
     if (!path || !*path)
         return nn_fail(ctx, NN_ERR_INVALID, "safetensors: no path given to save to");
@@ -1173,21 +1161,11 @@ nn_status nn_safetensors_save_ex(nn_ctx *ctx, const char *path, const struct nn_
     if (s != NN_OK)
         goto out;
     layout_order(t, n, order);
-    int64_t fail_after;
-    bool fail_rename;
-    resolve_injection(opts, &fail_after, &fail_rename);
-    s = write_atomic(ctx, path, hdr, hlen, t, n, order, nbytes, fail_after, fail_rename);
+    s = write_atomic(ctx, path, hdr, hlen, t, n, order, nbytes);
 out:
     free(hdr);
     free(order);
     free(begin);
     free(nbytes);
     return s;
-}
-
-nn_status nn_safetensors_save(nn_ctx *ctx, const char *path, const struct nn_st_tensor *t,
-                              int n, const char *const *meta_keys,
-                              const char *const *meta_values, int nmeta)
-{
-    return nn_safetensors_save_ex(ctx, path, t, n, meta_keys, meta_values, nmeta, NULL);
 }

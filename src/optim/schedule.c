@@ -173,6 +173,7 @@ nn_schedule *nn_schedule_new(nn_ctx *ctx, const struct nn_schedule_cfg *cfg, dou
 
 void nn_schedule_free(nn_schedule *s) { free(s); }
 const struct nn_schedule_cfg *nn_schedule_config(const nn_schedule *s) { return &s->cfg; }
+double nn_schedule_base_lr(const nn_schedule *s) { return s->base; }
 
 static double rate(const nn_schedule *s, int64_t epoch)
 {
