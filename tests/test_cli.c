@@ -411,6 +411,12 @@ static void resume_defaults_and_dropout_zero(void **state)
     assert_non_null(strstr(out, "resumed from"));
     assert_non_null(strstr(out, "epoch   3"));
     assert_null(strstr(out, "epoch   2"));
+    /* a finished run: a message that says how to train on, in CLI terms */
+    rc = run(out, sizeof out, "%s train --resume %s/d0r.safetensors", nn_bin, dir);
+    assert_int_equal(rc, 1);
+    if (!strstr(out, "has done 3 of 3 epochs") || !strstr(out, "--epochs 6") ||
+        strstr(out, "nn_trainer"))
+        fail_msg("resuming a finished run: %s", out);
 }
 
 /* Reads the float tensor name of a checkpoint into a new buffer. */

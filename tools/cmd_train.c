@@ -329,8 +329,21 @@ static bool make_trainer(struct run *r)
             cli_fail("train", "--resume: %s", nn_ctx_error(r->ctx));
             return false;
         }
+        int done = nn_trainer_epoch(r->t);
+        if (nn_trainer_stopped_early(r->t)) {
+            cli_fail("train", "%s stopped early at epoch %d (no improvement for %d epochs); "
+                     "its best weights are in the file: nothing to resume", o->resume, done,
+                     tc.patience);
+            return false;
+        }
+        if (done >= tc.epochs) {
+            cli_fail("train", "%s has done %d of %d epochs; to train on, ask for more: "
+                     "nn train --resume %s --epochs %d", o->resume, done, tc.epochs, o->resume,
+                     done + (tc.epochs > 0 ? tc.epochs : 1));
+            return false;
+        }
         if (!o->quiet)
-            printf("resumed from %s after epoch %d\n", o->resume, nn_trainer_epoch(r->t));
+            printf("resumed from %s after epoch %d\n", o->resume, done);
     }
     return true;
 }
