@@ -28,6 +28,12 @@ endif
 LIBS = $(BLAS_LIBS) -lcjson -lcsv -lstb -lz -lm
 CLI_LIBS = -linih -lcairo
 
+# The shared library's version (from include/nn.h) and SONAME: libnn.so.MAJOR
+# names the ABI; make install adds the versioned file and the two links.
+VERSION  := $(shell sed -n 's/^\#define NN_VERSION_STRING "\(.*\)"/\1/p' include/nn.h)
+SOMAJOR  := $(shell sed -n 's/^\#define NN_VERSION_MAJOR \([0-9]*\)/\1/p' include/nn.h)
+SONAME    = libnn.so.$(SOMAJOR)
+
 LIB_SRC  = $(sort $(wildcard src/*.c src/*/*.c))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(sort $(wildcard tests/*.c))
@@ -35,7 +41,7 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  = $(sort $(wildcard tools/*.c))
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps check test run asan ubsan install clean fuzz bench example portable
+.PHONY: all deps check test run asan ubsan install uninstall clean fuzz bench example portable
 
 all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn
 
@@ -52,9 +58,21 @@ $(BUILD)/libnn.a: $(LIB_OBJ)
 	$(if $(V),,@echo "  AR      $@")
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/libnn.so: $(LIB_OBJ)
+# The export list, from the NN_API declarations of nn.h: hidden visibility
+# alone leaves GCC's ifunc resolvers of the multiversioned kernels exported.
+$(BUILD)/libnn.map: include/nn.h
+	@mkdir -p $(dir $@)
+	$(Q){ echo '{ global:'; sed -n 's/^NN_API[^(]*[ *]\([a-z_][a-z0-9_]*\)(.*/  \1;/p' $<; \
+	  echo 'local: *; };'; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/libnn.so.$(VERSION): $(LIB_OBJ) $(BUILD)/libnn.map
 	$(if $(V),,@echo "  LD      $@")
-	$(Q)$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script,$(BUILD)/libnn.map \
+	    -o $@ $(LIB_OBJ) $(LDFLAGS) $(LIBS)
+
+$(BUILD)/libnn.so: $(BUILD)/libnn.so.$(VERSION)
+	$(Q)ln -sf libnn.so.$(VERSION) $(BUILD)/$(SONAME)
+	$(Q)ln -sf $(SONAME) $@
 
 $(BUILD)/nn: $(CLI_OBJ) $(BUILD)/libnn.a
 	$(if $(V),,@echo "  LD      $@")
@@ -69,8 +87,9 @@ $(BUILD)/tests/groups.h: $(TEST_SRC)
 
 $(BUILD)/tests/runner.o: $(BUILD)/tests/groups.h
 # The library and its tests see the private headers in src/; the CLI sees
-# only include/nn.h, as any program using the library does.
-$(BUILD)/src/%.o: CFLAGS += -Isrc
+# only include/nn.h, as any program using the library does. The library's
+# symbols are hidden unless nn.h marks them NN_API.
+$(BUILD)/src/%.o: CFLAGS += -Isrc -fvisibility=hidden
 $(BUILD)/tests/%.o: CFLAGS += -Isrc -I$(BUILD)/tests -Itests -DNN_TESTING
 $(BUILD)/tools/%.o: CFLAGS += $(shell pkg-config --cflags cairo 2>/dev/null)
 
@@ -89,7 +108,7 @@ $(BUILD)/test_runner: $(TEST_OBJ) $(TESTING_OBJ) $(BUILD)/libnn.a
 	$(if $(V),,@echo "  LD      $@")
 	$(Q)$(CC) -o $@ $(TEST_OBJ) $(TESTING_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LIBS) -lcmocka
 
-test: $(BUILD)/test_runner $(BUILD)/nn
+test: $(BUILD)/test_runner $(BUILD)/nn $(BUILD)/libnn.so
 	$(BUILD)/test_runner
 
 # Every leg runs (a failing one does not hide the others), each printing
@@ -150,14 +169,22 @@ ubsan:
 	$(MAKE) BUILD=build-ubsan OPT=-O1 SAN="-fsanitize=undefined -fno-sanitize-recover=all" test
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/nn.h $(DESTDIR)$(PREFIX)/include/nn.h
 	install -m 644 $(BUILD)/libnn.a $(DESTDIR)$(PREFIX)/lib/libnn.a
-	install -m 755 $(BUILD)/libnn.so $(DESTDIR)$(PREFIX)/lib/libnn.so
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BUILD)/libnn.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libnn.so.$(VERSION)
+	ln -sf libnn.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libnn.so
 	install -m 755 $(BUILD)/nn $(DESTDIR)$(PREFIX)/bin/nn
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define NN_VERSION_STRING "\(.*\)"/\1/p' include/nn.h)|' \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@LIBS@|$(LIBS) -fopenmp|' nn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc
+
+# Removes exactly what install put there.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/nn.h $(DESTDIR)$(PREFIX)/lib/libnn.a \
+	    $(DESTDIR)$(PREFIX)/lib/libnn.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME) \
+	    $(DESTDIR)$(PREFIX)/lib/libnn.so $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc \
+	    $(DESTDIR)$(PREFIX)/bin/nn
 
 # libFuzzer targets: fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput; its seed
 # corpus is fuzz/corpus/NAME/. `make fuzz` runs each for FUZZ_SECONDS.

@@ -32,6 +32,15 @@
 extern "C" {
 #endif
 
+/* Marks the library's public functions: the shared library is built with
+ * hidden visibility, so exactly the functions declared here are exported
+ * (a test compares the two lists). */
+#if defined(__GNUC__) || defined(__clang__)
+#define NN_API __attribute__((visibility("default")))
+#else
+#define NN_API
+#endif
+
 #define NN_VERSION_MAJOR 0
 #define NN_VERSION_MINOR 1
 #define NN_VERSION_PATCH 0
@@ -52,12 +61,12 @@ typedef enum nn_status {
 } nn_status;
 
 /* A short constant name for a status, e.g. "shape mismatch". */
-const char *nn_status_str(nn_status s);
+NN_API const char *nn_status_str(nn_status s);
 
 /* The library's version string, e.g. "0.1.0". */
-const char *nn_version(void);
+NN_API const char *nn_version(void);
 /* The matrix-product backend compiled in: "onednn" or "cblas". */
-const char *nn_gemm_backend_name(void);
+NN_API const char *nn_gemm_backend_name(void);
 
 /* ------------------------------------------------------------------------ */
 /* Context: error messages, the random number generator, thread count.      */
@@ -71,22 +80,22 @@ struct nn_ctx_cfg {
 
 /* A new context; cfg may be NULL (seed 0, all cores). NULL if out of memory.
  * The caller owns it and releases it with nn_ctx_free. */
-nn_ctx *nn_ctx_new(const struct nn_ctx_cfg *cfg);
-void nn_ctx_free(nn_ctx *ctx);
+NN_API nn_ctx *nn_ctx_new(const struct nn_ctx_cfg *cfg);
+NN_API void nn_ctx_free(nn_ctx *ctx);
 /* The message of the last error, or "" if none. Owned by the context. */
-const char *nn_ctx_error(const nn_ctx *ctx);
-void nn_ctx_clear_error(nn_ctx *ctx);
+NN_API const char *nn_ctx_error(const nn_ctx *ctx);
+NN_API void nn_ctx_clear_error(nn_ctx *ctx);
 /* Reseeds the context's generator. */
-void nn_ctx_seed(nn_ctx *ctx, uint64_t seed);
+NN_API void nn_ctx_seed(nn_ctx *ctx, uint64_t seed);
 /* The generator's full state (4 words), to save and restore exactly. */
-void nn_ctx_rng_get(const nn_ctx *ctx, uint64_t state[4]);
-void nn_ctx_rng_set(nn_ctx *ctx, const uint64_t state[4]);
+NN_API void nn_ctx_rng_get(const nn_ctx *ctx, uint64_t state[4]);
+NN_API void nn_ctx_rng_set(nn_ctx *ctx, const uint64_t state[4]);
 /* Uniform 64-bit integer, uniform float in [0, 1), standard normal. */
-uint64_t nn_rand_u64(nn_ctx *ctx);
-float nn_rand_uniform(nn_ctx *ctx);
-float nn_rand_normal(nn_ctx *ctx);
+NN_API uint64_t nn_rand_u64(nn_ctx *ctx);
+NN_API float nn_rand_uniform(nn_ctx *ctx);
+NN_API float nn_rand_normal(nn_ctx *ctx);
 /* The number of threads the context uses (resolved: never 0). */
-int nn_ctx_threads(const nn_ctx *ctx);
+NN_API int nn_ctx_threads(const nn_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
 /* Initializers.                                                             */
@@ -112,11 +121,11 @@ struct nn_init {
 };
 
 /* "zeros", "xavier_uniform", ... ; NULL for an unknown kind. */
-const char *nn_init_name(nn_init_kind kind);
+NN_API const char *nn_init_name(nn_init_kind kind);
 /* Parses a name such as "he_normal"; -1 if unknown. */
-int nn_init_parse(const char *name);
+NN_API int nn_init_parse(const char *name);
 /* Fills x[0..n) from the initializer using the context's generator. */
-nn_status nn_init_fill(nn_ctx *ctx, struct nn_init init, float *x, int64_t n,
+NN_API nn_status nn_init_fill(nn_ctx *ctx, struct nn_init init, float *x, int64_t n,
                        int64_t fan_in, int64_t fan_out);
 
 /* ------------------------------------------------------------------------ */
@@ -127,78 +136,78 @@ typedef struct nn_node nn_node;
 
 /* A new, empty graph that reports errors to ctx (which must outlive it).
  * NULL if out of memory. */
-nn_graph *nn_graph_new(nn_ctx *ctx);
-void nn_graph_free(nn_graph *g);
-nn_ctx *nn_graph_ctx(const nn_graph *g);
+NN_API nn_graph *nn_graph_new(nn_ctx *ctx);
+NN_API void nn_graph_free(nn_graph *g);
+NN_API nn_ctx *nn_graph_ctx(const nn_graph *g);
 
 /* Leaves. Shapes exclude the batch axis for inputs and labels. */
 /* A float input of per-sample shape dims[0..ndim); the batch axis is implicit. */
-nn_node *nn_input(nn_graph *g, const char *name, int ndim, const int64_t *dims);
+NN_API nn_node *nn_input(nn_graph *g, const char *name, int ndim, const int64_t *dims);
 /* Integer class labels, one per sample (for nn_softmax_cross_entropy). */
-nn_node *nn_labels(nn_graph *g, const char *name);
+NN_API nn_node *nn_labels(nn_graph *g, const char *name);
 /* A trainable parameter of shape dims, filled by init at compile time. */
-nn_node *nn_param(nn_graph *g, const char *name, int ndim, const int64_t *dims,
+NN_API nn_node *nn_param(nn_graph *g, const char *name, int ndim, const int64_t *dims,
                   struct nn_init init);
 /* A constant tensor of shape dims (no batch axis); values are copied. */
-nn_node *nn_const(nn_graph *g, const char *name, int ndim, const int64_t *dims,
+NN_API nn_node *nn_const(nn_graph *g, const char *name, int ndim, const int64_t *dims,
                   const float *values);
 /* Asks for the gradient of an input (off by default). */
-void nn_input_requires_grad(nn_node *input, bool on);
+NN_API void nn_input_requires_grad(nn_node *input, bool on);
 
 /* Ops. Each returns the new node, or NULL (message in the context). */
 /* matmul(a, b) = a . b, or a . b^T when trans_b; a (M, K), b (K, N) or (N, K);
  * b must not have a batch axis. */
-nn_node *nn_matmul(nn_graph *g, nn_node *a, nn_node *b, bool trans_b);
+NN_API nn_node *nn_matmul(nn_graph *g, nn_node *a, nn_node *b, bool trans_b);
 /* Elementwise, with broadcasting: the smaller operand's full shape must be a
  * trailing part of the larger's (a bias over rows), or a single element. */
-nn_node *nn_add(nn_graph *g, nn_node *a, nn_node *b); /* a + b */
-nn_node *nn_sub(nn_graph *g, nn_node *a, nn_node *b); /* a - b */
-nn_node *nn_mul(nn_graph *g, nn_node *a, nn_node *b); /* a * b */
-nn_node *nn_scale(nn_graph *g, nn_node *a, float c);  /* c * a */
+NN_API nn_node *nn_add(nn_graph *g, nn_node *a, nn_node *b); /* a + b */
+NN_API nn_node *nn_sub(nn_graph *g, nn_node *a, nn_node *b); /* a - b */
+NN_API nn_node *nn_mul(nn_graph *g, nn_node *a, nn_node *b); /* a * b */
+NN_API nn_node *nn_scale(nn_graph *g, nn_node *a, float c);  /* c * a */
 /* Reductions. nn_sum and nn_mean reduce every element to shape (1);
  * the _axis forms drop one axis (negative counts from the end; axis 0 of
  * an input is its batch axis). */
-nn_node *nn_sum(nn_graph *g, nn_node *a);
-nn_node *nn_mean(nn_graph *g, nn_node *a);
-nn_node *nn_sum_axis(nn_graph *g, nn_node *a, int axis);
-nn_node *nn_mean_axis(nn_graph *g, nn_node *a, int axis);
+NN_API nn_node *nn_sum(nn_graph *g, nn_node *a);
+NN_API nn_node *nn_mean(nn_graph *g, nn_node *a);
+NN_API nn_node *nn_sum_axis(nn_graph *g, nn_node *a, int axis);
+NN_API nn_node *nn_mean_axis(nn_graph *g, nn_node *a, int axis);
 /* Activations, elementwise. */
-nn_node *nn_relu(nn_graph *g, nn_node *a);                  /* max(0, x) */
-nn_node *nn_leaky_relu(nn_graph *g, nn_node *a, float slope); /* x > 0 ? x : slope x */
-nn_node *nn_sigmoid(nn_graph *g, nn_node *a);               /* 1 / (1 + e^-x) */
-nn_node *nn_tanh(nn_graph *g, nn_node *a);                  /* tanh x */
-nn_node *nn_hardtanh(nn_graph *g, nn_node *a, float lo, float hi); /* clamp(x, lo, hi) */
+NN_API nn_node *nn_relu(nn_graph *g, nn_node *a);                  /* max(0, x) */
+NN_API nn_node *nn_leaky_relu(nn_graph *g, nn_node *a, float slope); /* x > 0 ? x : slope x */
+NN_API nn_node *nn_sigmoid(nn_graph *g, nn_node *a);               /* 1 / (1 + e^-x) */
+NN_API nn_node *nn_tanh(nn_graph *g, nn_node *a);                  /* tanh x */
+NN_API nn_node *nn_hardtanh(nn_graph *g, nn_node *a, float lo, float hi); /* clamp(x, lo, hi) */
 /* sign(x) in {-1, 0, 1}; its derivative is 0 everywhere it exists, and the
  * backward pass propagates 0 (no straight-through estimator). */
-nn_node *nn_sign(nn_graph *g, nn_node *a);
-nn_node *nn_identity(nn_graph *g, nn_node *a);              /* x */
-nn_node *nn_exp(nn_graph *g, nn_node *a);                   /* e^x */
-nn_node *nn_log(nn_graph *g, nn_node *a);                   /* ln x */
-nn_node *nn_square(nn_graph *g, nn_node *a);                /* x^2 */
-nn_node *nn_abs(nn_graph *g, nn_node *a);                   /* |x|, derivative 0 at 0 */
+NN_API nn_node *nn_sign(nn_graph *g, nn_node *a);
+NN_API nn_node *nn_identity(nn_graph *g, nn_node *a);              /* x */
+NN_API nn_node *nn_exp(nn_graph *g, nn_node *a);                   /* e^x */
+NN_API nn_node *nn_log(nn_graph *g, nn_node *a);                   /* ln x */
+NN_API nn_node *nn_square(nn_graph *g, nn_node *a);                /* x^2 */
+NN_API nn_node *nn_abs(nn_graph *g, nn_node *a);                   /* |x|, derivative 0 at 0 */
 /* Along the last axis: softmax_i = e^{x_i} / sum_j e^{x_j}, log-softmax. */
-nn_node *nn_softmax(nn_graph *g, nn_node *a);
-nn_node *nn_log_softmax(nn_graph *g, nn_node *a);
+NN_API nn_node *nn_softmax(nn_graph *g, nn_node *a);
+NN_API nn_node *nn_log_softmax(nn_graph *g, nn_node *a);
 /* Inverted dropout: in training mode each element is zeroed with
  * probability p and the rest scaled by 1/(1-p); in evaluation mode, x. */
-nn_node *nn_dropout(nn_graph *g, nn_node *a, float p);
+NN_API nn_node *nn_dropout(nn_graph *g, nn_node *a, float p);
 
 /* Losses, scalar outputs of shape (1), averaged over the batch. */
 /* -log softmax(logits)[y] averaged over rows; logits (N, C), labels from nn_labels. */
-nn_node *nn_softmax_cross_entropy(nn_graph *g, nn_node *logits, nn_node *labels);
+NN_API nn_node *nn_softmax_cross_entropy(nn_graph *g, nn_node *logits, nn_node *labels);
 /* Binary cross-entropy on logits z with targets t in [0, 1], in the stable
  * form max(z, 0) - z t + log(1 + e^-|z|), averaged over all elements. */
-nn_node *nn_sigmoid_bce(nn_graph *g, nn_node *logits, nn_node *targets);
+NN_API nn_node *nn_sigmoid_bce(nn_graph *g, nn_node *logits, nn_node *targets);
 /* -(t log p + (1 - t) log(1 - p)) with p clamped to [1e-7, 1 - 1e-7],
  * averaged over all elements. */
-nn_node *nn_bce(nn_graph *g, nn_node *probs, nn_node *targets);
+NN_API nn_node *nn_bce(nn_graph *g, nn_node *probs, nn_node *targets);
 /* (pred - target)^2 averaged over all elements. */
-nn_node *nn_mse(nn_graph *g, nn_node *pred, nn_node *target);
+NN_API nn_node *nn_mse(nn_graph *g, nn_node *pred, nn_node *target);
 
 /* Compiles the graph for the given output nodes (losses and predictions):
  * orders the nodes they depend on, allocates every buffer for batches of up
  * to max_batch samples and initializes the parameters. Once per graph. */
-nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
+NN_API nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
                            int64_t max_batch);
 
 /* Before compile: fold each bias add (a row vector broadcast over a batch)
@@ -206,57 +215,57 @@ nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
  * memory forward and backward. The add then keeps no value or gradient of
  * its own (nn_value and nn_grad return NULL for it); every other node and
  * all results are unchanged. Off by default; models turn it on. */
-void nn_graph_set_fuse(nn_graph *g, bool on);
+NN_API void nn_graph_set_fuse(nn_graph *g, bool on);
 
 /* Copies n samples into an input (n <= max_batch; the same n for every input
  * of a pass). */
-nn_status nn_feed(nn_graph *g, nn_node *input, const float *data, int64_t n);
+NN_API nn_status nn_feed(nn_graph *g, nn_node *input, const float *data, int64_t n);
 /* Copies n class labels; each must be in [0, classes) for the loss using them. */
-nn_status nn_feed_labels(nn_graph *g, nn_node *labels, const int32_t *y, int64_t n);
+NN_API nn_status nn_feed_labels(nn_graph *g, nn_node *labels, const int32_t *y, int64_t n);
 /* The input's buffer, to fill in place, and the batch size it then holds. */
-float *nn_input_buffer(nn_graph *g, nn_node *input);
-int32_t *nn_labels_buffer(nn_graph *g, nn_node *labels);
-nn_status nn_set_batch(nn_graph *g, int64_t n);
-int64_t nn_graph_batch(const nn_graph *g);
+NN_API float *nn_input_buffer(nn_graph *g, nn_node *input);
+NN_API int32_t *nn_labels_buffer(nn_graph *g, nn_node *labels);
+NN_API nn_status nn_set_batch(nn_graph *g, int64_t n);
+NN_API int64_t nn_graph_batch(const nn_graph *g);
 
 /* Training mode turns dropout on (the default is evaluation mode). */
-void nn_graph_set_training(nn_graph *g, bool on);
+NN_API void nn_graph_set_training(nn_graph *g, bool on);
 
 /* Runs every compiled node in order. */
-nn_status nn_forward(nn_graph *g);
+NN_API nn_status nn_forward(nn_graph *g);
 /* Runs only the nodes out depends on (e.g. predictions without labels). */
-nn_status nn_forward_to(nn_graph *g, nn_node *out);
+NN_API nn_status nn_forward_to(nn_graph *g, nn_node *out);
 /* Back-propagates from a scalar node (seed gradient 1), adding into the
  * gradients of parameters (and inputs that asked for them). Parameter
  * gradients accumulate across calls until nn_zero_grad. */
-nn_status nn_backward(nn_graph *g, nn_node *loss);
+NN_API nn_status nn_backward(nn_graph *g, nn_node *loss);
 /* Same from any node, with seed gradient seed (shape of out at this batch). */
-nn_status nn_backward_seeded(nn_graph *g, nn_node *out, const float *seed);
-void nn_zero_grad(nn_graph *g);
+NN_API nn_status nn_backward_seeded(nn_graph *g, nn_node *out, const float *seed);
+NN_API void nn_zero_grad(nn_graph *g);
 
 /* Node inspection. Values and gradients live as long as the graph; a
  * gradient is NULL for nodes that need none. Dimensions include the batch
  * axis at the current batch size. */
-const float *nn_value(const nn_node *n);
-float *nn_value_mut(nn_node *n);
-const float *nn_grad(const nn_node *n);
-int nn_node_ndim(const nn_node *n);
-int64_t nn_node_dim(const nn_node *n, int axis);
-int64_t nn_node_numel(const nn_node *n);
-const char *nn_node_name(const nn_node *n);
-const char *nn_node_op(const nn_node *n);
-bool nn_node_is_param(const nn_node *n);
+NN_API const float *nn_value(const nn_node *n);
+NN_API float *nn_value_mut(nn_node *n);
+NN_API const float *nn_grad(const nn_node *n);
+NN_API int nn_node_ndim(const nn_node *n);
+NN_API int64_t nn_node_dim(const nn_node *n, int axis);
+NN_API int64_t nn_node_numel(const nn_node *n);
+NN_API const char *nn_node_name(const nn_node *n);
+NN_API const char *nn_node_op(const nn_node *n);
+NN_API bool nn_node_is_param(const nn_node *n);
 
 /* Parameters live in one contiguous block in creation order, and so do
  * their gradients (valid after compile). */
-int nn_graph_nparams(const nn_graph *g);
-nn_node *nn_graph_param(const nn_graph *g, int i);
-nn_node *nn_graph_find(const nn_graph *g, const char *name);
-int64_t nn_graph_param_count(const nn_graph *g);
-float *nn_graph_param_block(nn_graph *g);
-float *nn_graph_grad_block(nn_graph *g);
+NN_API int nn_graph_nparams(const nn_graph *g);
+NN_API nn_node *nn_graph_param(const nn_graph *g, int i);
+NN_API nn_node *nn_graph_find(const nn_graph *g, const char *name);
+NN_API int64_t nn_graph_param_count(const nn_graph *g);
+NN_API float *nn_graph_param_block(nn_graph *g);
+NN_API float *nn_graph_grad_block(nn_graph *g);
 /* Offset of a parameter's values inside the block. */
-int64_t nn_param_offset(const nn_node *param);
+NN_API int64_t nn_param_offset(const nn_node *param);
 
 /* ------------------------------------------------------------------------ */
 /* Gradient checking by central finite differences.                         */
@@ -271,16 +280,16 @@ struct nn_gradcheck_result {
  * L = sum(r * out) for a fixed random r, over every parameter and every input
  * that asked for a gradient. The graph must be compiled and fed. eps is the
  * step (relative to max(1, |x|)). */
-nn_status nn_gradcheck(nn_graph *g, nn_node *out, double eps,
+NN_API nn_status nn_gradcheck(nn_graph *g, nn_node *out, double eps,
                        struct nn_gradcheck_result *res);
 
 /* The op table: count, names, and a self-contained gradient check of op i
  * on a small example graph built for it. tol is the op's tolerance on the
  * relative error. */
-int nn_op_count(void);
-const char *nn_op_name_at(int i);
-bool nn_op_is_differentiable_at(int i);
-nn_status nn_gradcheck_op(nn_ctx *ctx, int i, struct nn_gradcheck_result *res,
+NN_API int nn_op_count(void);
+NN_API const char *nn_op_name_at(int i);
+NN_API bool nn_op_is_differentiable_at(int i);
+NN_API nn_status nn_gradcheck_op(nn_ctx *ctx, int i, struct nn_gradcheck_result *res,
                           double *tol);
 
 /* ------------------------------------------------------------------------ */
@@ -326,28 +335,28 @@ struct nn_optim_cfg {
 typedef struct nn_optim nn_optim;
 
 /* Fills unset (zero) fields of cfg with the defaults of cfg->kind. */
-void nn_optim_defaults(struct nn_optim_cfg *cfg);
+NN_API void nn_optim_defaults(struct nn_optim_cfg *cfg);
 /* "sgd", "adam", ...; NULL if unknown. */
-const char *nn_optim_name(nn_optim_kind kind);
+NN_API const char *nn_optim_name(nn_optim_kind kind);
 /* Parses a name; -1 if unknown. */
-int nn_optim_parse(const char *name);
+NN_API int nn_optim_parse(const char *name);
 /* A new optimizer over the compiled graph's parameters. NULL on error
  * (message in the context). The caller frees it with nn_optim_free. */
-nn_optim *nn_optim_new(nn_graph *g, const struct nn_optim_cfg *cfg);
-void nn_optim_free(nn_optim *o);
+NN_API nn_optim *nn_optim_new(nn_graph *g, const struct nn_optim_cfg *cfg);
+NN_API void nn_optim_free(nn_optim *o);
 /* One update from the current gradients. */
-nn_status nn_optim_step(nn_optim *o);
-float nn_optim_lr(const nn_optim *o);
-void nn_optim_set_lr(nn_optim *o, float lr);
+NN_API nn_status nn_optim_step(nn_optim *o);
+NN_API float nn_optim_lr(const nn_optim *o);
+NN_API void nn_optim_set_lr(nn_optim *o, float lr);
 /* Excludes a parameter from weight decay (e.g. biases); on by default. */
-nn_status nn_optim_set_decay(nn_optim *o, const nn_node *param, bool on);
+NN_API nn_status nn_optim_set_decay(nn_optim *o, const nn_node *param, bool on);
 /* The state block (moments, accumulators) and the step count, to save and
  * restore exactly; nn_optim_state_size floats. */
-int64_t nn_optim_state_size(const nn_optim *o);
-float *nn_optim_state(nn_optim *o);
-int64_t nn_optim_steps(const nn_optim *o);
-void nn_optim_set_steps(nn_optim *o, int64_t steps);
-const struct nn_optim_cfg *nn_optim_config(const nn_optim *o);
+NN_API int64_t nn_optim_state_size(const nn_optim *o);
+NN_API float *nn_optim_state(nn_optim *o);
+NN_API int64_t nn_optim_steps(const nn_optim *o);
+NN_API void nn_optim_set_steps(nn_optim *o, int64_t steps);
+NN_API const struct nn_optim_cfg *nn_optim_config(const nn_optim *o);
 
 /* ------------------------------------------------------------------------ */
 /* Learning-rate schedules (src/optim/schedule.c), per epoch, following
@@ -421,42 +430,42 @@ typedef struct nn_schedule nn_schedule;
 
 /* Fills unset (zero) fields of cfg with the defaults of cfg->kind (t_max
  * stays 0: nn_schedule_new derives it from the epoch count). */
-void nn_schedule_defaults(struct nn_schedule_cfg *cfg);
+NN_API void nn_schedule_defaults(struct nn_schedule_cfg *cfg);
 /* "constant", "step", "exp", "cos", "plateau"; NULL if unknown. */
-const char *nn_schedule_name(nn_schedule_kind kind);
+NN_API const char *nn_schedule_name(nn_schedule_kind kind);
 /* Parses the text form above into *cfg (zeroed first). NN_ERR_INVALID with
  * a message naming the term and field on a syntax error or bad value. */
-nn_status nn_schedule_parse(nn_ctx *ctx, const char *text, struct nn_schedule_cfg *cfg);
+NN_API nn_status nn_schedule_parse(nn_ctx *ctx, const char *text, struct nn_schedule_cfg *cfg);
 /* Writes the text form of cfg (parsable by nn_schedule_parse) into buf;
  * returns the length it needs, as snprintf. */
-int nn_schedule_format(const struct nn_schedule_cfg *cfg, char *buf, size_t size);
+NN_API int nn_schedule_format(const struct nn_schedule_cfg *cfg, char *buf, size_t size);
 /* A new schedule from base_lr; epochs is the planned training length (used
  * only for a cosine t_max of 0; may be 0 otherwise). NULL with a message
  * naming the field and value on an invalid configuration. The caller owns
  * it (nn_schedule_free); ctx must outlive it. */
-nn_schedule *nn_schedule_new(nn_ctx *ctx, const struct nn_schedule_cfg *cfg,
+NN_API nn_schedule *nn_schedule_new(nn_ctx *ctx, const struct nn_schedule_cfg *cfg,
                              double base_lr, int64_t epochs);
-void nn_schedule_free(nn_schedule *s);
+NN_API void nn_schedule_free(nn_schedule *s);
 /* The configuration with the defaults filled in. */
-const struct nn_schedule_cfg *nn_schedule_config(const nn_schedule *s);
+NN_API const struct nn_schedule_cfg *nn_schedule_config(const nn_schedule *s);
 /* The base learning rate the schedule scales (base_lr of nn_schedule_new). */
-double nn_schedule_base_lr(const nn_schedule *s);
+NN_API double nn_schedule_base_lr(const nn_schedule *s);
 /* The learning rate for epoch (0-based; negative counts as 0). */
-float nn_schedule_lr(const nn_schedule *s, int64_t epoch);
+NN_API float nn_schedule_lr(const nn_schedule *s, int64_t epoch);
 /* Reports the metric measured at the end of epoch (validation loss, or a
  * quantity to maximize with mode_max) and returns the rate for epoch + 1.
  * Only plateau schedules use it; for the others it changes nothing. */
-float nn_schedule_on_metric(nn_schedule *s, int64_t epoch, double metric);
+NN_API float nn_schedule_on_metric(nn_schedule *s, int64_t epoch, double metric);
 
 /* The schedule's mutable state, to save in a checkpoint and restore
  * exactly: [0] current plateau rate, [1] best metric (+-inf before the
  * first), [2] bad epochs counted, [3] cooldown epochs left. The other kinds
  * are functions of the epoch and ignore it. */
 #define NN_SCHEDULE_STATE_LEN 4
-void nn_schedule_get_state(const nn_schedule *s, double state[NN_SCHEDULE_STATE_LEN]);
+NN_API void nn_schedule_get_state(const nn_schedule *s, double state[NN_SCHEDULE_STATE_LEN]);
 /* NN_ERR_INVALID if a value is impossible (negative or non-integral counts,
  * a negative or non-finite rate, a NaN best). */
-nn_status nn_schedule_set_state(nn_schedule *s, const double state[NN_SCHEDULE_STATE_LEN]);
+NN_API nn_status nn_schedule_set_state(nn_schedule *s, const double state[NN_SCHEDULE_STATE_LEN]);
 
 /* @@ section: datasets @@ */
 /* ------------------------------------------------------------------------ */
@@ -504,9 +513,9 @@ struct nn_norm_stats {
 };
 
 /* "none", "scale255", "standard", "minmax"; NULL if unknown. */
-const char *nn_norm_name(nn_norm_kind kind);
+NN_API const char *nn_norm_name(nn_norm_kind kind);
 /* Parses a name as above; -1 if unknown. */
-int nn_norm_parse(const char *name);
+NN_API int nn_norm_parse(const char *name);
 
 /* IDX files, each gzip-compressed or raw (read through zlib). The images
  * file holds unsigned bytes (type code 0x08) of 1 to 4 dimensions (N, ...);
@@ -518,14 +527,14 @@ int nn_norm_parse(const char *name);
  * message: a missing file, a truncated header or data, a wrong magic
  * number, type code or dimension count, a zero dimension, data after the
  * promised bytes, image and label counts that differ. */
-nn_dataset *nn_dataset_load_idx(nn_ctx *ctx, const char *images_path,
+NN_API nn_dataset *nn_dataset_load_idx(nn_ctx *ctx, const char *images_path,
                                 const char *labels_path);
 
 /* A data set shipped by a Debian package, by name: "fashion-mnist" with
  * split "train" (60000) or "test" (10000), from
  * /usr/share/datasets/fashion-mnist/. If it is missing, the message says
  * how to install it (apt-get install dataset-fashion-mnist). */
-nn_dataset *nn_dataset_load_named(nn_ctx *ctx, const char *name, const char *split);
+NN_API nn_dataset *nn_dataset_load_named(nn_ctx *ctx, const char *name, const char *split);
 
 typedef enum nn_csv_task {
     NN_CSV_AUTO = 0, /* classification if every label is an integer in
@@ -561,7 +570,7 @@ struct nn_csv_opts {
  * NN_NORM_STANDARD fitted on the whole file (nn_dataset_split refits it on
  * the training part; at evaluation time set the training statistics with
  * nn_dataset_norm_set). */
-nn_dataset *nn_dataset_load_csv(nn_ctx *ctx, const char *path,
+NN_API nn_dataset *nn_dataset_load_csv(nn_ctx *ctx, const char *path,
                                 const struct nn_csv_opts *opts);
 
 /* Image options; NULL or a zeroed struct gives the defaults. */
@@ -583,18 +592,18 @@ struct nn_image_opts {
  * skipped. PNG, JPEG, BMP, GIF (first frame) and PNM (P5/P6) files are read;
  * any other file in a class folder is an error naming it. Per-sample shape
  * (C, H, W), stored as uint8; normalization NN_NORM_SCALE255. */
-nn_dataset *nn_dataset_load_images(nn_ctx *ctx, const char *dir,
+NN_API nn_dataset *nn_dataset_load_images(nn_ctx *ctx, const char *dir,
                                    const struct nn_image_opts *opts);
 
 /* Image files given by path, without labels (inputs to predict), with the
  * same size policy as nn_dataset_load_images. */
-nn_dataset *nn_dataset_load_image_files(nn_ctx *ctx, const char *const *paths,
+NN_API nn_dataset *nn_dataset_load_image_files(nn_ctx *ctx, const char *const *paths,
                                         int64_t n, const struct nn_image_opts *opts);
 
 /* One image file as raw float pixel values in [0, 255], layout (C, H, W),
  * with the size policy of opts (required size, or resize). dims receives
  * {C, H, W}. Returns memory the caller releases with free(), or NULL. */
-float *nn_image_load_file(nn_ctx *ctx, const char *path,
+NN_API float *nn_image_load_file(nn_ctx *ctx, const char *path,
                           const struct nn_image_opts *opts, int64_t dims[3]);
 
 /* Arrays a program already holds; everything is copied. */
@@ -610,32 +619,32 @@ struct nn_array_data {
 };
 /* A data set from arrays (labels or targets or neither, not both).
  * Normalization NN_NORM_NONE. */
-nn_dataset *nn_dataset_from_arrays(nn_ctx *ctx, const struct nn_array_data *a);
+NN_API nn_dataset *nn_dataset_from_arrays(nn_ctx *ctx, const struct nn_array_data *a);
 
 /* Releases a data set (views and the set they came from may be freed in any
  * order: the rows are shared and freed with the last of them). NULL is a
  * no-op. */
-void nn_dataset_free(nn_dataset *ds);
+NN_API void nn_dataset_free(nn_dataset *ds);
 
 /* Samples. */
-int64_t nn_dataset_size(const nn_dataset *ds);
+NN_API int64_t nn_dataset_size(const nn_dataset *ds);
 /* Features per sample (the product of the per-sample shape). */
-int64_t nn_dataset_features(const nn_dataset *ds);
+NN_API int64_t nn_dataset_features(const nn_dataset *ds);
 /* Per-sample shape, without the batch axis, into dims[NN_MAX_DIMS]; returns
  * its dimension count. */
-int nn_dataset_shape(const nn_dataset *ds, int64_t dims[NN_MAX_DIMS]);
-nn_label_kind nn_dataset_label_kind(const nn_dataset *ds);
+NN_API int nn_dataset_shape(const nn_dataset *ds, int64_t dims[NN_MAX_DIMS]);
+NN_API nn_label_kind nn_dataset_label_kind(const nn_dataset *ds);
 /* Number of classes; 0 unless classification. */
-int64_t nn_dataset_classes(const nn_dataset *ds);
+NN_API int64_t nn_dataset_classes(const nn_dataset *ds);
 /* Targets per sample; 0 unless regression. */
-int64_t nn_dataset_targets(const nn_dataset *ds);
+NN_API int64_t nn_dataset_targets(const nn_dataset *ds);
 /* The name of class i (CSV string labels, image folders), or NULL if the
  * classes have no names or i is out of range. Owned by the data set. */
-const char *nn_dataset_class_name(const nn_dataset *ds, int64_t i);
+NN_API const char *nn_dataset_class_name(const nn_dataset *ds, int64_t i);
 /* The name of feature j (a CSV header), or NULL. Owned by the data set. */
-const char *nn_dataset_feature_name(const nn_dataset *ds, int64_t j);
+NN_API const char *nn_dataset_feature_name(const nn_dataset *ds, int64_t j);
 /* The file or folder it was loaded from (for messages). */
-const char *nn_dataset_source(const nn_dataset *ds);
+NN_API const char *nn_dataset_source(const nn_dataset *ds);
 
 /* Renumbers the classes of a set with named classes (CSV strings, image
  * folders) to the order of names[0..n), e.g. a model's or a training set's,
@@ -643,27 +652,27 @@ const char *nn_dataset_source(const nn_dataset *ds);
  * NN_ERR_RANGE naming a class that is not among names. For integer labels it
  * only checks them against n (nn_dataset_check_classes). Call it before
  * making views of ds. */
-nn_status nn_dataset_map_classes(nn_dataset *ds, const char *const *names, int64_t n);
+NN_API nn_status nn_dataset_map_classes(nn_dataset *ds, const char *const *names, int64_t n);
 /* Declares the class count: NN_ERR_RANGE naming the first sample whose
  * label is >= classes; on success nn_dataset_classes returns classes. */
-nn_status nn_dataset_check_classes(nn_dataset *ds, int64_t classes);
+NN_API nn_status nn_dataset_check_classes(nn_dataset *ds, int64_t classes);
 
 /* Fits the normalization of the given kind on this data set's own rows
  * (shift and scale computed in double precision). */
-nn_status nn_dataset_fit_norm(nn_dataset *ds, nn_norm_kind kind);
+NN_API nn_status nn_dataset_fit_norm(nn_dataset *ds, nn_norm_kind kind);
 /* The current normalization; its arrays are owned by the data set and valid
  * until its normalization next changes or it is freed. */
-void nn_dataset_norm_get(const nn_dataset *ds, struct nn_norm_stats *out);
+NN_API void nn_dataset_norm_get(const nn_dataset *ds, struct nn_norm_stats *out);
 /* Sets the normalization (copied), e.g. the training set's on a test set or
  * one read from a checkpoint. NN_ERR_SHAPE if nfeatures differs,
  * NN_ERR_NUMERIC if a value is not finite or a scale is 0. */
-nn_status nn_dataset_norm_set(nn_dataset *ds, const struct nn_norm_stats *st);
+NN_API nn_status nn_dataset_norm_set(nn_dataset *ds, const struct nn_norm_stats *st);
 /* Applies st to rows of st->nfeatures floats in place. */
-void nn_norm_apply(const struct nn_norm_stats *st, float *x, int64_t rows);
+NN_API void nn_norm_apply(const struct nn_norm_stats *st, float *x, int64_t rows);
 
 /* A view of the samples idx[0..n) of ds (indices into ds, repeats allowed),
  * sharing its rows, with a copy of its normalization. Owned by the caller. */
-nn_dataset *nn_dataset_subset(const nn_dataset *ds, const int64_t *idx, int64_t n);
+NN_API nn_dataset *nn_dataset_subset(const nn_dataset *ds, const int64_t *idx, int64_t n);
 
 /* Shuffles the samples with a generator seeded by seed and cuts them into
  * a training view (the first n - round(n * val_fraction)) and a validation
@@ -672,7 +681,7 @@ nn_dataset *nn_dataset_subset(const nn_dataset *ds, const int64_t *idx, int64_t 
  * and copied to the validation part; others are kept. Both views are owned
  * by the caller and independent of ds (which may be freed first). On error
  * *train and *val are NULL. */
-nn_status nn_dataset_split(const nn_dataset *ds, float val_fraction, uint64_t seed,
+NN_API nn_status nn_dataset_split(const nn_dataset *ds, float val_fraction, uint64_t seed,
                            nn_dataset **train, nn_dataset **val);
 
 /* The batch path: converts samples idx[0..n) to float32 with the
@@ -681,13 +690,13 @@ nn_status nn_dataset_split(const nn_dataset *ds, float val_fraction, uint64_t se
  * buffer may be NULL; labels_out and targets_out are written only when the
  * data set has that kind of label. Allocates nothing. NN_ERR_RANGE (and
  * nothing written) if an index is outside [0, size). */
-nn_status nn_dataset_gather(const nn_dataset *ds, const int64_t *idx, int64_t n,
+NN_API nn_status nn_dataset_gather(const nn_dataset *ds, const int64_t *idx, int64_t n,
                             float *x_out, int32_t *labels_out, float *targets_out);
 /* Asks the processor to start loading the rows of samples idx[0..n) (a
  * hint: the next batch's rows arrive while the current one trains). */
-void nn_dataset_prefetch(const nn_dataset *ds, const int64_t *idx, int64_t n);
+NN_API void nn_dataset_prefetch(const nn_dataset *ds, const int64_t *idx, int64_t n);
 /* Sample i's normalized features into x_out (features). */
-nn_status nn_dataset_row(const nn_dataset *ds, int64_t i, float *x_out);
+NN_API nn_status nn_dataset_row(const nn_dataset *ds, int64_t i, float *x_out);
 /* @@ end section: datasets @@ */
 
 /* @@ section: safetensors @@ */
@@ -726,7 +735,7 @@ struct nn_st_tensor {
  * (nothing is written); NN_ERR_IO (message naming the path and the system's
  * reason) if any step fails, in which case the temporary file is removed
  * and the previous file at path is left untouched; NN_ERR_NOMEM. */
-nn_status nn_safetensors_save(nn_ctx *ctx, const char *path,
+NN_API nn_status nn_safetensors_save(nn_ctx *ctx, const char *path,
                               const struct nn_st_tensor *t, int n,
                               const char *const *meta_keys,
                               const char *const *meta_values, int nmeta);
@@ -741,8 +750,8 @@ nn_status nn_safetensors_save(nn_ctx *ctx, const char *path,
  * file and the problem (NN_ERR_IO for a file that cannot be read,
  * NN_ERR_FORMAT for bad contents, NN_ERR_NOMEM). ctx must outlive the
  * handle (nn_safetensors_get_f32 reports to it). */
-nn_safetensors *nn_safetensors_open(nn_ctx *ctx, const char *path);
-void nn_safetensors_close(nn_safetensors *st);
+NN_API nn_safetensors *nn_safetensors_open(nn_ctx *ctx, const char *path);
+NN_API void nn_safetensors_close(nn_safetensors *st);
 
 /* A tensor of an open file. Every pointer stays valid until the handle is
  * closed; data is in host byte order and aligned to the element size. */
@@ -758,24 +767,24 @@ struct nn_st_view {
 
 /* The number of tensors, and tensor i (0 <= i < count) in header order;
  * NULL if i is out of range. */
-int nn_safetensors_count(const nn_safetensors *st);
-const struct nn_st_view *nn_safetensors_at(const nn_safetensors *st, int i);
+NN_API int nn_safetensors_count(const nn_safetensors *st);
+NN_API const struct nn_st_view *nn_safetensors_at(const nn_safetensors *st, int i);
 /* The tensor named name, or NULL if there is none (no message). */
-const struct nn_st_view *nn_safetensors_find(const nn_safetensors *st,
+NN_API const struct nn_st_view *nn_safetensors_find(const nn_safetensors *st,
                                              const char *name);
 /* The float data of tensor name, checked: it exists, has dtype F32 and,
  * unless dims is NULL, exactly the shape dims[0..ndim). NULL otherwise,
  * with a message in the handle's context naming the file, the tensor, and
  * what was found and expected. Owned by the handle. */
-const float *nn_safetensors_get_f32(const nn_safetensors *st, const char *name,
+NN_API const float *nn_safetensors_get_f32(const nn_safetensors *st, const char *name,
                                     int ndim, const int64_t *dims);
 /* Metadata: the value for key or NULL; the number of pairs and key i (NULL
  * if out of range). Strings are owned by the handle. */
-const char *nn_safetensors_meta(const nn_safetensors *st, const char *key);
-int nn_safetensors_meta_count(const nn_safetensors *st);
-const char *nn_safetensors_meta_key(const nn_safetensors *st, int i);
+NN_API const char *nn_safetensors_meta(const nn_safetensors *st, const char *key);
+NN_API int nn_safetensors_meta_count(const nn_safetensors *st);
+NN_API const char *nn_safetensors_meta_key(const nn_safetensors *st, int i);
 /* The path the handle was opened from (or the label of an in-memory parse). */
-const char *nn_safetensors_path(const nn_safetensors *st);
+NN_API const char *nn_safetensors_path(const nn_safetensors *st);
 /* @@ end section: safetensors @@ */
 
 /* ------------------------------------------------------------------------ */
@@ -783,7 +792,7 @@ const char *nn_safetensors_path(const nn_safetensors *st);
 
 /* dense(x) = x . W^T + b with W (units, in) named NAME.weight and b (units)
  * named NAME.bias (zeros). x must be (N, in). NULL on error. */
-nn_node *nn_dense(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_init,
+NN_API nn_node *nn_dense(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_init,
                   const char *name);
 
 typedef enum nn_loss_kind {
@@ -815,51 +824,51 @@ typedef struct nn_model nn_model;
  *   hardtanh[:LO:HI]  sign  identity  dropout[:P]  softmax (last only)
  * A final softmax or sigmoid is fused with its loss; predictions are the
  * probabilities. cfg may be NULL. NULL on error; free with nn_model_free. */
-nn_model *nn_model_new(nn_ctx *ctx, const char *spec, const struct nn_model_cfg *cfg);
-void nn_model_free(nn_model *m);
-nn_ctx *nn_model_ctx(const nn_model *m);
-nn_graph *nn_model_graph(const nn_model *m);
-const char *nn_model_spec(const nn_model *m);
-nn_loss_kind nn_model_loss_kind(const nn_model *m);
-int64_t nn_model_inputs(const nn_model *m);   /* features per sample */
-int64_t nn_model_outputs(const nn_model *m);  /* output units */
-int64_t nn_model_max_batch(const nn_model *m);
+NN_API nn_model *nn_model_new(nn_ctx *ctx, const char *spec, const struct nn_model_cfg *cfg);
+NN_API void nn_model_free(nn_model *m);
+NN_API nn_ctx *nn_model_ctx(const nn_model *m);
+NN_API nn_graph *nn_model_graph(const nn_model *m);
+NN_API const char *nn_model_spec(const nn_model *m);
+NN_API nn_loss_kind nn_model_loss_kind(const nn_model *m);
+NN_API int64_t nn_model_inputs(const nn_model *m);   /* features per sample */
+NN_API int64_t nn_model_outputs(const nn_model *m);  /* output units */
+NN_API int64_t nn_model_max_batch(const nn_model *m);
 /* Nodes: the input, the labels (cross-entropy) or targets (others), the
  * loss (data term, mean over the batch), the logits before a fused final
  * activation, and the predictions (probabilities or values). */
-nn_node *nn_model_input(const nn_model *m);
-nn_node *nn_model_target(const nn_model *m);
-nn_node *nn_model_loss(const nn_model *m);
-nn_node *nn_model_logits(const nn_model *m);
-nn_node *nn_model_output(const nn_model *m);
+NN_API nn_node *nn_model_input(const nn_model *m);
+NN_API nn_node *nn_model_target(const nn_model *m);
+NN_API nn_node *nn_model_loss(const nn_model *m);
+NN_API nn_node *nn_model_logits(const nn_model *m);
+NN_API nn_node *nn_model_output(const nn_model *m);
 /* Predictions for n samples x (n, inputs) into out (n, outputs), in
  * evaluation mode, in chunks of max_batch. x is in the model's input space:
  * normalized as its training data was (see nn_model_normalize). x is only
  * read (each chunk is copied into the model); out must not overlap it. */
-nn_status nn_model_predict(nn_model *m, const float *x, int64_t n, float *out);
+NN_API nn_status nn_model_predict(nn_model *m, const float *x, int64_t n, float *out);
 /* For classifiers (loss cross-entropy or sigmoid): the classes are the
  * outputs, or classes 0 and 1 for a one-output sigmoid (p is class 1's
  * probability); ranked by probability, ties to the lower index. For a
  * multi-output sigmoid the probabilities are per output, independent. */
 /* The predicted class of each of n samples x (n, inputs) into classes (n).
  * NN_ERR_STATE for a regression model (loss mse). */
-nn_status nn_model_predict_class(nn_model *m, const float *x, int64_t n, int64_t *classes);
+NN_API nn_status nn_model_predict_class(nn_model *m, const float *x, int64_t n, int64_t *classes);
 /* The k most probable classes of each sample, most probable first, into
  * classes (n, k), and their probabilities into probs (n, k) unless probs
  * is NULL. NN_ERR_INVALID naming k and the class count unless 1 <= k <=
  * classes; NN_ERR_STATE for a regression model. Allocates nothing. */
-nn_status nn_model_topk(nn_model *m, const float *x, int64_t n, int64_t k, int64_t *classes,
+NN_API nn_status nn_model_topk(nn_model *m, const float *x, int64_t n, int64_t k, int64_t *classes,
                         float *probs);
 /* The input normalization the model was trained with (stored in its
  * checkpoint): set (copied), get (false if none; arrays owned by the
  * model), and apply to n raw rows in place. */
-nn_status nn_model_set_norm(nn_model *m, const struct nn_norm_stats *st);
-bool nn_model_norm(const nn_model *m, struct nn_norm_stats *out);
-void nn_model_normalize(const nn_model *m, float *x, int64_t n);
+NN_API nn_status nn_model_set_norm(nn_model *m, const struct nn_norm_stats *st);
+NN_API bool nn_model_norm(const nn_model *m, struct nn_norm_stats *out);
+NN_API void nn_model_normalize(const nn_model *m, float *x, int64_t n);
 /* Class names (copied; n must equal the output units, or be 2 for a
  * one-unit sigmoid); name of class i or NULL if the classes have no names. */
-nn_status nn_model_set_class_names(nn_model *m, const char *const *names, int64_t n);
-const char *nn_model_class_name(const nn_model *m, int64_t i);
+NN_API nn_status nn_model_set_class_names(nn_model *m, const char *const *names, int64_t n);
+NN_API const char *nn_model_class_name(const nn_model *m, int64_t i);
 
 /* A source of training or evaluation samples. It states what it gives,
  * and nn_trainer_fit and nn_evaluate check that against the model before
@@ -897,13 +906,13 @@ struct nn_array_source {
     const float *targets;   /* (n, ntargets) or NULL */
     int64_t n, features, ntargets;
 };
-struct nn_source nn_source_from_arrays(struct nn_array_source *a);
+NN_API struct nn_source nn_source_from_arrays(struct nn_array_source *a);
 
 /* A data set as a source (parallel, with prefetching): its features (with
  * its normalization), and its class labels or targets, whichever it has.
  * Not copied: ds must outlive the source's use and keep its normalization
  * while training. */
-struct nn_source nn_source_from_dataset(const nn_dataset *ds);
+NN_API struct nn_source nn_source_from_dataset(const nn_dataset *ds);
 
 struct nn_metrics {
     double loss;     /* data term, mean over samples */
@@ -916,7 +925,7 @@ struct nn_metrics {
 
 /* Loss and metrics of the model over a whole source (at least one
  * sample), evaluation mode. The source is checked as described above. */
-nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn_metrics *out);
+NN_API nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn_metrics *out);
 
 struct nn_epoch_stats {
     int epoch;               /* 1-based */
@@ -960,8 +969,8 @@ struct nn_train_cfg {
 typedef struct nn_trainer nn_trainer;
 
 /* A trainer for the model (which it does not own). NULL on error. */
-nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg);
-void nn_trainer_free(nn_trainer *t);
+NN_API nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg);
+NN_API void nn_trainer_free(nn_trainer *t);
 /* Trains from the current position up to the trainer's epoch count
  * (cfg->epochs, or the last nn_trainer_set_epochs). val may be NULL. The
  * sources are checked against the model first (see struct nn_source).
@@ -977,21 +986,21 @@ void nn_trainer_free(nn_trainer *t);
  * nn_trainer_new, and with early stopping (patience) every fit that ends
  * restores the best weights (unless keep_last). NN_ERR_STATE, and nothing
  * done, when every epoch is done already or training stopped early. */
-nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
+NN_API nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
                          const struct nn_source *val);
 /* Sets the total number of epochs to train to (at least 1 and at least
  * the epochs done), e.g. to train on after a finished fit. NN_ERR_INVALID
  * naming both numbers otherwise. */
-nn_status nn_trainer_set_epochs(nn_trainer *t, int epochs);
+NN_API nn_status nn_trainer_set_epochs(nn_trainer *t, int epochs);
 /* The epochs run so far (owned by the trainer). */
-const struct nn_epoch_stats *nn_trainer_history(const nn_trainer *t, int *n);
-nn_optim *nn_trainer_optim(nn_trainer *t);
-nn_schedule *nn_trainer_schedule(nn_trainer *t);
-int nn_trainer_epoch(const nn_trainer *t);          /* epochs completed */
-int nn_trainer_best_epoch(const nn_trainer *t);     /* 0 if none */
-bool nn_trainer_stopped_early(const nn_trainer *t);
+NN_API const struct nn_epoch_stats *nn_trainer_history(const nn_trainer *t, int *n);
+NN_API nn_optim *nn_trainer_optim(nn_trainer *t);
+NN_API nn_schedule *nn_trainer_schedule(nn_trainer *t);
+NN_API int nn_trainer_epoch(const nn_trainer *t);          /* epochs completed */
+NN_API int nn_trainer_best_epoch(const nn_trainer *t);     /* 0 if none */
+NN_API bool nn_trainer_stopped_early(const nn_trainer *t);
 /* L1 + L2 penalty of the current weights under the trainer's settings. */
-double nn_trainer_penalty(const nn_trainer *t);
+NN_API double nn_trainer_penalty(const nn_trainer *t);
 
 /* ---- Checkpoints (src/io/checkpoint.c, src/io/checkpoint_read.c):
  * safetensors files holding every parameter under its node name
@@ -1010,20 +1019,20 @@ double nn_trainer_penalty(const nn_trainer *t);
  * NULL (weights only); keys/values add nextra (at most 64) metadata pairs
  * of the caller's own, read back with nn_checkpoint_meta; their keys must
  * not be the library's (see nn_checkpoint_meta). */
-nn_status nn_checkpoint_save(const char *path, nn_model *m, const nn_trainer *t,
+NN_API nn_status nn_checkpoint_save(const char *path, nn_model *m, const nn_trainer *t,
                              const char *const *keys, const char *const *values,
                              int nextra);
 /* Rebuilds the model from a checkpoint's spec and loads its weights,
  * normalization and class names. NULL on error (message names the file and
  * what is wrong). cfg may be NULL; its max_batch is used if set. */
-nn_model *nn_model_load(nn_ctx *ctx, const char *path, const struct nn_model_cfg *cfg);
+NN_API nn_model *nn_model_load(nn_ctx *ctx, const char *path, const struct nn_model_cfg *cfg);
 /* Restores a trainer (made for the same model spec and optimizer kind) to
  * the position saved in path: weights, optimizer state and steps, epochs
  * done, history, early-stopping state, schedule state and the context's
  * generator, so that training continues exactly as if it had not stopped
  * provided the trainer was made with the checkpoint's configuration
  * (nn_checkpoint_info's train, with any epoch count). */
-nn_status nn_trainer_resume(nn_trainer *t, const char *path);
+NN_API nn_status nn_trainer_resume(nn_trainer *t, const char *path);
 
 typedef struct nn_checkpoint nn_checkpoint;
 
@@ -1058,19 +1067,19 @@ struct nn_checkpoint_info {
  * naming the file and the problem (a file that cannot be read, a valid
  * safetensors file that is not a libnn checkpoint, a malformed entry).
  * The caller releases it with nn_checkpoint_close; ctx must outlive it. */
-nn_checkpoint *nn_checkpoint_open(nn_ctx *ctx, const char *path);
-void nn_checkpoint_close(nn_checkpoint *ck);
+NN_API nn_checkpoint *nn_checkpoint_open(nn_ctx *ctx, const char *path);
+NN_API void nn_checkpoint_close(nn_checkpoint *ck);
 /* What it records (owned by ck). */
-const struct nn_checkpoint_info *nn_checkpoint_info(const nn_checkpoint *ck);
+NN_API const struct nn_checkpoint_info *nn_checkpoint_info(const nn_checkpoint *ck);
 /* The value of an extra metadata pair given to nn_checkpoint_save, or NULL
  * if there is none. The library's own keys ("format", "spec", "loss",
  * "max_batch", "parameters", "norm", "classes", "optim", "train") are not
  * extra: NULL for them (use nn_checkpoint_info). Owned by ck. */
-const char *nn_checkpoint_meta(const nn_checkpoint *ck, const char *key);
+NN_API const char *nn_checkpoint_meta(const nn_checkpoint *ck, const char *key);
 
 /* The name of the first node in compiled order whose value holds a NaN or
  * infinity after the last forward pass, or NULL. */
-const char *nn_graph_first_nonfinite(const nn_graph *g);
+NN_API const char *nn_graph_first_nonfinite(const nn_graph *g);
 
 #ifdef __cplusplus
 }
