@@ -20,6 +20,18 @@
  *  - Graph builders accept NULL inputs and then return NULL without adding
  *    to the message, so a chain such as nn_relu(g, nn_matmul(g, x, w, 1))
  *    reports the first error only; nn_graph_compile then fails as well.
+ *  - Configuration structs (nn_ctx_cfg, nn_optim_cfg, nn_schedule_cfg,
+ *    nn_model_cfg, nn_train_cfg) may be zero-initialized: a field left 0
+ *    takes its documented default. An explicit value is always kept: where
+ *    0 is itself a meaningful value of a field whose default is not 0, the
+ *    struct says how to ask for it (nn_optim_cfg: start from
+ *    nn_optim_defaults, after which every field, zeros included, is taken
+ *    as it stands; nn_schedule_cfg: -1; nn_model_cfg: the has_* flags).
+ *    A field whose 0 would be meaningless (a batch size, a gain) simply
+ *    treats 0 as "the default".
+ *  - The library never prints. Warnings (e.g. an initialization that makes
+ *    every unit of a layer learn the same thing) go to the context's
+ *    warning handler (nn_ctx_set_warning), if one is set.
  */
 #ifndef NN_H
 #define NN_H
@@ -301,15 +313,25 @@ typedef enum nn_optim_kind {
     NN_OPTIM_COUNT
 } nn_optim_kind;
 
-/* Zero fields take the torch.optim default of the chosen optimizer
- * (nn_optim_defaults fills them explicitly). */
+/* Hyperparameters, with torch.optim's names. Two ways to fill one:
+ *  - zero-initialized, setting only the fields wanted: nn_optim_new gives
+ *    every field left 0 the default of the chosen kind (so 0 cannot be
+ *    asked for this way where the default is not 0: momentum, beta1 ...);
+ *  - from nn_optim_defaults, which writes every default and sets `filled`;
+ *    fields changed afterwards are then kept as they are, 0 included
+ *    (momentum 0 is plain SGD, beta1 0 an Adam without first moment).
+ *   struct nn_optim_cfg c = {.kind = NN_OPTIM_MOMENTUM};
+ *   nn_optim_defaults(&c);   // lr 0.01, momentum 0.9, ...
+ *   c.momentum = 0;          // kept
+ * Fields the kind does not read must stay 0. */
 struct nn_optim_cfg {
     nn_optim_kind kind;
     float lr;
     float momentum;     /* momentum, nesterov, rmsprop */
     float dampening;    /* momentum */
     float weight_decay; /* coupled (added to the gradient) unless decoupled */
-    bool decoupled;     /* p -= lr * wd * p before the update (always for adamw) */
+    bool decoupled;     /* p -= lr * wd * p before the update (always for adamw
+                           and adafactor) */
     float beta1, beta2; /* adam(w); adafactor uses beta2_decay instead */
     float eps;          /* adam(w), adagrad, adadelta, rmsprop; adafactor eps1 */
     float eps2;         /* adafactor: relative step floor eps2 (1e-3) */
@@ -321,11 +343,16 @@ struct nn_optim_cfg {
     float clip_threshold; /* adafactor d (1.0) */
     bool amsgrad;       /* adam(w) */
     bool centered;      /* rmsprop */
+    bool filled;        /* every field holds its value (set by nn_optim_defaults):
+                           zeros are not replaced by defaults */
 };
 
 typedef struct nn_optim nn_optim;
 
-/* Fills unset (zero) fields of cfg with the defaults of cfg->kind. */
+/* Unless cfg->filled is already set: gives every zero field of cfg the
+ * default of cfg->kind (on a struct holding only the kind: every default),
+ * then sets cfg->filled, so that values written afterwards, zeros
+ * included, are kept by nn_optim_new. A filled struct is left as it is. */
 void nn_optim_defaults(struct nn_optim_cfg *cfg);
 /* "sgd", "adam", ...; NULL if unknown. */
 const char *nn_optim_name(nn_optim_kind kind);

@@ -99,6 +99,18 @@ static int setup(void **state)
         fprintf(f, "%.3f,%.3f,%s\n", u, v, u + v > 0 ? "yes" : "no");
     }
     fclose(f);
+    /* 784 features, for initializer statistics on a 784x256 layer */
+    snprintf(path, sizeof path, "%s/wide.csv", dir);
+    f = fopen(path, "w");
+    for (int j = 0; j < 784; j++)
+        fprintf(f, "f%d,", j);
+    fprintf(f, "y\n");
+    for (int i = 0; i < 8; i++) {
+        for (int j = 0; j < 784; j++)
+            fprintf(f, "%d,", (i * 31 + j * 7) % 13);
+        fprintf(f, "%s\n", i % 2 ? "odd" : "even");
+    }
+    fclose(f);
     snprintf(path, sizeof path, "%s/line.csv", dir);
     f = fopen(path, "w");
     fprintf(f, "x,y\n");
@@ -506,6 +518,59 @@ static void config_file_and_flags_override(void **state)
     assert_non_null(strstr(out, "learning_rate"));
 }
 
+/* The value of metadata key in a checkpoint (a static copy; "" if none). */
+static const char *meta_of(const char *path, const char *key)
+{
+    static char buf[4096];
+    nn_ctx *ctx = nn_ctx_new(NULL);
+    nn_safetensors *st = nn_safetensors_open(ctx, path);
+    if (!st)
+        fail_msg("%s", nn_ctx_error(ctx));
+    const char *v = nn_safetensors_meta(st, key);
+    snprintf(buf, sizeof buf, "%s", v ? v : "");
+    nn_safetensors_close(st);
+    nn_ctx_free(ctx);
+    return buf;
+}
+
+/* --momentum 0 is kept: the run is bit-identical to plain SGD at the same
+ * rate, and the checkpoint records 0; --beta1 0 is recorded as 0. */
+static void explicit_zero_flags_are_kept(void **state)
+{
+    (void)state;
+    const char *common = "--data %s/blobs.csv --label kind --model '4 dense:8 relu dense:3 "
+                         "softmax' --epochs 2 --batch 16 --seed 4 --threads 1 --quiet";
+    char flags[1024], a[512], b[512], c[512];
+    snprintf(flags, sizeof flags, common, dir);
+    snprintf(a, sizeof a, "%s/sgd.safetensors", dir);
+    snprintf(b, sizeof b, "%s/mom0.safetensors", dir);
+    snprintf(c, sizeof c, "%s/mom.safetensors", dir);
+    int rc = run(out, sizeof out, "%s train %s --optim sgd --lr 0.05 --out %s", nn_bin, flags, a);
+    if (rc)
+        fail_msg("%s", out);
+    rc = run(out, sizeof out, "%s train %s --optim momentum --momentum 0 --lr 0.05 --out %s",
+             nn_bin, flags, b);
+    if (rc)
+        fail_msg("%s", out);
+    rc = run(out, sizeof out, "%s train %s --optim momentum --lr 0.05 --out %s", nn_bin, flags, c);
+    if (rc)
+        fail_msg("%s", out);
+    const char *names[] = {"dense1.weight", "dense1.bias", "dense2.weight", "dense2.bias"};
+    for (int i = 0; i < 4; i++)
+        same_tensor(a, b, names[i]);
+    assert_false(tensors_equal(a, c, "dense1.weight")); /* the default momentum 0.9 */
+    const char *optim = meta_of(b, "optim");
+    if (!strstr(optim, "\"kind\":\"momentum\"") || !strstr(optim, "\"momentum\":0,"))
+        fail_msg("--momentum 0 recorded as %s", optim);
+    rc = run(out, sizeof out, "%s train %s --optim adam --beta1 0 --epochs 1 --out %s", nn_bin,
+             flags, b);
+    if (rc)
+        fail_msg("%s", out);
+    optim = meta_of(b, "optim");
+    if (!strstr(optim, "\"beta1\":0,") || !strstr(optim, "\"beta2\":0.999"))
+        fail_msg("--beta1 0 recorded as %s", optim);
+}
+
 /* Each bad input: a non-zero exit (not a signal) and a message naming it. */
 static void bad_inputs_fail_clearly(void **state)
 {
@@ -629,6 +694,7 @@ NN_GROUP_FIXTURE(cli, setup, teardown,
                  cmocka_unit_test(failed_write_keeps_last_checkpoint),
                  cmocka_unit_test(killed_training_leaves_valid_checkpoint),
                  cmocka_unit_test(config_file_and_flags_override),
+                 cmocka_unit_test(explicit_zero_flags_are_kept),
                  cmocka_unit_test(bad_inputs_fail_clearly),
                  cmocka_unit_test(help_schedule_examples_parse),
                  cmocka_unit_test(help_documents_every_flag))

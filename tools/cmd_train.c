@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -108,29 +109,39 @@ static struct nn_source source_for(const nn_model *m, nn_dataset *ds, struct cli
     return cli_source(ds);
 }
 
+/* The optimizer: every default of the kind, then exactly the flags given
+ * (an explicit --momentum 0 or --beta1 0 is kept). */
 static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
 {
-    memset(c, 0, sizeof *c);
     int k = nn_optim_parse(o->optim ? o->optim : "adam");
     if (k < 0) {
         cli_fail("train", "unknown optimizer '%s' (sgd momentum nesterov adagrad adadelta "
                  "rmsprop adam adamw adafactor)", o->optim);
         return false;
     }
-    c->kind = (nn_optim_kind)k;
-    c->lr = (float)o->lr;
-    c->momentum = (float)o->momentum;
-    c->dampening = (float)o->dampening;
-    c->weight_decay = (float)o->weight_decay;
-    c->decoupled = o->decoupled;
-    c->beta1 = (float)o->beta1;
-    c->beta2 = (float)o->beta2;
-    c->eps = (float)o->eps;
-    c->rho = (float)o->rho;
-    c->alpha = (float)o->alpha;
-    c->amsgrad = o->amsgrad;
-    c->centered = o->centered;
+    *c = (struct nn_optim_cfg){.kind = (nn_optim_kind)k};
     nn_optim_defaults(c);
+    static const struct {
+        const char *flag;
+        size_t opt, cfg;
+    } nums[] = {
+#define F(flag, o, c) {flag, offsetof(struct opts, o), offsetof(struct nn_optim_cfg, c)}
+        F("lr", lr, lr), F("momentum", momentum, momentum),
+        F("dampening", dampening, dampening), F("weight-decay", weight_decay, weight_decay),
+        F("beta1", beta1, beta1), F("beta2", beta2, beta2), F("eps", eps, eps),
+        F("rho", rho, rho), F("alpha", alpha, alpha),
+#undef F
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+        if (cli_given(o, nums[i].flag))
+            *(float *)(void *)((char *)c + nums[i].cfg) =
+                (float)*(const double *)(const void *)((const char *)o + nums[i].opt);
+    if (cli_given(o, "decoupled"))
+        c->decoupled = o->decoupled;
+    if (cli_given(o, "amsgrad"))
+        c->amsgrad = o->amsgrad;
+    if (cli_given(o, "centered"))
+        c->centered = o->centered;
     return true;
 }
 
