@@ -3,10 +3,8 @@
  * ("784 dense:256 relu dropout:0.2 dense:10 softmax"), their loss and
  * prediction nodes, and batched prediction.
  */
-#include "nn_impl.h"
+#include "spec.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -23,52 +21,156 @@ struct nn_model {
     int64_t nclasses;     /* outputs, or 2 for a one-unit sigmoid */
 };
 
-static bool parse_num(const char *s, double *v)
+/* The configuration with its defaults, checked. */
+static nn_status resolve_cfg(nn_ctx *ctx, const struct nn_model_cfg *cfg,
+                             struct nn_model_cfg *c)
 {
-    char *end;
-    errno = 0;
-    *v = strtod(s, &end);
-    return end != s && *end == '\0' && errno == 0 && isfinite(*v);
+    *c = cfg ? *cfg : (struct nn_model_cfg){0};
+    if (c->max_batch <= 0)
+        c->max_batch = 256;
+    if (!c->has_dropout)
+        c->dropout = 0.5f;
+    else if (!(c->dropout >= 0 && c->dropout < 1))
+        return nn_fail(ctx, NN_ERR_INVALID, "model: dropout rate %g must be in [0, 1)",
+                       (double)c->dropout);
+    if (c->has_init && ((int)c->init < 0 || c->init >= NN_INIT_COUNT))
+        return nn_fail(ctx, NN_ERR_INVALID, "model: unknown initializer %d", (int)c->init);
+    return NN_OK;
 }
 
-static bool parse_int(const char *s, int64_t *v)
+/* A dense layer's weight initializer: its own, the configuration's, or He
+ * normal before the relu family and Xavier uniform elsewhere. */
+static struct nn_init dense_init(const struct nn_layer *l, const struct nn_layer *next,
+                                 const struct nn_model_cfg *c)
 {
-    char *end;
-    errno = 0;
-    long long x = strtoll(s, &end, 10);
-    *v = x;
-    return end != s && *end == '\0' && errno == 0;
+    if (l->has_init)
+        return l->init;
+    if (c->has_init)
+        return (struct nn_init){.kind = c->init};
+    bool relu = next && (next->kind == NN_LAYER_RELU || next->kind == NN_LAYER_LEAKY_RELU);
+    return (struct nn_init){.kind = relu ? NN_INIT_HE_NORMAL : NN_INIT_XAVIER_UNIFORM};
 }
 
-/* Splits "a:b:c" in place into at most 4 fields; returns the count. */
-static int fields(char *tok, char **f)
+/* Adds layer l on h (next: the layer after it, or NULL); NULL on error. */
+static nn_node *add_layer(nn_model *m, const struct nn_layer *l, const struct nn_layer *next,
+                          const struct nn_model_cfg *c, nn_node *h, int *ndense)
 {
-    int k = 0;
-    f[k++] = tok;
-    for (char *p = tok; *p && k < 4; p++)
-        if (*p == ':') {
-            *p = '\0';
-            f[k++] = p + 1;
+    nn_graph *g = m->g;
+    const float a0 = (float)l->arg[0], a1 = (float)l->arg[1];
+    switch (l->kind) {
+    case NN_LAYER_DENSE: {
+        char name[32];
+        snprintf(name, sizeof name, "dense%d", ++*ndense);
+        m->outputs = l->units;
+        return nn_dense(g, h, l->units, dense_init(l, next, c), name);
+    }
+    case NN_LAYER_RELU: return nn_relu(g, h);
+    case NN_LAYER_LEAKY_RELU: return nn_leaky_relu(g, h, l->has_arg ? a0 : 0.01f);
+    case NN_LAYER_SIGMOID: return nn_sigmoid(g, h);
+    case NN_LAYER_TANH: return nn_tanh(g, h);
+    case NN_LAYER_HARDTANH: return nn_hardtanh(g, h, l->has_arg ? a0 : -1, l->has_arg ? a1 : 1);
+    case NN_LAYER_SIGN: return nn_sign(g, h);
+    case NN_LAYER_IDENTITY: return nn_identity(g, h);
+    case NN_LAYER_DROPOUT: return nn_dropout(g, h, l->has_arg ? a0 : c->dropout);
+    case NN_LAYER_SOFTMAX: return nn_softmax(g, h);
+    default: return NULL;
+    }
+}
+
+/* A final softmax or sigmoid, fused with the loss where it matches. */
+enum final_act { FINAL_NONE, FINAL_SOFTMAX, FINAL_SIGMOID };
+
+/* The graph of the layers, from the input x to *out; *pre_final is the
+ * node before a final softmax or sigmoid. */
+static nn_status build_layers(nn_model *m, const struct nn_spec *s, const struct nn_model_cfg *c,
+                              enum final_act *final, nn_node **pre_final, nn_node **out)
+{
+    nn_node *h = m->x = nn_input(m->g, "x", 1, (int64_t[]){s->inputs});
+    int ndense = 0;
+    m->inputs = s->inputs;
+    *final = FINAL_NONE;
+    *pre_final = NULL;
+    for (int i = 0; h && i < s->nlayers; i++) {
+        const struct nn_layer *l = &s->layers[i];
+        bool last = i + 1 == s->nlayers;
+        if (last && (l->kind == NN_LAYER_SOFTMAX || l->kind == NN_LAYER_SIGMOID)) {
+            *final = l->kind == NN_LAYER_SOFTMAX ? FINAL_SOFTMAX : FINAL_SIGMOID;
+            *pre_final = h;
         }
-    return k;
+        h = add_layer(m, l, last ? NULL : l + 1, c, h, &ndense);
+    }
+    *out = h;
+    return h ? NN_OK : NN_ERR_INVALID; /* the op set the message */
 }
 
-static bool is_relu_family(const char *t)
+/* Softmax cross-entropy on the logits, with integer labels. */
+static nn_status attach_cross_entropy(nn_model *m, enum final_act final, nn_node *h)
 {
-    return strncmp(t, "relu", 4) == 0 || strncmp(t, "leaky_relu", 10) == 0;
+    if (final == FINAL_SIGMOID)
+        return nn_fail(m->ctx, NN_ERR_INVALID, "model: cross-entropy needs a final softmax "
+                       "or no final activation, not sigmoid");
+    nn_status st = NN_OK;
+    if (m->outputs < 2)
+        st = nn_fail(m->ctx, NN_ERR_INVALID, "model: cross-entropy needs at least 2 output "
+                     "units, the last dense layer has %lld", (long long)m->outputs);
+    m->target = nn_labels(m->g, "y");
+    if (final == FINAL_NONE)
+        m->out = nn_softmax(m->g, h);
+    m->loss = nn_softmax_cross_entropy(m->g, m->logits, m->target);
+    return st;
 }
 
-/* The default initializer of a dense layer from the activation after it. */
-static nn_init_kind default_init(const char *next)
+/* Binary cross-entropy on the logits, or mean squared error on the
+ * outputs, with float targets. */
+static nn_status attach_target_loss(nn_model *m, nn_loss_kind lk, enum final_act final,
+                                    nn_node *h)
 {
-    if (next && is_relu_family(next))
-        return NN_INIT_HE_NORMAL;
-    return NN_INIT_XAVIER_UNIFORM;
+    m->target = nn_input(m->g, "t", 1, (int64_t[]){m->outputs});
+    if (lk == NN_LOSS_MSE) {
+        m->loss = nn_mse(m->g, m->out, m->target);
+        return NN_OK;
+    }
+    if (final == FINAL_SOFTMAX)
+        return nn_fail(m->ctx, NN_ERR_INVALID, "model: binary cross-entropy needs a final "
+                       "sigmoid, not softmax");
+    if (final == FINAL_NONE)
+        m->out = nn_sigmoid(m->g, h);
+    m->loss = nn_sigmoid_bce(m->g, m->logits, m->target);
+    return NN_OK;
 }
 
-static nn_status spec_error(nn_ctx *ctx, const char *tok, int pos, const char *why)
+/* The loss (chosen from the final activation unless lk says), the target
+ * node and the predictions, on the layers' output h. */
+static nn_status attach_loss(nn_model *m, nn_loss_kind lk, enum final_act final,
+                             nn_node *pre_final, nn_node *h)
 {
-    return nn_fail(ctx, NN_ERR_INVALID, "model spec: token %d '%s': %s", pos, tok, why);
+    if (lk == NN_LOSS_AUTO)
+        lk = final == FINAL_SOFTMAX ? NN_LOSS_SOFTMAX_CE
+           : final == FINAL_SIGMOID ? NN_LOSS_SIGMOID_BCE : NN_LOSS_MSE;
+    m->loss_kind = lk;
+    m->out = h;
+    m->logits = pre_final ? pre_final : h;
+    nn_status st = lk == NN_LOSS_SOFTMAX_CE ? attach_cross_entropy(m, final, h)
+                                            : attach_target_loss(m, lk, final, h);
+    if (st == NN_OK && !m->loss)
+        st = NN_ERR_INVALID; /* the op set the message */
+    return st;
+}
+
+/* The graph of a parsed spec, with its loss, compiled. */
+static nn_status build(nn_model *m, const struct nn_spec *s, const struct nn_model_cfg *c)
+{
+    enum final_act final;
+    nn_node *pre_final, *h;
+    nn_status st = build_layers(m, s, c, &final, &pre_final, &h);
+    if (st == NN_OK)
+        st = attach_loss(m, c->loss, final, pre_final, h);
+    if (st == NN_OK) {
+        nn_node *outs[2] = {m->loss, m->out};
+        nn_graph_set_fuse(m->g, true);
+        st = nn_graph_compile(m->g, outs, 2, c->max_batch);
+    }
+    return st;
 }
 
 nn_model *nn_model_new(nn_ctx *ctx, const char *spec, const struct nn_model_cfg *cfg)
@@ -79,195 +181,26 @@ nn_model *nn_model_new(nn_ctx *ctx, const char *spec, const struct nn_model_cfg 
         nn_fail(ctx, NN_ERR_INVALID, "model spec: none given");
         return NULL;
     }
-    struct nn_model_cfg c = cfg ? *cfg : (struct nn_model_cfg){0};
-    if (c.max_batch <= 0)
-        c.max_batch = 256;
-    if (!c.has_dropout)
-        c.dropout = 0.5f;
-    else if (!(c.dropout >= 0 && c.dropout < 1)) {
-        nn_fail(ctx, NN_ERR_INVALID, "model: dropout rate %g must be in [0, 1)", (double)c.dropout);
+    struct nn_model_cfg c;
+    if (resolve_cfg(ctx, cfg, &c) != NN_OK)
         return NULL;
-    }
-    if (c.has_init && ((int)c.init < 0 || c.init >= NN_INIT_COUNT)) {
-        nn_fail(ctx, NN_ERR_INVALID, "model: unknown initializer %d", (int)c.init);
-        return NULL;
-    }
     nn_model *m = calloc(1, sizeof *m);
-    size_t len = strlen(spec);
-    char *buf = malloc(len + 1);
-    char **tok = malloc((len / 2 + 2) * sizeof *tok);
-    if (m)
-        m->spec = malloc(len + 1);
-    if (!m || !buf || !tok || !m->spec) {
-        free(buf);
-        free(tok);
-        if (m)
-            free(m->spec);
-        free(m);
+    if (m && (m->spec = malloc(strlen(spec) + 1)))
+        strcpy(m->spec, spec);
+    if (m && m->spec)
+        m->g = nn_graph_new(ctx);
+    if (!m || !m->g) {
+        nn_model_free(m);
         nn_fail(ctx, NN_ERR_NOMEM, "model: out of memory");
         return NULL;
     }
-    strcpy(m->spec, spec);
-    strcpy(buf, spec);
-    int nt = 0;
-    for (char *p = strtok(buf, " \t\n,"); p; p = strtok(NULL, " \t\n,"))
-        tok[nt++] = p;
     m->ctx = ctx;
     m->max_batch = c.max_batch;
-    nn_status st = NN_OK;
-    nn_graph *g = m->g = nn_graph_new(ctx);
-    int64_t in = 0;
-    if (!g)
-        st = NN_ERR_NOMEM;
-    else if (nt < 2)
-        st = nn_fail(ctx, NN_ERR_INVALID,
-                     "model spec '%s': needs an input size and at least one layer, "
-                     "e.g. \"784 dense:10 softmax\"", spec);
-    else if (!parse_int(tok[0], &in) || in < 1)
-        st = spec_error(ctx, tok[0], 1, "the first token must be the input size, a positive integer");
-    nn_node *h = NULL;
-    if (st == NN_OK) {
-        m->inputs = in;
-        h = m->x = nn_input(g, "x", 1, (int64_t[]){in});
-    }
-    int dense_count = 0;
-    enum { FINAL_NONE, FINAL_SOFTMAX, FINAL_SIGMOID } final = FINAL_NONE;
-    nn_node *pre_final = NULL;
-    for (int i = 1; st == NN_OK && i < nt; i++) {
-        char *f[4];
-        char copy[128];
-        snprintf(copy, sizeof copy, "%s", tok[i]);
-        int nf = fields(tok[i], f);
-        const char *kind = f[0];
-        const char *next = i + 1 < nt ? tok[i + 1] : NULL;
-        double v1 = 0, v2 = 0;
-        if (strcmp(kind, "dense") == 0) {
-            int64_t units;
-            if (nf < 2 || !parse_int(f[1], &units) || units < 1 || units > (1 << 24)) {
-                st = spec_error(ctx, copy, i + 1, "expected dense:UNITS with UNITS a positive integer");
-                break;
-            }
-            struct nn_init init = {.kind = c.has_init ? c.init : default_init(next)};
-            if (nf >= 3) {
-                int k = nn_init_parse(f[2]);
-                if (k < 0) {
-                    st = spec_error(ctx, copy, i + 1, "unknown initializer (zeros, constant, "
-                                    "normal, uniform, xavier_uniform, xavier_normal, he_normal, he_uniform)");
-                    break;
-                }
-                init.kind = (nn_init_kind)k;
-                if (init.kind == NN_INIT_NORMAL) {
-                    init.a = 0;
-                    init.b = 0.01f;
-                } else if (init.kind == NN_INIT_UNIFORM) {
-                    init.a = -0.05f;
-                    init.b = 0.05f;
-                }
-            }
-            char name[32];
-            snprintf(name, sizeof name, "dense%d", ++dense_count);
-            h = nn_dense(g, h, units, init, name);
-            m->outputs = units;
-        } else if (strcmp(kind, "relu") == 0 && nf == 1) {
-            h = nn_relu(g, h);
-        } else if (strcmp(kind, "leaky_relu") == 0) {
-            if (nf >= 2 && !parse_num(f[1], &v1)) {
-                st = spec_error(ctx, copy, i + 1, "expected leaky_relu[:SLOPE]");
-                break;
-            }
-            h = nn_leaky_relu(g, h, nf >= 2 ? (float)v1 : 0.01f);
-        } else if (strcmp(kind, "sigmoid") == 0 || strcmp(kind, "softmax") == 0) {
-            bool sm = kind[1] == 'o';
-            if (next) {
-                if (!sm) {
-                    h = nn_sigmoid(g, h);
-                    continue;
-                }
-                st = spec_error(ctx, copy, i + 1, "softmax must be the last layer");
-                break;
-            }
-            final = sm ? FINAL_SOFTMAX : FINAL_SIGMOID;
-            pre_final = h;
-            h = sm ? nn_softmax(g, h) : nn_sigmoid(g, h);
-        } else if (strcmp(kind, "tanh") == 0) {
-            h = nn_tanh(g, h);
-        } else if (strcmp(kind, "hardtanh") == 0) {
-            v1 = -1, v2 = 1;
-            if ((nf >= 2 && !parse_num(f[1], &v1)) || (nf >= 3 && !parse_num(f[2], &v2)) || nf == 2) {
-                st = spec_error(ctx, copy, i + 1, "expected hardtanh or hardtanh:LO:HI");
-                break;
-            }
-            h = nn_hardtanh(g, h, (float)v1, (float)v2);
-        } else if (strcmp(kind, "sign") == 0) {
-            h = nn_sign(g, h);
-        } else if (strcmp(kind, "identity") == 0 || strcmp(kind, "linear") == 0) {
-            h = nn_identity(g, h);
-        } else if (strcmp(kind, "dropout") == 0) {
-            v1 = c.dropout;
-            if (nf >= 2 && (!parse_num(f[1], &v1) || v1 < 0 || v1 >= 1)) {
-                st = spec_error(ctx, copy, i + 1, "expected dropout[:P] with 0 <= P < 1");
-                break;
-            }
-            h = nn_dropout(g, h, (float)v1);
-        } else {
-            st = spec_error(ctx, copy, i + 1, "unknown layer (dense:N, relu, leaky_relu[:s], "
-                            "sigmoid, tanh, hardtanh[:lo:hi], sign, identity, dropout[:p], softmax)");
-            break;
-        }
-        if (!h)
-            st = NN_ERR_INVALID; /* the op set the message */
-    }
-    if (st == NN_OK && dense_count == 0)
-        st = nn_fail(ctx, NN_ERR_INVALID, "model spec '%s': has no dense layer", spec);
-
-    /* The loss, fused with the final activation where one matches. */
-    nn_loss_kind lk = c.loss;
-    if (st == NN_OK) {
-        if (lk == NN_LOSS_AUTO)
-            lk = final == FINAL_SOFTMAX ? NN_LOSS_SOFTMAX_CE
-               : final == FINAL_SIGMOID ? NN_LOSS_SIGMOID_BCE : NN_LOSS_MSE;
-        m->loss_kind = lk;
-        m->out = h;
-        m->logits = pre_final ? pre_final : h;
-        if (lk == NN_LOSS_SOFTMAX_CE) {
-            if (final != FINAL_SOFTMAX && final != FINAL_NONE)
-                st = nn_fail(ctx, NN_ERR_INVALID, "model: cross-entropy needs a final softmax "
-                             "or no final activation, not sigmoid");
-            else {
-                if (m->outputs < 2)
-                    st = nn_fail(ctx, NN_ERR_INVALID, "model: cross-entropy needs at least 2 "
-                                 "output units, the last dense layer has %lld",
-                                 (long long)m->outputs);
-                m->target = nn_labels(g, "y");
-                if (final == FINAL_NONE)
-                    m->out = nn_softmax(g, h);
-                m->loss = nn_softmax_cross_entropy(g, m->logits, m->target);
-            }
-        } else {
-            m->target = nn_input(g, "t", 1, (int64_t[]){m->outputs});
-            if (lk == NN_LOSS_SIGMOID_BCE) {
-                if (final == FINAL_SOFTMAX)
-                    st = nn_fail(ctx, NN_ERR_INVALID, "model: binary cross-entropy needs a "
-                                 "final sigmoid, not softmax");
-                else {
-                    if (final == FINAL_NONE)
-                        m->out = nn_sigmoid(g, h);
-                    m->loss = nn_sigmoid_bce(g, m->logits, m->target);
-                }
-            } else {
-                m->loss = nn_mse(g, m->out, m->target);
-            }
-        }
-        if (st == NN_OK && !m->loss)
-            st = NN_ERR_INVALID;
-    }
-    if (st == NN_OK) {
-        nn_node *outs[2] = {m->loss, m->out};
-        nn_graph_set_fuse(g, true);
-        st = nn_graph_compile(g, outs, 2, c.max_batch);
-    }
-    free(buf);
-    free(tok);
+    struct nn_spec s;
+    nn_status st = nn_spec_parse(ctx, spec, &s);
+    if (st == NN_OK)
+        st = build(m, &s, &c);
+    nn_spec_free(&s);
     if (st != NN_OK) {
         nn_model_free(m);
         return NULL;
