@@ -33,22 +33,71 @@ static nn_status resolve_cfg(nn_ctx *ctx, const struct nn_model_cfg *cfg,
     else if (!(c->dropout >= 0 && c->dropout < 1))
         return nn_fail(ctx, NN_ERR_INVALID, "model: dropout rate %g must be in [0, 1)",
                        (double)c->dropout);
-    if (c->has_init && ((int)c->init < 0 || c->init >= NN_INIT_COUNT))
-        return nn_fail(ctx, NN_ERR_INVALID, "model: unknown initializer %d", (int)c->init);
+    const struct nn_init *inits[2] = {c->has_init ? &c->init : NULL,
+                                      c->has_bias_init ? &c->bias_init : NULL};
+    for (int i = 0; i < 2; i++) {
+        char why[160];
+        if (inits[i] && nn_init_problem(*inits[i], why, sizeof why))
+            return nn_fail(ctx, NN_ERR_INVALID, "model: %s initializer: %s",
+                           i ? "bias" : "weight", why);
+    }
     return NN_OK;
 }
 
-/* A dense layer's weight initializer: its own, the configuration's, or He
- * normal before the relu family and Xavier uniform elsewhere. */
-static struct nn_init dense_init(const struct nn_layer *l, const struct nn_layer *next,
-                                 const struct nn_model_cfg *c)
+/* Writes the configuration's initializers and dropout rate into the layers
+ * that give none, so that the spec's text holds them; true if it did. */
+static bool fold_cfg(struct nn_spec *s, const struct nn_model_cfg *c)
+{
+    bool changed = false;
+    for (int i = 0; i < s->nlayers; i++) {
+        struct nn_layer *l = &s->layers[i];
+        if (l->kind == NN_LAYER_DENSE && c->has_init && !l->has_init) {
+            l->init = c->init;
+            changed = l->has_init = true;
+        }
+        if (l->kind == NN_LAYER_DENSE && c->has_bias_init && !l->has_bias) {
+            l->bias = c->bias_init;
+            changed = l->has_bias = true;
+        }
+        if (l->kind == NN_LAYER_DROPOUT && c->has_dropout && !l->has_arg) {
+            l->arg[0] = c->dropout;
+            changed = l->has_arg = true;
+        }
+    }
+    return changed;
+}
+
+/* The model's spec text: as given, or the parsed spec written out when the
+ * configuration added to it. */
+static nn_status set_spec_text(nn_model *m, const char *given, const struct nn_spec *s,
+                               bool folded)
+{
+    size_t len = folded ? (size_t)nn_spec_format(s, NULL, 0) : strlen(given);
+    if (!(m->spec = malloc(len + 1)))
+        return nn_fail(m->ctx, NN_ERR_NOMEM, "model: out of memory");
+    if (folded)
+        nn_spec_format(s, m->spec, len + 1);
+    else
+        strcpy(m->spec, given);
+    return NN_OK;
+}
+
+/* A dense layer's weight initializer (its own or the configuration's,
+ * folded into it): He normal before the relu family, Xavier uniform
+ * elsewhere. */
+static struct nn_init dense_init(const struct nn_layer *l, const struct nn_layer *next)
 {
     if (l->has_init)
         return l->init;
-    if (c->has_init)
-        return (struct nn_init){.kind = c->init};
     bool relu = next && (next->kind == NN_LAYER_RELU || next->kind == NN_LAYER_LEAKY_RELU);
     return (struct nn_init){.kind = relu ? NN_INIT_HE_NORMAL : NN_INIT_XAVIER_UNIFORM};
+}
+
+/* The name of the k-th dense layer (1-based): "dense1", ... */
+static const char *dense_name(char buf[32], int k)
+{
+    snprintf(buf, 32, "dense%d", k);
+    return buf;
 }
 
 /* Adds layer l on h (next: the layer after it, or NULL); NULL on error. */
@@ -60,9 +109,11 @@ static nn_node *add_layer(nn_model *m, const struct nn_layer *l, const struct nn
     switch (l->kind) {
     case NN_LAYER_DENSE: {
         char name[32];
-        snprintf(name, sizeof name, "dense%d", ++*ndense);
+        dense_name(name, ++*ndense);
         m->outputs = l->units;
-        return nn_dense(g, h, l->units, dense_init(l, next, c), name);
+        return nn_dense_ex(g, h, l->units, dense_init(l, next),
+                           l->has_bias ? l->bias : (struct nn_init){.kind = NN_INIT_ZEROS},
+                           name);
     }
     case NN_LAYER_RELU: return nn_relu(g, h);
     case NN_LAYER_LEAKY_RELU: return nn_leaky_relu(g, h, l->has_arg ? a0 : 0.01f);
@@ -75,6 +126,43 @@ static nn_node *add_layer(nn_model *m, const struct nn_layer *l, const struct nn
     case NN_LAYER_SOFTMAX: return nn_softmax(g, h);
     default: return NULL;
     }
+}
+
+/* Tells the warning handler when the units of the hidden dense layer
+ * s->layers[i] (named name) start identical: weights and biases each of one
+ * value. They then get the same gradient except through what tells them
+ * apart downstream; when the next dense layer starts alike too, with no
+ * dropout between, nothing does: every unit learns the same thing. */
+static void warn_symmetric(nn_model *m, const struct nn_spec *s, int i, const char *name)
+{
+    const struct nn_layer *l = &s->layers[i], *next = NULL;
+    bool dropout = false;
+    for (int j = i + 1; j < s->nlayers && !next; j++) {
+        if (s->layers[j].kind == NN_LAYER_DENSE)
+            next = &s->layers[j];
+        dropout |= s->layers[j].kind == NN_LAYER_DROPOUT;
+    }
+    struct nn_init w = dense_init(l, l + 1), b = l->has_bias ? l->bias : (struct nn_init){0};
+    if (!next || l->units < 2 || !nn_init_is_constant(w) || !nn_init_is_constant(b))
+        return;
+    struct nn_init nw = dense_init(next, next + 1 < s->layers + s->nlayers ? next + 1 : NULL);
+    char wt[64], bt[64], nt[64];
+    nn_init_format(w, wt, sizeof wt);
+    nn_init_format(b, bt, sizeof bt);
+    nn_init_format(nw, nt, sizeof nt);
+    if (nn_init_is_constant(nw) && !dropout)
+        nn_warn(m->ctx, "%s: its %lld units start identical (weights %s, biases %s) and the "
+                "next layer's weights are alike too (%s): every unit computes the same output "
+                "and gets the same gradient, so all %lld learn the same thing (the symmetry "
+                "problem); training goes on, but a random initializer such as normal:0.01, "
+                "xavier_uniform or he_normal breaks the symmetry", name, (long long)l->units,
+                wt, bt, nt, (long long)l->units);
+    else
+        nn_warn(m->ctx, "%s: its %lld units start identical (weights %s, biases %s): they get "
+                "the same gradient except for what tells them apart downstream (the next "
+                "layer's weights%s), a weak start (the symmetry problem); training goes on, but "
+                "a random initializer such as normal:0.01, xavier_uniform or he_normal breaks "
+                "the symmetry", name, (long long)l->units, wt, bt, dropout ? ", dropout" : "");
 }
 
 /* A final softmax or sigmoid, fused with the loss where it matches. */
@@ -98,6 +186,10 @@ static nn_status build_layers(nn_model *m, const struct nn_spec *s, const struct
             *pre_final = h;
         }
         h = add_layer(m, l, last ? NULL : l + 1, c, h, &ndense);
+        if (h && l->kind == NN_LAYER_DENSE) {
+            char name[32];
+            warn_symmetric(m, s, i, dense_name(name, ndense));
+        }
     }
     *out = h;
     return h ? NN_OK : NN_ERR_INVALID; /* the op set the message */
@@ -185,9 +277,7 @@ nn_model *nn_model_new(nn_ctx *ctx, const char *spec, const struct nn_model_cfg 
     if (resolve_cfg(ctx, cfg, &c) != NN_OK)
         return NULL;
     nn_model *m = calloc(1, sizeof *m);
-    if (m && (m->spec = malloc(strlen(spec) + 1)))
-        strcpy(m->spec, spec);
-    if (m && m->spec)
+    if (m)
         m->g = nn_graph_new(ctx);
     if (!m || !m->g) {
         nn_model_free(m);
@@ -198,6 +288,8 @@ nn_model *nn_model_new(nn_ctx *ctx, const char *spec, const struct nn_model_cfg 
     m->max_batch = c.max_batch;
     struct nn_spec s;
     nn_status st = nn_spec_parse(ctx, spec, &s);
+    if (st == NN_OK)
+        st = set_spec_text(m, spec, &s, fold_cfg(&s, &c));
     if (st == NN_OK)
         st = build(m, &s, &c);
     nn_spec_free(&s);

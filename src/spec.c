@@ -28,6 +28,7 @@ struct fdef {
     size_t has;       /* the bool set when the field is given, or NO_FLAG */
     double lo, hi;
     bool hi_open;
+    bool named;       /* only as NAME=VALUE, never positional */
 };
 
 struct kdef {
@@ -42,9 +43,10 @@ struct kdef {
 #define L(f) offsetof(struct nn_layer, f)
 #define ARG1 (offsetof(struct nn_layer, arg) + sizeof(double))
 static const struct kdef kinds[NN_LAYER_COUNT] = {
-    [NN_LAYER_DENSE] = {"dense", NULL, "dense:UNITS[:INIT]", 1, false, false,
-                        {{"units", F_COUNT, L(units), NO_FLAG, 1, 1 << 24, false},
-                         {"init", F_INIT, L(init), L(has_init), 0, 0, false}}},
+    [NN_LAYER_DENSE] = {"dense", NULL, "dense:UNITS[:INIT][:bias=INIT]", 1, false, false,
+                        {{"units", F_COUNT, L(units), NO_FLAG, 1, 1 << 24, false, false},
+                         {"init", F_INIT, L(init), L(has_init), 0, 0, false, false},
+                         {"bias", F_INIT, L(bias), L(has_bias), 0, 0, false, true}}},
     [NN_LAYER_RELU] = {"relu", NULL, "relu", 0, false, false, {{0}}},
     [NN_LAYER_LEAKY_RELU] = {"leaky_relu", NULL, "leaky_relu[:SLOPE]", 0, false, false,
                              {{"slope", F_NUM, L(arg), L(has_arg), -INFINITY, INFINITY,
@@ -109,24 +111,20 @@ static bool parse_count(const char *s, int64_t *v)
     return end != s && *end == '\0' && errno == 0;
 }
 
-/* An initializer field: VALUE names the kind. */
-static nn_status set_init(const struct tok *t, const char *value, struct nn_init *out)
+/* An initializer field: VALUE names the kind, nums[0..n) its numbers. */
+static nn_status set_init(const struct tok *t, const char *value, const char *const *nums,
+                          int n, struct nn_init *out)
 {
-    int k = nn_init_parse(value);
-    if (k < 0)
-        return terr(t, "unknown initializer (zeros, constant, normal, uniform, "
-                    "xavier_uniform, xavier_normal, he_normal, he_uniform)");
-    *out = (struct nn_init){.kind = (nn_init_kind)k};
-    if (k == NN_INIT_NORMAL)
-        out->b = 0.01f;
-    else if (k == NN_INIT_UNIFORM)
-        out->a = -0.05f, out->b = 0.05f;
+    char why[256];
+    if (!nn_init_from_fields(value, nums, n, out, why, sizeof why))
+        return terr(t, "%s", why);
     return NN_OK;
 }
 
-/* Stores one field's value into the layer. */
+/* Stores one field's value (an initializer's numbers: nums[0..nnum)) into
+ * the layer. */
 static nn_status set_field(const struct tok *t, const struct fdef *f, const char *value,
-                           struct nn_layer *l)
+                           const char *const *nums, int nnum, struct nn_layer *l)
 {
     char *dst = (char *)l + f->off;
     double v;
@@ -149,7 +147,7 @@ static nn_status set_field(const struct tok *t, const struct fdef *f, const char
         break;
     case F_INIT: {
         struct nn_init init;
-        nn_status st = set_init(t, value, &init);
+        nn_status st = set_init(t, value, nums, nnum, &init);
         if (st != NN_OK)
             return st;
         memcpy(dst, &init, sizeof init);
@@ -177,11 +175,19 @@ static int field_count(const struct kdef *k)
     return n;
 }
 
+static int positional_count(const struct kdef *k)
+{
+    int n = 0;
+    while (n < 3 && k->f[n].name && !k->f[n].named)
+        n++;
+    return n;
+}
+
 /* Parses the fields after the kind: parts[0..n), split at ':' in place. */
 static nn_status parse_fields(const struct tok *t, char **parts, int n, struct nn_layer *l)
 {
     const struct kdef *k = t->k;
-    int nf = field_count(k), npos = 0;
+    int nf = field_count(k), npos = 0, npositional = positional_count(k);
     bool given[3] = {false, false, false};
     for (int i = 0; i < n; i++) {
         char *eq = strchr(parts[i], '=');
@@ -196,17 +202,23 @@ static nn_status parse_fields(const struct tok *t, char **parts, int n, struct n
                 return terr(t, "%s has no field '%s' (expected %s)", k->name, parts[i],
                             k->usage);
         } else {
-            if (npos >= nf)
-                return terr(t, "%s takes %s%d field%s (expected %s)", k->name,
-                            nf ? "at most " : "", nf, nf == 1 ? "" : "s", k->usage);
+            if (nf == 0)
+                return terr(t, "%s takes no fields", k->name);
+            if (npos >= npositional)
+                return terr(t, "%s takes at most %d positional field%s (expected %s)",
+                            k->name, npositional, npositional == 1 ? "" : "s", k->usage);
             f = &k->f[npos++];
         }
         if (given[f - k->f])
             return terr(t, "field %s given twice", f->name);
         given[f - k->f] = true;
-        nn_status st = set_field(t, f, value, l);
+        int nnum = 0; /* an initializer's numbers: the unnamed fields after it */
+        while (f->type == F_INIT && i + 1 + nnum < n && !strchr(parts[i + 1 + nnum], '='))
+            nnum++;
+        nn_status st = set_field(t, f, value, (const char *const *)parts + i + 1, nnum, l);
         if (st != NN_OK)
             return st;
+        i += nnum;
     }
     int ngiven = 0;
     for (int i = 0; i < nf; i++)
@@ -326,4 +338,83 @@ void nn_spec_free(struct nn_spec *s)
         return;
     free(s->layers);
     *s = (struct nn_spec){0};
+}
+
+/* ---- text form ----------------------------------------------------------- */
+
+/* The shortest decimal that reads back as the same float. */
+static void put_float(char *num, size_t size, float v)
+{
+    for (int p = 1; p <= 9; p++) {
+        snprintf(num, size, "%.*g", p, (double)v);
+        if (strtof(num, NULL) == v)
+            return;
+    }
+}
+
+/* Appends to buf as snprintf would, counting the length needed in *n. */
+static void append(char *buf, size_t size, size_t *n, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+static void append(char *buf, size_t size, size_t *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(*n < size ? buf + *n : NULL, *n < size ? size - *n : 0, fmt, ap);
+    va_end(ap);
+    *n += (size_t)(k > 0 ? k : 0);
+}
+
+/* One field's value as text. */
+static void field_text(const struct fdef *f, const struct nn_layer *l, char *v, size_t size)
+{
+    const char *src = (const char *)l + f->off;
+    int64_t count;
+    double num;
+    struct nn_init init;
+    switch (f->type) {
+    case F_COUNT:
+        memcpy(&count, src, sizeof count);
+        snprintf(v, size, "%lld", (long long)count);
+        break;
+    case F_NUM:
+        memcpy(&num, src, sizeof num);
+        put_float(v, size, (float)num);
+        break;
+    case F_INIT:
+        memcpy(&init, src, sizeof init);
+        nn_init_format(init, v, size);
+        break;
+    }
+}
+
+int nn_spec_format(const struct nn_spec *s, char *buf, size_t size)
+{
+    size_t n = 0;
+    if (size)
+        buf[0] = '\0';
+    append(buf, size, &n, "%lld", (long long)s->inputs);
+    for (int i = 0; i < s->nlayers; i++) {
+        const struct nn_layer *l = &s->layers[i];
+        const struct kdef *k = &kinds[l->kind];
+        bool positional = true; /* no field left out so far */
+        append(buf, size, &n, " %s", k->name);
+        for (int j = 0; j < field_count(k); j++) {
+            const struct fdef *f = &k->f[j];
+            char v[64];
+            if (f->has != NO_FLAG && !*(const bool *)((const char *)l + f->has)) {
+                positional = false;
+                continue;
+            }
+            field_text(f, l, v, sizeof v);
+            positional &= !f->named;
+            append(buf, size, &n, ":%s%s%s", positional ? "" : f->name, positional ? "" : "=",
+                   v);
+            positional &= f->type != F_INIT; /* would read as its numbers */
+        }
+    }
+    return (int)n;
 }

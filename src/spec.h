@@ -10,7 +10,8 @@
  * fields a kind takes, their names, types and ranges, and where they land
  * in struct nn_layer are one table in spec.c, so a new layer kind (e.g.
  * conv:CHANNELS:KERNEL:stride=S) is a table row and the struct fields it
- * fills.
+ * fills. An initializer field takes the fields after it without a NAME= as
+ * its numbers: "dense:256:normal:0.02:bias=constant:0.1".
  */
 #ifndef NN_SPEC_H
 #define NN_SPEC_H
@@ -39,8 +40,9 @@ struct nn_layer {
     int token;             /* 1-based position in the spec (token 1: the input size) */
     int64_t units;         /* dense: output units */
     struct nn_init init;   /* dense: weight initializer */
+    struct nn_init bias;   /* dense: bias initializer */
     double arg[2];         /* leaky_relu: slope; hardtanh: lo, hi; dropout: p */
-    bool has_init, has_arg;
+    bool has_init, has_bias, has_arg;
 };
 
 struct nn_spec {
@@ -54,5 +56,9 @@ struct nn_spec {
  * position and what was expected; NN_ERR_NOMEM. */
 nn_status nn_spec_parse(nn_ctx *ctx, const char *text, struct nn_spec *out);
 void nn_spec_free(struct nn_spec *s);
+/* Writes the text form of s (parsable by nn_spec_parse: every field a
+ * layer gives, numbers as the float the layer uses) into buf; returns the
+ * length it needs, as snprintf. */
+int nn_spec_format(const struct nn_spec *s, char *buf, size_t size);
 
 #endif /* NN_SPEC_H */

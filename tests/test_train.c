@@ -537,7 +537,7 @@ static void spec_and_param_count(void **state)
         {"784 relu", "no dense layer"},
         {"784 dense:10 dropout:1.5 dense:2", "dropout"},
         {"784 dense:1 softmax", "at least 2"},
-        {"4 dense:3 tanh:5 dense:2", "tanh takes 0 fields"},
+        {"4 dense:3 tanh:5 dense:2", "tanh takes no fields"},
         {"4 dense:3 hardtanh:-2 dense:2", "every field or none"},
         {"4 dense:3 dropout:p=0.1:p=0.2 dense:2", "given twice"},
         {"4 dense:3 dropout:q=0.1 dense:2", "no field 'q'"},

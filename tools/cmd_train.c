@@ -48,6 +48,12 @@ static bool on_epoch(const struct nn_epoch_stats *s, void *user)
     return true;
 }
 
+static void print_warning(const char *msg, void *user)
+{
+    (void)user;
+    fprintf(stderr, "nn train: warning: %s\n", msg);
+}
+
 static bool on_batch(const struct nn_train_progress *p, void *user)
 {
     struct run *r = user;
@@ -255,15 +261,18 @@ int cmd_train(int argc, char **argv)
     struct nn_model_cfg mc = {.max_batch = o.batch > 256 ? o.batch : 256,
                               .has_dropout = cli_given(&o, "dropout"),
                               .dropout = (float)o.dropout};
-    if (o.init) {
-        int k = nn_init_parse(o.init);
-        if (k < 0) {
-            cli_fail("train", "unknown initializer '%s'", o.init);
-            goto done;
-        }
-        mc.has_init = true;
-        mc.init = (nn_init_kind)k;
+    if (o.init && nn_init_parse(ctx, o.init, &mc.init) != NN_OK) {
+        cli_fail("train", "--init: %s (see: nn help init)", nn_ctx_error(ctx));
+        goto done;
     }
+    if (o.bias_init && nn_init_parse(ctx, o.bias_init, &mc.bias_init) != NN_OK) {
+        cli_fail("train", "--bias-init: %s (see: nn help init)", nn_ctx_error(ctx));
+        goto done;
+    }
+    mc.has_init = o.init != NULL;
+    mc.has_bias_init = o.bias_init != NULL;
+    if (!o.resume) /* a resumed model's weights come from the file */
+        nn_ctx_set_warning(ctx, print_warning, NULL);
     if (o.loss) {
         if (strcmp(o.loss, "cross_entropy") == 0)
             mc.loss = NN_LOSS_SOFTMAX_CE;
