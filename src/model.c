@@ -142,8 +142,10 @@ static void warn_symmetric(nn_model *m, const struct nn_spec *s, int i, const ch
             next = &s->layers[j];
         dropout |= s->layers[j].kind == NN_LAYER_DROPOUT;
     }
+    if (!next || l->units < 2) /* l + 1 exists: next comes after it */
+        return;
     struct nn_init w = dense_init(l, l + 1), b = l->has_bias ? l->bias : (struct nn_init){0};
-    if (!next || l->units < 2 || !nn_init_is_constant(w) || !nn_init_is_constant(b))
+    if (!nn_init_is_constant(w) || !nn_init_is_constant(b))
         return;
     struct nn_init nw = dense_init(next, next + 1 < s->layers + s->nlayers ? next + 1 : NULL);
     char wt[64], bt[64], nt[64];
