@@ -1,7 +1,9 @@
 /*
  * model.c - sequential models built from a spec string
- * ("784 dense:256 relu dropout:0.2 dense:10 softmax"), their loss and
- * prediction nodes, and batched prediction.
+ * ("784 dense:256 relu dropout:0.2 dense:10 softmax"): the builder that
+ * turns the parsed layer list (spec.c) and the configuration into a graph
+ * with its loss and prediction nodes, the warning for layers whose units
+ * start alike, normalization, class names and batched prediction.
  */
 #include "spec.h"
 
@@ -140,7 +142,8 @@ static void warn_symmetric(nn_model *m, const struct nn_spec *s, int i, const ch
     for (int j = i + 1; j < s->nlayers && !next; j++) {
         if (s->layers[j].kind == NN_LAYER_DENSE)
             next = &s->layers[j];
-        dropout |= s->layers[j].kind == NN_LAYER_DROPOUT;
+        if (s->layers[j].kind == NN_LAYER_DROPOUT) /* a rate left out is 0.5 (folded) */
+            dropout |= !s->layers[j].has_arg || s->layers[j].arg[0] > 0;
     }
     if (!next || l->units < 2) /* l + 1 exists: next comes after it */
         return;

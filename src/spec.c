@@ -277,7 +277,7 @@ static int tokenize(const char *text, int *start, int *len, int cap)
     return n;
 }
 
-/* Structure: an input size, layers, softmax last, at least one dense. */
+/* The first token: the input size (after at least one layer). */
 static nn_status check_input(nn_ctx *ctx, const char *text, int nt, const char *first,
                              int first_len, int64_t *inputs)
 {

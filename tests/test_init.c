@@ -209,10 +209,13 @@ static void symmetric_layers_warn(void **state)
     w = warnings_of("4 dense:3 relu dense:2 softmax", &c);
     assert_int_equal(w.n, 1);
     assert_non_null(strstr(w.text[0], "normal:0:0.1"));
-    /* dropout tells the units apart as well */
+    /* dropout tells the units apart as well (a rate of 0 does not) */
     w = warnings_of("4 dense:3:zeros dropout:0.5 dense:2:zeros", NULL);
     assert_int_equal(w.n, 1);
     assert_non_null(strstr(w.text[0], "dropout"));
+    w = warnings_of("4 dense:3:zeros dropout:0 dense:2:zeros", NULL);
+    assert_int_equal(w.n, 1);
+    assert_non_null(strstr(w.text[0], "all 3 learn the same thing"));
     /* nothing to warn of: random weights, random biases, one unit, an output layer */
     static const char *const quiet[] = {
         "4 dense:3 relu dense:2 softmax", "4 dense:3:normal relu dense:2:uniform:0.1 softmax",
