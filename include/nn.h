@@ -20,6 +20,18 @@
  *  - Graph builders accept NULL inputs and then return NULL without adding
  *    to the message, so a chain such as nn_relu(g, nn_matmul(g, x, w, 1))
  *    reports the first error only; nn_graph_compile then fails as well.
+ *  - Configuration structs (nn_ctx_cfg, nn_optim_cfg, nn_schedule_cfg,
+ *    nn_model_cfg, nn_train_cfg) may be zero-initialized: a field left 0
+ *    takes its documented default. An explicit value is always kept: where
+ *    0 is itself a meaningful value of a field whose default is not 0, the
+ *    struct says how to ask for it (nn_optim_cfg: start from
+ *    nn_optim_defaults, after which every field, zeros included, is taken
+ *    as it stands; nn_schedule_cfg: -1; nn_model_cfg: the has_* flags).
+ *    A field whose 0 would be meaningless (a batch size, a gain) simply
+ *    treats 0 as "the default".
+ *  - The library never prints. Warnings (e.g. an initialization that makes
+ *    every unit of a layer learn the same thing) go to the context's
+ *    warning handler (nn_ctx_set_warning), if one is set.
  */
 #ifndef NN_H
 #define NN_H
@@ -96,6 +108,13 @@ NN_API float nn_rand_uniform(nn_ctx *ctx);
 NN_API float nn_rand_normal(nn_ctx *ctx);
 /* The number of threads the context uses (resolved: never 0). */
 NN_API int nn_ctx_threads(const nn_ctx *ctx);
+/* Receives each warning of the library: one line, without a newline, valid
+ * only during the call. */
+typedef void (*nn_warning_fn)(const char *msg, void *user);
+/* Sets the context's warning handler (NULL: none, the default: warnings are
+ * dropped). Warnings are things that work but are likely mistakes, e.g. a
+ * dense layer of several units whose weights all start at one value. */
+NN_API void nn_ctx_set_warning(nn_ctx *ctx, nn_warning_fn fn, void *user);
 
 /* ------------------------------------------------------------------------ */
 /* Initializers.                                                             */
@@ -112,9 +131,25 @@ typedef enum nn_init_kind {
     NN_INIT_COUNT
 } nn_init_kind;
 
-/* An initializer: kind plus its numbers (a, b as above; gain 0 means the
- * default: 1 for Xavier, sqrt(2) for He). fan_in and fan_out follow
- * PyTorch: for a (out, in, ...) weight, fan_in = in * receptive field. */
+/* An initializer: kind plus its numbers, taken as they are (a, b as above:
+ * {NN_INIT_NORMAL} alone is N(0, 0), every value 0). gain 0 means the
+ * default: 1 for Xavier, sqrt(2) for He (a gain of 0 would give zeros).
+ * fan_in and fan_out follow PyTorch: for a (out, in, ...) weight, fan_in =
+ * in * receptive field, fan_out = out * receptive field; a 1-D parameter
+ * (a bias of n units) has fan_in = fan_out = n.
+ *
+ * Text form (nn_init_parse, --init, --bias-init, and a dense layer's INIT in
+ * a model spec), with the defaults of the lectures:
+ *   zeros                    every value 0
+ *   constant:C               every value C
+ *   normal[:STD[:MEAN]]      N(MEAN, STD^2); STD 0.01, MEAN 0
+ *   uniform[:A]              U[-A, A]; A 0.05
+ *   uniform:LO:HI            U[LO, HI]
+ *   xavier_uniform[:GAIN]    also xavier, glorot
+ *   xavier_normal[:GAIN]
+ *   he_normal[:GAIN]         also he, kaiming
+ *   he_uniform[:GAIN]
+ * e.g. "normal:0.1", "uniform:0.5", "constant:0.25", "he_uniform". */
 struct nn_init {
     nn_init_kind kind;
     float a, b, gain;
@@ -122,9 +157,17 @@ struct nn_init {
 
 /* "zeros", "xavier_uniform", ... ; NULL for an unknown kind. */
 NN_API const char *nn_init_name(nn_init_kind kind);
-/* Parses a name such as "he_normal"; -1 if unknown. */
-NN_API int nn_init_parse(const char *name);
-/* Fills x[0..n) from the initializer using the context's generator. */
+/* Parses the text form above into *out. NN_ERR_INVALID with a message
+ * naming the text and what is wrong (an unknown kind, a value that is not
+ * a number, too many values, a negative standard deviation or bound,
+ * reversed bounds, a gain <= 0); *out is then unchanged. */
+NN_API nn_status nn_init_parse(nn_ctx *ctx, const char *text, struct nn_init *out);
+/* Writes the text form of init (parsable by nn_init_parse, every number
+ * written out, e.g. "normal:0.01") into buf; returns the length it needs,
+ * as snprintf. */
+NN_API int nn_init_format(struct nn_init init, char *buf, size_t size);
+/* Fills x[0..n) from the initializer using the context's generator.
+ * NN_ERR_INVALID for an unknown kind or numbers out of range. */
 NN_API nn_status nn_init_fill(nn_ctx *ctx, struct nn_init init, float *x, int64_t n,
                        int64_t fan_in, int64_t fan_out);
 
@@ -310,15 +353,25 @@ typedef enum nn_optim_kind {
     NN_OPTIM_COUNT
 } nn_optim_kind;
 
-/* Zero fields take the torch.optim default of the chosen optimizer
- * (nn_optim_defaults fills them explicitly). */
+/* Hyperparameters, with torch.optim's names. Two ways to fill one:
+ *  - zero-initialized, setting only the fields wanted: nn_optim_new gives
+ *    every field left 0 the default of the chosen kind (so 0 cannot be
+ *    asked for this way where the default is not 0: momentum, beta1 ...);
+ *  - from nn_optim_defaults, which writes every default and sets `filled`;
+ *    fields changed afterwards are then kept as they are, 0 included
+ *    (momentum 0 is plain SGD, beta1 0 an Adam without first moment).
+ *   struct nn_optim_cfg c = {.kind = NN_OPTIM_MOMENTUM};
+ *   nn_optim_defaults(&c);   // lr 0.01, momentum 0.9, ...
+ *   c.momentum = 0;          // kept
+ * Fields the kind does not read must stay 0. */
 struct nn_optim_cfg {
     nn_optim_kind kind;
     float lr;
     float momentum;     /* momentum, nesterov, rmsprop */
     float dampening;    /* momentum */
     float weight_decay; /* coupled (added to the gradient) unless decoupled */
-    bool decoupled;     /* p -= lr * wd * p before the update (always for adamw) */
+    bool decoupled;     /* p -= lr * wd * p before the update (always for adamw
+                           and adafactor) */
     float beta1, beta2; /* adam(w); adafactor uses beta2_decay instead */
     float eps;          /* adam(w), adagrad, adadelta, rmsprop; adafactor eps1 */
     float eps2;         /* adafactor: relative step floor eps2 (1e-3) */
@@ -330,11 +383,16 @@ struct nn_optim_cfg {
     float clip_threshold; /* adafactor d (1.0) */
     bool amsgrad;       /* adam(w) */
     bool centered;      /* rmsprop */
+    bool filled;        /* every field holds its value (set by nn_optim_defaults):
+                           zeros are not replaced by defaults */
 };
 
 typedef struct nn_optim nn_optim;
 
-/* Fills unset (zero) fields of cfg with the defaults of cfg->kind. */
+/* Unless cfg->filled is already set: gives every zero field of cfg the
+ * default of cfg->kind (on a struct holding only the kind: every default),
+ * then sets cfg->filled, so that values written afterwards, zeros
+ * included, are kept by nn_optim_new. A filled struct is left as it is. */
 NN_API void nn_optim_defaults(struct nn_optim_cfg *cfg);
 /* "sgd", "adam", ...; NULL if unknown. */
 NN_API const char *nn_optim_name(nn_optim_kind kind);
@@ -794,6 +852,9 @@ NN_API const char *nn_safetensors_path(const nn_safetensors *st);
  * named NAME.bias (zeros). x must be (N, in). NULL on error. */
 NN_API nn_node *nn_dense(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_init,
                   const char *name);
+/* The same with the biases drawn from b_init (fans: see struct nn_init). */
+NN_API nn_node *nn_dense_ex(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_init,
+                     struct nn_init b_init, const char *name);
 
 typedef enum nn_loss_kind {
     NN_LOSS_AUTO = 0,      /* from the final activation: softmax -> cross-entropy,
@@ -808,10 +869,13 @@ struct nn_model_cfg {
     bool has_dropout;     /* use dropout for "dropout" layers written without a
                              rate; otherwise 0.5 */
     float dropout;
-    bool has_init;        /* use init for every weight; otherwise the per-layer
-                             default: He normal before the relu family,
-                             Xavier uniform elsewhere (biases are zeros) */
-    nn_init_kind init;
+    bool has_init;        /* use init for the weights of every dense layer that
+                             gives none; otherwise He normal before the relu
+                             family, Xavier uniform elsewhere */
+    struct nn_init init;
+    bool has_bias_init;   /* use bias_init for the biases of every dense layer
+                             that gives none; otherwise zeros */
+    struct nn_init bias_init;
     nn_loss_kind loss;
 };
 
@@ -819,15 +883,31 @@ typedef struct nn_model nn_model;
 
 /* Builds a sequential model from a spec such as
  *   "784 dense:256 relu dropout:0.2 dense:128 relu dense:10 softmax"
- * The first token is the per-sample input size. Layers:
- *   dense:UNITS[:INIT]  relu  leaky_relu[:SLOPE]  sigmoid  tanh
- *   hardtanh[:LO:HI]  sign  identity  dropout[:P]  softmax (last only)
+ * Tokens are separated by blanks (or commas); the first is the per-sample
+ * input size. Layers, each a name and ':'-separated fields, positional or
+ * NAME=VALUE (field names in parentheses):
+ *   dense:UNITS[:INIT][:bias=INIT]   (units, init, bias) layers dense1, dense2 ...
+ *   relu  leaky_relu[:SLOPE] (slope)  sigmoid  tanh  hardtanh[:LO:HI] (lo, hi)
+ *   sign  identity  dropout[:P] (p)   softmax (last only)
+ * INIT is an initializer's text form (see struct nn_init), its numbers as
+ * further fields: "dense:256:normal:0.02", "dense:10:he_uniform:bias=constant:0.1",
+ * "dense:64:init=uniform:-0.1:0.3". A layer's own initializers win over
+ * cfg's. A hidden dense layer (one followed by another) of several units
+ * whose weights and biases each start at one value (zeros, constant, a
+ * normal of standard deviation 0, a uniform of width 0) has units that
+ * start identical: the context's warning handler is told, naming the
+ * layer (the symmetry problem), and the model is built all the same.
  * A final softmax or sigmoid is fused with its loss; predictions are the
- * probabilities. cfg may be NULL. NULL on error; free with nn_model_free. */
+ * probabilities. cfg may be NULL. NULL on error (the message names the
+ * token, its position and what was expected); free with nn_model_free. */
 NN_API nn_model *nn_model_new(nn_ctx *ctx, const char *spec, const struct nn_model_cfg *cfg);
 NN_API void nn_model_free(nn_model *m);
 NN_API nn_ctx *nn_model_ctx(const nn_model *m);
 NN_API nn_graph *nn_model_graph(const nn_model *m);
+/* The spec as given; or, when cfg supplied initializers or a dropout rate
+ * that layers use, the spec with them written into those layers (e.g.
+ * "2 dense:4:normal:0.1 tanh dense:1:normal:0.1 sigmoid"), so that it alone
+ * rebuilds the same model and a checkpoint records them. */
 NN_API const char *nn_model_spec(const nn_model *m);
 NN_API nn_loss_kind nn_model_loss_kind(const nn_model *m);
 NN_API int64_t nn_model_inputs(const nn_model *m);   /* features per sample */

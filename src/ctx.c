@@ -1,6 +1,6 @@
 /*
- * ctx.c - the context (error messages, random numbers, threads), status
- * names and the aligned allocator.
+ * ctx.c - the context (error messages, warnings, random numbers, threads),
+ * status names and the aligned allocator.
  */
 #include "nn_impl.h"
 
@@ -150,6 +150,24 @@ uint64_t nn_rand_u64(nn_ctx *ctx) { return nn_rng_u64(&ctx->rng); }
 float nn_rand_uniform(nn_ctx *ctx) { return nn_rng_uniform(&ctx->rng); }
 float nn_rand_normal(nn_ctx *ctx) { return nn_rng_normal(&ctx->rng); }
 int nn_ctx_threads(const nn_ctx *ctx) { return ctx->threads; }
+
+void nn_ctx_set_warning(nn_ctx *ctx, nn_warning_fn fn, void *user)
+{
+    ctx->warn = fn;
+    ctx->warn_user = user;
+}
+
+void nn_warn(nn_ctx *ctx, const char *fmt, ...)
+{
+    if (!ctx || !ctx->warn)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ctx->warn(msg, ctx->warn_user);
+}
 
 nn_status nn_fail(nn_ctx *ctx, nn_status status, const char *fmt, ...)
 {

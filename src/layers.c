@@ -5,8 +5,8 @@
 
 #include <string.h>
 
-nn_node *nn_dense(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_init,
-                  const char *name)
+nn_node *nn_dense_ex(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_init,
+                     struct nn_init b_init, const char *name)
 {
     if (!g || !x)
         return NULL;
@@ -25,6 +25,12 @@ nn_node *nn_dense(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_init,
     snprintf(wn, sizeof wn, "%s.weight", name);
     snprintf(bn, sizeof bn, "%s.bias", name);
     nn_node *w = nn_param(g, wn, 2, (int64_t[]){units, x->dim[1]}, w_init);
-    nn_node *b = nn_param(g, bn, 1, (int64_t[]){units}, (struct nn_init){.kind = NN_INIT_ZEROS});
+    nn_node *b = nn_param(g, bn, 1, (int64_t[]){units}, b_init);
     return nn_add(g, nn_matmul(g, x, w, true), b);
+}
+
+nn_node *nn_dense(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_init,
+                  const char *name)
+{
+    return nn_dense_ex(g, x, units, w_init, (struct nn_init){.kind = NN_INIT_ZEROS}, name);
 }

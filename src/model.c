@@ -1,12 +1,12 @@
 /*
  * model.c - sequential models built from a spec string
- * ("784 dense:256 relu dropout:0.2 dense:10 softmax"), their loss and
- * prediction nodes, and batched prediction.
+ * ("784 dense:256 relu dropout:0.2 dense:10 softmax"): the builder that
+ * turns the parsed layer list (spec.c) and the configuration into a graph
+ * with its loss and prediction nodes, the warning for layers whose units
+ * start alike, normalization, class names and batched prediction.
  */
-#include "nn_impl.h"
+#include "spec.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -23,52 +23,251 @@ struct nn_model {
     int64_t nclasses;     /* outputs, or 2 for a one-unit sigmoid */
 };
 
-static bool parse_num(const char *s, double *v)
+/* The configuration with its defaults, checked. */
+static nn_status resolve_cfg(nn_ctx *ctx, const struct nn_model_cfg *cfg,
+                             struct nn_model_cfg *c)
 {
-    char *end;
-    errno = 0;
-    *v = strtod(s, &end);
-    return end != s && *end == '\0' && errno == 0 && isfinite(*v);
+    *c = cfg ? *cfg : (struct nn_model_cfg){0};
+    if (c->max_batch <= 0)
+        c->max_batch = 256;
+    if (!c->has_dropout)
+        c->dropout = 0.5f;
+    else if (!(c->dropout >= 0 && c->dropout < 1))
+        return nn_fail(ctx, NN_ERR_INVALID, "model: dropout rate %g must be in [0, 1)",
+                       (double)c->dropout);
+    const struct nn_init *inits[2] = {c->has_init ? &c->init : NULL,
+                                      c->has_bias_init ? &c->bias_init : NULL};
+    for (int i = 0; i < 2; i++) {
+        char why[160];
+        if (inits[i] && nn_init_problem(*inits[i], why, sizeof why))
+            return nn_fail(ctx, NN_ERR_INVALID, "model: %s initializer: %s",
+                           i ? "bias" : "weight", why);
+    }
+    return NN_OK;
 }
 
-static bool parse_int(const char *s, int64_t *v)
+/* Writes the configuration's initializers and dropout rate into the layers
+ * that give none, so that the spec's text holds them; true if it did. */
+static bool fold_cfg(struct nn_spec *s, const struct nn_model_cfg *c)
 {
-    char *end;
-    errno = 0;
-    long long x = strtoll(s, &end, 10);
-    *v = x;
-    return end != s && *end == '\0' && errno == 0;
-}
-
-/* Splits "a:b:c" in place into at most 4 fields; returns the count. */
-static int fields(char *tok, char **f)
-{
-    int k = 0;
-    f[k++] = tok;
-    for (char *p = tok; *p && k < 4; p++)
-        if (*p == ':') {
-            *p = '\0';
-            f[k++] = p + 1;
+    bool changed = false;
+    for (int i = 0; i < s->nlayers; i++) {
+        struct nn_layer *l = &s->layers[i];
+        if (l->kind == NN_LAYER_DENSE && c->has_init && !l->has_init) {
+            l->init = c->init;
+            changed = l->has_init = true;
         }
-    return k;
+        if (l->kind == NN_LAYER_DENSE && c->has_bias_init && !l->has_bias) {
+            l->bias = c->bias_init;
+            changed = l->has_bias = true;
+        }
+        if (l->kind == NN_LAYER_DROPOUT && c->has_dropout && !l->has_arg) {
+            l->arg[0] = c->dropout;
+            changed = l->has_arg = true;
+        }
+    }
+    return changed;
 }
 
-static bool is_relu_family(const char *t)
+/* The model's spec text: as given, or the parsed spec written out when the
+ * configuration added to it. */
+static nn_status set_spec_text(nn_model *m, const char *given, const struct nn_spec *s,
+                               bool folded)
 {
-    return strncmp(t, "relu", 4) == 0 || strncmp(t, "leaky_relu", 10) == 0;
+    size_t len = folded ? (size_t)nn_spec_format(s, NULL, 0) : strlen(given);
+    if (!(m->spec = malloc(len + 1)))
+        return nn_fail(m->ctx, NN_ERR_NOMEM, "model: out of memory");
+    if (folded)
+        nn_spec_format(s, m->spec, len + 1);
+    else
+        strcpy(m->spec, given);
+    return NN_OK;
 }
 
-/* The default initializer of a dense layer from the activation after it. */
-static nn_init_kind default_init(const char *next)
+/* A dense layer's weight initializer (its own or the configuration's,
+ * folded into it): He normal before the relu family, Xavier uniform
+ * elsewhere. */
+static struct nn_init dense_init(const struct nn_layer *l, const struct nn_layer *next)
 {
-    if (next && is_relu_family(next))
-        return NN_INIT_HE_NORMAL;
-    return NN_INIT_XAVIER_UNIFORM;
+    if (l->has_init)
+        return l->init;
+    bool relu = next && (next->kind == NN_LAYER_RELU || next->kind == NN_LAYER_LEAKY_RELU);
+    return (struct nn_init){.kind = relu ? NN_INIT_HE_NORMAL : NN_INIT_XAVIER_UNIFORM};
 }
 
-static nn_status spec_error(nn_ctx *ctx, const char *tok, int pos, const char *why)
+/* The name of the k-th dense layer (1-based): "dense1", ... */
+static const char *dense_name(char buf[32], int k)
 {
-    return nn_fail(ctx, NN_ERR_INVALID, "model spec: token %d '%s': %s", pos, tok, why);
+    snprintf(buf, 32, "dense%d", k);
+    return buf;
+}
+
+/* Adds layer l on h (next: the layer after it, or NULL); NULL on error. */
+static nn_node *add_layer(nn_model *m, const struct nn_layer *l, const struct nn_layer *next,
+                          const struct nn_model_cfg *c, nn_node *h, int *ndense)
+{
+    nn_graph *g = m->g;
+    const float a0 = (float)l->arg[0], a1 = (float)l->arg[1];
+    switch (l->kind) {
+    case NN_LAYER_DENSE: {
+        char name[32];
+        dense_name(name, ++*ndense);
+        m->outputs = l->units;
+        return nn_dense_ex(g, h, l->units, dense_init(l, next),
+                           l->has_bias ? l->bias : (struct nn_init){.kind = NN_INIT_ZEROS},
+                           name);
+    }
+    case NN_LAYER_RELU: return nn_relu(g, h);
+    case NN_LAYER_LEAKY_RELU: return nn_leaky_relu(g, h, l->has_arg ? a0 : 0.01f);
+    case NN_LAYER_SIGMOID: return nn_sigmoid(g, h);
+    case NN_LAYER_TANH: return nn_tanh(g, h);
+    case NN_LAYER_HARDTANH: return nn_hardtanh(g, h, l->has_arg ? a0 : -1, l->has_arg ? a1 : 1);
+    case NN_LAYER_SIGN: return nn_sign(g, h);
+    case NN_LAYER_IDENTITY: return nn_identity(g, h);
+    case NN_LAYER_DROPOUT: return nn_dropout(g, h, l->has_arg ? a0 : c->dropout);
+    case NN_LAYER_SOFTMAX: return nn_softmax(g, h);
+    default: return NULL;
+    }
+}
+
+/* Tells the warning handler when the units of the hidden dense layer
+ * s->layers[i] (named name) start identical: weights and biases each of one
+ * value. They then get the same gradient except through what tells them
+ * apart downstream; when the next dense layer starts alike too, with no
+ * dropout between, nothing does: every unit learns the same thing. */
+static void warn_symmetric(nn_model *m, const struct nn_spec *s, int i, const char *name)
+{
+    const struct nn_layer *l = &s->layers[i], *next = NULL;
+    bool dropout = false;
+    for (int j = i + 1; j < s->nlayers && !next; j++) {
+        if (s->layers[j].kind == NN_LAYER_DENSE)
+            next = &s->layers[j];
+        if (s->layers[j].kind == NN_LAYER_DROPOUT) /* a rate left out is 0.5 (folded) */
+            dropout |= !s->layers[j].has_arg || s->layers[j].arg[0] > 0;
+    }
+    if (!next || l->units < 2) /* l + 1 exists: next comes after it */
+        return;
+    struct nn_init w = dense_init(l, l + 1), b = l->has_bias ? l->bias : (struct nn_init){0};
+    if (!nn_init_is_constant(w) || !nn_init_is_constant(b))
+        return;
+    struct nn_init nw = dense_init(next, next + 1 < s->layers + s->nlayers ? next + 1 : NULL);
+    char wt[64], bt[64], nt[64];
+    nn_init_format(w, wt, sizeof wt);
+    nn_init_format(b, bt, sizeof bt);
+    nn_init_format(nw, nt, sizeof nt);
+    if (nn_init_is_constant(nw) && !dropout)
+        nn_warn(m->ctx, "%s: its %lld units start identical (weights %s, biases %s) and the "
+                "next layer's weights are alike too (%s): every unit computes the same output "
+                "and gets the same gradient, so all %lld learn the same thing (the symmetry "
+                "problem); training goes on, but a random initializer such as normal:0.01, "
+                "xavier_uniform or he_normal breaks the symmetry", name, (long long)l->units,
+                wt, bt, nt, (long long)l->units);
+    else
+        nn_warn(m->ctx, "%s: its %lld units start identical (weights %s, biases %s): they get "
+                "the same gradient except for what tells them apart downstream (the next "
+                "layer's weights%s), a weak start (the symmetry problem); training goes on, but "
+                "a random initializer such as normal:0.01, xavier_uniform or he_normal breaks "
+                "the symmetry", name, (long long)l->units, wt, bt, dropout ? ", dropout" : "");
+}
+
+/* A final softmax or sigmoid, fused with the loss where it matches. */
+enum final_act { FINAL_NONE, FINAL_SOFTMAX, FINAL_SIGMOID };
+
+/* The graph of the layers, from the input x to *out; *pre_final is the
+ * node before a final softmax or sigmoid. */
+static nn_status build_layers(nn_model *m, const struct nn_spec *s, const struct nn_model_cfg *c,
+                              enum final_act *final, nn_node **pre_final, nn_node **out)
+{
+    nn_node *h = m->x = nn_input(m->g, "x", 1, (int64_t[]){s->inputs});
+    int ndense = 0;
+    m->inputs = s->inputs;
+    *final = FINAL_NONE;
+    *pre_final = NULL;
+    for (int i = 0; h && i < s->nlayers; i++) {
+        const struct nn_layer *l = &s->layers[i];
+        bool last = i + 1 == s->nlayers;
+        if (last && (l->kind == NN_LAYER_SOFTMAX || l->kind == NN_LAYER_SIGMOID)) {
+            *final = l->kind == NN_LAYER_SOFTMAX ? FINAL_SOFTMAX : FINAL_SIGMOID;
+            *pre_final = h;
+        }
+        h = add_layer(m, l, last ? NULL : l + 1, c, h, &ndense);
+        if (h && l->kind == NN_LAYER_DENSE) {
+            char name[32];
+            warn_symmetric(m, s, i, dense_name(name, ndense));
+        }
+    }
+    *out = h;
+    return h ? NN_OK : NN_ERR_INVALID; /* the op set the message */
+}
+
+/* Softmax cross-entropy on the logits, with integer labels. */
+static nn_status attach_cross_entropy(nn_model *m, enum final_act final, nn_node *h)
+{
+    if (final == FINAL_SIGMOID)
+        return nn_fail(m->ctx, NN_ERR_INVALID, "model: cross-entropy needs a final softmax "
+                       "or no final activation, not sigmoid");
+    nn_status st = NN_OK;
+    if (m->outputs < 2)
+        st = nn_fail(m->ctx, NN_ERR_INVALID, "model: cross-entropy needs at least 2 output "
+                     "units, the last dense layer has %lld", (long long)m->outputs);
+    m->target = nn_labels(m->g, "y");
+    if (final == FINAL_NONE)
+        m->out = nn_softmax(m->g, h);
+    m->loss = nn_softmax_cross_entropy(m->g, m->logits, m->target);
+    return st;
+}
+
+/* Binary cross-entropy on the logits, or mean squared error on the
+ * outputs, with float targets. */
+static nn_status attach_target_loss(nn_model *m, nn_loss_kind lk, enum final_act final,
+                                    nn_node *h)
+{
+    m->target = nn_input(m->g, "t", 1, (int64_t[]){m->outputs});
+    if (lk == NN_LOSS_MSE) {
+        m->loss = nn_mse(m->g, m->out, m->target);
+        return NN_OK;
+    }
+    if (final == FINAL_SOFTMAX)
+        return nn_fail(m->ctx, NN_ERR_INVALID, "model: binary cross-entropy needs a final "
+                       "sigmoid, not softmax");
+    if (final == FINAL_NONE)
+        m->out = nn_sigmoid(m->g, h);
+    m->loss = nn_sigmoid_bce(m->g, m->logits, m->target);
+    return NN_OK;
+}
+
+/* The loss (chosen from the final activation unless lk says), the target
+ * node and the predictions, on the layers' output h. */
+static nn_status attach_loss(nn_model *m, nn_loss_kind lk, enum final_act final,
+                             nn_node *pre_final, nn_node *h)
+{
+    if (lk == NN_LOSS_AUTO)
+        lk = final == FINAL_SOFTMAX ? NN_LOSS_SOFTMAX_CE
+           : final == FINAL_SIGMOID ? NN_LOSS_SIGMOID_BCE : NN_LOSS_MSE;
+    m->loss_kind = lk;
+    m->out = h;
+    m->logits = pre_final ? pre_final : h;
+    nn_status st = lk == NN_LOSS_SOFTMAX_CE ? attach_cross_entropy(m, final, h)
+                                            : attach_target_loss(m, lk, final, h);
+    if (st == NN_OK && !m->loss)
+        st = NN_ERR_INVALID; /* the op set the message */
+    return st;
+}
+
+/* The graph of a parsed spec, with its loss, compiled. */
+static nn_status build(nn_model *m, const struct nn_spec *s, const struct nn_model_cfg *c)
+{
+    enum final_act final;
+    nn_node *pre_final, *h;
+    nn_status st = build_layers(m, s, c, &final, &pre_final, &h);
+    if (st == NN_OK)
+        st = attach_loss(m, c->loss, final, pre_final, h);
+    if (st == NN_OK) {
+        nn_node *outs[2] = {m->loss, m->out};
+        nn_graph_set_fuse(m->g, true);
+        st = nn_graph_compile(m->g, outs, 2, c->max_batch);
+    }
+    return st;
 }
 
 nn_model *nn_model_new(nn_ctx *ctx, const char *spec, const struct nn_model_cfg *cfg)
@@ -79,195 +278,26 @@ nn_model *nn_model_new(nn_ctx *ctx, const char *spec, const struct nn_model_cfg 
         nn_fail(ctx, NN_ERR_INVALID, "model spec: none given");
         return NULL;
     }
-    struct nn_model_cfg c = cfg ? *cfg : (struct nn_model_cfg){0};
-    if (c.max_batch <= 0)
-        c.max_batch = 256;
-    if (!c.has_dropout)
-        c.dropout = 0.5f;
-    else if (!(c.dropout >= 0 && c.dropout < 1)) {
-        nn_fail(ctx, NN_ERR_INVALID, "model: dropout rate %g must be in [0, 1)", (double)c.dropout);
+    struct nn_model_cfg c;
+    if (resolve_cfg(ctx, cfg, &c) != NN_OK)
         return NULL;
-    }
-    if (c.has_init && ((int)c.init < 0 || c.init >= NN_INIT_COUNT)) {
-        nn_fail(ctx, NN_ERR_INVALID, "model: unknown initializer %d", (int)c.init);
-        return NULL;
-    }
     nn_model *m = calloc(1, sizeof *m);
-    size_t len = strlen(spec);
-    char *buf = malloc(len + 1);
-    char **tok = malloc((len / 2 + 2) * sizeof *tok);
     if (m)
-        m->spec = malloc(len + 1);
-    if (!m || !buf || !tok || !m->spec) {
-        free(buf);
-        free(tok);
-        if (m)
-            free(m->spec);
-        free(m);
+        m->g = nn_graph_new(ctx);
+    if (!m || !m->g) {
+        nn_model_free(m);
         nn_fail(ctx, NN_ERR_NOMEM, "model: out of memory");
         return NULL;
     }
-    strcpy(m->spec, spec);
-    strcpy(buf, spec);
-    int nt = 0;
-    for (char *p = strtok(buf, " \t\n,"); p; p = strtok(NULL, " \t\n,"))
-        tok[nt++] = p;
     m->ctx = ctx;
     m->max_batch = c.max_batch;
-    nn_status st = NN_OK;
-    nn_graph *g = m->g = nn_graph_new(ctx);
-    int64_t in = 0;
-    if (!g)
-        st = NN_ERR_NOMEM;
-    else if (nt < 2)
-        st = nn_fail(ctx, NN_ERR_INVALID,
-                     "model spec '%s': needs an input size and at least one layer, "
-                     "e.g. \"784 dense:10 softmax\"", spec);
-    else if (!parse_int(tok[0], &in) || in < 1)
-        st = spec_error(ctx, tok[0], 1, "the first token must be the input size, a positive integer");
-    nn_node *h = NULL;
-    if (st == NN_OK) {
-        m->inputs = in;
-        h = m->x = nn_input(g, "x", 1, (int64_t[]){in});
-    }
-    int dense_count = 0;
-    enum { FINAL_NONE, FINAL_SOFTMAX, FINAL_SIGMOID } final = FINAL_NONE;
-    nn_node *pre_final = NULL;
-    for (int i = 1; st == NN_OK && i < nt; i++) {
-        char *f[4];
-        char copy[128];
-        snprintf(copy, sizeof copy, "%s", tok[i]);
-        int nf = fields(tok[i], f);
-        const char *kind = f[0];
-        const char *next = i + 1 < nt ? tok[i + 1] : NULL;
-        double v1 = 0, v2 = 0;
-        if (strcmp(kind, "dense") == 0) {
-            int64_t units;
-            if (nf < 2 || !parse_int(f[1], &units) || units < 1 || units > (1 << 24)) {
-                st = spec_error(ctx, copy, i + 1, "expected dense:UNITS with UNITS a positive integer");
-                break;
-            }
-            struct nn_init init = {.kind = c.has_init ? c.init : default_init(next)};
-            if (nf >= 3) {
-                int k = nn_init_parse(f[2]);
-                if (k < 0) {
-                    st = spec_error(ctx, copy, i + 1, "unknown initializer (zeros, constant, "
-                                    "normal, uniform, xavier_uniform, xavier_normal, he_normal, he_uniform)");
-                    break;
-                }
-                init.kind = (nn_init_kind)k;
-                if (init.kind == NN_INIT_NORMAL) {
-                    init.a = 0;
-                    init.b = 0.01f;
-                } else if (init.kind == NN_INIT_UNIFORM) {
-                    init.a = -0.05f;
-                    init.b = 0.05f;
-                }
-            }
-            char name[32];
-            snprintf(name, sizeof name, "dense%d", ++dense_count);
-            h = nn_dense(g, h, units, init, name);
-            m->outputs = units;
-        } else if (strcmp(kind, "relu") == 0 && nf == 1) {
-            h = nn_relu(g, h);
-        } else if (strcmp(kind, "leaky_relu") == 0) {
-            if (nf >= 2 && !parse_num(f[1], &v1)) {
-                st = spec_error(ctx, copy, i + 1, "expected leaky_relu[:SLOPE]");
-                break;
-            }
-            h = nn_leaky_relu(g, h, nf >= 2 ? (float)v1 : 0.01f);
-        } else if (strcmp(kind, "sigmoid") == 0 || strcmp(kind, "softmax") == 0) {
-            bool sm = kind[1] == 'o';
-            if (next) {
-                if (!sm) {
-                    h = nn_sigmoid(g, h);
-                    continue;
-                }
-                st = spec_error(ctx, copy, i + 1, "softmax must be the last layer");
-                break;
-            }
-            final = sm ? FINAL_SOFTMAX : FINAL_SIGMOID;
-            pre_final = h;
-            h = sm ? nn_softmax(g, h) : nn_sigmoid(g, h);
-        } else if (strcmp(kind, "tanh") == 0) {
-            h = nn_tanh(g, h);
-        } else if (strcmp(kind, "hardtanh") == 0) {
-            v1 = -1, v2 = 1;
-            if ((nf >= 2 && !parse_num(f[1], &v1)) || (nf >= 3 && !parse_num(f[2], &v2)) || nf == 2) {
-                st = spec_error(ctx, copy, i + 1, "expected hardtanh or hardtanh:LO:HI");
-                break;
-            }
-            h = nn_hardtanh(g, h, (float)v1, (float)v2);
-        } else if (strcmp(kind, "sign") == 0) {
-            h = nn_sign(g, h);
-        } else if (strcmp(kind, "identity") == 0 || strcmp(kind, "linear") == 0) {
-            h = nn_identity(g, h);
-        } else if (strcmp(kind, "dropout") == 0) {
-            v1 = c.dropout;
-            if (nf >= 2 && (!parse_num(f[1], &v1) || v1 < 0 || v1 >= 1)) {
-                st = spec_error(ctx, copy, i + 1, "expected dropout[:P] with 0 <= P < 1");
-                break;
-            }
-            h = nn_dropout(g, h, (float)v1);
-        } else {
-            st = spec_error(ctx, copy, i + 1, "unknown layer (dense:N, relu, leaky_relu[:s], "
-                            "sigmoid, tanh, hardtanh[:lo:hi], sign, identity, dropout[:p], softmax)");
-            break;
-        }
-        if (!h)
-            st = NN_ERR_INVALID; /* the op set the message */
-    }
-    if (st == NN_OK && dense_count == 0)
-        st = nn_fail(ctx, NN_ERR_INVALID, "model spec '%s': has no dense layer", spec);
-
-    /* The loss, fused with the final activation where one matches. */
-    nn_loss_kind lk = c.loss;
-    if (st == NN_OK) {
-        if (lk == NN_LOSS_AUTO)
-            lk = final == FINAL_SOFTMAX ? NN_LOSS_SOFTMAX_CE
-               : final == FINAL_SIGMOID ? NN_LOSS_SIGMOID_BCE : NN_LOSS_MSE;
-        m->loss_kind = lk;
-        m->out = h;
-        m->logits = pre_final ? pre_final : h;
-        if (lk == NN_LOSS_SOFTMAX_CE) {
-            if (final != FINAL_SOFTMAX && final != FINAL_NONE)
-                st = nn_fail(ctx, NN_ERR_INVALID, "model: cross-entropy needs a final softmax "
-                             "or no final activation, not sigmoid");
-            else {
-                if (m->outputs < 2)
-                    st = nn_fail(ctx, NN_ERR_INVALID, "model: cross-entropy needs at least 2 "
-                                 "output units, the last dense layer has %lld",
-                                 (long long)m->outputs);
-                m->target = nn_labels(g, "y");
-                if (final == FINAL_NONE)
-                    m->out = nn_softmax(g, h);
-                m->loss = nn_softmax_cross_entropy(g, m->logits, m->target);
-            }
-        } else {
-            m->target = nn_input(g, "t", 1, (int64_t[]){m->outputs});
-            if (lk == NN_LOSS_SIGMOID_BCE) {
-                if (final == FINAL_SOFTMAX)
-                    st = nn_fail(ctx, NN_ERR_INVALID, "model: binary cross-entropy needs a "
-                                 "final sigmoid, not softmax");
-                else {
-                    if (final == FINAL_NONE)
-                        m->out = nn_sigmoid(g, h);
-                    m->loss = nn_sigmoid_bce(g, m->logits, m->target);
-                }
-            } else {
-                m->loss = nn_mse(g, m->out, m->target);
-            }
-        }
-        if (st == NN_OK && !m->loss)
-            st = NN_ERR_INVALID;
-    }
-    if (st == NN_OK) {
-        nn_node *outs[2] = {m->loss, m->out};
-        nn_graph_set_fuse(g, true);
-        st = nn_graph_compile(g, outs, 2, c.max_batch);
-    }
-    free(buf);
-    free(tok);
+    struct nn_spec s;
+    nn_status st = nn_spec_parse(ctx, spec, &s);
+    if (st == NN_OK)
+        st = set_spec_text(m, spec, &s, fold_cfg(&s, &c));
+    if (st == NN_OK)
+        st = build(m, &s, &c);
+    nn_spec_free(&s);
     if (st != NN_OK) {
         nn_model_free(m);
         return NULL;

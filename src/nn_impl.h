@@ -79,6 +79,8 @@ struct nn_ctx {
     nn_pool *pool; /* threads - 1 workers, made on first use; NULL for 1 */
     bool pool_tried;
     char err[512];
+    nn_warning_fn warn;   /* warning handler, or NULL */
+    void *warn_user;
 };
 
 /* The context's pool (NULL when it runs on one thread). */
@@ -86,6 +88,23 @@ nn_pool *nn_ctx_pool(nn_ctx *ctx);
 /* The share [lo, hi) of len items for thread t of n, cut at multiples of
  * quantum. */
 void nn_split(int64_t len, int64_t quantum, int t, int n, int64_t *lo, int64_t *hi);
+
+/* Passes a warning (printf-style) to the context's handler, if any. */
+void nn_warn(nn_ctx *ctx, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Initializers (init.c): whether init gives every element one value; why
+ * init cannot be used (written into why, which is returned), or NULL; and
+ * the initializer of kind name with the numbers nums[0..n) (text, the
+ * defaults for those left out), false with the reason in why if they do
+ * not fit. */
+bool nn_init_is_constant(struct nn_init init);
+const char *nn_init_problem(struct nn_init init, char *why, size_t size);
+bool nn_init_from_fields(const char *name, const char *const *nums, int n,
+                         struct nn_init *out, char *why, size_t size);
 
 /* Sets the context's message (printf-style) and returns status. */
 nn_status nn_fail(nn_ctx *ctx, nn_status status, const char *fmt, ...)

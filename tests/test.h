@@ -66,6 +66,24 @@ extern int nn_test_skipped;
                      nn_ctx_error(ctx));                                      \
     } while (0)
 
+/* An initializer's text form and what it must give on a (256, 784) weight
+ * (fan_in 784, fan_out 256): mean, standard deviation, kurtosis (3 for a
+ * normal, 1.8 for a uniform) and the range [lo, hi] every value lies in.
+ * A standard deviation of 0: every value exactly the mean. */
+struct init_case {
+    const char *form;
+    double mean, std, kurtosis, lo, hi;
+};
+#define INIT_OUT 256
+#define INIT_IN 784
+extern const struct init_case nn_test_init_cases[];
+extern const int nn_test_init_ncases;
+/* Fails (naming what) unless w[0..n) has the case's mean and standard
+ * deviation within 3 standard errors (the standard error of the sample
+ * standard deviation being std sqrt((kurtosis - 1) / 4n)), or every value
+ * equal to the mean when std is 0, and lies in [lo, hi]. */
+void nn_test_check_init(const char *what, const struct init_case *c, const float *w, int64_t n);
+
 /* Path of a file under tests/ (the runner is started from the repo root,
  * or NN_TEST_DIR points at tests/). */
 const char *nn_test_path(const char *rel);

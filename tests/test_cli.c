@@ -106,6 +106,18 @@ static int setup(void **state)
     for (int i = 0; i < 200; i++)
         fprintf(f, "%.4f,%.4f\n", -3 + 6.0 * i / 199, sin(-3 + 6.0 * i / 199));
     fclose(f);
+    /* 784 features, for initializer statistics on a 784x256 layer */
+    snprintf(path, sizeof path, "%s/wide.csv", dir);
+    f = fopen(path, "w");
+    for (int j = 0; j < 784; j++)
+        fprintf(f, "f%d,", j);
+    fprintf(f, "y\n");
+    for (int i = 0; i < 8; i++) {
+        for (int j = 0; j < 784; j++)
+            fprintf(f, "%d,", (i * 31 + j * 7) % 13);
+        fprintf(f, "%s\n", i % 2 ? "odd" : "even");
+    }
+    fclose(f);
     snprintf(path, sizeof path, "%s/line.csv", dir);
     f = fopen(path, "w");
     fprintf(f, "x,y\n");
@@ -533,7 +545,7 @@ static void resume_rejects_contradicting_flags(void **state)
         {"--dropout", "0.2", "0.1"},
         {"--l2", "0.01", "0.001"},
         {"--clip-norm", "2", "1"},
-        {"--model", "'1 dense:8 tanh dense:1'", "1 dense:8 tanh dropout dense:1"},
+        {"--model", "'1 dense:8 tanh dense:1'", "1 dense:8 tanh dropout:0.1 dense:1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rc = run(out, sizeof out, "%s train --resume %s --epochs 2 --out %s %s %s --quiet",
@@ -549,6 +561,11 @@ static void resume_rejects_contradicting_flags(void **state)
              nn_bin, ck, copy, dir);
     if (rc)
         fail_msg("resume repeating the settings: %s", out);
+    /* so is repeating the whole original command line */
+    rc = run(out, sizeof out, "%s train " SIN_RUN " --resume %s --epochs 2 --out %s --quiet",
+             nn_bin, dir, ck, copy);
+    if (rc)
+        fail_msg("resume repeating the original command line: %s", out);
 }
 
 /* eval and predict without data take the checkpoint's data source and
@@ -711,6 +728,181 @@ static void config_file_and_flags_override(void **state)
     assert_non_null(strstr(out, "learning_rate"));
 }
 
+/* The value of metadata key in a checkpoint (a static copy; "" if none). */
+static const char *meta_of(const char *path, const char *key)
+{
+    static char buf[4096];
+    nn_ctx *ctx = nn_ctx_new(NULL);
+    nn_safetensors *st = nn_safetensors_open(ctx, path);
+    if (!st)
+        fail_msg("%s", nn_ctx_error(ctx));
+    const char *v = nn_safetensors_meta(st, key);
+    snprintf(buf, sizeof buf, "%s", v ? v : "");
+    nn_safetensors_close(st);
+    nn_ctx_free(ctx);
+    return buf;
+}
+
+/* --momentum 0 is kept: the run is bit-identical to plain SGD at the same
+ * rate, and the checkpoint records 0; --beta1 0 is recorded as 0. */
+static void explicit_zero_flags_are_kept(void **state)
+{
+    (void)state;
+    const char *common = "--data %s/blobs.csv --label kind --model '4 dense:8 relu dense:3 "
+                         "softmax' --epochs 2 --batch 16 --seed 4 --threads 1 --quiet";
+    char flags[1024], a[512], b[512], c[512];
+    snprintf(flags, sizeof flags, common, dir);
+    snprintf(a, sizeof a, "%s/sgd.safetensors", dir);
+    snprintf(b, sizeof b, "%s/mom0.safetensors", dir);
+    snprintf(c, sizeof c, "%s/mom.safetensors", dir);
+    int rc = run(out, sizeof out, "%s train %s --optim sgd --lr 0.05 --out %s", nn_bin, flags, a);
+    if (rc)
+        fail_msg("%s", out);
+    rc = run(out, sizeof out, "%s train %s --optim momentum --momentum 0 --lr 0.05 --out %s",
+             nn_bin, flags, b);
+    if (rc)
+        fail_msg("%s", out);
+    rc = run(out, sizeof out, "%s train %s --optim momentum --lr 0.05 --out %s", nn_bin, flags, c);
+    if (rc)
+        fail_msg("%s", out);
+    const char *names[] = {"dense1.weight", "dense1.bias", "dense2.weight", "dense2.bias"};
+    for (int i = 0; i < 4; i++)
+        same_tensor(a, b, names[i]);
+    assert_false(tensors_equal(a, c, "dense1.weight")); /* the default momentum 0.9 */
+    /* a resumed run keeps the zero: 1 epoch, then resumed to 2, equals sgd */
+    char r1[512];
+    snprintf(r1, sizeof r1, "%s/mom0r.safetensors", dir);
+    rc = run(out, sizeof out, "%s train %s --optim momentum --momentum 0 --lr 0.05 --epochs 1 "
+             "--out %s", nn_bin, flags, r1);
+    if (rc)
+        fail_msg("%s", out);
+    rc = run(out, sizeof out, "%s train --resume %s --epochs 2 --quiet", nn_bin, r1);
+    if (rc)
+        fail_msg("resume with momentum 0: %s", out);
+    for (int i = 0; i < 4; i++)
+        same_tensor(a, r1, names[i]);
+    const char *optim = meta_of(b, "optim");
+    if (!strstr(optim, "\"kind\":\"momentum\"") || !strstr(optim, "\"momentum\":0,"))
+        fail_msg("--momentum 0 recorded as %s", optim);
+    rc = run(out, sizeof out, "%s train %s --optim adam --beta1 0 --epochs 1 --out %s", nn_bin,
+             flags, b);
+    if (rc)
+        fail_msg("%s", out);
+    optim = meta_of(b, "optim");
+    if (!strstr(optim, "\"beta1\":0,") || !strstr(optim, "\"beta2\":0.999"))
+        fail_msg("--beta1 0 recorded as %s", optim);
+}
+
+/* Every initializer form, given with --init and inside the model spec,
+ * gives a 784x256 first layer of the stated distribution (see
+ * test_init.c), and the checkpoint's spec records it; --bias-init likewise;
+ * nn info shows the forms; a hidden layer that starts constant is warned
+ * of, naming it, and trains anyway. */
+static void init_forms_through_the_cli(void **state)
+{
+    (void)state;
+    char path[512], spec[256], canon[64], label[128];
+    snprintf(path, sizeof path, "%s/init.safetensors", dir);
+    nn_ctx *ctx = nn_ctx_new(NULL);
+    for (int c = 0; c < nn_test_init_ncases; c++) {
+        const struct init_case *k = &nn_test_init_cases[c];
+        struct nn_init init;
+        assert_ok(ctx, nn_init_parse(ctx, k->form, &init));
+        nn_init_format(init, canon, sizeof canon);
+        for (int in_spec = 0; in_spec < 2; in_spec++) {
+            int rc = run(out, sizeof out,
+                         "%s train --data %s/wide.csv --label y --model '784 dense:256%s%s relu "
+                         "dense:2 softmax' %s%s --optim sgd --lr 0 --epochs 1 --batch 8 "
+                         "--threads 1 --quiet --out %s",
+                         nn_bin, dir, in_spec ? ":" : "", in_spec ? k->form : "",
+                         in_spec ? "" : "--init ", in_spec ? "" : k->form, path);
+            snprintf(label, sizeof label, "%s %s", in_spec ? "spec dense:256:" : "--init",
+                     k->form);
+            if (rc)
+                fail_msg("%s: exit %d: %s", label, rc, out);
+            bool alike = k->std == 0;
+            if (alike != (strstr(out, "warning: dense1: its 256 units start identical") != NULL))
+                fail_msg("%s: %s", label, alike ? "no warning" : out);
+            if (strstr(out, "dense2:"))
+                fail_msg("%s: the output layer was warned of: %s", label, out);
+            nn_safetensors *st = nn_safetensors_open(ctx, path);
+            if (!st)
+                fail_msg("%s", nn_ctx_error(ctx));
+            const float *w = nn_safetensors_get_f32(st, "dense1.weight", 2,
+                                                    (int64_t[]){INIT_OUT, INIT_IN});
+            assert_non_null(w);
+            nn_test_check_init(label, k, w, INIT_OUT * INIT_IN);
+            snprintf(spec, sizeof spec, "784 dense:256:%s relu dense:2%s%s softmax",
+                     in_spec ? k->form : canon, in_spec ? "" : ":", in_spec ? "" : canon);
+            if (strcmp(nn_safetensors_meta(st, "spec"), spec) != 0)
+                fail_msg("%s: the checkpoint's spec is '%s', expected '%s'", label,
+                         nn_safetensors_meta(st, "spec"), spec);
+            nn_safetensors_close(st);
+        }
+    }
+    /* biases: --bias-init and bias= in the spec */
+    static const struct { const char *flags; struct init_case k; } biases[] = {
+        {"--bias-init normal:0.5:2", {"normal:0.5:2", 2, 0.5, 3, -10, 10}},
+        {"--bias-init constant:0.25", {"constant:0.25", 0.25, 0, 0, 0.25, 0.25}},
+        {"--model '784 dense:256:bias=uniform:-1:3 relu dense:2 softmax'",
+         {"uniform:-1:3", 1, 2 / 1.7320508075688772, 1.8, -1, 3}},
+    };
+    for (size_t i = 0; i < sizeof biases / sizeof biases[0]; i++) {
+        int rc = run(out, sizeof out,
+                     "%s train --data %s/wide.csv --label y --model '784 dense:256 relu dense:2 "
+                     "softmax' %s --optim sgd --lr 0 --epochs 1 --batch 8 --threads 1 --quiet "
+                     "--out %s", nn_bin, dir, biases[i].flags, path);
+        if (rc)
+            fail_msg("%s: exit %d: %s", biases[i].flags, rc, out);
+        nn_safetensors *st = nn_safetensors_open(ctx, path);
+        assert_non_null(st);
+        nn_test_check_init(biases[i].flags, &biases[i].k,
+                           nn_safetensors_get_f32(st, "dense1.bias", 1, (int64_t[]){256}), 256);
+        assert_non_null(strstr(nn_safetensors_meta(st, "spec"), "bias="));
+        nn_safetensors_close(st);
+    }
+    /* nn info shows the initializers; a flag's bad form is named */
+    int rc = run(out, sizeof out,
+                 "%s train --data %s/blobs.csv --label kind --model '4 dense:8 relu dense:3 softmax' "
+                 "--init normal:0.1 --bias-init constant:0.01 --epochs 1 --quiet --out %s",
+                 nn_bin, dir, path);
+    if (rc)
+        fail_msg("%s", out);
+    rc = run(out, sizeof out, "%s info %s", nn_bin, path);
+    assert_int_equal(rc, 0);
+    if (!strstr(out, "4 dense:8:normal:0.1:bias=constant:0.01 relu "
+                     "dense:3:normal:0.1:bias=constant:0.01 softmax"))
+        fail_msg("nn info: %s", out);
+    rc = run(out, sizeof out, "%s train --data %s/blobs.csv --label kind --init normal:-1 "
+             "--epochs 1 --out %s", nn_bin, dir, path);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "--init"));
+    assert_non_null(strstr(out, "standard deviation -1"));
+    nn_ctx_free(ctx);
+}
+
+/* nn help init and nn help model show every form. */
+static void help_documents_init_forms(void **state)
+{
+    (void)state;
+    int rc = run(out, sizeof out, "%s help init", nn_bin);
+    assert_int_equal(rc, 0);
+    const char *forms[] = {"zeros", "constant:C", "normal[:STD[:MEAN]]", "uniform[:A]",
+                           "uniform:LO:HI", "xavier_uniform[:GAIN]", "xavier_normal[:GAIN]",
+                           "he_normal[:GAIN]", "he_uniform[:GAIN]", "STD 0.01", "A 0.05",
+                           "--bias-init", "symmetry"};
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
+        if (!strstr(out, forms[i]))
+            fail_msg("nn help init does not show %s: %s", forms[i], out);
+    rc = run(out, sizeof out, "%s help model", nn_bin);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "dense:UNITS[:INIT][:bias=INIT]"));
+    rc = run(out, sizeof out, "%s help train", nn_bin);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "--bias-init"));
+    assert_non_null(strstr(out, "normal[:STD]"));
+}
+
 /* Each bad input: a non-zero exit (not a signal) and a message naming it. */
 static void bad_inputs_fail_clearly(void **state)
 {
@@ -848,6 +1040,9 @@ NN_GROUP_FIXTURE(cli, setup, teardown,
                  cmocka_unit_test(failed_write_keeps_last_checkpoint),
                  cmocka_unit_test(killed_training_leaves_valid_checkpoint),
                  cmocka_unit_test(config_file_and_flags_override),
+                 cmocka_unit_test(explicit_zero_flags_are_kept),
+                 cmocka_unit_test(init_forms_through_the_cli),
+                 cmocka_unit_test(help_documents_init_forms),
                  cmocka_unit_test(bad_inputs_fail_clearly),
                  cmocka_unit_test(help_schedule_examples_parse),
                  cmocka_unit_test(help_documents_every_flag))

@@ -701,6 +701,101 @@ static void decay_exclusion(void **state)
     pgraph_free(&pg);
 }
 
+/* ---- explicit zeros ------------------------------------------------------ */
+
+/* A configuration that went through nn_optim_defaults keeps a 0 written
+ * after it: momentum 0 is plain SGD, beta1 0 stays 0, ... (a zeroed struct
+ * still means "the defaults"). */
+static void explicit_zero_is_kept(void **state)
+{
+    (void)state;
+    static const struct {
+        nn_optim_kind kind;
+        const char *field;
+        size_t off;
+    } cases[] = {
+#define Z(k, f) {k, #f, offsetof(struct nn_optim_cfg, f)}
+        Z(NN_OPTIM_SGD, lr),
+        Z(NN_OPTIM_MOMENTUM, momentum),
+        Z(NN_OPTIM_ADAM, beta1),
+        Z(NN_OPTIM_ADAM, beta2),
+        Z(NN_OPTIM_ADAM, eps),
+        Z(NN_OPTIM_ADAMW, weight_decay),
+        Z(NN_OPTIM_RMSPROP, alpha),
+        Z(NN_OPTIM_ADADELTA, rho),
+        Z(NN_OPTIM_ADAGRAD, eps),
+#undef Z
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct pgraph pg;
+        pgraph_build(&pg, 1, (int[]){2}, (const int64_t[][NN_MAX_DIMS]){{3, 2}}, 1);
+        struct nn_optim_cfg c = {.kind = cases[k].kind};
+        nn_optim_defaults(&c);
+        float *f = (float *)(void *)((char *)&c + cases[k].off);
+        if (*f == 0)
+            fail_msg("%s: default %s is already 0", nn_optim_name(c.kind), cases[k].field);
+        *f = 0;
+        nn_optim *o = nn_optim_new(pg.g, &c);
+        if (!o)
+            fail_msg("%s with %s 0: %s", nn_optim_name(c.kind), cases[k].field,
+                     nn_ctx_error(pg.ctx));
+        float kept = *(const float *)(const void *)((const char *)nn_optim_config(o) +
+                                                      cases[k].off);
+        if (kept != 0)
+            fail_msg("%s: %s 0 became %g", nn_optim_name(c.kind), cases[k].field,
+                     (double)kept);
+        nn_optim_free(o);
+        pgraph_free(&pg);
+    }
+    /* a zeroed struct still takes the defaults */
+    struct pgraph pg;
+    pgraph_build(&pg, 1, (int[]){2}, (const int64_t[][NN_MAX_DIMS]){{3, 2}}, 1);
+    nn_optim *o = nn_optim_new(pg.g, &(struct nn_optim_cfg){.kind = NN_OPTIM_MOMENTUM});
+    assert_non_null(o);
+    assert_true(nn_optim_config(o)->momentum == 0.9f && nn_optim_config(o)->lr == 0.01f);
+    nn_optim_free(o);
+    pgraph_free(&pg);
+}
+
+/* Parameters after 5 steps on the same random gradients. */
+static void run_steps(const struct nn_optim_cfg *c, float *out, int64_t n)
+{
+    struct pgraph pg;
+    pgraph_build(&pg, 2, (int[]){2, 1}, (const int64_t[][NN_MAX_DIMS]){{4, 3}, {4}}, 3);
+    assert_int_equal(nn_graph_param_count(pg.g), n);
+    nn_optim *o = nn_optim_new(pg.g, c);
+    if (!o)
+        fail_msg("%s", nn_ctx_error(pg.ctx));
+    for (int s = 0; s < 5; s++) {
+        fill_grads(pg.ctx, nn_graph_grad_block(pg.g), n);
+        assert_ok(pg.ctx, nn_optim_step(o));
+    }
+    memcpy(out, nn_graph_param_block(pg.g), (size_t)n * sizeof *out);
+    nn_optim_free(o);
+    pgraph_free(&pg);
+}
+
+/* Momentum 0 is plain SGD, bit for bit; the default momentum is not. */
+static void momentum_zero_is_sgd(void **state)
+{
+    (void)state;
+    enum { N = 16 };
+    float sgd[N], mom0[N], mom[N];
+    struct nn_optim_cfg c = {.kind = NN_OPTIM_SGD, .lr = 0.1f};
+    nn_optim_defaults(&c);
+    run_steps(&c, sgd, N);
+    c = (struct nn_optim_cfg){.kind = NN_OPTIM_MOMENTUM, .lr = 0.1f};
+    nn_optim_defaults(&c);
+    run_steps(&c, mom, N);
+    c.momentum = 0;
+    run_steps(&c, mom0, N);
+    for (int i = 0; i < N; i++)
+        if (memcmp(&sgd[i], &mom0[i], sizeof(float)) != 0)
+            fail_msg("momentum 0 differs from sgd at parameter %d: %.9g and %.9g", i,
+                     (double)mom0[i], (double)sgd[i]);
+    assert_true(memcmp(sgd, mom, sizeof sgd) != 0);
+}
+
 NN_GROUP(optim,
          cmocka_unit_test(torch_fixtures),
          cmocka_unit_test(fixture_check_can_fail),
@@ -708,4 +803,6 @@ NN_GROUP(optim,
          cmocka_unit_test(validation_errors),
          cmocka_unit_test(names_and_defaults),
          cmocka_unit_test(state_restore_continues_exactly),
-         cmocka_unit_test(decay_exclusion))
+         cmocka_unit_test(decay_exclusion),
+         cmocka_unit_test(explicit_zero_is_kept),
+         cmocka_unit_test(momentum_zero_is_sgd))

@@ -603,6 +603,12 @@ static void spec_and_param_count(void **state)
         {"784 relu", "no dense layer"},
         {"784 dense:10 dropout:1.5 dense:2", "dropout"},
         {"784 dense:1 softmax", "at least 2"},
+        {"4 dense:3 tanh:5 dense:2", "tanh takes no fields"},
+        {"4 dense:3 hardtanh:-2 dense:2", "every field or none"},
+        {"4 dense:3 dropout:p=0.1:p=0.2 dense:2", "given twice"},
+        {"4 dense:3 dropout:q=0.1 dense:2", "no field 'q'"},
+        {"4 dense:3 dropout: dense:2", "empty field"},
+        {"4 dense:3:he_normal:2:1 dense:2", "token 2"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         nn_ctx_clear_error(ctx);
@@ -612,6 +618,44 @@ static void spec_and_param_count(void **state)
         if (!strstr(nn_ctx_error(ctx), bad[i].needle))
             fail_msg("spec '%s': message '%s' lacks '%s'", bad[i].spec, nn_ctx_error(ctx),
                      bad[i].needle);
+    }
+    nn_ctx_free(ctx);
+}
+
+/* A field may be given by position or by name: the same model. */
+static void spec_fields_by_name(void **state)
+{
+    (void)state;
+    static const char *const pairs[][2] = {
+        {"4 dense:6 leaky_relu:0.2 dropout:0.3 hardtanh:-2:3 dense:2",
+         "4 dense:units=6 leaky_relu:slope=0.2 dropout:p=0.3 hardtanh:hi=3:lo=-2 dense:2"},
+        {"4 dense:6:he_uniform relu dense:2", "4 dense:init=he_uniform:units=6 relu dense:2"},
+    };
+    nn_ctx *ctx = new_ctx(1);
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        nn_ctx_seed(ctx, 5);
+        nn_model *a = nn_model_new(ctx, pairs[i][0], NULL);
+        nn_ctx_seed(ctx, 5);
+        nn_model *b = nn_model_new(ctx, pairs[i][1], NULL);
+        if (!a || !b)
+            fail_msg("%s", nn_ctx_error(ctx));
+        nn_graph *ga = nn_model_graph(a), *gb = nn_model_graph(b);
+        assert_int_equal(nn_graph_param_count(ga), nn_graph_param_count(gb));
+        assert_memory_equal(nn_graph_param_block(ga), nn_graph_param_block(gb),
+                            (size_t)nn_graph_param_count(ga) * sizeof(float));
+        assert_int_equal(nn_graph_nparams(ga), nn_graph_nparams(gb));
+        for (int k = 0; k < nn_graph_nparams(ga); k++)
+            assert_string_equal(nn_node_name(nn_graph_param(ga, k)),
+                                nn_node_name(nn_graph_param(gb, k)));
+        /* the activations' numbers too: the same predictions */
+        float x[3 * 4], pa[3 * 2], pb[3 * 2];
+        for (int k = 0; k < 12; k++)
+            x[k] = (float)(k % 5) - 2.0f;
+        assert_ok(ctx, nn_model_predict(a, x, 3, pa));
+        assert_ok(ctx, nn_model_predict(b, x, 3, pb));
+        assert_memory_equal(pa, pb, sizeof pa);
+        nn_model_free(a);
+        nn_model_free(b);
     }
     nn_ctx_free(ctx);
 }
@@ -760,6 +804,7 @@ static void schedule_sets_epoch_rates(void **state)
 NN_GROUP(train,
          cmocka_unit_test(schedule_sets_epoch_rates),
          cmocka_unit_test(spec_and_param_count),
+         cmocka_unit_test(spec_fields_by_name),
          cmocka_unit_test(initializer_statistics),
          cmocka_unit_test(xor_hidden_layer_learns),
          cmocka_unit_test(xor_logistic_regression_cannot),

@@ -19,7 +19,7 @@ struct opts {
     double val_split;
     bool resize;
     /* model */
-    const char *model, *init, *loss;
+    const char *model, *init, *bias_init, *loss;
     double dropout;
     /* training */
     int64_t epochs, batch, threads, patience;

@@ -7,6 +7,7 @@
 #include "cli.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,6 +59,12 @@ static bool on_epoch(const struct nn_epoch_stats *s, void *user)
         return false;
     }
     return true;
+}
+
+static void print_warning(const char *msg, void *user)
+{
+    (void)user;
+    fprintf(stderr, "nn train: warning: %s\n", msg);
 }
 
 static bool on_batch(const struct nn_train_progress *p, void *user)
@@ -115,27 +122,35 @@ static bool fits(const nn_model *m, nn_dataset *ds, const char *what)
 
 static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
 {
-    memset(c, 0, sizeof *c);
     int k = nn_optim_parse(o->optim ? o->optim : "adam");
     if (k < 0) {
         cli_fail("train", "unknown optimizer '%s' (sgd momentum nesterov adagrad adadelta "
                  "rmsprop adam adamw adafactor)", o->optim);
         return false;
     }
-    c->kind = (nn_optim_kind)k;
-    c->lr = (float)o->lr;
-    c->momentum = (float)o->momentum;
-    c->dampening = (float)o->dampening;
-    c->weight_decay = (float)o->weight_decay;
-    c->decoupled = o->decoupled;
-    c->beta1 = (float)o->beta1;
-    c->beta2 = (float)o->beta2;
-    c->eps = (float)o->eps;
-    c->rho = (float)o->rho;
-    c->alpha = (float)o->alpha;
-    c->amsgrad = o->amsgrad;
-    c->centered = o->centered;
+    *c = (struct nn_optim_cfg){.kind = (nn_optim_kind)k};
     nn_optim_defaults(c);
+    static const struct {
+        const char *flag;
+        size_t opt, cfg;
+    } nums[] = {
+#define F(flag, o, c) {flag, offsetof(struct opts, o), offsetof(struct nn_optim_cfg, c)}
+        F("lr", lr, lr), F("momentum", momentum, momentum),
+        F("dampening", dampening, dampening), F("weight-decay", weight_decay, weight_decay),
+        F("beta1", beta1, beta1), F("beta2", beta2, beta2), F("eps", eps, eps),
+        F("rho", rho, rho), F("alpha", alpha, alpha),
+#undef F
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+        if (cli_given(o, nums[i].flag))
+            *(float *)(void *)((char *)c + nums[i].cfg) =
+                (float)*(const double *)(const void *)((const char *)o + nums[i].opt);
+    if (cli_given(o, "decoupled"))
+        c->decoupled = o->decoupled;
+    if (cli_given(o, "amsgrad"))
+        c->amsgrad = o->amsgrad;
+    if (cli_given(o, "centered"))
+        c->centered = o->centered;
     return true;
 }
 
@@ -237,15 +252,18 @@ static bool model_cfg(struct run *r, const char *spec, struct nn_model_cfg *mc)
                                 .dropout = (float)o->dropout};
     if (r->resuming)
         mc->max_batch = r->rec.info->max_batch;
-    if (o->init) {
-        int k = nn_init_parse(o->init);
-        if (k < 0) {
-            cli_fail("train", "unknown initializer '%s'", o->init);
-            return false;
-        }
-        mc->has_init = true;
-        mc->init = (nn_init_kind)k;
+    if (o->init && nn_init_parse(r->ctx, o->init, &mc->init) != NN_OK) {
+        cli_fail("train", "--init: %s (see: nn help init)", nn_ctx_error(r->ctx));
+        return false;
     }
+    if (o->bias_init && nn_init_parse(r->ctx, o->bias_init, &mc->bias_init) != NN_OK) {
+        cli_fail("train", "--bias-init: %s (see: nn help init)", nn_ctx_error(r->ctx));
+        return false;
+    }
+    mc->has_init = o->init != NULL;
+    mc->has_bias_init = o->bias_init != NULL;
+    if (!r->resuming) /* a resumed model's weights come from the file */
+        nn_ctx_set_warning(r->ctx, print_warning, NULL);
     if (o->loss) {
         if (strcmp(o->loss, "cross_entropy") == 0)
             mc->loss = NN_LOSS_SOFTMAX_CE;

@@ -30,7 +30,9 @@ static int usage(FILE *f)
     fprintf(f, "usage: nn <command> [options]      (nn %s)\n\ncommands:\n", nn_version());
     for (size_t i = 0; i < NCMD; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].about);
-    fprintf(f, "  %-10s %s\n", "help", "this text; nn help COMMAND lists its options");
+    fprintf(f, "  %-10s %s\n", "help", "this text; nn help COMMAND lists its options;");
+    fprintf(f, "  %-10s %s\n", "", "nn help model | init | schedule: the forms of --model, "
+            "--init, --schedule");
     fprintf(f, "\nData sources (--data, --val, --test):\n"
                "  fashion-mnist            the built-in Fashion-MNIST (Debian's dataset-fashion-mnist)\n"
                "  FILE.csv --label COL     a CSV file; COL is a header name or 0-based index\n"
@@ -64,19 +66,69 @@ static int help_schedule(void)
     return 0;
 }
 
+static int help_init(void)
+{
+    printf("Initializers (--init, --bias-init, and a dense layer's INIT in --model):\n"
+           "  zeros                    every value 0\n"
+           "  constant:C               every value C\n"
+           "  normal[:STD[:MEAN]]      N(MEAN, STD^2); STD 0.01, MEAN 0\n"
+           "  uniform[:A]              U[-A, A]; A 0.05\n"
+           "  uniform:LO:HI            U[LO, HI]\n"
+           "  xavier_uniform[:GAIN]    U[-r, r], r = GAIN sqrt(6 / (fan_in + fan_out)),\n"
+           "                           GAIN 1 (also: xavier, glorot)\n"
+           "  xavier_normal[:GAIN]     N(0, s^2), s = GAIN sqrt(2 / (fan_in + fan_out)), GAIN 1\n"
+           "  he_normal[:GAIN]         N(0, s^2), s = GAIN / sqrt(fan_in), GAIN sqrt(2)\n"
+           "                           (also: he, kaiming)\n"
+           "  he_uniform[:GAIN]        U[-r, r], r = GAIN sqrt(3 / fan_in), GAIN sqrt(2)\n"
+           "A dense layer of IN inputs and UNITS units has fan_in = IN and fan_out = UNITS\n"
+           "for its weights; for its biases both are UNITS.\n"
+           "Weights default to he_normal before relu or leaky_relu and xavier_uniform\n"
+           "elsewhere; biases to zeros. A layer's own INIT wins over --init and\n"
+           "--bias-init, which apply to every other dense layer; the checkpoint's spec\n"
+           "records them (nn info shows it).\n"
+           "Zeros or a constant for the weights of a layer of several units makes every\n"
+           "unit compute and learn the same thing (the symmetry problem): nn train warns,\n"
+           "naming the layer, and trains anyway.\n"
+           "Examples: --init normal:0.1   --bias-init constant:0.01\n"
+           "  --model \"784 dense:256:he_uniform relu dense:10:normal:0.01:bias=zeros softmax\"\n");
+    return 0;
+}
+
+static int help_model(void)
+{
+    printf("Model specs (--model SPEC): the input size, then layers separated by spaces;\n"
+           "a layer is a name and ':'-separated fields, by position or as NAME=VALUE:\n"
+           "  dense:UNITS[:INIT][:bias=INIT]   fully connected (dense1, dense2, ...);\n"
+           "                                   INIT: see nn help init\n"
+           "  relu  sigmoid  tanh  sign  identity\n"
+           "  leaky_relu[:SLOPE]               SLOPE 0.01\n"
+           "  hardtanh[:LO:HI]                 -1, 1\n"
+           "  dropout[:P]                      P from --dropout, else 0.5\n"
+           "  softmax                          last layer only\n"
+           "Field names: units, init, bias, slope, lo, hi, p; e.g. dropout:p=0.2,\n"
+           "dense:64:init=uniform:-0.1:0.1. A final softmax or sigmoid is fused with the\n"
+           "loss. Example: \"784 dense:256 relu dropout:0.2 dense:10 softmax\"\n");
+    return 0;
+}
+
 static int help(const char *what)
 {
     if (!what)
         return usage(stdout);
     if (strcmp(what, "schedule") == 0)
         return help_schedule();
+    if (strcmp(what, "init") == 0)
+        return help_init();
+    if (strcmp(what, "model") == 0)
+        return help_model();
     for (size_t i = 0; i < NCMD; i++)
         if (strcmp(what, commands[i].name) == 0) {
             printf("usage: %s\n\n%s\n\noptions:\n", commands[i].usage, commands[i].about);
             cli_help(stdout, commands[i].cmd);
             if (commands[i].cmd == CMD_TRAIN)
                 printf("\nEvery option can also be set in an INI file given with --config;\n"
-                       "flags on the command line override it. See also: nn help schedule\n");
+                       "flags on the command line override it. See also: nn help model,\n"
+                       "nn help init, nn help schedule\n");
             return 0;
         }
     fprintf(stderr, "nn help: no command '%s'\n", what);

@@ -54,10 +54,14 @@ static const struct opt table[] = {
     {"split", "NAME", T_STR, O(split), 0, 0, EV,
      "built-in data split to evaluate: test (default) or train"},
     {"model", "SPEC", T_STR, O(model), 0, 0, TR,
-     "model spec, e.g. \"784 dense:256 relu dropout:0.2 dense:10 softmax\""},
-    {"init", "NAME", T_STR, O(init), 0, 0, TR,
-     "weight initializer for every layer: zeros constant normal uniform xavier_uniform "
-     "xavier_normal he_normal he_uniform (default: He before relu, Xavier otherwise)"},
+     "model spec, e.g. \"784 dense:256 relu dropout:0.2 dense:10 softmax\" (see nn help "
+     "model)"},
+    {"init", "INIT", T_STR, O(init), 0, 0, TR,
+     "weights of every dense layer that names none (see nn help init): zeros, constant:C, "
+     "normal[:STD] (0.01), uniform[:A] (0.05), xavier_uniform, xavier_normal, he_normal, "
+     "he_uniform (default: he_normal before relu, xavier_uniform otherwise)"},
+    {"bias-init", "INIT", T_STR, O(bias_init), 0, 0, TR,
+     "biases of every dense layer that names none, same forms as --init (default zeros)"},
     {"loss", "NAME", T_STR, O(loss), 0, 0, TR,
      "cross_entropy, bce or mse (default: cross_entropy for class labels unless the "
      "model ends in sigmoid, else mse)"},
@@ -119,7 +123,8 @@ static const struct opt table[] = {
      "checkpoint records)"},
     {"top", "K", T_INT, O(top), 1, 1000, PR, "predict: show the K most likely classes"},
     {"json", NULL, T_BOOL, O(json), 0, 0, EV | PR, "machine-readable output"},
-    {"quiet", NULL, T_BOOL, O(quiet), 0, 0, TR | EV | PR, "print only results and errors"},
+    {"quiet", NULL, T_BOOL, O(quiet), 0, 0, TR | EV | PR,
+     "print only results, warnings and errors"},
     {"config", "FILE", T_STR, O(config), 0, 0, TR | EV | PR,
      "read options from an INI file (key = value, keys as the long options); "
      "flags given on the command line override it"},

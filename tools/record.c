@@ -350,6 +350,28 @@ static void restore(struct opts *o, const struct cli_recorded *r)
         o->epochs = in->train.epochs;
 }
 
+/* The spec a run with o's --model, --dropout, --init and --bias-init
+ * records (nn_model_spec writes the flags' values into the layers), so that
+ * repeating the original command line with --resume agrees with the file;
+ * NULL if the model does not build (the raw text is compared then). The
+ * caller frees it. */
+static char *recorded_spec(nn_ctx *ctx, const struct opts *o)
+{
+    struct nn_model_cfg mc = {.max_batch = 1, .has_dropout = cli_given(o, "dropout"),
+                              .dropout = (float)o->dropout};
+    if (o->init && nn_init_parse(ctx, o->init, &mc.init) != NN_OK)
+        return NULL;
+    if (o->bias_init && nn_init_parse(ctx, o->bias_init, &mc.bias_init) != NN_OK)
+        return NULL;
+    mc.has_init = o->init != NULL;
+    mc.has_bias_init = o->bias_init != NULL;
+    nn_model *m = nn_model_new(ctx, o->model, &mc);
+    char *text = m ? strdup(nn_model_spec(m)) : NULL;
+    nn_model_free(m);
+    nn_ctx_clear_error(ctx);
+    return text;
+}
+
 static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
                             char *const resolved[3])
 {
@@ -370,9 +392,10 @@ static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
         return false;
     int ok_kind = o->optim ? nn_optim_parse(o->optim) : -1;
     snprintf(seed, sizeof seed, "%" PRIu64, o->seed);
+    char *spec_given = o->model ? recorded_spec(ctx, o) : NULL;
     const char *norm = in->has_norm ? nn_norm_name(in->norm.kind) : "none";
     struct cmp c[] = {
-        STR("model", o->model, in->spec),
+        STR("model", spec_given ? spec_given : o->model, in->spec),
         STR("loss", o->loss, loss_name(in->loss)),
         STR("data", resolved[0], r->data),
         STR("val", resolved[1], r->val),
@@ -413,7 +436,9 @@ static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
         F32("min-delta", o->min_delta, t->min_delta),
         BOOL("keep-last", o->keep_last, t->keep_last),
     };
-    if (!agrees(o, c, sizeof c / sizeof c[0], path))
+    bool ok = agrees(o, c, sizeof c / sizeof c[0], path);
+    free(spec_given);
+    if (!ok)
         return false;
     if (!r->data) {
         cli_fail("train", "--resume %s: the checkpoint records no data source", path);

@@ -91,6 +91,9 @@ static bool read_optim(nn_checkpoint *ck, const cJSON *op)
     c->decoupled = flag(op, "decoupled");
     c->amsgrad = flag(op, "amsgrad");
     c->centered = flag(op, "centered");
+    /* the file holds the values the run used, zeros included: no field
+     * may be taken for unset and given its default again */
+    c->filled = true;
     double steps;
     if (!int_field(ck, op, "optim", "steps", 0, 9e15, 0, &steps))
         return false;

@@ -14,9 +14,10 @@
  *
  * Choices where torch gives none or differs:
  *  - lr: sgd, momentum, nesterov 0.01 (torch requires lr); momentum and
- *    nesterov default to momentum 0.9 (torch requires it), sgd to 0. A zero
- *    field always means "the default", so beta1 = 0 or rho = 0 cannot be
- *    asked for.
+ *    nesterov default to momentum 0.9 (torch requires it), sgd to 0.
+ *  - A zero field of a zero-initialized configuration means "the default";
+ *    once nn_optim_defaults has filled a configuration (cfg.filled), every
+ *    field is taken as it stands, so momentum 0 or beta1 0 can be asked for.
  *  - A field the kind does not read (amsgrad for sgd, momentum for adam ...)
  *    must stay 0: nn_optim_new refuses it rather than ignore it.
  *  - Adafactor's weight decay is always decoupled (as in torch 2.5).
@@ -120,8 +121,9 @@ static void set_default(float *x, float v)
 
 void nn_optim_defaults(struct nn_optim_cfg *c)
 {
-    if (!c)
+    if (!c || c->filled)
         return;
+    c->filled = true;
     switch (c->kind) {
     case NN_OPTIM_SGD:
         set_default(&c->lr, 0.01f); /* torch.optim.SGD requires lr; libnn picks 0.01 */
@@ -315,6 +317,8 @@ nn_optim *nn_optim_new(nn_graph *g, const struct nn_optim_cfg *cfg)
     }
     struct nn_optim_cfg c = *cfg;
     nn_optim_defaults(&c);
+    if (c.kind == NN_OPTIM_ADAMW || c.kind == NN_OPTIM_ADAFACTOR)
+        c.decoupled = true; /* their decay is always decoupled */
     if (validate(ctx, &c) != NN_OK)
         return NULL;
 

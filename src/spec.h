@@ -1,0 +1,64 @@
+/*
+ * spec.h - private: a sequential model spec ("784 dense:256 relu dropout:0.2
+ * dense:10 softmax") as a list of layers, parsed from and written back to
+ * its text form (spec.c). The model builder (model.c) turns the list into
+ * a graph.
+ *
+ * Text form: tokens separated by blanks (or commas); the first is the
+ * per-sample input size, each further one a layer "KIND[:FIELD]...". A
+ * field is positional or NAME=VALUE, as in the schedule's text form; which
+ * fields a kind takes, their names, types and ranges, and where they land
+ * in struct nn_layer are one table in spec.c, so a new layer kind (e.g.
+ * conv:CHANNELS:KERNEL:stride=S) is a table row and the struct fields it
+ * fills. An initializer field takes the fields after it without a NAME= as
+ * its numbers: "dense:256:normal:0.02:bias=constant:0.1".
+ */
+#ifndef NN_SPEC_H
+#define NN_SPEC_H
+
+#include "nn_impl.h"
+
+enum nn_layer_kind {
+    NN_LAYER_DENSE = 0,
+    NN_LAYER_RELU,
+    NN_LAYER_LEAKY_RELU,
+    NN_LAYER_SIGMOID,
+    NN_LAYER_TANH,
+    NN_LAYER_HARDTANH,
+    NN_LAYER_SIGN,
+    NN_LAYER_IDENTITY,
+    NN_LAYER_DROPOUT,
+    NN_LAYER_SOFTMAX,
+    NN_LAYER_COUNT
+};
+
+/* One layer as written. A has_* flag is false for a field the token did not
+ * give: the builder then applies the model's configuration or the kind's
+ * default. */
+struct nn_layer {
+    enum nn_layer_kind kind;
+    int token;             /* 1-based position in the spec (token 1: the input size) */
+    int64_t units;         /* dense: output units */
+    struct nn_init init;   /* dense: weight initializer */
+    struct nn_init bias;   /* dense: bias initializer */
+    double arg[2];         /* leaky_relu: slope; hardtanh: lo, hi; dropout: p */
+    bool has_init, has_bias, has_arg;
+};
+
+struct nn_spec {
+    int64_t inputs;          /* per-sample input size */
+    int nlayers;
+    struct nn_layer *layers; /* (nlayers), owned */
+};
+
+/* Parses text into *out (which the caller releases with nn_spec_free, also
+ * after an error). NN_ERR_INVALID with a message naming the token, its
+ * position and what was expected; NN_ERR_NOMEM. */
+nn_status nn_spec_parse(nn_ctx *ctx, const char *text, struct nn_spec *out);
+void nn_spec_free(struct nn_spec *s);
+/* Writes the text form of s (parsable by nn_spec_parse: every field a
+ * layer gives, numbers as the float the layer uses) into buf; returns the
+ * length it needs, as snprintf. */
+int nn_spec_format(const struct nn_spec *s, char *buf, size_t size);
+
+#endif /* NN_SPEC_H */
