@@ -77,6 +77,7 @@ const struct nn_op_def nn_op_table[NN_OP_COUNT] = {
         nn_bce_example),
     ROW(NN_OP_MSE, "mse", 2, nn_pair_loss_infer, NULL, nn_mse_forward, nn_mse_backward,
         nn_mse_example),
+    /* conv2d's arity is 3 with a bias, 2 without */
     ROW_STEP(NN_OP_CONV2D, "conv2d", 3, nn_conv2d_infer, nn_conv2d_aux, nn_conv2d_forward,
         nn_conv2d_backward, nn_conv2d_example),
     ROW(NN_OP_MAXPOOL2D, "maxpool2d", 1, nn_pool2d_infer, nn_maxpool2d_aux,
