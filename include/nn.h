@@ -191,6 +191,17 @@ NN_API nn_node *nn_labels(nn_graph *g, const char *name);
 /* A trainable parameter of shape dims, filled by init at compile time. */
 NN_API nn_node *nn_param(nn_graph *g, const char *name, int ndim, const int64_t *dims,
                   struct nn_init init);
+/* A buffer: a non-trainable parameter (PyTorch's term), such as batch
+ * norm's running statistics. It lives in the parameter block with the
+ * parameters, in creation order (so checkpoints carry it), is filled by
+ * init at compile time, and may be written by the ops that own it; it has
+ * no gradient (nn_grad returns NULL; its part of the gradient block stays
+ * zero) and optimizers, weight decay, L1/L2 penalties and gradient
+ * clipping leave it alone. nn_node_is_param is true for it. */
+NN_API nn_node *nn_buffer(nn_graph *g, const char *name, int ndim, const int64_t *dims,
+                   struct nn_init init);
+/* True for parameters made by nn_param, false for buffers and other nodes. */
+NN_API bool nn_param_is_trainable(const nn_node *param);
 /* A constant tensor of shape dims (no batch axis); values are copied. */
 NN_API nn_node *nn_const(nn_graph *g, const char *name, int ndim, const int64_t *dims,
                   const float *values);
@@ -235,6 +246,78 @@ NN_API nn_node *nn_log_softmax(nn_graph *g, nn_node *a);
  * probability p and the rest scaled by 1/(1-p); in evaluation mode, x. */
 NN_API nn_node *nn_dropout(nn_graph *g, nn_node *a, float p);
 
+/* Shape: reshape(x)[i] = x[i], the same elements in row-major order under
+ * dims (without the batch axis when x has one; one entry may be -1, to be
+ * inferred). A view, not a copy: it shares x's storage and gradient, costs
+ * nothing to run, and writing through nn_value_mut of one writes the other.
+ * NN_ERR_SHAPE if the element counts differ. */
+NN_API nn_node *nn_reshape(nn_graph *g, nn_node *x, int ndim, const int64_t *dims);
+/* flatten(x) = reshape to (N, C*H*W...), i.e. (dim 0, everything else); a view. */
+NN_API nn_node *nn_flatten(nn_graph *g, nn_node *x);
+
+/* Convolution and pooling over NCHW tensors (batch, channels, height,
+ * width), in PyTorch's conventions. The output size per axis is
+ *   floor((H + 2P - D(K-1) - 1) / S) + 1
+ * for input size H, padding P on each side, dilation D (1 for pooling),
+ * kernel K and stride S. Shape errors (NN_ERR_SHAPE) name the node and the
+ * shapes: an input that is not 4-D, channels that do not divide into the
+ * groups or do not match the weight, a kernel larger than the padded input.
+ * A zero field of a configuration takes its default; cfg may be NULL. */
+struct nn_conv2d_cfg {
+    const char *name;       /* node name, e.g. "conv1" (NULL: automatic) */
+    int stride_h, stride_w; /* default 1 */
+    int pad_h, pad_w;       /* zero padding on each side, >= 0 (default 0) */
+    int dil_h, dil_w;       /* dilation (default 1) */
+    int groups;             /* default 1; channels and outputs divide by it */
+};
+/* y[n,o,i,j] = b[o] + sum_{c,p,q} w[o,c,p,q] x[n, gC/G + c, i sh - ph + p dh,
+ * j sw - pw + q dw], g = o's group (cross-correlation, as torch's conv2d):
+ * x (N, C, H, W), w (O, C/groups, KH, KW) as nn.Conv2d's weight, b (O) or
+ * NULL for none; y (N, O, OH, OW). NN_ERR_INVALID for a negative or
+ * out-of-range setting. */
+NN_API nn_node *nn_conv2d(nn_graph *g, nn_node *x, nn_node *w, nn_node *b,
+                   const struct nn_conv2d_cfg *cfg);
+/* The output size formula above; 0 if the kernel does not fit or an
+ * argument is out of range (in, kernel, stride, dilation >= 1, pad >= 0). */
+NN_API int64_t nn_conv_output_size(int64_t in, int kernel, int stride, int pad, int dilation);
+/* 'same' padding for stride 1: *pad = D(K-1)/2 keeps the size. NN_ERR_INVALID
+ * if D(K-1) is odd (symmetric padding cannot keep it) or an argument is < 1. */
+NN_API nn_status nn_conv2d_same_pad(nn_ctx *ctx, int kernel, int dilation, int *pad);
+
+struct nn_pool2d_cfg {
+    const char *name;       /* node name (NULL: automatic) */
+    int kernel_h, kernel_w; /* required, >= 1 */
+    int stride_h, stride_w; /* default: the kernel size (torch's default) */
+    int pad_h, pad_w;       /* implicit padding on each side, at most half the
+                               kernel (as torch requires) */
+};
+/* max over each window, padding counting as -inf (floor mode); the argmax
+ * is kept for the backward pass, which routes each gradient to it. */
+NN_API nn_node *nn_maxpool2d(nn_graph *g, nn_node *x, const struct nn_pool2d_cfg *cfg);
+/* window sum / (kh kw): padding counts as zeros in the divisor (torch's
+ * count_include_pad=True, floor mode). */
+NN_API nn_node *nn_avgpool2d(nn_graph *g, nn_node *x, const struct nn_pool2d_cfg *cfg);
+/* y[n,c] = mean over h, w of x[n,c,h,w]: (N, C, H, W) -> (N, C). */
+NN_API nn_node *nn_global_avgpool(nn_graph *g, nn_node *x);
+
+struct nn_batchnorm_cfg {
+    const char *name; /* node name (NULL: automatic) */
+    float momentum;   /* running-statistics update rate in (0, 1] (default 0.1) */
+    float eps;        /* added to the variance (default 1e-5) */
+};
+/* y = (x - mean_c) / sqrt(var_c + eps) * weight_c + bias_c over channel
+ * axis 1 of x (N, C), (N, C, L) or (N, C, H, W), as torch's BatchNorm1d/2d.
+ * Training mode (nn_graph_set_training): mean and biased variance of the
+ * batch per channel, and each forward pass updates running_mean and
+ * running_var (= (1 - momentum) old + momentum batch, the variance unbiased)
+ * and adds 1 to num_batches_tracked. Evaluation mode: the running
+ * statistics. weight and bias are (C); running_mean and running_var (C)
+ * and num_batches_tracked (1) must be buffers (nn_buffer). NN_ERR_SHAPE
+ * (from forward) for a training batch with one value per channel. */
+NN_API nn_node *nn_batchnorm(nn_graph *g, nn_node *x, nn_node *weight, nn_node *bias,
+                      nn_node *running_mean, nn_node *running_var,
+                      nn_node *num_batches_tracked, const struct nn_batchnorm_cfg *cfg);
+
 /* Losses, scalar outputs of shape (1), averaged over the batch. */
 /* -log softmax(logits)[y] averaged over rows; logits (N, C), labels from nn_labels. */
 NN_API nn_node *nn_softmax_cross_entropy(nn_graph *g, nn_node *logits, nn_node *labels);
@@ -271,7 +354,8 @@ NN_API int32_t *nn_labels_buffer(nn_graph *g, nn_node *labels);
 NN_API nn_status nn_set_batch(nn_graph *g, int64_t n);
 NN_API int64_t nn_graph_batch(const nn_graph *g);
 
-/* Training mode turns dropout on (the default is evaluation mode). */
+/* Training mode turns dropout on and makes batch normalization use (and
+ * update) batch statistics (the default is evaluation mode). */
 NN_API void nn_graph_set_training(nn_graph *g, bool on);
 
 /* Runs every compiled node in order. */
@@ -855,6 +939,21 @@ NN_API nn_node *nn_dense(nn_graph *g, nn_node *x, int64_t units, struct nn_init 
 /* The same with the biases drawn from b_init (fans: see struct nn_init). */
 NN_API nn_node *nn_dense_ex(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_init,
                      struct nn_init b_init, const char *name);
+
+/* conv2d with its own parameters, named as torch's nn.Conv2d state dict:
+ * NAME.weight (out, C/groups, kh, kw) from w_init (fan_in = C/groups kh kw)
+ * and, when bias is true, NAME.bias (out) of zeros; the node is NAME
+ * (cfg->name is ignored). x must be (N, C, H, W). NULL on error. */
+NN_API nn_node *nn_conv2d_layer(nn_graph *g, nn_node *x, int64_t out_channels, int kernel_h,
+                         int kernel_w, const struct nn_conv2d_cfg *cfg, bool bias,
+                         struct nn_init w_init, const char *name);
+/* batchnorm with its own parameters, named as torch's nn.BatchNorm1d/2d
+ * state dict: NAME.weight (ones), NAME.bias (zeros), and the buffers
+ * NAME.running_mean (zeros), NAME.running_var (ones) and
+ * NAME.num_batches_tracked (1, zero; a float here, an int64 scalar in
+ * torch); the node is NAME (cfg->name is ignored). NULL on error. */
+NN_API nn_node *nn_batchnorm_layer(nn_graph *g, nn_node *x, const struct nn_batchnorm_cfg *cfg,
+                            const char *name);
 
 typedef enum nn_loss_kind {
     NN_LOSS_AUTO = 0,      /* from the final activation: softmax -> cross-entropy,

@@ -156,7 +156,7 @@ void nn_gemm(nn_ctx *ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int6
     }
     struct gemm_job j = {trans_a, trans_b, along_n, M, N, K, lda, ldb, ldc, len, block,
                          (len + block - 1) / block, alpha, beta, A, B, C};
-    nn_pool_run(nn_ctx_pool(ctx), gemm_part, &j);
+    nn_pool_run(ctx ? nn_ctx_pool(ctx) : NULL, gemm_part, &j);
 }
 
 const char *nn_gemm_backend_name(void)

@@ -133,6 +133,22 @@ static void fill(nn_ctx *ctx, float *x, int64_t n, float lo, float hi)
         x[i] = away_from_kinks(lo + (hi - lo) * nn_rng_uniform(&ctx->rng));
 }
 
+/* n distinct values spread evenly over [lo, hi] in random order, so that no
+ * two are closer than a step of the check: max pooling has a kink wherever
+ * two elements of a window tie, which fill's snapping away from the other
+ * kinks would make common. */
+static void fill_distinct(nn_ctx *ctx, float *x, int64_t n, float lo, float hi)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = lo + (hi - lo) * ((float)i + 0.5f) / (float)n;
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)nn_rng_below(&ctx->rng, (uint64_t)i + 1);
+        float t = x[i];
+        x[i] = x[j];
+        x[j] = t;
+    }
+}
+
 nn_status nn_gradcheck_op(nn_ctx *ctx, int i, struct nn_gradcheck_result *res,
                           double *tol)
 {
@@ -152,7 +168,8 @@ nn_status nn_gradcheck_op(nn_ctx *ctx, int i, struct nn_gradcheck_result *res,
     if (st == NN_OK && out->op != (enum nn_op)i)
         st = nn_fail(ctx, NN_ERR_STATE, "gradcheck: the example of '%s' ends in '%s'",
                      d->name, nn_op_table[out->op].name);
-    /* Probabilities for bce, positive numbers for log, else [-2, 2]. */
+    /* Probabilities for bce, positive numbers for log, else [-2, 2]; inputs
+     * of max pooling without ties. */
     float lo = -2.0f, hi = 2.0f;
     if (i == NN_OP_BCE)
         lo = 0.06f, hi = 0.94f;
@@ -160,10 +177,11 @@ nn_status nn_gradcheck_op(nn_ctx *ctx, int i, struct nn_gradcheck_result *res,
         lo = 0.2f, hi = 3.0f;
     for (int k = 0; st == NN_OK && k < g->norder; k++) {
         nn_node *n = g->order[k];
-        if (n->op == NN_OP_PARAM)
+        if (n->op == NN_OP_PARAM && n->trainable) /* buffers keep their initializer */
             fill(ctx, n->val, n->sample_numel, lo, hi);
         else if (n->op == NN_OP_INPUT) {
-            fill(ctx, n->val, GC_BATCH * n->sample_numel, lo, hi);
+            (i == NN_OP_MAXPOOL2D ? fill_distinct : fill)(ctx, n->val,
+                                                          GC_BATCH * n->sample_numel, lo, hi);
             n->fed = GC_BATCH;
         } else if (n->op == NN_OP_LABELS) {
             int32_t *y = (int32_t *)(void *)n->val;
@@ -174,7 +192,7 @@ nn_status nn_gradcheck_op(nn_ctx *ctx, int i, struct nn_gradcheck_result *res,
     }
     if (st == NN_OK) {
         g->batch = GC_BATCH;
-        st = nn_gradcheck(g, out, 1e-3, res);
+        st = nn_gradcheck(g, out, d->gc_step > 0 ? d->gc_step : 1e-3, res);
     }
     nn_graph_free(g);
     return st;

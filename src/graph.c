@@ -80,6 +80,7 @@ nn_node *nn_node_new(nn_graph *g, enum nn_op op, const char *name,
 {
     if (!g)
         return NULL;
+    NN_ASSERT(nin >= 0 && nin <= NN_MAX_IN, "too many inputs for a node");
     for (int i = 0; i < nin; i++) {
         if (!in[i]) {
             g->error = true; /* the failing builder already set the message */
@@ -207,14 +208,14 @@ nn_node *nn_labels(nn_graph *g, const char *name)
     return n;
 }
 
-nn_node *nn_param(nn_graph *g, const char *name, int ndim, const int64_t *dims,
-                  struct nn_init init)
+static nn_node *new_param(nn_graph *g, const char *what, const char *name, int ndim,
+                          const int64_t *dims, struct nn_init init, bool trainable)
 {
-    if (!g || !check_dims(g, "parameter", name, ndim, dims, NN_MAX_DIMS))
+    if (!g || !check_dims(g, what, name, ndim, dims, NN_MAX_DIMS))
         return NULL;
     if ((int)init.kind < 0 || init.kind >= NN_INIT_COUNT) {
         g->error = true;
-        nn_fail(g->ctx, NN_ERR_INVALID, "parameter '%s': unknown initializer %d",
+        nn_fail(g->ctx, NN_ERR_INVALID, "%s '%s': unknown initializer %d", what,
                 name ? name : "?", (int)init.kind);
         return NULL;
     }
@@ -223,11 +224,12 @@ nn_node *nn_param(nn_graph *g, const char *name, int ndim, const int64_t *dims,
         return NULL;
     nn_set_shape(n, false, ndim, dims);
     n->init = init;
-    n->requires_grad = true;
+    n->trainable = trainable;
+    n->requires_grad = trainable;
     nn_node **p = realloc(g->params, (size_t)(g->nparams + 1) * sizeof *p);
     if (!p) {
         g->error = true;
-        nn_fail(g->ctx, NN_ERR_NOMEM, "out of memory adding parameter '%s'", n->name);
+        nn_fail(g->ctx, NN_ERR_NOMEM, "out of memory adding %s '%s'", what, n->name);
         return NULL;
     }
     g->params = p;
@@ -235,6 +237,23 @@ nn_node *nn_param(nn_graph *g, const char *name, int ndim, const int64_t *dims,
     g->params[g->nparams++] = n;
     g->param_count += n->sample_numel;
     return n;
+}
+
+nn_node *nn_param(nn_graph *g, const char *name, int ndim, const int64_t *dims,
+                  struct nn_init init)
+{
+    return new_param(g, "parameter", name, ndim, dims, init, true);
+}
+
+nn_node *nn_buffer(nn_graph *g, const char *name, int ndim, const int64_t *dims,
+                   struct nn_init init)
+{
+    return new_param(g, "buffer", name, ndim, dims, init, false);
+}
+
+bool nn_param_is_trainable(const nn_node *p)
+{
+    return p && p->op == NN_OP_PARAM && p->trainable;
 }
 
 nn_node *nn_const(nn_graph *g, const char *name, int ndim, const int64_t *dims,
@@ -422,7 +441,9 @@ nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
     if (g->fuse)
         fuse_bias_relu(g, outputs, noutputs);
 
-    /* Arena: values, gradients and scratch of every non-parameter node. */
+    /* Arena: values, gradients and scratch of every non-parameter node.
+     * Views (reshape) share their input's value, and its gradient unless
+     * the input is a parameter. */
     g->max_batch = max_batch;
     size_t total = 0;
     for (int pass = 0; pass < 2; pass++) {
@@ -432,20 +453,17 @@ nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
             nn_node *n = g->order[i];
             int64_t rows = n->batched ? max_batch : 1;
             size_t vbytes = (size_t)(rows * n->sample_numel) * sizeof(float);
-            if (n->op != NN_OP_PARAM && !n->fused) {
+            bool view = nn_op_table[n->op].view;
+            if (n->op != NN_OP_PARAM && !n->fused && !view)
                 n->val = place(base, &off, vbytes);
-                if (n->requires_grad)
-                    n->grad = place(base, &off, vbytes);
-            }
+            /* a view's gradient aliases its input's, except a view of a
+             * parameter (parameter gradients are zeroed lazily) */
+            if (n->op != NN_OP_PARAM && !n->fused && n->requires_grad &&
+                (!view || n->in[0]->op == NN_OP_PARAM))
+                n->grad = place(base, &off, vbytes);
             if (nn_op_table[n->op].aux_size) {
-                /* scratch scales with the batch if the node or an input has one
-                 * (a loss is a scalar over batched inputs) */
-                bool batched = n->batched;
-                for (int j = 0; j < n->nin; j++)
-                    batched |= n->in[j]->batched;
-                int64_t a = nn_op_table[n->op].aux_size(n) * (batched ? max_batch : 1);
-                size_t abytes = (size_t)a * sizeof(float);
-                n->aux = place(base, &off, abytes);
+                int64_t a = nn_op_table[n->op].aux_size(n, max_batch);
+                n->aux = place(base, &off, (size_t)a * sizeof(float));
             }
         }
         if (!pass) {
@@ -470,7 +488,8 @@ nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
     for (int i = 0; i < g->nparams; i++) {
         nn_node *p = g->params[i];
         p->val = g->param_block + p->param_offset;
-        p->grad = g->grad_block + p->param_offset;
+        /* a buffer's part of the gradient block stays zero */
+        p->grad = p->trainable ? g->grad_block + p->param_offset : NULL;
         int64_t fan_in = p->ndim > 1 ? p->dim[1] : p->dim[0];
         int64_t fan_out = p->dim[0];
         for (int d = 2; d < p->ndim; d++) {
@@ -480,6 +499,14 @@ nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
         nn_status st = nn_init_fill(ctx, p->init, p->val, p->sample_numel, fan_in, fan_out);
         if (st != NN_OK)
             return st;
+    }
+    for (int i = 0; i < k; i++) { /* in order: a view of a view follows it */
+        nn_node *n = g->order[i];
+        if (!nn_op_table[n->op].view)
+            continue;
+        n->val = n->in[0]->val;
+        if (n->requires_grad && n->in[0]->op != NN_OP_PARAM)
+            n->grad = n->in[0]->grad;
     }
     for (int i = 0; i < k; i++) {
         nn_node *n = g->order[i];
@@ -714,7 +741,7 @@ void nn_zero_grad(nn_graph *g)
 
 void nn_grad_materialize(nn_node *p)
 {
-    if (p->grad_stale) {
+    if (p->grad_stale && p->grad) {
         memset(p->grad, 0, (size_t)p->sample_numel * sizeof(float));
         p->grad_stale = false;
     }

@@ -148,11 +148,24 @@ enum nn_op {
     NN_OP_SIGMOID_BCE,
     NN_OP_BCE,
     NN_OP_MSE,
+    NN_OP_CONV2D,
+    NN_OP_MAXPOOL2D,
+    NN_OP_AVGPOOL2D,
+    NN_OP_GLOBAL_AVGPOOL,
+    NN_OP_BATCHNORM,
+    NN_OP_RESHAPE,
     NN_OP_COUNT
 };
 
-/* An op's parameters. Each op uses one member: f (floats), i (ints) or the
- * pair of a float and an int in fi. */
+/* The window of a 2-D convolution or pooling over NCHW tensors: kernel
+ * (kh, kw; a convolution takes it from its weight), stride, zero padding on
+ * each side, dilation (1 for pooling) and groups (1 for pooling). */
+struct nn_win2d {
+    int kh, kw, sh, sw, ph, pw, dh, dw, groups;
+};
+
+/* An op's parameters. Each op uses one member: f (floats), i (ints), the
+ * pair of a float and an int in fi, or its own named member. */
 union nn_attr {
     float f[4];
     int i[4];
@@ -160,7 +173,22 @@ union nn_attr {
         float f;
         int i;
     } fi;
+    struct nn_win2d win; /* conv2d, maxpool2d, avgpool2d */
+    struct {
+        float momentum, eps;
+        int batch_stats; /* set by forward: the pass normalized with batch
+                            statistics (training) rather than running ones */
+    } bn;                /* batchnorm */
+    struct {
+        int ndim;
+        int64_t dim[NN_MAX_DIMS]; /* requested shape, without the batch axis
+                                     if the input has one; one entry may be -1 */
+    } shape;             /* reshape */
 };
+
+/* Inputs an op may take (batchnorm: x, weight, bias and its three running
+ * statistics). */
+#define NN_MAX_IN 6
 
 struct nn_node {
     int id;             /* creation index in the graph */
@@ -171,7 +199,7 @@ struct nn_node {
     bool batched;       /* dim[0] is the batch axis */
     int64_t sample_numel; /* elements per sample (batched) or in all (not) */
     int nin;
-    nn_node *in[3];
+    nn_node *in[NN_MAX_IN];
     union nn_attr attr; /* op parameters: slope, bounds, axis, p, trans ... */
     bool requires_grad; /* a gradient flows to this node */
     bool user_grad;     /* an input that asked for its gradient */
@@ -182,12 +210,16 @@ struct nn_node {
                            max(in[0] + bias, 0) and back-propagates to both */
     bool grad_stale;    /* parameters: zeroed by nn_zero_grad but not yet
                            written; the first backward writer overwrites */
+    bool trainable;     /* parameters: false for buffers (nn_buffer), which
+                           live in the parameter block but get no gradient
+                           (grad NULL) and no optimizer update or penalty */
     struct nn_init init;     /* parameters */
     int64_t param_offset;    /* parameters: offset in the blocks */
     float *const_values;     /* constants: owned copy until compile */
     float *val;  /* (batch, ...) or (...) */
     float *grad; /* same shape as val, or NULL */
-    float *aux;  /* op scratch from the arena (dropout mask ...) */
+    float *aux;  /* op scratch from the arena (dropout mask, pooling argmax,
+                    im2col buffers ...) */
     int64_t fed; /* inputs and labels: samples fed for this pass */
     nn_graph *g;
 };
@@ -231,9 +263,10 @@ struct nn_op_def {
     /* Checks the inputs and sets n's shape (ndim, dim, batched); on a
      * mismatch returns an error naming the op and both shapes. */
     nn_status (*infer)(nn_graph *g, nn_node *n);
-    /* Scratch floats per sample when the node or one of its inputs has a
-     * batch axis, else in all; from the arena. */
-    int64_t (*aux_size)(const nn_node *n);
+    /* Scratch floats in all for batches of up to max_batch samples (the
+     * context's thread count is n->g->ctx->threads); from the arena, 64-byte
+     * aligned. */
+    int64_t (*aux_size)(const nn_node *n, int64_t max_batch);
     nn_status (*forward)(nn_graph *g, nn_node *n);
     /* Adds the gradient of each input that requires one (+=). */
     void (*backward)(nn_graph *g, nn_node *n);
@@ -242,6 +275,15 @@ struct nn_op_def {
      * has no example (leaves). */
     nn_node *(*example)(nn_graph *g);
     double gc_tol;      /* gradient-check tolerance on the relative error */
+    /* Its value is in[0]'s storage under another shape (reshape): no buffer
+     * of its own, and its gradient is in[0]'s as well, except for a
+     * parameter's (whose zeroing is deferred), which it keeps apart and
+     * adds in its backward. */
+    bool view;
+    /* Finite-difference step of the gradient check (0: 1e-3). Ops whose
+     * outputs sum many float32 products take a larger one: the check's
+     * error is then the outputs' rounding divided by the step. */
+    double gc_step;
 };
 
 extern const struct nn_op_def nn_op_table[NN_OP_COUNT];
@@ -261,7 +303,9 @@ nn_status nn_infer_same(nn_graph *g, nn_node *n); /* out shape = in[0] */
 
 /* ------------------------------------------------------------------------ */
 /* The one matrix-product entry point (row-major):
- * C (M, N) = alpha * op(A) . op(B) + beta * C, op = transpose if trans_*. */
+ * C (M, N) = alpha * op(A) . op(B) + beta * C, op = transpose if trans_*.
+ * Runs on ctx's threads; with ctx NULL, on the calling thread alone (for
+ * kernels that already run one block per pool thread). */
 void nn_gemm(nn_ctx *ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
              float alpha, const float *A, int64_t lda, const float *B,
              int64_t ldb, float beta, float *C, int64_t ldc);

@@ -206,7 +206,7 @@ nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn_metric
 
 static bool penalized(const nn_trainer *t, const nn_node *p)
 {
-    return p->ndim >= 2 || t->cfg.penalize_biases;
+    return p->trainable && (p->ndim >= 2 || t->cfg.penalize_biases);
 }
 
 double nn_trainer_penalty(const nn_trainer *t)
@@ -366,16 +366,18 @@ static void check_part(void *arg, int th, int nth)
 
 static nn_status make_chunks(nn_trainer *t, nn_graph *g)
 {
-    int64_t n = 0;
+    int64_t n = 0; /* buffers (no gradient) are not checked */
     for (int i = 0; i < g->nparams; i++)
-        n += (g->params[i]->sample_numel + CHUNK - 1) / CHUNK;
+        if (g->params[i]->trainable)
+            n += (g->params[i]->sample_numel + CHUNK - 1) / CHUNK;
     t->chunks = malloc((size_t)(n ? n : 1) * sizeof *t->chunks);
     t->partial = malloc((size_t)(n ? n : 1) * sizeof *t->partial);
     if (!t->chunks || !t->partial)
         return nn_fail(g->ctx, NN_ERR_NOMEM, "trainer: out of memory");
     t->nchunks = 0;
     for (int i = 0; i < g->nparams; i++)
-        for (int64_t off = 0; off < g->params[i]->sample_numel; off += CHUNK) {
+        for (int64_t off = 0; g->params[i]->trainable && off < g->params[i]->sample_numel;
+             off += CHUNK) {
             int64_t len = g->params[i]->sample_numel - off;
             t->chunks[t->nchunks++] = (struct chunk){i, off, len < CHUNK ? len : CHUNK};
         }

@@ -18,6 +18,17 @@
  * network. An error the GEMM backend or a reordered sum could not explain
  * (a wrong formula, a missed broadcast row) is orders of magnitude larger.
  *
+ * tests/ref/gen_conv.py writes the convolutional ops' cases the same way
+ * under tests/ref/conv/: conv2d (non-square inputs and kernels, stride 2,
+ * padding, dilation, groups, depthwise, 1x1, batches of 2 to 9), max and
+ * average pooling (windows that do not divide the input, padding,
+ * overlapping and rectangular windows), global average pooling, reshape,
+ * and batch norm 1-D and 2-D in training mode (whose running statistics
+ * after the pass, "after:NAME", are compared too) and evaluation mode. The
+ * same tolerance holds for them: at most 45% of it used (conv2d_same_5x5,
+ * whose weight gradient sums 9 x 36 products per element), batch norm 5%
+ * (its sums run in double), pooling under 2%.
+ *
  * A missing or unreadable fixture fails its case, and a test walks the op
  * table so that every op except dropout (random, tested in test_graph.c)
  * must have a fixture.
@@ -195,35 +206,58 @@ static struct ref_array *ref_get(struct ref_file *f, const char *name)
 /* ---- the cases ---------------------------------------------------------- */
 
 struct ref_case {
-    const char *file; /* tests/ref/ops/<file>.bin */
+    const char *file; /* tests/ref/<dir>/<file>.bin */
     const char *op;   /* the op under test (a name from the op table), or "net3" */
+    const char *dir;  /* "ops" (gen.py) when NULL, or "conv" (gen_conv.py) */
 };
 
 static const struct ref_case cases[] = {
-    {"matmul", "matmul"}, {"matmul_tb", "matmul"}, {"matmul_const_b", "matmul"},
-    {"matmul_params", "matmul"},
-    {"add", "add"}, {"add_bias", "add"}, {"add_bias_left", "add"},
-    {"add_bias_3d", "add"}, {"add_scalar", "add"},
-    {"sub", "sub"}, {"sub_bias", "sub"}, {"sub_bias_left", "sub"},
-    {"sub_bias_3d", "sub"}, {"sub_scalar", "sub"},
-    {"mul", "mul"}, {"mul_bias", "mul"}, {"mul_bias_left", "mul"},
-    {"mul_bias_3d", "mul"}, {"mul_scalar", "mul"},
-    {"scale", "scale"}, {"sum", "sum"}, {"mean", "mean"},
-    {"sum_axis_0", "sum_axis"}, {"sum_axis_1", "sum_axis"}, {"sum_axis_2", "sum_axis"},
-    {"sum_axis_m1", "sum_axis"}, {"sum_axis_param", "sum_axis"},
-    {"mean_axis_0", "mean_axis"}, {"mean_axis_1", "mean_axis"},
-    {"mean_axis_2", "mean_axis"}, {"mean_axis_m1", "mean_axis"},
-    {"mean_axis_param", "mean_axis"},
-    {"relu", "relu"}, {"leaky_relu", "leaky_relu"}, {"sigmoid", "sigmoid"},
-    {"tanh", "tanh"}, {"hardtanh", "hardtanh"}, {"sign", "sign"},
-    {"identity", "identity"}, {"exp", "exp"}, {"log", "log"}, {"square", "square"},
-    {"abs", "abs"}, {"softmax", "softmax"}, {"softmax_3d", "softmax"},
-    {"log_softmax", "log_softmax"}, {"log_softmax_3d", "log_softmax"},
-    {"softmax_cross_entropy", "softmax_cross_entropy"},
-    {"sigmoid_bce", "sigmoid_bce"}, {"bce", "bce"}, {"bce_const_target", "bce"},
-    {"mse", "mse"}, {"mse_const_target", "mse"},
-    {"net3", "net3"},
+    {"matmul", "matmul", NULL}, {"matmul_tb", "matmul", NULL},
+    {"matmul_const_b", "matmul", NULL}, {"matmul_params", "matmul", NULL},
+    {"add", "add", NULL}, {"add_bias", "add", NULL}, {"add_bias_left", "add", NULL},
+    {"add_bias_3d", "add", NULL}, {"add_scalar", "add", NULL}, {"sub", "sub", NULL},
+    {"sub_bias", "sub", NULL}, {"sub_bias_left", "sub", NULL}, {"sub_bias_3d", "sub", NULL},
+    {"sub_scalar", "sub", NULL}, {"mul", "mul", NULL}, {"mul_bias", "mul", NULL},
+    {"mul_bias_left", "mul", NULL}, {"mul_bias_3d", "mul", NULL},
+    {"mul_scalar", "mul", NULL}, {"scale", "scale", NULL}, {"sum", "sum", NULL},
+    {"mean", "mean", NULL}, {"sum_axis_0", "sum_axis", NULL},
+    {"sum_axis_1", "sum_axis", NULL}, {"sum_axis_2", "sum_axis", NULL},
+    {"sum_axis_m1", "sum_axis", NULL}, {"sum_axis_param", "sum_axis", NULL},
+    {"mean_axis_0", "mean_axis", NULL}, {"mean_axis_1", "mean_axis", NULL},
+    {"mean_axis_2", "mean_axis", NULL}, {"mean_axis_m1", "mean_axis", NULL},
+    {"mean_axis_param", "mean_axis", NULL}, {"relu", "relu", NULL},
+    {"leaky_relu", "leaky_relu", NULL}, {"sigmoid", "sigmoid", NULL},
+    {"tanh", "tanh", NULL}, {"hardtanh", "hardtanh", NULL}, {"sign", "sign", NULL},
+    {"identity", "identity", NULL}, {"exp", "exp", NULL}, {"log", "log", NULL},
+    {"square", "square", NULL}, {"abs", "abs", NULL}, {"softmax", "softmax", NULL},
+    {"softmax_3d", "softmax", NULL}, {"log_softmax", "log_softmax", NULL},
+    {"log_softmax_3d", "log_softmax", NULL},
+    {"softmax_cross_entropy", "softmax_cross_entropy", NULL},
+    {"sigmoid_bce", "sigmoid_bce", NULL}, {"bce", "bce", NULL},
+    {"bce_const_target", "bce", NULL}, {"mse", "mse", NULL},
+    {"mse_const_target", "mse", NULL}, {"net3", "net3", NULL},
+    /* gen_conv.py */
+#define CV(file, op) {file, op, "conv"}
+    CV("conv2d_basic", "conv2d"), CV("conv2d_stride2_pad", "conv2d"),
+    CV("conv2d_dilation", "conv2d"), CV("conv2d_groups", "conv2d"),
+    CV("conv2d_depthwise", "conv2d"), CV("conv2d_1x1", "conv2d"),
+    CV("conv2d_same_5x5", "conv2d"), CV("conv2d_stride_exceeds_kernel", "conv2d"),
+    CV("maxpool_2x2", "maxpool2d"), CV("maxpool_nondiv", "maxpool2d"),
+    CV("maxpool_pad", "maxpool2d"), CV("maxpool_overlap", "maxpool2d"),
+    CV("maxpool_rect_pad", "maxpool2d"),
+    CV("avgpool_2x2", "avgpool2d"), CV("avgpool_nondiv", "avgpool2d"),
+    CV("avgpool_pad", "avgpool2d"), CV("avgpool_overlap", "avgpool2d"),
+    CV("avgpool_rect_pad", "avgpool2d"),
+    CV("global_avgpool", "global_avgpool"), CV("global_avgpool_1x1", "global_avgpool"),
+    CV("reshape_flatten", "reshape"), CV("reshape_to_image", "reshape"),
+    CV("batchnorm2d_train", "batchnorm"), CV("batchnorm2d_eval", "batchnorm"),
+    CV("batchnorm1d_train", "batchnorm"), CV("batchnorm1d_eval", "batchnorm"),
+    CV("batchnorm1d_train_ncl", "batchnorm"), CV("batchnorm1d_train_batch2", "batchnorm"),
+#undef CV
 };
+static const char *const ref_dirs[] = {"ops", "conv"};
+
+static const char *case_dir(const struct ref_case *c) { return c->dir ? c->dir : "ops"; }
 #define NCASES (sizeof cases / sizeof cases[0])
 
 struct unary_fn {
@@ -278,6 +312,34 @@ static nn_node *build(nn_graph *g, const char *op, nn_node **L, int nl,
         return nn_leaky_relu(g, L[0], a0);
     if (strcmp(op, "hardtanh") == 0 && nl == 1 && attr && attr->numel == 2)
         return nn_hardtanh(g, L[0], a0, a1);
+    if (strcmp(op, "conv2d") == 0 && (nl == 2 || nl == 3) && attr && attr->numel == 7) {
+        const float *a = attr->data;
+        struct nn_conv2d_cfg c = {NULL, (int)a[0], (int)a[1], (int)a[2], (int)a[3],
+                                  (int)a[4], (int)a[5], (int)a[6]};
+        return nn_conv2d(g, L[0], L[1], nl == 3 ? L[2] : NULL, &c);
+    }
+    if ((strcmp(op, "maxpool2d") == 0 || strcmp(op, "avgpool2d") == 0) && nl == 1 && attr &&
+        attr->numel == 6) {
+        const float *a = attr->data;
+        struct nn_pool2d_cfg c = {NULL, (int)a[0], (int)a[1], (int)a[2], (int)a[3], (int)a[4],
+                                  (int)a[5]};
+        return op[0] == 'm' ? nn_maxpool2d(g, L[0], &c) : nn_avgpool2d(g, L[0], &c);
+    }
+    if (strcmp(op, "global_avgpool") == 0 && nl == 1)
+        return nn_global_avgpool(g, L[0]);
+    if (strcmp(op, "reshape") == 0 && nl == 1 && attr && attr->numel <= NN_MAX_DIMS) {
+        int64_t d[NN_MAX_DIMS];
+        for (int64_t i = 0; i < attr->numel; i++)
+            d[i] = (int64_t)attr->data[i];
+        if (attr->numel == 1 && d[0] == -1)
+            return nn_flatten(g, L[0]);
+        return nn_reshape(g, L[0], (int)attr->numel, d);
+    }
+    if (strcmp(op, "batchnorm") == 0 && nl == 6 && attr && attr->numel == 3) {
+        nn_graph_set_training(g, attr->data[2] != 0.0f);
+        struct nn_batchnorm_cfg c = {NULL, attr->data[0], attr->data[1]};
+        return nn_batchnorm(g, L[0], L[1], L[2], L[3], L[4], L[5], &c);
+    }
     if (strcmp(op, "net3") == 0 && nl == 8) {
         /* x, W1, b1, W2, b2, W3, b3, y */
         nn_node *h1 = nn_tanh(g, dense(g, L[0], L[1], L[2]));
@@ -360,7 +422,7 @@ static bool run_loaded(const struct ref_case *c, struct ref_file *f, struct ref_
     for (int i = 0; i < f->n; i++) {
         struct ref_array *a = &f->a[i];
         const char *colon = strchr(a->name, ':');
-        if (!colon || strncmp(a->name, "grad:", 5) == 0)
+        if (!colon || strncmp(a->name, "grad:", 5) == 0 || strncmp(a->name, "after:", 6) == 0)
             continue;
         const char *nm = colon + 1;
         size_t rl = (size_t)(colon - a->name);
@@ -379,6 +441,8 @@ static bool run_loaded(const struct ref_case *c, struct ref_file *f, struct ref_
             n = nn_input(g, nm, a->ndim - 1, a->dim + 1);
         } else if (rl == 1 && a->name[0] == 'p') {
             n = nn_param(g, nm, a->ndim, a->dim, (struct nn_init){.kind = NN_INIT_ZEROS});
+        } else if (rl == 1 && a->name[0] == 'b') {
+            n = nn_buffer(g, nm, a->ndim, a->dim, (struct nn_init){.kind = NN_INIT_ZEROS});
         } else if (rl == 1 && a->name[0] == 'c') {
             n = nn_const(g, nm, a->ndim, a->dim, a->data);
         } else if (rl == 3 && strncmp(a->name, "lab", 3) == 0) {
@@ -404,7 +468,7 @@ static bool run_loaded(const struct ref_case *c, struct ref_file *f, struct ref_
     for (int i = 0; i < nl; i++) {
         struct ref_array *a = leaf_arr[i];
         nn_status s = NN_OK;
-        if (a->name[0] == 'p') {
+        if (a->name[0] == 'p' || a->name[0] == 'b') {
             memcpy(nn_value_mut(leaf[i]), a->data, (size_t)a->numel * sizeof(float));
         } else if (a->name[0] == 'l') {
             int32_t y[64];
@@ -431,6 +495,19 @@ static bool run_loaded(const struct ref_case *c, struct ref_file *f, struct ref_
                   c->file, nn_node_ndim(out), (long long)nn_node_dim(out, 0), out_a->ndim,
                   (long long)(out_a->ndim ? out_a->dim[0] : 0));
     bool cmp_ok = compare(c->file, "out", nn_value(out), out_a, rtol, atol, st, err, errlen);
+    /* Buffers after the pass (batch norm's running statistics). */
+    for (int i = 0; i < nl; i++) {
+        if (leaf_arr[i]->name[0] != 'b')
+            continue;
+        char aname[80];
+        snprintf(aname, sizeof aname, "after:%s", strchr(leaf_arr[i]->name, ':') + 1);
+        struct ref_array *after = ref_get(f, aname);
+        if (!after || after->numel != leaf_arr[i]->numel)
+            FAIL_CASE("%s: the fixture lacks a matching '%s'", c->file, aname);
+        if (cmp_ok)
+            cmp_ok = compare(c->file, aname, nn_value(leaf[i]), after, rtol, atol, st, err,
+                             errlen);
+    }
 
     /* Backward: the network with nn_backward (its seed is 1), the ops with
      * the stored seed. */
@@ -476,7 +553,7 @@ static bool run_case(const struct ref_case *c, struct ref_stats *st, char *err,
 {
     char rel[128];
     struct ref_file f;
-    snprintf(rel, sizeof rel, "ref/ops/%s.bin", c->file);
+    snprintf(rel, sizeof rel, "ref/%s/%s.bin", case_dir(c), c->file);
     memset(st, 0, sizeof *st);
     if (!ref_load(rel, &f, err, errlen))
         return false;
@@ -485,12 +562,18 @@ static bool run_case(const struct ref_case *c, struct ref_stats *st, char *err,
     return ok;
 }
 
-static const struct ref_case *find_case(const char *file)
+static const struct ref_case *find_case_in(const char *dir, const char *file)
 {
     for (size_t i = 0; i < NCASES; i++)
-        if (strcmp(cases[i].file, file) == 0)
+        if (strcmp(cases[i].file, file) == 0 && strcmp(case_dir(&cases[i]), dir) == 0)
             return &cases[i];
     return NULL;
+}
+
+static const struct ref_case *find_case(const char *file)
+{
+    const struct ref_case *c = find_case_in("ops", file);
+    return c ? c : find_case_in("conv", file);
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -562,35 +645,39 @@ static void every_op_has_fixture(void **state)
             missing++;
         }
         char rel[128];
-        snprintf(rel, sizeof rel, "ref/ops/%s.bin", cases[k].file);
+        snprintf(rel, sizeof rel, "ref/%s/%s.bin", case_dir(&cases[k]), cases[k].file);
         FILE *fp = fopen(nn_test_path(rel), "rb");
         if (!fp) {
-            print_error("fixture %s is missing (run tests/ref/gen.py)\n", nn_test_path(rel));
+            print_error("fixture %s is missing (run tests/ref/gen%s.py)\n", nn_test_path(rel),
+                        cases[k].dir ? "_conv" : "");
             missing++;
         } else {
             fclose(fp);
         }
     }
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", nn_test_path("ref/ops"));
-    DIR *d = opendir(dir);
-    if (!d)
-        fail_msg("cannot open %s", dir);
     int files = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t l = strlen(e->d_name);
-        if (l < 5 || strcmp(e->d_name + l - 4, ".bin") != 0)
-            continue;
-        files++;
-        char base[256];
-        snprintf(base, sizeof base, "%.*s", (int)(l - 4), e->d_name);
-        if (!find_case(base)) {
-            print_error("fixture %s/%s is not run by any case\n", dir, e->d_name);
-            missing++;
+    for (size_t k = 0; k < sizeof ref_dirs / sizeof ref_dirs[0]; k++) {
+        char dir[4096], rel[64];
+        snprintf(rel, sizeof rel, "ref/%s", ref_dirs[k]);
+        snprintf(dir, sizeof dir, "%s", nn_test_path(rel));
+        DIR *d = opendir(dir);
+        if (!d)
+            fail_msg("cannot open %s", dir);
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            size_t l = strlen(e->d_name);
+            if (l < 5 || strcmp(e->d_name + l - 4, ".bin") != 0)
+                continue;
+            files++;
+            char base[256];
+            snprintf(base, sizeof base, "%.*s", (int)(l - 4), e->d_name);
+            if (!find_case_in(ref_dirs[k], base)) {
+                print_error("fixture %s/%s is not run by any case\n", dir, e->d_name);
+                missing++;
+            }
         }
+        closedir(d);
     }
-    closedir(d);
     assert_int_equal(files, (int)NCASES);
     assert_int_equal(missing, 0);
 }
@@ -603,7 +690,7 @@ static void checks_can_fail(void **state)
     (void)state;
     struct ref_stats st;
     char err[512] = "";
-    const struct ref_case ghost = {"no_such_case", "relu"};
+    const struct ref_case ghost = {"no_such_case", "relu", NULL};
     assert_false(run_case(&ghost, &st, err, sizeof err));
     assert_non_null(strstr(err, "no_such_case.bin"));
 
@@ -617,6 +704,17 @@ static void checks_can_fail(void **state)
     bad[0] = 'X';
     assert_false(ref_parse(bad, sizeof bad, &f, err, sizeof err));
     assert_non_null(strstr(err, "magic"));
+
+    /* A running statistic off by a little more than the tolerance. */
+    assert_true(ref_load("ref/conv/batchnorm2d_train.bin", &f, err, sizeof err));
+    struct ref_array *rv = ref_get(&f, "after:running_var");
+    assert_non_null(rv);
+    rv->data[2] += (float)(2 * (ATOL + RTOL * fabs(rv->data[2])));
+    bool rv_ok = run_loaded(find_case("batchnorm2d_train"), &f, &st, err, sizeof err);
+    ref_free(&f);
+    if (rv_ok)
+        fail_msg("a perturbed running variance was not detected");
+    assert_non_null(strstr(err, "after:running_var"));
 
     const char *what[] = {"out", "grad:a"};
     for (int k = 0; k < 2; k++) {

@@ -18,7 +18,10 @@ nn_node *nn_dropout(nn_graph *g, nn_node *a, float p)
     return nn_node_new(g, NN_OP_DROPOUT, NULL, &a, 1, &at);
 }
 
-int64_t nn_dropout_aux(const nn_node *n) { return n->sample_numel; }
+int64_t nn_dropout_aux(const nn_node *n, int64_t max_batch)
+{
+    return n->sample_numel * (n->batched ? max_batch : 1);
+}
 
 nn_status nn_dropout_forward(nn_graph *g, nn_node *n)
 {

@@ -47,7 +47,10 @@ nn_status nn_softmax_ce_infer(nn_graph *g, nn_node *n)
     return NN_OK;
 }
 
-int64_t nn_softmax_ce_aux(const nn_node *n) { return n->in[0]->sample_numel; }
+int64_t nn_softmax_ce_aux(const nn_node *n, int64_t max_batch)
+{
+    return n->in[0]->sample_numel * (n->in[0]->batched ? max_batch : 1);
+}
 
 nn_status nn_softmax_ce_forward(nn_graph *g, nn_node *n)
 {

@@ -64,13 +64,13 @@ nn_node *nn_log_softmax_example(nn_graph *g);
 /* log sum_j e^{x_j} over x[0..c), computed stably (max subtracted) in double. */
 double nn_logsumexp(const float *x, int64_t c);
 /* dropout.c */
-int64_t nn_dropout_aux(const nn_node *n);
+int64_t nn_dropout_aux(const nn_node *n, int64_t max_batch);
 nn_status nn_dropout_forward(nn_graph *g, nn_node *n);
 void nn_dropout_backward(nn_graph *g, nn_node *n);
 nn_node *nn_dropout_example(nn_graph *g);
 /* loss.c */
 nn_status nn_softmax_ce_infer(nn_graph *g, nn_node *n);
-int64_t nn_softmax_ce_aux(const nn_node *n);
+int64_t nn_softmax_ce_aux(const nn_node *n, int64_t max_batch);
 nn_status nn_softmax_ce_forward(nn_graph *g, nn_node *n);
 void nn_softmax_ce_backward(nn_graph *g, nn_node *n);
 nn_node *nn_softmax_ce_example(nn_graph *g);
@@ -84,6 +84,27 @@ nn_node *nn_bce_example(nn_graph *g);
 nn_status nn_mse_forward(nn_graph *g, nn_node *n);
 void nn_mse_backward(nn_graph *g, nn_node *n);
 nn_node *nn_mse_example(nn_graph *g);
+
+/* conv2d.c */
+NN_OP_FNS(conv2d)
+int64_t nn_conv2d_aux(const nn_node *n, int64_t max_batch);
+/* pool2d.c: maxpool2d and avgpool2d share infer; global_avgpool */
+nn_status nn_pool2d_infer(nn_graph *g, nn_node *n);
+int64_t nn_maxpool2d_aux(const nn_node *n, int64_t max_batch);
+nn_status nn_maxpool2d_forward(nn_graph *g, nn_node *n);
+void nn_maxpool2d_backward(nn_graph *g, nn_node *n);
+nn_node *nn_maxpool2d_example(nn_graph *g);
+nn_status nn_avgpool2d_forward(nn_graph *g, nn_node *n);
+void nn_avgpool2d_backward(nn_graph *g, nn_node *n);
+nn_node *nn_avgpool2d_example(nn_graph *g);
+NN_OP_FNS(global_avgpool)
+/* batchnorm.c */
+NN_OP_FNS(batchnorm)
+int64_t nn_batchnorm_aux(const nn_node *n, int64_t max_batch);
+/* reshape.c: a view (no forward) */
+nn_status nn_reshape_infer(nn_graph *g, nn_node *n);
+void nn_reshape_backward(nn_graph *g, nn_node *n);
+nn_node *nn_reshape_example(nn_graph *g);
 
 /* Example helpers (gradcheck.c): an input of per-sample shape that asks for
  * its gradient, and a parameter; values are filled by the gradient check. */

@@ -215,5 +215,6 @@ void nn_adafactor_step(nn_optim *o)
     const double w = pow(t, c->beta2_decay);
     const double rho = fmin(c->lr, 1.0 / sqrt(t));
     for (int i = 0; i < o->nparams; i++)
-        step_param(o, &o->af[i], w, rho);
+        if (nn_param_is_trainable(nn_graph_param(o->g, i))) /* buffers stay */
+            step_param(o, &o->af[i], w, rho);
 }

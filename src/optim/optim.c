@@ -23,7 +23,8 @@
  *  - Adafactor's weight decay is always decoupled (as in torch 2.5).
  *  - Every parameter is updated every step; torch skips a parameter whose
  *    .grad is None, here such a parameter simply has a zero gradient (so
- *    weight decay and momentum still move it).
+ *    weight decay and momentum still move it). Buffers (nn_buffer: running
+ *    statistics) are never updated; their state slots stay zero.
  *  - nn_optim_set_steps with a negative count sets 0.
  */
 #include "optim.h"
@@ -247,12 +248,16 @@ static nn_status validate(nn_ctx *ctx, struct nn_optim_cfg *c)
     return NN_OK;
 }
 
-/* Rebuilds the runs of parameters that share a weight-decay flag. */
+/* Rebuilds the runs of parameters that share a weight-decay flag. Buffers
+ * (non-trainable, e.g. running statistics) belong to no run: no update,
+ * no decay. */
 static void build_segments(nn_optim *o)
 {
     o->nsegs = 0;
     for (int i = 0; i < o->nparams; i++) {
         const nn_node *p = nn_graph_param(o->g, i);
+        if (!nn_param_is_trainable(p))
+            continue;
         int64_t off = nn_param_offset(p), len = nn_node_numel(p);
         struct nn_optim_seg *last = o->nsegs ? &o->segs[o->nsegs - 1] : NULL;
         if (last && last->decay == o->decay[i] && last->off + last->len == off)

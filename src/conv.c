@@ -1,0 +1,548 @@
+/*
+ * conv.c - the portable backend of the convolution and pooling entry point
+ * (conv.h): convolution by im2col + nn_gemm, pooling by direct loops.
+ *
+ * Convolution of one image and one group g is a matrix product:
+ *   col (kg, oh*ow)      the input patches, kg = c/groups * kh * kw
+ *                        (row (ci*kh + i)*kw + j holds x[ci][oh*sh - ph + i*dh]
+ *                        [ow*sw - pw + j*dw] for every output position, 0 in
+ *                        the padding)
+ *   y_g (oc/groups, oh*ow) = w_g (oc/groups, kg) . col
+ *   dcol = w_g^T . dy_g, scattered back (col2im) into dx
+ *   dw_g += dy_g . col^T
+ * A 1x1 kernel with stride 1 and no padding needs no col: it is the input.
+ *
+ * Threads: the work is cut into blocks whose shapes do not depend on the
+ * thread count: one (image, group) per block for the output and the input
+ * gradient, and for the weight gradient one (chunk of CHUNK images, group)
+ * per block, each chunk summing into its own partial, the partials then
+ * added in chunk order. Each block's products are single-threaded nn_gemm
+ * calls made on the block's thread (a one-thread context), so every element
+ * is computed the same way whatever the number of threads: results are
+ * bit-identical for any thread count. Pooling works per plane.
+ *
+ * Scratch (from the graph's arena, sized at compile time): the partial
+ * weight gradients of ceil(n / CHUNK) chunks, then one col buffer per
+ * thread. Nothing is allocated per batch.
+ */
+#include "conv.h"
+
+#include <math.h>
+#include <string.h>
+
+#define CHUNK 4 /* images per partial weight gradient */
+
+/* Below this many multiply-adds (or window reads) a call runs on one thread. */
+#define PARALLEL_MIN_WORK (1 << 17)
+
+static int64_t pad16(int64_t x) { return (x + 15) / 16 * 16; } /* 64-byte multiples */
+static int64_t nchunks(int64_t n) { return (n + CHUNK - 1) / CHUNK; }
+
+int64_t nn_win_out(int64_t in, int k, int stride, int pad, int dil)
+{
+    int64_t num = in + 2 * (int64_t)pad - (int64_t)dil * (k - 1) - 1;
+    return num < 0 ? 0 : num / stride + 1;
+}
+
+/* Per-group sizes. */
+struct sizes {
+    int64_t g, cg, ocg, kg, hw, ohw;
+    bool pointwise; /* 1x1, stride 1, no padding: col is the input itself */
+};
+
+static struct sizes sizes_of(const struct nn_conv2d_geom *q)
+{
+    const struct nn_win2d *k = &q->win;
+    struct sizes s;
+    s.g = k->groups;
+    s.cg = q->c / s.g;
+    s.ocg = q->oc / s.g;
+    s.kg = s.cg * k->kh * k->kw;
+    s.hw = q->h * q->w;
+    s.ohw = q->oh * q->ow;
+    s.pointwise = k->kh == 1 && k->kw == 1 && k->sh == 1 && k->sw == 1 && k->ph == 0 &&
+                  k->pw == 0;
+    return s;
+}
+
+int64_t nn_conv2d_scratch(const struct nn_conv2d_geom *q, int64_t max_batch, int threads)
+{
+    struct sizes s = sizes_of(q);
+    return nchunks(max_batch) * pad16(q->oc * s.kg) + (int64_t)threads * pad16(s.kg * s.ohw);
+}
+
+/* The outputs [*lo, *hi) of n_out whose input o * stride + off lies in
+ * [0, n_in): the rows or columns of a window position inside the input. */
+static void valid_range(int64_t n_in, int64_t n_out, int stride, int64_t off, int64_t *lo,
+                        int64_t *hi)
+{
+    int64_t l = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int64_t h = n_in - 1 - off < 0 ? 0 : (n_in - 1 - off) / stride + 1;
+    l = l < n_out ? l : n_out;
+    h = h < n_out ? h : n_out;
+    *lo = l;
+    *hi = h > l ? h : l;
+}
+
+/* d[0..n) = s[0..n). */
+static inline void copy_run(float *restrict d, const float *restrict s, int64_t n)
+{
+    NN_SIMD
+    for (int64_t i = 0; i < n; i++)
+        d[i] = s[i];
+}
+
+/* col (cg*kh*kw, oh*ow) from x (cg, h, w). Each row of col is an (oh, ow)
+ * plane: its rows that fall in the padding are zeroed in one run, and each
+ * other row is a copy between zero margins. (Measured with callgrind on a
+ * LeNet-sized batch: this costs about as much as the products themselves,
+ * for outputs only 10 to 28 wide.) */
+NN_MULTIVERSION
+static void im2col(const struct nn_conv2d_geom *q, int64_t cg, const float *x, float *col)
+{
+    const struct nn_win2d *k = &q->win;
+    const int64_t H = q->h, W = q->w, OH = q->oh, OW = q->ow, sw = k->sw, sh = k->sh;
+    float *r = col;
+    for (int64_t c = 0; c < cg; c++)
+        for (int i = 0; i < k->kh; i++) {
+            int64_t roff = (int64_t)i * k->dh - k->ph, rlo, rhi;
+            valid_range(H, OH, k->sh, roff, &rlo, &rhi);
+            for (int j = 0; j < k->kw; j++, r += OH * OW) {
+                int64_t off = (int64_t)j * k->dw - k->pw, lo, hi;
+                valid_range(W, OW, k->sw, off, &lo, &hi);
+                if (rlo > 0)
+                    memset(r, 0, (size_t)(rlo * OW) * sizeof *r);
+                if (rhi < OH)
+                    memset(r + rhi * OW, 0, (size_t)((OH - rhi) * OW) * sizeof *r);
+                const float *xs = x + c * H * W + (rlo * sh + roff) * W + off;
+                float *d = r + rlo * OW;
+                for (int64_t oh = rlo; oh < rhi; oh++, d += OW, xs += sh * W) {
+                    for (int64_t ow = 0; ow < lo; ow++)
+                        d[ow] = 0.0f;
+                    if (sw == 1)
+                        copy_run(d + lo, xs + lo, hi - lo);
+                    else
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            d[ow] = xs[ow * sw];
+                    for (int64_t ow = hi; ow < OW; ow++)
+                        d[ow] = 0.0f;
+                }
+            }
+        }
+}
+
+/* dx (cg, h, w) += the adjoint of im2col applied to dcol, in a fixed order. */
+NN_MULTIVERSION
+static void col2im(const struct nn_conv2d_geom *q, int64_t cg, const float *dcol, float *dx)
+{
+    const struct nn_win2d *k = &q->win;
+    const int64_t H = q->h, W = q->w, OH = q->oh, OW = q->ow, sw = k->sw, sh = k->sh;
+    const float *r = dcol;
+    for (int64_t c = 0; c < cg; c++)
+        for (int i = 0; i < k->kh; i++) {
+            int64_t roff = (int64_t)i * k->dh - k->ph, rlo, rhi;
+            valid_range(H, OH, k->sh, roff, &rlo, &rhi);
+            for (int j = 0; j < k->kw; j++, r += OH * OW) {
+                int64_t off = (int64_t)j * k->dw - k->pw, lo, hi;
+                valid_range(W, OW, k->sw, off, &lo, &hi);
+                float *ds = dx + c * H * W + (rlo * sh + roff) * W + off;
+                const float *s = r + rlo * OW;
+                for (int64_t oh = rlo; oh < rhi; oh++, s += OW, ds += sh * W) {
+                    if (sw == 1) {
+                        NN_SIMD
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            ds[ow] += s[ow];
+                    } else {
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            ds[ow * sw] += s[ow];
+                    }
+                }
+            }
+        }
+}
+
+struct conv_job {
+    const struct nn_conv2d_geom *q;
+    struct sizes s;
+    int64_t n;
+    const float *x, *w, *b, *dy;
+    float *y, *dx, *dw, *db;
+    float *part; /* (nchunks, oc, kg) partial weight gradients */
+    float *cols; /* one (kg, oh*ow) buffer per thread */
+};
+
+static void job_init(struct conv_job *j, const struct nn_conv2d_geom *q, int64_t n,
+                     float *scratch)
+{
+    memset(j, 0, sizeof *j);
+    j->q = q;
+    j->s = sizes_of(q);
+    j->n = n;
+    j->part = scratch;
+    j->cols = scratch + nchunks(n) * pad16(q->oc * j->s.kg);
+}
+
+/* The pool when the work is worth splitting, else NULL (the caller alone). */
+static nn_pool *pool_for(nn_ctx *ctx, int64_t work)
+{
+    return work >= PARALLEL_MIN_WORK ? nn_ctx_pool(ctx) : NULL;
+}
+
+/* Inside a block, the block's thread does the whole product: nn_gemm with
+ * no context runs on the calling thread alone. */
+
+static void fwd_part(void *arg, int t, int nt)
+{
+    const struct conv_job *j = arg;
+    const struct sizes *s = &j->s;
+    const struct nn_conv2d_geom *q = j->q;
+    float *col = j->cols + t * pad16(s->kg * s->ohw);
+    int64_t lo, hi;
+    nn_split(j->n * s->g, 1, t, nt, &lo, &hi);
+    for (int64_t it = lo; it < hi; it++) {
+        int64_t i = it / s->g, g = it % s->g;
+        const float *xg = j->x + (i * q->c + g * s->cg) * s->hw;
+        float *yg = j->y + (i * q->oc + g * s->ocg) * s->ohw;
+        if (!s->pointwise)
+            im2col(q, s->cg, xg, col);
+        nn_gemm(NULL, false, false, s->ocg, s->ohw, s->kg, 1.0f, j->w + g * s->ocg * s->kg,
+                s->kg, s->pointwise ? xg : col, s->ohw, 0.0f, yg, s->ohw);
+        if (j->b)
+            for (int64_t o = 0; o < s->ocg; o++) {
+                float bo = j->b[g * s->ocg + o], *yr = yg + o * s->ohw;
+                NN_SIMD
+                for (int64_t p = 0; p < s->ohw; p++)
+                    yr[p] += bo;
+            }
+    }
+}
+
+void nn_conv2d_fwd(nn_ctx *ctx, const struct nn_conv2d_geom *q, int64_t n, const float *x,
+                   const float *w, const float *b, float *y, float *scratch)
+{
+    struct conv_job j;
+    job_init(&j, q, n, scratch);
+    j.x = x, j.w = w, j.b = b, j.y = y;
+    nn_pool_run(pool_for(ctx, n * q->oc * j.s.kg * j.s.ohw), fwd_part, &j);
+}
+
+static void bwd_data_part(void *arg, int t, int nt)
+{
+    const struct conv_job *j = arg;
+    const struct sizes *s = &j->s;
+    const struct nn_conv2d_geom *q = j->q;
+    float *col = j->cols + t * pad16(s->kg * s->ohw);
+    int64_t lo, hi;
+    nn_split(j->n * s->g, 1, t, nt, &lo, &hi);
+    for (int64_t it = lo; it < hi; it++) {
+        int64_t i = it / s->g, g = it % s->g;
+        const float *dyg = j->dy + (i * q->oc + g * s->ocg) * s->ohw;
+        float *dxg = j->dx + (i * q->c + g * s->cg) * s->hw;
+        const float *wg = j->w + g * s->ocg * s->kg;
+        if (s->pointwise) { /* dx_g (cg, hw) += w_g^T . dy_g */
+            nn_gemm(NULL, true, false, s->kg, s->ohw, s->ocg, 1.0f, wg, s->kg, dyg, s->ohw,
+                    1.0f, dxg, s->ohw);
+        } else {
+            nn_gemm(NULL, true, false, s->kg, s->ohw, s->ocg, 1.0f, wg, s->kg, dyg, s->ohw,
+                    0.0f, col, s->ohw);
+            col2im(q, s->cg, col, dxg);
+        }
+    }
+}
+
+void nn_conv2d_bwd_data(nn_ctx *ctx, const struct nn_conv2d_geom *q, int64_t n,
+                        const float *dy, const float *w, float *dx, float *scratch)
+{
+    struct conv_job j;
+    job_init(&j, q, n, scratch);
+    j.dy = dy, j.w = w, j.dx = dx;
+    nn_pool_run(pool_for(ctx, n * q->oc * j.s.kg * j.s.ohw), bwd_data_part, &j);
+}
+
+/* Partial weight gradients: block (chunk k, group g) sums its images'
+ * products into partial k, rows of group g. */
+static void bwd_weights_part(void *arg, int t, int nt)
+{
+    const struct conv_job *j = arg;
+    const struct sizes *s = &j->s;
+    const struct nn_conv2d_geom *q = j->q;
+    float *col = j->cols + t * pad16(s->kg * s->ohw);
+    int64_t lo, hi;
+    nn_split(nchunks(j->n) * s->g, 1, t, nt, &lo, &hi);
+    for (int64_t it = lo; it < hi; it++) {
+        int64_t k = it / s->g, g = it % s->g;
+        float *pk = j->part + k * pad16(q->oc * s->kg) + g * s->ocg * s->kg;
+        int64_t end = (k + 1) * CHUNK < j->n ? (k + 1) * CHUNK : j->n;
+        for (int64_t i = k * CHUNK; i < end; i++) {
+            const float *xg = j->x + (i * q->c + g * s->cg) * s->hw;
+            const float *dyg = j->dy + (i * q->oc + g * s->ocg) * s->ohw;
+            if (!s->pointwise)
+                im2col(q, s->cg, xg, col);
+            nn_gemm(NULL, false, true, s->ocg, s->kg, s->ohw, 1.0f, dyg, s->ohw,
+                    s->pointwise ? xg : col, s->ohw, i == k * CHUNK ? 0.0f : 1.0f, pk, s->kg);
+        }
+    }
+}
+
+/* dw += the partials in chunk order, db += dy summed; rows split by output
+ * channel. */
+NN_MULTIVERSION
+static void bwd_reduce_part(void *arg, int t, int nt)
+{
+    const struct conv_job *j = arg;
+    int64_t oc = j->q->oc, kg = j->s.kg, ohw = j->s.ohw;
+    int64_t lo, hi, nk = nchunks(j->n), pstride = pad16(oc * kg);
+    nn_split(oc, 1, t, nt, &lo, &hi);
+    for (int64_t o = lo; o < hi; o++) {
+        if (j->dw) {
+            float *dwo = j->dw + o * kg;
+            for (int64_t k = 0; k < nk; k++) {
+                const float *pk = j->part + k * pstride + o * kg;
+                NN_SIMD
+                for (int64_t e = 0; e < kg; e++)
+                    dwo[e] += pk[e];
+            }
+        }
+        if (j->db) {
+            double acc = 0;
+            for (int64_t i = 0; i < j->n; i++) {
+                const float *dyo = j->dy + (i * oc + o) * ohw;
+                double s = 0;
+                NN_SIMD_SUM
+                for (int64_t p = 0; p < ohw; p++)
+                    s += dyo[p];
+                acc += s;
+            }
+            j->db[o] += (float)acc;
+        }
+    }
+}
+
+void nn_conv2d_bwd_weights(nn_ctx *ctx, const struct nn_conv2d_geom *q, int64_t n,
+                           const float *x, const float *dy, float *dw, float *db,
+                           float *scratch)
+{
+    struct conv_job j;
+    job_init(&j, q, n, scratch);
+    j.x = x, j.dy = dy, j.dw = dw, j.db = db;
+    int64_t work = n * q->oc * j.s.kg * j.s.ohw;
+    if (dw)
+        nn_pool_run(pool_for(ctx, work), bwd_weights_part, &j);
+    nn_pool_run(pool_for(ctx, work / (j.s.kg > 0 ? j.s.kg : 1)), bwd_reduce_part, &j);
+}
+
+/* ---- pooling ------------------------------------------------------------ */
+
+struct pool_job {
+    const struct nn_conv2d_geom *q;
+    int64_t planes;
+    const float *x, *dy;
+    float *y, *dx;
+    int32_t *idx;
+    const int32_t *cidx;
+};
+
+static nn_pool *pool_for_planes(nn_ctx *ctx, const struct nn_conv2d_geom *q, int64_t planes)
+{
+    return pool_for(ctx, planes * q->oh * q->ow * q->win.kh * q->win.kw);
+}
+
+/* The window of output (oh, ow) clipped to the input: rows [*h0, *h1),
+ * columns [*w0, *w1); *size is its size in the padded input. */
+static inline void window(const struct nn_conv2d_geom *q, int64_t oh, int64_t ow, int64_t *h0,
+                          int64_t *h1, int64_t *w0, int64_t *w1, int64_t *size)
+{
+    const struct nn_win2d *k = &q->win;
+    int64_t hs = oh * k->sh - k->ph, ws = ow * k->sw - k->pw;
+    int64_t he = hs + k->kh, we = ws + k->kw;
+    int64_t hp = q->h + k->ph, wp = q->w + k->pw;
+    *size = ((he < hp ? he : hp) - hs) * ((we < wp ? we : wp) - ws);
+    *h0 = hs > 0 ? hs : 0;
+    *w0 = ws > 0 ? ws : 0;
+    *h1 = he < q->h ? he : q->h;
+    *w1 = we < q->w ? we : q->w;
+}
+
+/* Each window's maximum and its index, the window scanned in row-major
+ * order from its first element: a later element wins if it is greater or
+ * NaN (PyTorch's rule), chosen without branches. */
+NN_MULTIVERSION
+static void maxpool_fwd_part(void *arg, int t, int nt)
+{
+    const struct pool_job *j = arg;
+    const struct nn_conv2d_geom *q = j->q;
+    const struct nn_win2d *k = &q->win;
+    int64_t lo, hi, H = q->h, W = q->w, hw = H * W, OH = q->oh, OW = q->ow;
+    nn_split(j->planes, 1, t, nt, &lo, &hi);
+    for (int64_t p = lo; p < hi; p++) {
+        const float *xp = j->x + p * hw;
+        float *yp = j->y + p * OH * OW;
+        int32_t *ip = j->idx + p * OH * OW;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t hs = oh * k->sh - k->ph, he = hs + k->kh;
+            int64_t h0 = hs > 0 ? hs : 0, h1 = he < H ? he : H;
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t ws = ow * k->sw - k->pw, we = ws + k->kw;
+                int64_t w0 = ws > 0 ? ws : 0, w1 = we < W ? we : W;
+                const int32_t base = (int32_t)(h0 * W + w0);
+                int32_t a = base;
+                float m = xp[a];
+#define MAX_STEP(idx)                                                         \
+    do {                                                                      \
+        int32_t i_ = (int32_t)(idx);                                          \
+        float v = xp[i_];                                                     \
+        bool take = v > m || v != v;                                          \
+        m = take ? v : m;                                                     \
+        a = take ? i_ : a;                                                    \
+    } while (0)
+                if (h1 - h0 == 2 && w1 - w0 == 2) { /* the common 2x2 window */
+                    MAX_STEP(base + 1);
+                    MAX_STEP(base + W);
+                    MAX_STEP(base + W + 1);
+                } else {
+                    for (int64_t ih = h0; ih < h1; ih++)
+                        for (int64_t iw = w0; iw < w1; iw++)
+                            MAX_STEP(ih * W + iw);
+                }
+#undef MAX_STEP
+                yp[oh * OW + ow] = m;
+                ip[oh * OW + ow] = a;
+            }
+        }
+    }
+}
+
+void nn_maxpool2d_fwd(nn_ctx *ctx, const struct nn_conv2d_geom *q, int64_t n, const float *x,
+                      float *y, int32_t *argmax)
+{
+    struct pool_job j = {.q = q, .planes = n * q->c, .x = x, .y = y, .idx = argmax};
+    nn_pool_run(pool_for_planes(ctx, q, j.planes), maxpool_fwd_part, &j);
+}
+
+static void maxpool_bwd_part(void *arg, int t, int nt)
+{
+    const struct pool_job *j = arg;
+    const struct nn_conv2d_geom *q = j->q;
+    int64_t lo, hi, hw = q->h * q->w, ohw = q->oh * q->ow;
+    nn_split(j->planes, 1, t, nt, &lo, &hi);
+    for (int64_t p = lo; p < hi; p++) {
+        const float *dyp = j->dy + p * ohw;
+        const int32_t *ip = j->cidx + p * ohw;
+        float *dxp = j->dx + p * hw;
+        for (int64_t o = 0; o < ohw; o++)
+            dxp[ip[o]] += dyp[o];
+    }
+}
+
+void nn_maxpool2d_bwd(nn_ctx *ctx, const struct nn_conv2d_geom *q, int64_t n, const float *dy,
+                      const int32_t *argmax, float *dx)
+{
+    struct pool_job j = {.q = q, .planes = n * q->c, .dy = dy, .dx = dx, .cidx = argmax};
+    nn_pool_run(pool_for(ctx, j.planes * q->oh * q->ow), maxpool_bwd_part, &j);
+}
+
+static void avgpool_fwd_part(void *arg, int t, int nt)
+{
+    const struct pool_job *j = arg;
+    const struct nn_conv2d_geom *q = j->q;
+    int64_t lo, hi, W = q->w, hw = q->h * W, ohw = q->oh * q->ow;
+    nn_split(j->planes, 1, t, nt, &lo, &hi);
+    for (int64_t p = lo; p < hi; p++) {
+        const float *xp = j->x + p * hw;
+        float *yp = j->y + p * ohw;
+        for (int64_t oh = 0; oh < q->oh; oh++)
+            for (int64_t ow = 0; ow < q->ow; ow++) {
+                int64_t h0, h1, w0, w1, size;
+                window(q, oh, ow, &h0, &h1, &w0, &w1, &size);
+                float s = 0.0f;
+                for (int64_t ih = h0; ih < h1; ih++)
+                    for (int64_t iw = w0; iw < w1; iw++)
+                        s += xp[ih * W + iw];
+                yp[oh * q->ow + ow] = s / (float)size;
+            }
+    }
+}
+
+void nn_avgpool2d_fwd(nn_ctx *ctx, const struct nn_conv2d_geom *q, int64_t n, const float *x,
+                      float *y)
+{
+    struct pool_job j = {.q = q, .planes = n * q->c, .x = x, .y = y};
+    nn_pool_run(pool_for_planes(ctx, q, j.planes), avgpool_fwd_part, &j);
+}
+
+static void avgpool_bwd_part(void *arg, int t, int nt)
+{
+    const struct pool_job *j = arg;
+    const struct nn_conv2d_geom *q = j->q;
+    int64_t lo, hi, W = q->w, hw = q->h * W, ohw = q->oh * q->ow;
+    nn_split(j->planes, 1, t, nt, &lo, &hi);
+    for (int64_t p = lo; p < hi; p++) {
+        const float *dyp = j->dy + p * ohw;
+        float *dxp = j->dx + p * hw;
+        for (int64_t oh = 0; oh < q->oh; oh++)
+            for (int64_t ow = 0; ow < q->ow; ow++) {
+                int64_t h0, h1, w0, w1, size;
+                window(q, oh, ow, &h0, &h1, &w0, &w1, &size);
+                float d = dyp[oh * q->ow + ow] / (float)size;
+                for (int64_t ih = h0; ih < h1; ih++)
+                    for (int64_t iw = w0; iw < w1; iw++)
+                        dxp[ih * W + iw] += d;
+            }
+    }
+}
+
+void nn_avgpool2d_bwd(nn_ctx *ctx, const struct nn_conv2d_geom *q, int64_t n, const float *dy,
+                      float *dx)
+{
+    struct pool_job j = {.q = q, .planes = n * q->c, .dy = dy, .dx = dx};
+    nn_pool_run(pool_for_planes(ctx, q, j.planes), avgpool_bwd_part, &j);
+}
+
+struct gap_job {
+    int64_t planes, hw;
+    const float *x, *dy;
+    float *y, *dx;
+};
+
+NN_MULTIVERSION
+static void gap_fwd_part(void *arg, int t, int nt)
+{
+    const struct gap_job *j = arg;
+    int64_t lo, hi;
+    nn_split(j->planes, 1, t, nt, &lo, &hi);
+    for (int64_t p = lo; p < hi; p++) {
+        const float *xp = j->x + p * j->hw;
+        double s = 0;
+        NN_SIMD_SUM
+        for (int64_t i = 0; i < j->hw; i++)
+            s += xp[i];
+        j->y[p] = (float)(s / (double)j->hw);
+    }
+}
+
+void nn_global_avgpool_fwd(nn_ctx *ctx, int64_t planes, int64_t hw, const float *x, float *y)
+{
+    struct gap_job j = {.planes = planes, .hw = hw, .x = x, .y = y};
+    nn_pool_run(pool_for(ctx, planes * hw), gap_fwd_part, &j);
+}
+
+NN_MULTIVERSION
+static void gap_bwd_part(void *arg, int t, int nt)
+{
+    const struct gap_job *j = arg;
+    int64_t lo, hi;
+    nn_split(j->planes, 1, t, nt, &lo, &hi);
+    for (int64_t p = lo; p < hi; p++) {
+        float d = j->dy[p] / (float)j->hw, *dxp = j->dx + p * j->hw;
+        NN_SIMD
+        for (int64_t i = 0; i < j->hw; i++)
+            dxp[i] += d;
+    }
+}
+
+void nn_global_avgpool_bwd(nn_ctx *ctx, int64_t planes, int64_t hw, const float *dy,
+                           float *dx)
+{
+    struct gap_job j = {.planes = planes, .hw = hw, .dy = dy, .dx = dx};
+    nn_pool_run(pool_for(ctx, planes * hw), gap_bwd_part, &j);
+}
