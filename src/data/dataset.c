@@ -1,7 +1,8 @@
 /*
  * dataset.c - the data set type: construction from arrays, accessors,
  * normalization (fit, get, set, apply), views, seeded splits and the
- * per-batch gather that turns stored rows into normalized float32.
+ * per-batch gather that turns stored rows into normalized float32, plain
+ * or transformed as images (augmentation) before the normalization.
  */
 #include "data/data.h"
 
@@ -651,4 +652,51 @@ void nn_dataset_prefetch(const nn_dataset *ds, const int64_t *idx, int64_t n)
 nn_status nn_dataset_row(const nn_dataset *ds, int64_t i, float *x_out)
 {
     return nn_dataset_gather(ds, &i, 1, x_out, NULL, NULL);
+}
+
+/* ---- augmentation ------------------------------------------------------------ */
+
+/* Stored value j of a row (u8 or f32, whichever is not NULL). */
+static inline float stored_at(const uint8_t *u8, const float *f32, int64_t j)
+{
+    return u8 ? (float)u8[j] : f32[j];
+}
+
+/* One sample's stored row (c, h, w) transformed by d and normalized into
+ * dst: dst[j] = (v - shift[j]) * scale[j], v the stored value that lands
+ * on j, or 0 where none does. */
+static void augment_row(const uint8_t *u8, const float *f32, const float *shift,
+                        const float *scale, float *dst, int64_t c, int64_t h, int64_t w,
+                        struct nn_augment_draw d)
+{
+    for (int64_t k = 0; k < c; k++)
+        for (int64_t y = 0; y < h; y++) {
+            int64_t j0 = (k * h + y) * w, sy = y - d.dy;
+            for (int64_t x = 0; x < w; x++) {
+                int64_t sx = x - d.dx;
+                float v = 0.0f;
+                if (sy >= 0 && sy < h && sx >= 0 && sx < w)
+                    v = stored_at(u8, f32, (k * h + sy) * w + (d.flip ? w - 1 - sx : sx));
+                dst[j0 + x] = (v - shift[j0 + x]) * scale[j0 + x];
+            }
+        }
+}
+
+nn_status nn_ds_gather_augmented(const nn_dataset *ds, const int64_t *idx, int64_t n,
+                                 float *x_out, int64_t c, int64_t h, int64_t w,
+                                 const struct nn_augment_cfg *cfg, int epoch)
+{
+    nn_status st = nn_dataset_gather(ds, idx, n, NULL, NULL, NULL); /* checks the indices */
+    if (st != NN_OK || !x_out)
+        return st;
+    NN_ASSERT(c * h * w == ds->features, "augmented gather: the image shape does not fit");
+    const struct nn_ds_store *s = ds->store;
+    const int64_t F = ds->features;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = row_of(ds, idx[i]);
+        augment_row(s->u8 ? s->u8 + r * F : NULL, s->u8 ? NULL : s->f32 + r * F, ds->shift,
+                    ds->scale, x_out + i * F, c, h, w,
+                    nn_augment_draw(cfg, epoch, idx[i]));
+    }
+    return NN_OK;
 }
