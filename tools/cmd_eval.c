@@ -378,7 +378,8 @@ int cmd_info(int argc, char **argv)
     printf("file:        %s\n", path);
     printf("model:       %s\n", spec ? spec : "(not a libnn checkpoint: no spec)");
     printf("parameters:  %lld\n", (long long)params);
-    const char *keys[] = {"loss", "norm", "image", "data", "seed", "threads", "created", "test"};
+    const char *keys[] = {"loss",    "norm",    "image",   "augment", "data",
+                          "seed",    "threads", "created", "test"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const char *v = nn_safetensors_meta(st, keys[i]);
         if (v)

@@ -22,7 +22,7 @@ struct run {
     bool tty, regression;
     double last_draw;
     const char *out;
-    const char *meta_keys[8], *meta_vals[8];
+    const char *meta_keys[12], *meta_vals[12];
     int nmeta;
     int failed; /* a checkpoint or log write failed */
 };
@@ -98,6 +98,38 @@ static bool fits(const nn_model *m, nn_dataset *ds, const char *what)
         return false;
     }
     return true;
+}
+
+/* The augmentation of the training images: --augment, or on --resume
+ * without it the checkpoint's setting ("augment"); on --resume the draws
+ * stay keyed to the checkpoint's seed ("augment_seed"), so the resumed run
+ * continues the same stream. Returns false after printing an error. */
+static bool augment_cfg(nn_ctx *ctx, const struct opts *o, struct nn_augment_cfg *c)
+{
+    *c = (struct nn_augment_cfg){.seed = o->seed};
+    const char *text = o->augment;
+    char from[300] = "--augment";
+    nn_safetensors *ck = o->resume ? nn_safetensors_open(ctx, o->resume) : NULL;
+    bool ok = true;
+    if (ck) { /* one that cannot be read is reported by the resume itself */
+        const char *seed = nn_safetensors_meta(ck, "augment_seed");
+        char *end = NULL;
+        if (seed)
+            c->seed = strtoull(seed, &end, 10);
+        if (seed && (!*seed || *end)) {
+            cli_fail("train", "--resume %s: bad augment_seed '%s' in its metadata", o->resume,
+                     seed);
+            ok = false;
+        }
+        if (!text && (text = nn_safetensors_meta(ck, "augment")))
+            snprintf(from, sizeof from, "--resume %s (its augment setting)", o->resume);
+    }
+    if (ok && text && nn_augment_parse(ctx, text, c) != NN_OK) {
+        cli_fail("train", "%s: %s", from, nn_ctx_error(ctx));
+        ok = false;
+    }
+    nn_safetensors_close(ck);
+    return ok;
 }
 
 static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
@@ -190,6 +222,21 @@ int cmd_train(int argc, char **argv)
             cli_fail("train", "--val %s: %s", o.val, nn_ctx_error(ctx));
             goto done;
         }
+    }
+    /* the training source, with the augmentation if any: checked here, before
+     * the model is built, so that a bad setting fails early */
+    struct nn_augment_cfg aug;
+    struct nn_augment_source aug_src;
+    struct nn_source s_tr = nn_source_from_dataset(train);
+    char aug_text[64], aug_seed[32];
+    if (!augment_cfg(ctx, &o, &aug))
+        goto done;
+    bool augment = aug.shift > 0 || aug.flip;
+    nn_augment_format(&aug, aug_text, sizeof aug_text);
+    snprintf(aug_seed, sizeof aug_seed, "%" PRIu64, aug.seed);
+    if (augment && nn_source_augment(ctx, &aug_src, &s_tr, NULL, &aug, &s_tr) != NN_OK) {
+        cli_fail("train", "--augment %s: %s", aug_text, nn_ctx_error(ctx));
+        goto done;
     }
     const char *test_src = o.test ? o.test : builtin && strcmp(data, "fashion-mnist") == 0 ? data : NULL;
     if (test_src) {
@@ -325,6 +372,10 @@ int cmd_train(int argc, char **argv)
                  (long long)shape[1], (long long)shape[0], o.resize ? " resize" : "");
         r.meta_keys[r.nmeta] = "image", r.meta_vals[r.nmeta++] = image;
     }
+    if (augment) {
+        r.meta_keys[r.nmeta] = "augment", r.meta_vals[r.nmeta++] = aug_text;
+        r.meta_keys[r.nmeta] = "augment_seed", r.meta_vals[r.nmeta++] = aug_seed;
+    }
     if (o.log && !(r.log = fopen(o.log, nn_trainer_epoch(r.t) > 0 ? "a" : "w"))) {
         cli_fail("train", "cannot write --log %s", o.log);
         goto done;
@@ -337,7 +388,9 @@ int cmd_train(int argc, char **argv)
                nn_model_spec(r.m), (long long)nn_graph_param_count(nn_model_graph(r.m)),
                nn_dataset_source(train), (long long)nn_dataset_size(train),
                val ? ", validation held out" : "");
-    struct nn_source s_tr = nn_source_from_dataset(train), s_va;
+    if (!o.quiet && augment)
+        printf("augmentation: %s (training batches only)\n", aug_text);
+    struct nn_source s_va;
     if (val)
         s_va = nn_source_from_dataset(val);
     nn_status st = nn_trainer_fit(r.t, &s_tr, val ? &s_va : NULL);
