@@ -984,9 +984,10 @@ struct nn_augment_source {
     int epoch;                 /* of the current pass; -1: no transform */
 };
 
-/* Makes *out a source that gives src's samples transformed as above,
- * keeping src's labels, targets, parallelism and prefetching; a, which
- * holds the state, and whatever src refers to must outlive out's use.
+/* Makes *out (which may be src itself) a source that gives src's samples
+ * transformed as above, keeping src's labels, targets, parallelism and
+ * prefetching; a, which holds the state, and whatever src refers to must
+ * outlive out's use.
  * Samples are transformed only between a begin_pass with epoch >= 0 and
  * the next with -1 (nn_trainer_fit and nn_evaluate call it), so the same
  * source may also serve for validation. The image shape is chw (C, H, W),
