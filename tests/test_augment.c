@@ -351,6 +351,59 @@ static void dataset_transforms_before_normalizing(void **state)
         }
     }
     assert_true(vacated_nonzero > 0); /* the fill is not simply 0 here */
+
+    /* the same pixels stored as floats take the other code path, to the
+     * same bits */
+    static float fx[N * F], fgot[N * F];
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < F; j++)
+            fx[i * F + j] = u8_pixel(i, j, F);
+    nn_dataset *fds = nn_dataset_from_arrays(ctx, &(struct nn_array_data){
+        .n = N, .ndim = 3, .dims = (int64_t[]){C, H, W}, .x = fx});
+    assert_non_null(fds);
+    assert_ok(ctx, nn_dataset_fit_norm(fds, NN_NORM_STANDARD));
+    struct nn_source fs = nn_source_from_dataset(fds), faug;
+    struct nn_augment_source fa;
+    assert_ok(ctx, nn_source_augment(ctx, &fa, &fs, NULL, &cfg, &faug));
+    faug.begin_pass(faug.self, 2);
+    assert_ok(ctx, faug.gather(faug.self, idx, N, fgot, NULL, NULL));
+    assert_true(same_bits(fgot, got, N * F));
+    nn_dataset_free(fds);
+    nn_dataset_free(ds);
+    nn_ctx_free(ctx);
+}
+
+/* Images larger than the stack buffer of the common path: the definition
+ * still, pixel for pixel (scale255). */
+static void large_images_follow_the_definition(void **state)
+{
+    (void)state;
+    enum { H = 131, W = 127, F = H * W, N = 3 };
+    nn_ctx *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.seed = 1, .threads = 1});
+    nn_dataset *ds = u8_images(ctx, N, 1, H, W);
+    struct nn_source s = nn_source_from_dataset(ds), aug;
+    struct nn_augment_source a;
+    struct nn_augment_cfg cfg = {.shift = 40, .flip = true, .seed = 2};
+    assert_ok(ctx, nn_source_augment(ctx, &a, &s, NULL, &cfg, &aug));
+    static float got[N * F], raw[F], ref[F];
+    struct nn_norm_stats ns;
+    nn_dataset_norm_get(ds, &ns);
+    for (int e = 0; e < 4; e++) {
+        aug.begin_pass(aug.self, e);
+        int64_t idx[N] = {2, 0, 1};
+        assert_ok(ctx, aug.gather(aug.self, idx, N, got, NULL, NULL));
+        for (int i = 0; i < N; i++) {
+            for (int j = 0; j < F; j++)
+                raw[j] = u8_pixel(idx[i], j, F);
+            reference(raw, ref, 1, H, W, nn_augment_draw(&cfg, e, idx[i]));
+            for (int j = 0; j < F; j++) {
+                float v = (ref[j] - ns.shift[j]) * ns.scale[j];
+                if (memcmp(&v, &got[i * F + j], sizeof v) != 0)
+                    fail_msg("epoch %d sample %lld pixel %d: %.9g, expected %.9g", e,
+                             (long long)idx[i], j, (double)got[i * F + j], (double)v);
+            }
+        }
+    }
     nn_dataset_free(ds);
     nn_ctx_free(ctx);
 }
@@ -588,6 +641,7 @@ NN_GROUP(augment,
          cmocka_unit_test(draws_follow_seed_epoch_and_sample),
          cmocka_unit_test(draw_statistics),
          cmocka_unit_test(dataset_transforms_before_normalizing),
+         cmocka_unit_test(large_images_follow_the_definition),
          cmocka_unit_test(batches_identical_for_1_2_3_threads),
          cmocka_unit_test(trainer_augments_training_batches_only),
          cmocka_unit_test(bad_settings_fail_clearly))
