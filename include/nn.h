@@ -1075,6 +1075,14 @@ struct nn_source {
     bool parallel;
     /* optional: a hint that samples idx[0..n) will be gathered next */
     void (*prefetch)(void *self, const int64_t *idx, int64_t n);
+    /* optional: called on the calling thread before the samples of a pass
+     * are gathered, never while a gather runs: by nn_trainer_fit with the
+     * 0-based epoch before each epoch's training batches (and with -1 when
+     * it returns), and with -1 by nn_evaluate, which validation uses too.
+     * A source that transforms samples at random (nn_source_augment) keys
+     * its transforms to the epoch and gives samples as they are at -1, so
+     * evaluation never sees them transformed. */
+    void (*begin_pass)(void *self, int epoch);
 };
 
 /* Arrays in memory as a source (not copied: they must outlive its use;
@@ -1092,6 +1100,79 @@ NN_API struct nn_source nn_source_from_arrays(struct nn_array_source *a);
  * Not copied: ds must outlive the source's use and keep its normalization
  * while training. */
 NN_API struct nn_source nn_source_from_dataset(const nn_dataset *ds);
+
+/* ---- Data augmentation (src/augment.c): random translations and
+ * horizontal flips of image samples of shape (C, H, W), for training data.
+ * The transform of an image I is
+ *   out[c][y][x] = J[c][y - dy][x - dx], and 0 where y - dy or x - dx
+ *                  falls outside the image (the background),
+ *   J = I mirrored left-right (J[c][y][x] = I[c][y][W - 1 - x]) when flip,
+ *       else I,
+ * with dy and dx uniform integers in [-shift, shift] and flip true with
+ * probability 1/2. Each sample's draw is a pure function of (seed, epoch,
+ * sample index) (a splitmix64 hash, no generator state), so the same seed
+ * gives the same batches, a resumed run continues exactly as an
+ * uninterrupted one (no state to save), and which thread gathers a sample
+ * does not matter. */
+struct nn_augment_cfg {
+    int shift;     /* largest translation along each axis, pixels (0: none) */
+    bool flip;     /* mirror left-right with probability 1/2 */
+    uint64_t seed; /* key of the random draws */
+};
+
+/* The transform of one sample. */
+struct nn_augment_draw {
+    int dy, dx; /* rows down and columns right */
+    bool flip;
+};
+
+#define NN_AUGMENT_MAX_SHIFT 4096
+
+/* Parses the text form into cfg's shift and flip (its seed is kept):
+ * comma-separated items "shift:N" (an integer in [0, NN_AUGMENT_MAX_SHIFT])
+ * and "flip", each at most once, or "none"; e.g. "shift:2,flip".
+ * NN_ERR_INVALID with a message naming the item otherwise. */
+NN_API nn_status nn_augment_parse(nn_ctx *ctx, const char *text, struct nn_augment_cfg *cfg);
+/* Writes the text form of cfg ("shift:2,flip", "flip", "none") into buf;
+ * returns the length it needs, as snprintf. */
+NN_API int nn_augment_format(const struct nn_augment_cfg *cfg, char *buf, size_t size);
+/* The draw of sample `sample` (an index into the source) in epoch `epoch`
+ * (0-based); dy = dx = 0 when shift is 0, flip false unless cfg->flip. */
+NN_API struct nn_augment_draw nn_augment_draw(const struct nn_augment_cfg *cfg, int epoch,
+                                       int64_t sample);
+/* Transforms one image img (c, h, w) in place by d as above (vacated
+ * pixels 0). Allocates nothing. */
+NN_API void nn_augment_image(float *img, int64_t c, int64_t h, int64_t w, struct nn_augment_draw d);
+
+/* Storage of an augmenting source: owned by the caller, filled by
+ * nn_source_augment; its fields are the library's. */
+struct nn_augment_source {
+    struct nn_source inner;    /* the source whose samples are transformed */
+    const nn_dataset *ds;      /* inner's data set, if made by nn_source_from_dataset */
+    struct nn_augment_cfg cfg;
+    int64_t c, h, w;           /* image shape */
+    int epoch;                 /* of the current pass; -1: no transform */
+};
+
+/* Makes *out (which may be src itself) a source that gives src's samples
+ * transformed as above, keeping src's labels, targets, parallelism and
+ * prefetching; a, which holds the state, and whatever src refers to must
+ * outlive out's use.
+ * Samples are transformed only between a begin_pass with epoch >= 0 and
+ * the next with -1 (nn_trainer_fit and nn_evaluate call it), so the same
+ * source may also serve for validation. The image shape is chw (C, H, W),
+ * or, when chw is NULL, that of src's data set (src made by
+ * nn_source_from_dataset from a set with 3-D samples: IDX images, image
+ * folders). For a data set the transform is applied to the stored pixels
+ * before the normalization: vacated pixels are a raw 0 normalized as that
+ * position's pixels are; for other sources they are 0 in the source's
+ * features. Allocates nothing (neither here nor per batch). NN_ERR_INVALID
+ * or NN_ERR_SHAPE, naming the data and the shapes: no image shape, a
+ * shape whose size differs from src's features, a shift of at least the
+ * image's height or width, a negative shift. */
+NN_API nn_status nn_source_augment(nn_ctx *ctx, struct nn_augment_source *a,
+                            const struct nn_source *src, const int64_t *chw,
+                            const struct nn_augment_cfg *cfg, struct nn_source *out);
 
 struct nn_metrics {
     double loss;     /* data term, mean over samples */

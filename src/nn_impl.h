@@ -319,6 +319,17 @@ enum nn_feed_kind { NN_FEED_LABELS, NN_FEED_TARGETS, NN_FEED_BINARY_LABELS };
  * source in the message ("training data"). Sets *kind on success. */
 nn_status nn_source_check(nn_model *m, const struct nn_source *s, const char *what,
                           enum nn_feed_kind *kind);
+/* The data set behind a source made by nn_source_from_dataset, or NULL. */
+const nn_dataset *nn_source_dataset(const struct nn_source *s);
+/* nn_dataset_gather's features of samples idx[0..n) (x_out may be NULL:
+ * the indices are only checked), each sample transformed as an image of
+ * shape (c, h, w) (c h w = its features) by nn_augment_draw(cfg, epoch,
+ * idx[i]) before its normalization: vacated pixels are a stored 0
+ * normalized as their position's pixels are (data/dataset.c). Allocates
+ * nothing. */
+nn_status nn_ds_gather_augmented(const nn_dataset *ds, const int64_t *idx, int64_t n,
+                                 float *x_out, int64_t c, int64_t h, int64_t w,
+                                 const struct nn_augment_cfg *cfg, int epoch);
 
 /* Trainer state for checkpoints (train.c). */
 struct nn_trainer_state {

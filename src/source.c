@@ -66,6 +66,11 @@ struct nn_source nn_source_from_dataset(const nn_dataset *ds)
                               .prefetch = dataset_prefetch};
 }
 
+const nn_dataset *nn_source_dataset(const struct nn_source *s)
+{
+    return s && s->gather == dataset_gather ? s->self : NULL;
+}
+
 /* ---- the check ---------------------------------------------------------- */
 
 static const char *loss_text(nn_loss_kind k)

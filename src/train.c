@@ -182,6 +182,8 @@ nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn_metric
     }
     bool training = g->training;
     nn_graph_set_training(g, false);
+    if (src->begin_pass) /* an evaluation pass: samples as they are */
+        src->begin_pass(src->self, -1);
     double loss = 0, correct = 0, ae = 0, se = 0;
     for (int64_t i = 0; st == NN_OK && i < src->n; i += mb) {
         int64_t k = src->n - i < mb ? src->n - i : mb;
@@ -507,6 +509,8 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
             }
         double lsum = 0, correct = 0, ae = 0, se = 0;
         int64_t seen = 0;
+        if (train->begin_pass) /* e.g. augmentation keyed to the epoch */
+            train->begin_pass(train->self, t->nhist);
         nn_graph_set_training(g, true);
         for (int64_t b = 0; b < batches; b++) {
             int64_t k = n - b * B < B ? n - b * B : B;
@@ -582,6 +586,8 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
             stop = true;
     }
     nn_graph_set_training(g, false);
+    if (train->begin_pass)
+        train->begin_pass(train->self, -1);
     bool finished = t->stopped_early || t->nhist >= c->epochs;
     if (st == NN_OK && finished && c->patience > 0 && !c->keep_last && t->best_epoch > 0)
         memcpy(g->param_block, t->best, (size_t)g->param_count * sizeof(float));

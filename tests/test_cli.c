@@ -1,8 +1,8 @@
 /*
  * test_cli.c - the nn program end to end: training on a small CSV,
- * checkpoints that eval reproduces, exact resume, atomic checkpoint writes
- * under a failing write and SIGKILL, config files, and one clear error
- * (never a crash) for each kind of bad input.
+ * checkpoints that eval reproduces, exact resume (with augmentation too),
+ * atomic checkpoint writes under injected failures and SIGKILL, config
+ * files, and one clear error (never a crash) for each kind of bad input.
  */
 #include "test.h"
 
@@ -625,6 +625,123 @@ static void eval_and_predict_use_recorded_data(void **state)
     assert_null(strstr(out, "200:"));
 }
 
+/* An IDX file of unsigned bytes with the given dimensions. */
+static void write_idx(const char *path, int ndim, const uint32_t *dims, const uint8_t *data,
+                      size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    uint8_t head[4] = {0, 0, 8, (uint8_t)ndim};
+    fwrite(head, 1, 4, f);
+    for (int i = 0; i < ndim; i++) {
+        uint8_t d[4] = {(uint8_t)(dims[i] >> 24), (uint8_t)(dims[i] >> 16),
+                        (uint8_t)(dims[i] >> 8), (uint8_t)dims[i]};
+        fwrite(d, 1, 4, f);
+    }
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+/* 64 images of 8 x 8: a bright bar in the top half (class 0) or the bottom
+ * half (class 1), at varying places; returns "idx:IMAGES,LABELS". */
+static const char *bars_idx(void)
+{
+    static char spec[1100];
+    static uint8_t px[64 * 64], lbl[64];
+    for (int i = 0; i < 64; i++) {
+        lbl[i] = (uint8_t)(i % 2);
+        int y = 1 + (i / 2) % 2 + 4 * lbl[i], x = 1 + (i / 4) % 4;
+        for (int r = y; r < y + 2; r++)
+            for (int c = x; c < x + 3; c++)
+                px[i * 64 + r * 8 + c] = (uint8_t)(150 + i);
+    }
+    char img[512], lab[512];
+    snprintf(img, sizeof img, "%s/bars-images.idx", dir);
+    snprintf(lab, sizeof lab, "%s/bars-labels.idx", dir);
+    write_idx(img, 3, (uint32_t[]){64, 8, 8}, px, sizeof px);
+    write_idx(lab, 1, (uint32_t[]){64}, lbl, sizeof lbl);
+    snprintf(spec, sizeof spec, "idx:%s,%s", img, lab);
+    return spec;
+}
+
+/* --augment: a run stopped after 2 of 4 epochs and resumed (without the
+ * flag, and with another --seed: the checkpoint keeps the setting and the
+ * seed of its draws) ends with the tensors of the uninterrupted run; the
+ * augmentation changes the result, and --augment none on resume turns it
+ * off. Two threads share each batch's gather. */
+static void augment_resume_is_exact(void **state)
+{
+    (void)state;
+    char flags[2048];
+    snprintf(flags, sizeof flags, "--data %s --model '64 dense:16 relu dense:2' --batch 32 "
+             "--seed 3 --threads 2 --quiet", bars_idx());
+    const char *runs[][2] = {
+        {"--epochs 4 --augment shift:2,flip", "afull"},
+        {"--epochs 2 --augment shift:2,flip", "apart"},
+        {"--epochs 4 --resume DIR/apart.safetensors", "aresumed"},
+        {"--epochs 4", "anone"},
+        {"--epochs 4 --resume DIR/apart.safetensors --augment flip,shift:2", "asame"},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        char extra[600];
+        const char *d = strstr(runs[i][0], "DIR");
+        if (d)
+            snprintf(extra, sizeof extra, "%.*s%s%s", (int)(d - runs[i][0]), runs[i][0], dir,
+                     d + 3);
+        else
+            snprintf(extra, sizeof extra, "%s", runs[i][0]);
+        int rc = run(out, sizeof out, "%s train %s %s --out %s/%s.safetensors", nn_bin, flags,
+                     extra, dir, runs[i][1]);
+        if (rc)
+            fail_msg("nn train %s: %s", extra, out);
+    }
+    char a[512], b[512], c[512], e[512];
+    snprintf(a, sizeof a, "%s/afull.safetensors", dir);
+    snprintf(b, sizeof b, "%s/aresumed.safetensors", dir);
+    snprintf(c, sizeof c, "%s/anone.safetensors", dir);
+    snprintf(e, sizeof e, "%s/asame.safetensors", dir);
+    same_tensor(a, b, "dense1.weight");
+    same_tensor(a, b, "dense2.bias");
+    same_tensor(a, b, "optim.state");
+    same_tensor(a, e, "dense1.weight"); /* the same setting, written otherwise */
+    assert_false(tensors_equal(a, c, "dense1.weight"));
+    /* a resumed run keeps its augmentation: another one contradicts it */
+    int rc0 = run(out, sizeof out, "%s train --resume %s/apart.safetensors --epochs 4 "
+                  "--augment none --out %s/aoff.safetensors", nn_bin, dir, dir);
+    if (rc0 != 1 || !strstr(out, "--augment") || !strstr(out, "shift:2,flip"))
+        fail_msg("--resume with --augment none: exit %d: %s", rc0, out);
+    int rc = run(out, sizeof out, "%s info %s", nn_bin, b);
+    assert_int_equal(rc, 0);
+    if (!strstr(out, "shift:2,flip"))
+        fail_msg("nn info does not show the augmentation: %s", out);
+}
+
+/* Bad --augment settings: an error exit naming the flag and what is wrong. */
+static void augment_bad_flags_fail_clearly(void **state)
+{
+    (void)state;
+    const char *idx = bars_idx();
+    char blobs[512];
+    snprintf(blobs, sizeof blobs, "%s/blobs.csv --label kind", dir);
+    struct { const char *data, *flag, *needle; } cases[] = {
+        {idx, "shift:-1", "'-1'"},
+        {idx, "spin", "'spin'"},
+        {idx, "shift:2,,flip", "empty item"},
+        {idx, "shift:8", "8 x 8"},
+        {blobs, "shift:2,flip", "blobs.csv"}, /* not images */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = run(out, sizeof out, "%s train --data %s --augment '%s' --epochs 1 --out "
+                     "%s/bad.safetensors", nn_bin, cases[i].data, cases[i].flag, dir);
+        if (rc == 0 || rc >= 1000)
+            fail_msg("--augment %s: exit %d (expected an error exit): %s", cases[i].flag, rc,
+                     out);
+        if (!strstr(out, "--augment") || !strstr(out, cases[i].needle))
+            fail_msg("--augment %s: the message lacks '--augment' or '%s': %s", cases[i].flag,
+                     cases[i].needle, out);
+    }
+}
+
 static void failed_write_keeps_last_checkpoint(void **state)
 {
     (void)state;
@@ -1016,7 +1133,8 @@ static void help_documents_every_flag(void **state)
                            "--optim", "--lr", "--momentum", "--weight-decay", "--l1", "--l2",
                            "--dropout", "--schedule", "--patience", "--threads", "--init",
                            "--epochs", "--batch", "--seed", "--out", "--resume", "--log",
-                           "--plot", "--config", "--quiet", "--normalize", "--clip-norm"};
+                           "--plot", "--config", "--quiet", "--normalize", "--clip-norm",
+                           "--augment"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (!strstr(out, flags[i]))
             fail_msg("nn help train does not document %s", flags[i]);
@@ -1037,6 +1155,8 @@ NN_GROUP_FIXTURE(cli, setup, teardown,
                  cmocka_unit_test(resume_restores_every_setting),
                  cmocka_unit_test(resume_rejects_contradicting_flags),
                  cmocka_unit_test(eval_and_predict_use_recorded_data),
+                 cmocka_unit_test(augment_resume_is_exact),
+                 cmocka_unit_test(augment_bad_flags_fail_clearly),
                  cmocka_unit_test(failed_write_keeps_last_checkpoint),
                  cmocka_unit_test(killed_training_leaves_valid_checkpoint),
                  cmocka_unit_test(config_file_and_flags_override),

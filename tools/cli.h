@@ -25,7 +25,7 @@ struct opts {
     int64_t epochs, batch, threads, patience;
     uint64_t seed;
     bool drop_last, no_shuffle, keep_last, penalize_biases, decay_biases;
-    const char *optim, *schedule;
+    const char *optim, *schedule, *augment;
     double lr, momentum, dampening, weight_decay, beta1, beta2, eps, rho, alpha;
     double l1, l2, clip_norm, min_delta;
     bool decoupled, amsgrad, centered;
@@ -101,7 +101,7 @@ void cli_record_free(struct cli_record *r);
 struct cli_recorded {
     nn_checkpoint *ck;
     const struct nn_checkpoint_info *info;
-    const char *data, *label, *task, *val, *test, *init, *seed;
+    const char *data, *label, *task, *val, *test, *init, *seed, *augment;
     double val_split;       /* 0: none */
     bool has_dropout;
     float dropout;          /* 0.5 when not recorded */

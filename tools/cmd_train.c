@@ -38,6 +38,11 @@ struct run {
     bool tested;
     struct nn_metrics tm; /* test metrics when tested */
     char test_json[160];
+    struct nn_augment_cfg aug; /* training-set augmentation */
+    bool augment;
+    char aug_text[64];
+    struct nn_augment_source aug_src;
+    struct nn_source s_tr; /* the training source, augmented if asked */
 };
 
 static bool on_epoch(const struct nn_epoch_stats *s, void *user)
@@ -115,6 +120,32 @@ static bool fits(const nn_model *m, nn_dataset *ds, const char *what)
     } else if (nn_dataset_targets(ds) != out) {
         cli_fail("train", "%s has %lld targets per sample but the model has %lld outputs",
                  what, (long long)nn_dataset_targets(ds), (long long)out);
+        return false;
+    }
+    return true;
+}
+
+/* The augmentation of the training images (--augment; on --resume the
+ * recorded setting, restored into o by record.c), drawn from the run's
+ * seed, which a resumed run keeps: the resumed run continues the same
+ * stream. Checked before the model is built, so a bad setting fails early;
+ * o->augment becomes its canonical text, which the checkpoint records.
+ * false after printing an error. */
+static bool augment_setup(struct run *r)
+{
+    struct opts *o = &r->o;
+    r->aug = (struct nn_augment_cfg){.seed = o->seed};
+    if (o->augment && nn_augment_parse(r->ctx, o->augment, &r->aug) != NN_OK) {
+        cli_fail("train", "--augment %s: %s", o->augment, nn_ctx_error(r->ctx));
+        return false;
+    }
+    r->augment = r->aug.shift > 0 || r->aug.flip;
+    nn_augment_format(&r->aug, r->aug_text, sizeof r->aug_text);
+    o->augment = r->augment ? r->aug_text : NULL;
+    r->s_tr = nn_source_from_dataset(r->train);
+    if (r->augment &&
+        nn_source_augment(r->ctx, &r->aug_src, &r->s_tr, NULL, &r->aug, &r->s_tr) != NN_OK) {
+        cli_fail("train", "--augment %s: %s", r->aug_text, nn_ctx_error(r->ctx));
         return false;
     }
     return true;
@@ -395,10 +426,12 @@ static bool train_and_test(struct run *r)
                nn_model_spec(r->m), (long long)nn_graph_param_count(nn_model_graph(r->m)),
                nn_dataset_source(r->train), (long long)nn_dataset_size(r->train),
                r->val ? ", validation held out" : "");
-    struct nn_source s_tr = nn_source_from_dataset(r->train), s_va;
+    if (!o->quiet && r->augment)
+        printf("augmentation: %s (training batches only)\n", r->aug_text);
+    struct nn_source s_va;
     if (r->val)
         s_va = nn_source_from_dataset(r->val);
-    nn_status st = nn_trainer_fit(r->t, &s_tr, r->val ? &s_va : NULL);
+    nn_status st = nn_trainer_fit(r->t, &r->s_tr, r->val ? &s_va : NULL);
     if (r->tty)
         fprintf(stderr, "\r\033[K");
     if (st != NN_OK) {
@@ -512,7 +545,7 @@ int cmd_train(int argc, char **argv)
     r->data = o->data ? o->data : "fashion-mnist";
     r->builtin = strcmp(r->data, "fashion-mnist") == 0;
     r->tty = isatty(2) && !o->quiet;
-    if (load_data(r) && build_model(r) && make_trainer(r) && open_outputs(r) &&
+    if (load_data(r) && augment_setup(r) && build_model(r) && make_trainer(r) && open_outputs(r) &&
         train_and_test(r) && finish(r))
         rc = 0;
 done:

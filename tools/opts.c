@@ -72,6 +72,11 @@ static const struct opt table[] = {
      "mini-batch size (default 64; 1 = stochastic, the data size = batch)"},
     {"drop-last", NULL, T_BOOL, O(drop_last), 0, 0, TR, "skip the last partial batch"},
     {"no-shuffle", NULL, T_BOOL, O(no_shuffle), 0, 0, TR, "keep the data order every epoch"},
+    {"augment", "SPEC", T_STR, O(augment), 0, 0, TR,
+     "augment training images, never validation or test ones: shift:N moves each by up to "
+     "N pixels along each axis (vacated pixels 0), flip mirrors it left-right with "
+     "probability 1/2, e.g. shift:2,flip; drawn anew each epoch from --seed; kept by "
+     "--resume (none: off)"},
     {"seed", "N", T_U64, O(seed), 0, 0, TR, "random seed (default 1)"},
     {"threads", "N", T_INT, O(threads), 0, 1024, TR | EV | PR,
      "cores to use in total (default 0 = all)"},

@@ -122,6 +122,8 @@ bool cli_record_build(struct cli_record *r, const struct opts *o, bool has_dropo
     add(r, "seed", keep_fmt(r, "%" PRIu64, o->seed));
     if (o->init)
         add(r, "init", o->init);
+    if (o->augment)
+        add(r, "augment", o->augment);
     if (has_dropout) {
         fmt_num(num, sizeof num, (float)o->dropout, true);
         add(r, "dropout", keep(r, strdup(num)));
@@ -164,6 +166,7 @@ bool cli_recorded_open(nn_ctx *ctx, const char *cmd, const char *path, struct cl
     r->test = nn_checkpoint_meta(r->ck, "test_data");
     r->init = nn_checkpoint_meta(r->ck, "init");
     r->seed = nn_checkpoint_meta(r->ck, "seed");
+    r->augment = nn_checkpoint_meta(r->ck, "augment");
     const char *vs = nn_checkpoint_meta(r->ck, "val_split");
     r->val_split = vs ? strtod(vs, NULL) : 0;
     const char *dr = nn_checkpoint_meta(r->ck, "dropout");
@@ -339,6 +342,7 @@ static void restore(struct opts *o, const struct cli_recorded *r)
     o->test = r->test;
     o->val_split = r->val_split;
     o->init = r->init;
+    o->augment = r->augment;
     o->dropout = r->dropout;
     o->normalize = in->has_norm ? nn_norm_name(in->norm.kind) : "none";
     o->image_size = r->image_size[0] ? r->image_size : NULL;
@@ -393,9 +397,17 @@ static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
     int ok_kind = o->optim ? nn_optim_parse(o->optim) : -1;
     snprintf(seed, sizeof seed, "%" PRIu64, o->seed);
     char *spec_given = o->model ? recorded_spec(ctx, o) : NULL;
+    /* --augment in its canonical form (the form recorded) */
+    char aug_given[64];
+    struct nn_augment_cfg ac = {0};
+    if (o->augment && nn_augment_parse(ctx, o->augment, &ac) == NN_OK)
+        nn_augment_format(&ac, aug_given, sizeof aug_given);
+    else
+        snprintf(aug_given, sizeof aug_given, "%s", o->augment ? o->augment : "");
     const char *norm = in->has_norm ? nn_norm_name(in->norm.kind) : "none";
     struct cmp c[] = {
         STR("model", spec_given ? spec_given : o->model, in->spec),
+        STR("augment", aug_given, r->augment ? r->augment : "none"),
         STR("loss", o->loss, loss_name(in->loss)),
         STR("data", resolved[0], r->data),
         STR("val", resolved[1], r->val),

@@ -1,7 +1,8 @@
 /*
  * dataset.c - the data set type: construction from arrays, accessors,
  * normalization (fit, get, set, apply), views, seeded splits and the
- * per-batch gather that turns stored rows into normalized float32.
+ * per-batch gather that turns stored rows into normalized float32, plain
+ * or transformed as images (augmentation) before the normalization.
  */
 #include "data/data.h"
 
@@ -651,4 +652,131 @@ void nn_dataset_prefetch(const nn_dataset *ds, const int64_t *idx, int64_t n)
 nn_status nn_dataset_row(const nn_dataset *ds, int64_t i, float *x_out)
 {
     return nn_dataset_gather(ds, &i, 1, x_out, NULL, NULL);
+}
+
+/* ---- augmentation ------------------------------------------------------------ */
+
+/* dst[x] = (v - shift[x]) * scale[x] over a run of pixels, v the stored
+ * values src[x] (step 1) or src[-x] (step -1, a mirrored run), or 0 where
+ * src is NULL (vacated pixels); vectorized. */
+static void norm_run_u8(const uint8_t *restrict src, int step, const float *restrict shift,
+                        const float *restrict scale, float *restrict dst, int64_t len)
+{
+    if (!src) {
+        NN_SIMD
+        for (int64_t x = 0; x < len; x++)
+            dst[x] = (0.0f - shift[x]) * scale[x];
+    } else if (step > 0) {
+        NN_SIMD
+        for (int64_t x = 0; x < len; x++)
+            dst[x] = ((float)src[x] - shift[x]) * scale[x];
+    } else {
+        NN_SIMD
+        for (int64_t x = 0; x < len; x++)
+            dst[x] = ((float)src[-x] - shift[x]) * scale[x];
+    }
+}
+
+static void norm_run_f32(const float *restrict src, int step, const float *restrict shift,
+                         const float *restrict scale, float *restrict dst, int64_t len)
+{
+    if (!src) {
+        NN_SIMD
+        for (int64_t x = 0; x < len; x++)
+            dst[x] = (0.0f - shift[x]) * scale[x];
+    } else if (step > 0) {
+        NN_SIMD
+        for (int64_t x = 0; x < len; x++)
+            dst[x] = (src[x] - shift[x]) * scale[x];
+    } else {
+        NN_SIMD
+        for (int64_t x = 0; x < len; x++)
+            dst[x] = (src[-x] - shift[x]) * scale[x];
+    }
+}
+
+/* One sample's stored row (c, h, w), u8 or f32 (the other NULL),
+ * transformed by d and normalized into dst: dst[j] = (v - shift[j]) *
+ * scale[j], v the stored value that lands on j, or 0 where none does. Each
+ * output row is at most three runs: vacated, moved, vacated. */
+static void augment_row(const uint8_t *u8, const float *f32, const float *shift,
+                        const float *scale, float *dst, int64_t c, int64_t h, int64_t w,
+                        struct nn_augment_draw d)
+{
+    int64_t x0 = d.dx > 0 ? d.dx : 0, x1 = d.dx < 0 ? w + d.dx : w; /* moved: [x0, x1) */
+    if (x0 > w)
+        x0 = w;
+    if (x1 < x0)
+        x1 = x0;
+    for (int64_t k = 0; k < c; k++)
+        for (int64_t y = 0; y < h; y++) {
+            int64_t j = (k * h + y) * w, sy = y - d.dy;
+            bool inside = sy >= 0 && sy < h && x1 > x0;
+            /* the stored pixel landing on x0: column x0 - dx, or its mirror */
+            int64_t sx = x0 - d.dx, from = (k * h + sy) * w + (d.flip ? w - 1 - sx : sx);
+            int step = d.flip ? -1 : 1;
+            int64_t lo = inside ? x0 : w, hi = inside ? x1 : w;
+            if (u8) {
+                norm_run_u8(NULL, 1, shift + j, scale + j, dst + j, lo);
+                if (inside)
+                    norm_run_u8(u8 + from, step, shift + j + lo, scale + j + lo, dst + j + lo,
+                                hi - lo);
+                norm_run_u8(NULL, 1, shift + j + hi, scale + j + hi, dst + j + hi, w - hi);
+            } else {
+                norm_run_f32(NULL, 1, shift + j, scale + j, dst + j, lo);
+                if (inside)
+                    norm_run_f32(f32 + from, step, shift + j + lo, scale + j + lo, dst + j + lo,
+                                 hi - lo);
+                norm_run_f32(NULL, 1, shift + j + hi, scale + j + hi, dst + j + hi, w - hi);
+            }
+        }
+}
+
+/* Images of up to this many uint8 pixels are transformed in a buffer on
+ * the stack and then normalized in one pass (the common case); larger ones
+ * and float rows run by run. */
+#define AUG_BUF 16384
+
+/* augment_row for a uint8 image of at most AUG_BUF pixels. */
+static void augment_row_small(const uint8_t *src, const float *shift, const float *scale,
+                              float *dst, int64_t c, int64_t h, int64_t w,
+                              struct nn_augment_draw d)
+{
+    uint8_t buf[AUG_BUF];
+    memset(buf, 0, (size_t)(c * h * w));
+    int64_t x0 = d.dx > 0 ? d.dx : 0, x1 = d.dx < 0 ? w + d.dx : w; /* moved: [x0, x1) */
+    int64_t y0 = d.dy > 0 ? d.dy : 0, y1 = d.dy < 0 ? h + d.dy : h;
+    for (int64_t k = 0; k < c && x1 > x0; k++)
+        for (int64_t y = y0; y < y1; y++) {
+            uint8_t *o = buf + (k * h + y) * w + x0;
+            const uint8_t *row = src + (k * h + y - d.dy) * w;
+            if (d.flip)
+                for (int64_t x = 0; x < x1 - x0; x++)
+                    o[x] = row[w - 1 - (x0 + x - d.dx)];
+            else
+                memcpy(o, row + x0 - d.dx, (size_t)(x1 - x0));
+        }
+    norm_row_u8(buf, shift, scale, dst, c * h * w);
+}
+
+nn_status nn_ds_gather_augmented(const nn_dataset *ds, const int64_t *idx, int64_t n,
+                                 float *x_out, int64_t c, int64_t h, int64_t w,
+                                 const struct nn_augment_cfg *cfg, int epoch)
+{
+    nn_status st = nn_dataset_gather(ds, idx, n, NULL, NULL, NULL); /* checks the indices */
+    if (st != NN_OK || !x_out)
+        return st;
+    NN_ASSERT(c * h * w == ds->features, "augmented gather: the image shape does not fit");
+    const struct nn_ds_store *s = ds->store;
+    const int64_t F = ds->features;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = row_of(ds, idx[i]);
+        struct nn_augment_draw d = nn_augment_draw(cfg, epoch, idx[i]);
+        if (s->u8 && F <= AUG_BUF)
+            augment_row_small(s->u8 + r * F, ds->shift, ds->scale, x_out + i * F, c, h, w, d);
+        else
+            augment_row(s->u8 ? s->u8 + r * F : NULL, s->u8 ? NULL : s->f32 + r * F,
+                        ds->shift, ds->scale, x_out + i * F, c, h, w, d);
+    }
+    return NN_OK;
 }
