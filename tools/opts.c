@@ -243,6 +243,60 @@ static bool set(int cmd, struct opts *o, const struct opt *p, const char *val, c
     return true;
 }
 
+/* Edit distance between a and b (insertions, deletions, substitutions),
+ * capped at 9: enough to rank near misses. */
+static int distance(const char *a, const char *b)
+{
+    size_t n = strlen(b);
+    if (n > 62)
+        return 9;
+    int row[64];
+    for (size_t j = 0; j <= n; j++)
+        row[j] = (int)j;
+    for (size_t i = 1; a[i - 1]; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= n; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[n] < 9 ? row[n] : 9;
+}
+
+/* " (did you mean --NAME?)" for the option of cmd nearest to name, if one is
+ * within two edits (or name is a prefix of exactly one); "" otherwise. */
+static const char *suggest(int cmd, const char *name, char *buf, size_t size)
+{
+    const char *best = NULL;
+    int bd = 3, prefixes = 0;
+    const char *prefix = NULL;
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        if (!(table[i].cmds & cmd))
+            continue;
+        int d = distance(name, table[i].name);
+        if (d < bd)
+            bd = d, best = table[i].name;
+        size_t tl = strlen(table[i].name);
+        /* --epo for --epochs, --optimizer for --optim */
+        if ((*name && strncmp(table[i].name, name, strlen(name)) == 0) ||
+            (tl >= 4 && strncmp(name, table[i].name, tl) == 0))
+            prefixes++, prefix = table[i].name;
+    }
+    if (prefixes == 1 && strlen(name) >= 3)
+        best = prefix;
+    if (!best)
+        return "";
+    snprintf(buf, size, " (did you mean --%s?)", best);
+    return buf;
+}
+
 struct ini_state {
     int cmd;
     struct opts *o;
@@ -258,8 +312,10 @@ static int on_ini(void *user, const char *section, const char *name, const char 
     char where[600];
     const struct opt *p = find(name);
     if (!p || !(p->cmds & s->cmd) || strcmp(name, "config") == 0) {
-        cli_fail(cmd_name(s->cmd), "%s: unknown option '%s' for nn %s (see: nn help %s)",
-                 s->path, name, cmd_name(s->cmd), cmd_name(s->cmd));
+        char hint[96];
+        cli_fail(cmd_name(s->cmd), "%s: unknown option '%s' for nn %s%s (see: nn help %s)",
+                 s->path, name, cmd_name(s->cmd), suggest(s->cmd, name, hint, sizeof hint),
+                 cmd_name(s->cmd));
         s->ok = false;
         return 0;
     }
@@ -308,7 +364,9 @@ bool cli_parse(int cmd, int argc, char **argv, struct opts *o, const char **posi
         snprintf(name, sizeof name, "%.*s", (int)(len < 63 ? len : 63), a + 2);
         const struct opt *p = find(name);
         if (!p || !(p->cmds & cmd)) {
-            cli_fail(cmd_name(cmd), "unknown option '--%s' (see: nn help %s)", name, cmd_name(cmd));
+            char hint[96];
+            cli_fail(cmd_name(cmd), "unknown option '--%s'%s (see: nn help %s)", name,
+                     suggest(cmd, name, hint, sizeof hint), cmd_name(cmd));
             return false;
         }
         const char *val = NULL;
