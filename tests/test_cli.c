@@ -1144,6 +1144,15 @@ static void help_documents_every_flag(void **state)
     rc = run(out, sizeof out, "%s --version", nn_bin);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, nn_version()));
+    /* eval's batch is not train's; info has no options, so no empty list */
+    rc = run(out, sizeof out, "%s help eval", nn_bin);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "default 256"));
+    rc = run(out, sizeof out, "%s help info", nn_bin);
+    assert_int_equal(rc, 0);
+    assert_null(strstr(out, "options:"));
+    rc = run(out, sizeof out, "%s help predict", nn_bin);
+    assert_non_null(strstr(out, "most likely classes (default 3)"));
 }
 
 NN_GROUP_FIXTURE(cli, setup, teardown,

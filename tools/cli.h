@@ -45,7 +45,7 @@ struct opts {
  * positional receives at most one positional argument (a model file). */
 bool cli_parse(int cmd, int argc, char **argv, struct opts *o, const char **positional);
 /* Prints the options of one command. */
-void cli_help(FILE *f, int cmd);
+int cli_help(FILE *f, int cmd); /* the number of options listed */
 /* Whether option NAME (without dashes) was given. */
 bool cli_given(const struct opts *o, const char *name);
 /* The names (without dashes) of the options given, on the command line or

@@ -123,8 +123,11 @@ static int help(const char *what)
         return help_model();
     for (size_t i = 0; i < NCMD; i++)
         if (strcmp(what, commands[i].name) == 0) {
-            printf("usage: %s\n\n%s\n\noptions:\n", commands[i].usage, commands[i].about);
-            cli_help(stdout, commands[i].cmd);
+            printf("usage: %s\n\n%s\n", commands[i].usage, commands[i].about);
+            if (cli_help(NULL, commands[i].cmd) > 0) {
+                printf("\noptions:\n");
+                cli_help(stdout, commands[i].cmd);
+            }
             if (commands[i].cmd == CMD_TRAIN)
                 printf("\nEvery option can also be set in an INI file given with --config;\n"
                        "flags on the command line override it. See also: nn help model,\n"

@@ -69,7 +69,9 @@ static const struct opt table[] = {
      "rate of dropout layers written without one (default 0.5)"},
     {"epochs", "N", T_INT, O(epochs), 1, 1e6, TR, "epochs to train (default 10)"},
     {"batch", "N", T_INT, O(batch), 1, 1 << 20, TR | EV | PR,
-     "mini-batch size (default 64; 1 = stochastic, the data size = batch)"},
+     "train: mini-batch size (default 64; 1 = stochastic gradient descent, the data "
+     "size = full-batch); eval, predict: samples per forward pass (default 256; the "
+     "results do not depend on it)"},
     {"drop-last", NULL, T_BOOL, O(drop_last), 0, 0, TR, "skip the last partial batch"},
     {"no-shuffle", NULL, T_BOOL, O(no_shuffle), 0, 0, TR, "keep the data order every epoch"},
     {"augment", "SPEC", T_STR, O(augment), 0, 0, TR,
@@ -126,7 +128,7 @@ static const struct opt table[] = {
      "inputs to predict: a CSV of features (a label column the model was trained with is "
      "dropped), an image, a folder of images, or an IDX images file (default: the data the "
      "checkpoint records)"},
-    {"top", "K", T_INT, O(top), 1, 1000, PR, "predict: show the K most likely classes"},
+    {"top", "K", T_INT, O(top), 1, 1000, PR, "predict: show the K most likely classes (default 3)"},
     {"json", NULL, T_BOOL, O(json), 0, 0, EV | PR, "machine-readable output"},
     {"quiet", NULL, T_BOOL, O(quiet), 0, 0, TR | EV | PR,
      "print only results, warnings and errors"},
@@ -397,8 +399,9 @@ bool cli_parse(int cmd, int argc, char **argv, struct opts *o, const char **posi
     return true;
 }
 
-void cli_help(FILE *f, int cmd)
+int cli_help(FILE *f, int cmd)
 {
+    int n = 0;
     for (int i = 0; i < NOPT; i++) {
         const struct opt *p = &table[i];
         if (!(p->cmds & cmd))
@@ -406,6 +409,9 @@ void cli_help(FILE *f, int cmd)
         char left[48];
         snprintf(left, sizeof left, "--%s%s%s", p->name, p->meta ? " " : "",
                  p->meta ? p->meta : "");
-        fprintf(f, "  %-22s %s\n", left, p->help);
+        if (f)
+            fprintf(f, "  %-22s %s\n", left, p->help);
+        n++;
     }
+    return n;
 }
