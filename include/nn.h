@@ -382,6 +382,11 @@ NN_API int64_t nn_node_numel(const nn_node *n);
 NN_API const char *nn_node_name(const nn_node *n);
 NN_API const char *nn_node_op(const nn_node *n);
 NN_API bool nn_node_is_param(const nn_node *n);
+/* Renames a node (before or after compile): the name messages,
+ * nn_graph_find and nn_graph_dot use, and a parameter's name in checkpoints.
+ * E.g. "x + y" for the output of an add. NN_ERR_INVALID, naming both, if
+ * name is empty or another node of the graph has it. */
+NN_API nn_status nn_node_set_name(nn_node *n, const char *name);
 
 /* Parameters live in one contiguous block in creation order, and so do
  * their gradients (valid after compile). */
@@ -933,7 +938,9 @@ NN_API const char *nn_safetensors_path(const nn_safetensors *st);
 /* Layers, models and training (src/layers.c, src/model.c, src/train.c).    */
 
 /* dense(x) = x . W^T + b with W (units, in) named NAME.weight and b (units)
- * named NAME.bias (zeros). x must be (N, in). NULL on error. */
+ * named NAME.bias (zeros); the product is the node NAME.matmul and the sum,
+ * the layer's output, the node NAME. x must be (N, in). NULL on error (a
+ * name already used included). */
 NN_API nn_node *nn_dense(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_init,
                   const char *name);
 /* The same with the biases drawn from b_init (fans: see struct nn_init). */
