@@ -149,6 +149,12 @@ example: all
 	    $$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs nn) \
 	    -Wl,-rpath,$(STAGE)/lib
 	$(BUILD)/xor
+	$(CC) -std=c11 -Wall -Wextra -Werror examples/graph_dot.c -o $(BUILD)/graph_dot \
+	    $$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs nn) \
+	    -Wl,-rpath,$(STAGE)/lib
+	$(BUILD)/graph_dot 2>$(BUILD)/graph-example.out > $(BUILD)/graph-example.dot
+	grep -q '^f = 6; df/dx = 2, df/dy = 5, df/dz = 0$$' $(BUILD)/graph-example.out
+	$(BUILD)/nn graph $(BUILD)/graph-example.dot --png $(BUILD)/graph-example.png
 
 # libnn and PyTorch side by side (bench/run.py); updates bench/RESULTS.md.
 $(BUILD)/bench_mlp: bench/bench_mlp.c $(BUILD)/libnn.a
