@@ -26,7 +26,7 @@ else
   $(error BLAS must be onednn or openblas, not '$(BLAS)')
 endif
 LIBS = $(BLAS_LIBS) -lcjson -lcsv -lstb -lz -lm
-CLI_LIBS = -linih -lcairo
+CLI_LIBS = -linih -lcairo $(shell pkg-config --libs libgvc 2>/dev/null || echo -lgvc -lcgraph -lcdt)
 
 # The shared library's version (from include/nn.h) and SONAME: libnn.so.MAJOR
 # names the ABI; make install adds the versioned file and the two links.
@@ -91,7 +91,7 @@ $(BUILD)/tests/runner.o: $(BUILD)/tests/groups.h
 # symbols are hidden unless nn.h marks them NN_API.
 $(BUILD)/src/%.o: CFLAGS += -Isrc -fvisibility=hidden
 $(BUILD)/tests/%.o: CFLAGS += -Isrc -I$(BUILD)/tests -Itests -DNN_TESTING
-$(BUILD)/tools/%.o: CFLAGS += $(shell pkg-config --cflags cairo 2>/dev/null)
+$(BUILD)/tools/%.o: CFLAGS += $(shell pkg-config --cflags cairo libgvc 2>/dev/null)
 
 # The test runner's own copy of the library sources with test-only failure
 # injection (src/io/io.h, -DNN_TESTING), linked ahead of libnn.a so that it
@@ -149,6 +149,12 @@ example: all
 	    $$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs nn) \
 	    -Wl,-rpath,$(STAGE)/lib
 	$(BUILD)/xor
+	$(CC) -std=c11 -Wall -Wextra -Werror examples/graph_dot.c -o $(BUILD)/graph_dot \
+	    $$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs nn) \
+	    -Wl,-rpath,$(STAGE)/lib
+	$(BUILD)/graph_dot 2>$(BUILD)/graph-example.out > $(BUILD)/graph-example.dot
+	grep -q '^f = 6; df/dx = 2, df/dy = 5, df/dz = 0$$' $(BUILD)/graph-example.out
+	$(BUILD)/nn graph $(BUILD)/graph-example.dot --png $(BUILD)/graph-example.png
 
 # libnn and PyTorch side by side (bench/run.py); updates bench/RESULTS.md.
 $(BUILD)/bench_mlp: bench/bench_mlp.c $(BUILD)/libnn.a

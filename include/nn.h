@@ -382,6 +382,11 @@ NN_API int64_t nn_node_numel(const nn_node *n);
 NN_API const char *nn_node_name(const nn_node *n);
 NN_API const char *nn_node_op(const nn_node *n);
 NN_API bool nn_node_is_param(const nn_node *n);
+/* Renames a node (before or after compile): the name messages,
+ * nn_graph_find and nn_graph_dot use, and a parameter's name in checkpoints.
+ * E.g. "x + y" for the output of an add. NN_ERR_INVALID, naming both, if
+ * name is empty or another node of the graph has it. */
+NN_API nn_status nn_node_set_name(nn_node *n, const char *name);
 
 /* Parameters live in one contiguous block in creation order, and so do
  * their gradients (valid after compile). */
@@ -393,6 +398,47 @@ NN_API float *nn_graph_param_block(nn_graph *g);
 NN_API float *nn_graph_grad_block(nn_graph *g);
 /* Offset of a parameter's values inside the block. */
 NN_API int64_t nn_param_offset(const nn_node *param);
+
+/* ------------------------------------------------------------------------ */
+/* The graph as a picture (src/graph_dot.c): Graphviz DOT text, which
+ * Graphviz's dot program or library renders (nn graph FILE.dot --png OUT
+ * does). */
+
+struct nn_dot_cfg {
+    bool values;       /* show each node's value from the last forward pass */
+    bool grads;        /* show each node's gradient from the last backward
+                          pass, where it has one (as nn_grad) */
+    int entries;       /* a tensor of more elements than this shows its norm
+                          and its first `entries` elements (0: 4) */
+    const char *title; /* a caption for the picture, or NULL */
+    const nn_node *from; /* the node the backward pass started from (the
+                            loss), or NULL: with it, the nodes it does not
+                            depend on (e.g. a model's predictions) show no
+                            gradient, and the caption names it */
+};
+
+/* The compiled part of g (the nodes its outputs need) as a DOT digraph:
+ * one node per graph node, with the graph's name for it (nn_node_name; in
+ * a model "x", "dense1.weight", "dense1.matmul", "dense1", "relu1", "y",
+ * "loss"), its op and its shape; one edge from each input to the node
+ * using it, labelled with the input's shape: "(N, 4)", N the batch axis,
+ * or the batch size when values are shown ("(1, 4)"). With cfg->values,
+ * each node also shows "value V" in green, and with cfg->grads "grad G" in
+ * red, G the gradient of the last backward pass with respect to the node
+ * (from a loss L: dL/dnode, summed over every path from the node to L).
+ * A tensor of at most `entries` elements is written out whole ("value 6",
+ * "grad [2, 0.5, -1]"), a larger one as its norm (the square root of the
+ * sum of squares) and its first `entries` elements ("value norm 3.21" and
+ * "[0.1, -0.4, 0.3, 2, ...]"); numbers as printf's %.4g, zeros unsigned.
+ * A bias add folded into its relu (nn_graph_set_fuse) shows the value and
+ * gradient it stands for. cfg may be NULL: structure only. Nodes that
+ * have no gradient (inputs that did not ask for one, labels, constants)
+ * show none.
+ * Returns a string the caller releases with free(), or NULL with a
+ * message in the context: NN_ERR_STATE if g is not compiled, or if values
+ * are asked for before any batch was fed; NN_ERR_INVALID if cfg->from is
+ * not a compiled node of g; NN_ERR_NOMEM. */
+NN_API char *nn_graph_dot(nn_graph *g, const struct nn_dot_cfg *cfg);
 
 /* ------------------------------------------------------------------------ */
 /* Gradient checking by central finite differences.                         */
@@ -933,7 +979,9 @@ NN_API const char *nn_safetensors_path(const nn_safetensors *st);
 /* Layers, models and training (src/layers.c, src/model.c, src/train.c).    */
 
 /* dense(x) = x . W^T + b with W (units, in) named NAME.weight and b (units)
- * named NAME.bias (zeros). x must be (N, in). NULL on error. */
+ * named NAME.bias (zeros); the product is the node NAME.matmul and the sum,
+ * the layer's output, the node NAME. x must be (N, in). NULL on error (a
+ * name already used included). */
 NN_API nn_node *nn_dense(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_init,
                   const char *name);
 /* The same with the biases drawn from b_init (fans: see struct nn_init). */

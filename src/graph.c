@@ -785,3 +785,33 @@ float *nn_graph_grad_block(nn_graph *g)
     return g->grad_block;
 }
 int64_t nn_param_offset(const nn_node *p) { return p->param_offset; }
+
+nn_status nn_node_set_name(nn_node *n, const char *name)
+{
+    if (!n)
+        return NN_ERR_INVALID;
+    nn_ctx *ctx = n->g->ctx;
+    if (!name || !*name)
+        return nn_fail(ctx, NN_ERR_INVALID, "set_name: node '%s': the new name is empty",
+                       n->name);
+    nn_node *other = nn_graph_find(n->g, name);
+    if (other == n)
+        return NN_OK;
+    if (other)
+        return nn_fail(ctx, NN_ERR_INVALID, "set_name: cannot rename '%s' to '%s': another "
+                       "node (%s) has that name", n->name, name, nn_op_table[other->op].name);
+    char *nm = malloc(strlen(name) + 1);
+    if (!nm)
+        return nn_fail(ctx, NN_ERR_NOMEM, "set_name: out of memory renaming '%s'", n->name);
+    strcpy(nm, name);
+    free(n->name);
+    n->name = nm;
+    return NN_OK;
+}
+
+bool nn_node_auto_named(const nn_node *n)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s_%d", nn_op_table[n->op].name, n->id);
+    return strcmp(n->name, buf) == 0;
+}

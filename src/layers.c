@@ -24,11 +24,27 @@ nn_node *nn_dense_ex(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_in
                     "units >= 1 (got %lld)", (long long)units);
         return NULL;
     }
+    char mn[128];
     snprintf(wn, sizeof wn, "%s.weight", name);
     snprintf(bn, sizeof bn, "%s.bias", name);
+    snprintf(mn, sizeof mn, "%s.matmul", name);
+    /* the layer's nodes are NAME.matmul and NAME (its output) */
+    const char *used = nn_graph_find(g, name) ? name : nn_graph_find(g, mn) ? mn : NULL;
+    if (used) {
+        g->error = true;
+        nn_fail(g->ctx, NN_ERR_INVALID, "dense '%s': node name '%s' is already used", name,
+                used);
+        return NULL;
+    }
     nn_node *w = nn_param(g, wn, 2, (int64_t[]){units, x->dim[1]}, w_init);
     nn_node *b = nn_param(g, bn, 1, (int64_t[]){units}, b_init);
-    return nn_add(g, nn_matmul(g, x, w, true), b);
+    nn_node *xw = nn_matmul(g, x, w, true);
+    if (xw && nn_node_set_name(xw, mn) != NN_OK)
+        return g->error = true, NULL;
+    nn_node *y = nn_add(g, xw, b);
+    if (y && nn_node_set_name(y, name) != NN_OK)
+        return g->error = true, NULL;
+    return y;
 }
 
 nn_node *nn_dense(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_init,

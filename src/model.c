@@ -254,6 +254,31 @@ static nn_status attach_loss(nn_model *m, nn_loss_kind lk, enum final_act final,
     return st;
 }
 
+/* Names the nodes that have no name of their own after their layer kind
+ * ("relu1", "dropout2", "softmax1": the op and its count), and the loss
+ * "loss", so that messages and pictures (nn_graph_dot) say which layer. */
+static nn_status name_nodes(nn_model *m)
+{
+    int count[NN_OP_COUNT] = {0};
+    for (int i = 0; i < m->g->nnodes; i++) {
+        nn_node *n = m->g->nodes[i];
+        if (n == m->loss && !nn_graph_find(m->g, "loss")) {
+            if (nn_node_set_name(n, "loss") != NN_OK)
+                return NN_ERR_NOMEM;
+            continue;
+        }
+        if (n->op == NN_OP_PARAM || !nn_node_auto_named(n))
+            continue;
+        char name[64];
+        do
+            snprintf(name, sizeof name, "%s%d", nn_op_table[n->op].name, ++count[n->op]);
+        while (nn_graph_find(m->g, name));
+        if (nn_node_set_name(n, name) != NN_OK)
+            return NN_ERR_NOMEM;
+    }
+    return NN_OK;
+}
+
 /* The graph of a parsed spec, with its loss, compiled. */
 static nn_status build(nn_model *m, const struct nn_spec *s, const struct nn_model_cfg *c)
 {
@@ -262,6 +287,8 @@ static nn_status build(nn_model *m, const struct nn_spec *s, const struct nn_mod
     nn_status st = build_layers(m, s, c, &final, &pre_final, &h);
     if (st == NN_OK)
         st = attach_loss(m, c->loss, final, pre_final, h);
+    if (st == NN_OK)
+        st = name_nodes(m);
     if (st == NN_OK) {
         nn_node *outs[2] = {m->loss, m->out};
         nn_graph_set_fuse(m->g, true);

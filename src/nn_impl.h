@@ -297,6 +297,8 @@ void nn_grad_materialize(nn_node *p);
 const char *nn_shape_str(const nn_node *n, char *buf, size_t len);
 void nn_set_shape(nn_node *n, bool batched, int ndim, const int64_t *dim);
 nn_node *nn_unary_new(nn_graph *g, enum nn_op op, nn_node *a);
+/* Whether n still has the name nn_node_new made up for it ("relu_5"). */
+bool nn_node_auto_named(const nn_node *n);
 
 /* Shape inference helpers shared by op families. */
 nn_status nn_infer_same(nn_graph *g, nn_node *n); /* out shape = in[0] */

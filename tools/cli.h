@@ -11,7 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8, CMD_GRADCHECK = 16 };
+enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8, CMD_GRADCHECK = 16,
+       CMD_GRAPH = 32, CMD_PLOT = 64 };
 
 struct opts {
     /* data */
@@ -34,6 +35,9 @@ struct opts {
     bool quiet, json, all;
     const char *op;
     int64_t top;
+    /* graph and plot */
+    const char *png, *svg, *values, *label_value;
+    bool dot, boundary;
     /* which options were given (by index in the table), for "flags override" */
     bool given[96];
     char pool[16384]; /* string values read from --config */
@@ -132,6 +136,18 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_graph(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+
+/* plot.c's drawing helpers, shared with boundary.c: text anchored at
+ * (x, y) by fractions (ax, ay) of its extent, and a tick step of 1, 2 or 5
+ * times a power of ten giving about n ticks over range. */
+typedef struct _cairo cairo_t;
+void cli_plot_text(cairo_t *cr, double x, double y, const char *s, double ax, double ay);
+double cli_nice_step(double range, int n);
+/* The decision regions of a 2-input classifier over the points of ds
+ * (its features in raw units), to a PNG; false after printing an error. */
+bool cli_plot_boundary(nn_model *m, const nn_dataset *ds, const char *path, const char *title);
 
 /* Prints "nn CMD: MESSAGE" to stderr and returns exit code 1. */
 int cli_fail(const char *cmd, const char *fmt, ...)

@@ -22,6 +22,12 @@ static const struct {
      "the model spec, parameter count and training history of a checkpoint"},
     {"gradcheck", CMD_GRADCHECK, "nn gradcheck --all | --op NAME",
      "check every op's backward pass against central finite differences"},
+    {"graph", CMD_GRAPH,
+     "nn graph MODEL.safetensors|\"SPEC\"|FILE.dot [--dot] [--png FILE] [--svg FILE] "
+     "[--values INPUT]",
+     "the computation graph as Graphviz DOT or a picture, with values and gradients"},
+    {"plot", CMD_PLOT, "nn plot MODEL.safetensors --boundary [--data FILE.csv] [--out FILE.png]",
+     "a 2-input classifier's decision regions with the data over them"},
 };
 #define NCMD (sizeof commands / sizeof commands[0])
 
@@ -202,6 +208,10 @@ int main(int argc, char **argv)
         return cmd_info(argc - 2, argv + 2);
     if (strcmp(cmd, "gradcheck") == 0)
         return cmd_gradcheck(argc - 2, argv + 2);
+    if (strcmp(cmd, "graph") == 0)
+        return cmd_graph(argc - 2, argv + 2);
+    if (strcmp(cmd, "plot") == 0)
+        return cmd_plot(argc - 2, argv + 2);
     fprintf(stderr, "nn: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

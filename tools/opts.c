@@ -27,18 +27,20 @@ struct opt {
 #define EV CMD_EVAL
 #define PR CMD_PREDICT
 #define DATA (CMD_TRAIN | CMD_EVAL)
+#define GR CMD_GRAPH
+#define PL CMD_PLOT
 #define O(f) offsetof(struct opts, f)
 #define BIG 1e18
 
 static const struct opt table[] = {
-    {"data", "SRC", T_STR, O(data), 0, 0, DATA,
-     "data: fashion-mnist (train's default; eval's is the data the checkpoint records), "
-     "FILE.csv, DIR/ (one subfolder per class) or "
+    {"data", "SRC", T_STR, O(data), 0, 0, DATA | PL,
+     "data: fashion-mnist (train's default; eval's and plot's is the data the checkpoint "
+     "records), FILE.csv, DIR/ (one subfolder per class) or "
      "idx:IMAGES,LABELS"},
-    {"label", "COL", T_STR, O(label), 0, 0, DATA,
+    {"label", "COL", T_STR, O(label), 0, 0, DATA | PL,
      "CSV label column: header name or 0-based index (-1 = last); default: the last column "
      "(eval: the checkpoint's)"},
-    {"task", "KIND", T_STR, O(task), 0, 0, DATA,
+    {"task", "KIND", T_STR, O(task), 0, 0, DATA | PL,
      "CSV labels: auto, classify or regress (default auto)"},
     {"normalize", "KIND", T_STR, O(normalize), 0, 0, TR,
      "standard, minmax, scale255 or none (default: standard for CSV, scale255 for images)"},
@@ -79,7 +81,8 @@ static const struct opt table[] = {
      "N pixels along each axis (vacated pixels 0), flip mirrors it left-right with "
      "probability 1/2, e.g. shift:2,flip; drawn anew each epoch from --seed; kept by "
      "--resume (none: off)"},
-    {"seed", "N", T_U64, O(seed), 0, 0, TR, "random seed (default 1)"},
+    {"seed", "N", T_U64, O(seed), 0, 0, TR | GR,
+     "random seed (default 1; graph: of a spec's initial weights)"},
     {"threads", "N", T_INT, O(threads), 0, 1024, TR | EV | PR,
      "cores to use in total (default 0 = all)"},
     {"optim", "NAME", T_STR, O(optim), 0, 0, TR,
@@ -116,9 +119,10 @@ static const struct opt table[] = {
      "early stopping: improvement that resets the patience (default 0)"},
     {"keep-last", NULL, T_BOOL, O(keep_last), 0, 0, TR,
      "early stopping: keep the last weights instead of the best"},
-    {"out", "FILE", T_STR, O(out), 0, 0, TR,
-     "checkpoint to write after every epoch (default model.safetensors; with --resume, "
-     "the file resumed)"},
+    {"out", "FILE", T_STR, O(out), 0, 0, TR | PL,
+     "train: the checkpoint to write after every epoch (default model.safetensors; with "
+     "--resume, the file resumed); plot: the PNG to write (default: beside the model, "
+     "MODEL-boundary.png)"},
     {"resume", "FILE", T_STR, O(resume), 0, 0, TR,
      "continue a run from its checkpoint with all its settings (data, model, optimizer, "
      "schedule, ...); only --epochs and the outputs may be given, or flags repeating them"},
@@ -135,6 +139,24 @@ static const struct opt table[] = {
     {"config", "FILE", T_STR, O(config), 0, 0, TR | EV | PR,
      "read options from an INI file (key = value, keys as the long options); "
      "flags given on the command line override it"},
+    {"dot", NULL, T_BOOL, O(dot), 0, 0, GR,
+     "write the graph as Graphviz DOT to standard output (the default without --png and "
+     "--svg)"},
+    {"png", "FILE", T_STR, O(png), 0, 0, GR, "draw the graph to a PNG file (with Graphviz)"},
+    {"svg", "FILE", T_STR, O(svg), 0, 0, GR, "draw the graph to an SVG file (with Graphviz)"},
+    {"values", "INPUT", T_STR, O(values), 0, 0, GR,
+     "show each node's value for one input (green) and its gradient after a backward pass "
+     "from the loss (red): a row of numbers (\"0.5,1,-2\", or a CSV file's first data row) of "
+     "the model's inputs, optionally followed by the label (the recorded label column of a "
+     "CSV file with a header), or an image file for an image model"},
+    {"label-value", "V", T_STR, O(label_value), 0, 0, GR,
+     "the label of --values' input when the row has none: a class (index or name) or the "
+     "targets (comma-separated); default for a classifier: the class it predicts (a "
+     "regression model needs one)"},
+    {"boundary", NULL, T_BOOL, O(boundary), 0, 0, PL,
+     "draw a 2-input classifier's decision regions (a fine grid coloured by the predicted "
+     "class, paler where the model is less sure, boundaries in grey) with the data's points "
+     "over them, coloured by their true class"},
     {"all", NULL, T_BOOL, O(all), 0, 0, CMD_GRADCHECK, "check every op"},
     {"op", "NAME", T_STR, O(op), 0, 0, CMD_GRADCHECK, "check one op"},
 };
@@ -159,6 +181,8 @@ static const char *cmd_name(int cmd)
     case CMD_EVAL: return "eval";
     case CMD_PREDICT: return "predict";
     case CMD_INFO: return "info";
+    case CMD_GRAPH: return "graph";
+    case CMD_PLOT: return "plot";
     default: return "gradcheck";
     }
 }

@@ -30,13 +30,13 @@ static double py(const struct panel *p, double y)
 }
 
 /* A "nice" tick step (1, 2 or 5 times a power of ten) for about n ticks. */
-static double nice_step(double range, int n)
+double cli_nice_step(double range, int n)
 {
     double raw = range / n, mag = pow(10, floor(log10(raw))), f = raw / mag;
     return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * mag;
 }
 
-static void text(cairo_t *cr, double x, double y, const char *s, double ax, double ay)
+void cli_plot_text(cairo_t *cr, double x, double y, const char *s, double ax, double ay)
 {
     cairo_text_extents_t e;
     cairo_text_extents(cr, s, &e);
@@ -57,7 +57,7 @@ static void axes(cairo_t *cr, struct panel *p, const char *title, const char *yl
     cairo_fill(cr);
     cairo_set_line_width(cr, 1);
     cairo_set_font_size(cr, 13);
-    double ys = nice_step(p->ymax - p->ymin, 6);
+    double ys = cli_nice_step(p->ymax - p->ymin, 6);
     char buf[32];
     for (double v = ceil(p->ymin / ys) * ys; v <= p->ymax + 1e-12; v += ys) {
         cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
@@ -66,9 +66,9 @@ static void axes(cairo_t *cr, struct panel *p, const char *title, const char *yl
         cairo_stroke(cr);
         cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
         snprintf(buf, sizeof buf, "%g", fabs(v) < ys * 1e-6 ? 0.0 : v);
-        text(cr, p->x0 - 8, py(p, v), buf, 1, 0.5);
+        cli_plot_text(cr, p->x0 - 8, py(p, v), buf, 1, 0.5);
     }
-    double xs = fmax(1, nice_step(p->xmax - p->xmin, 8));
+    double xs = fmax(1, cli_nice_step(p->xmax - p->xmin, 8));
     xs = ceil(xs);
     for (double v = p->xmin; v <= p->xmax + 1e-9; v += xs) {
         cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
@@ -77,20 +77,20 @@ static void axes(cairo_t *cr, struct panel *p, const char *title, const char *yl
         cairo_stroke(cr);
         cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
         snprintf(buf, sizeof buf, "%.0f", v);
-        text(cr, px(p, v), p->y0 + p->h + 8, buf, 0.5, 0);
+        cli_plot_text(cr, px(p, v), p->y0 + p->h + 8, buf, 0.5, 0);
     }
     cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
     cairo_rectangle(cr, p->x0 + 0.5, p->y0 + 0.5, p->w, p->h);
     cairo_stroke(cr);
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-    text(cr, p->x0 + p->w / 2, p->y0 + p->h + 34, "epoch", 0.5, 0);
+    cli_plot_text(cr, p->x0 + p->w / 2, p->y0 + p->h + 34, "epoch", 0.5, 0);
     cairo_save(cr);
     cairo_translate(cr, p->x0 - 62, p->y0 + p->h / 2);
     cairo_rotate(cr, -PI / 2);
-    text(cr, 0, 0, ylabel, 0.5, 0.5);
+    cli_plot_text(cr, 0, 0, ylabel, 0.5, 0.5);
     cairo_restore(cr);
     cairo_set_font_size(cr, 16);
-    text(cr, p->x0 + p->w / 2, p->y0 - 14, title, 0.5, 1);
+    cli_plot_text(cr, p->x0 + p->w / 2, p->y0 - 14, title, 0.5, 1);
 }
 
 static void series(cairo_t *cr, const struct panel *p, const double *x, const double *y,
@@ -143,7 +143,7 @@ static void legend(cairo_t *cr, const struct panel *p, bool has_val, bool top)
         cairo_stroke(cr);
         cairo_set_dash(cr, dash, 0, 0);
         cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-        text(cr, x + 48, yy, names[i], 0, 0.5);
+        cli_plot_text(cr, x + 48, yy, names[i], 0, 0.5);
     }
 }
 
@@ -181,7 +181,7 @@ static void hline(cairo_t *cr, const struct panel *p, double y, const char *labe
     cairo_stroke(cr);
     cairo_set_dash(cr, dash, 0, 0);
     cairo_set_font_size(cr, 13);
-    text(cr, p->x0 + 8, py(p, y) - 4, label, 0, 1);
+    cli_plot_text(cr, p->x0 + 8, py(p, y) - 4, label, 0, 1);
 }
 
 bool cli_plot(const char *path, const struct nn_epoch_stats *h, int n, bool regression,
@@ -211,7 +211,7 @@ bool cli_plot(const char *path, const struct nn_epoch_stats *h, int n, bool regr
     cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
     cairo_set_font_size(cr, 18);
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-    text(cr, W / 2.0, 14, title, 0.5, 0);
+    cli_plot_text(cr, W / 2.0, 14, title, 0.5, 0);
     double x1 = n > 1 ? x[n - 1] : x[0] + 1, x0 = x[0];
     struct panel pl = {90, 80, 470, 360, x0, x1, 0, 0};
     struct panel pa = {700, 80, 470, 360, x0, x1, 0, 0};
