@@ -849,8 +849,10 @@ NN_API nn_status nn_dataset_row(const nn_dataset *ds, int64_t i, float *x_out);
  * Format: an 8-byte little-endian header length N, N bytes of UTF-8 JSON
  * (tensor name -> {"dtype", "shape", "data_offsets": [begin, end)}, plus an
  * optional "__metadata__" object of string -> string), then the tensors'
- * bytes, little-endian and row-major. Supported dtypes: "F32", "I32", "I64"
- * and "U8"; the reader rejects the others with a message naming the dtype. */
+ * bytes, little-endian and row-major. Supported dtypes: "F32", "F64", "F16"
+ * (IEEE half), "BF16" (bfloat16), "I32", "I64" and "U8"; the reader rejects
+ * the others with a message naming the dtype. Checkpoints hold F32 weights;
+ * the other float types are read for nn_import_torch, which converts them. */
 
 typedef struct nn_safetensors nn_safetensors;
 
@@ -859,7 +861,7 @@ typedef struct nn_safetensors nn_safetensors;
  * elements of dtype in host byte order (written little-endian). */
 struct nn_st_tensor {
     const char *name;
-    const char *dtype; /* "F32", "I32", "I64" or "U8" */
+    const char *dtype; /* "F32", "F64", "F16", "BF16", "I32", "I64" or "U8" */
     int ndim;          /* 0 (a scalar) to NN_MAX_DIMS */
     int64_t dims[NN_MAX_DIMS];
     const void *data;  /* may be NULL only when numel is 0 */
@@ -899,7 +901,7 @@ NN_API void nn_safetensors_close(nn_safetensors *st);
  * closed; data is in host byte order and aligned to the element size. */
 struct nn_st_view {
     const char *name;
-    const char *dtype;   /* "F32", "I32", "I64" or "U8" */
+    const char *dtype;   /* "F32", "F64", "F16", "BF16", "I32", "I64" or "U8" */
     int ndim;            /* 0 for a scalar; may exceed NN_MAX_DIMS */
     const int64_t *dims; /* (ndim) */
     int64_t numel;       /* product of dims, 1 for a scalar */

@@ -40,6 +40,11 @@ void nn_st_swap_copy(void *dst, const void *src, size_t nelem, size_t esize);
  * bad byte (bad may be NULL). */
 bool nn_utf8_valid(const char *s, size_t len, size_t *bad);
 
+/* The byte offset of tensor i's data in the file's data section (its
+ * data_offsets begin), i in header order as nn_safetensors_at; -1 if i is
+ * out of range. */
+int64_t nn_st_offset(const nn_safetensors *st, int i);
+
 #ifdef NN_TESTING
 /* Failure injection for nn_safetensors_save, only in the copy of
  * safetensors.c built with -DNN_TESTING for the test runner (the library
