@@ -68,6 +68,12 @@ bool nn_st_to_f32(const struct nn_st_view *v, float *out);
  * messages; NAN for a dtype it does not know. */
 double nn_st_elem_f64(const struct nn_st_view *v, int64_t i);
 
+/* ---- import.c ---- */
+
+/* The natural module order of two state_dict names (see nn_import_torch
+ * in nn.h): negative, 0 or positive as a sorts before, with or after b. */
+int nn_import_name_cmp(const char *a, const char *b);
+
 #ifdef NN_TESTING
 /* Failure injection for nn_safetensors_save, only in the copy of
  * safetensors.c built with -DNN_TESTING for the test runner (the library
