@@ -11,7 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8, CMD_GRADCHECK = 16 };
+enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8, CMD_GRADCHECK = 16,
+       CMD_IMPORT = 32 };
 
 struct opts {
     /* data */
@@ -34,6 +35,8 @@ struct opts {
     bool quiet, json, all;
     const char *op;
     int64_t top;
+    /* import */
+    const char *map, *mean, *std, *classes;
     /* which options were given (by index in the table), for "flags override" */
     bool given[96];
     char pool[16384]; /* string values read from --config */
@@ -132,6 +135,8 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+void cmd_import_help(void); /* the assignment rule, after the options */
 
 /* Prints "nn CMD: MESSAGE" to stderr and returns exit code 1. */
 int cli_fail(const char *cmd, const char *fmt, ...)

@@ -20,6 +20,9 @@ static const struct {
      "class and probabilities (or values) for each row or image"},
     {"info", CMD_INFO, "nn info MODEL.safetensors",
      "the model spec, parameter count and training history of a checkpoint"},
+    {"import", CMD_IMPORT,
+     "nn import STATE_DICT.safetensors --model SPEC --normalize KIND --out MODEL.safetensors",
+     "a checkpoint from PyTorch weights (a state_dict saved as safetensors)"},
     {"gradcheck", CMD_GRADCHECK, "nn gradcheck --all | --op NAME",
      "check every op's backward pass against central finite differences"},
 };
@@ -125,6 +128,8 @@ static int help(const char *what)
         if (strcmp(what, commands[i].name) == 0) {
             printf("usage: %s\n\n%s\n\noptions:\n", commands[i].usage, commands[i].about);
             cli_help(stdout, commands[i].cmd);
+            if (commands[i].cmd == CMD_IMPORT)
+                cmd_import_help();
             if (commands[i].cmd == CMD_TRAIN)
                 printf("\nEvery option can also be set in an INI file given with --config;\n"
                        "flags on the command line override it. See also: nn help model,\n"
@@ -199,6 +204,8 @@ int main(int argc, char **argv)
         return cmd_info(argc - 2, argv + 2);
     if (strcmp(cmd, "gradcheck") == 0)
         return cmd_gradcheck(argc - 2, argv + 2);
+    if (strcmp(cmd, "import") == 0)
+        return cmd_import(argc - 2, argv + 2);
     fprintf(stderr, "nn: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;
