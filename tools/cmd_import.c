@@ -85,8 +85,8 @@ static bool spread(const char *flag, const float *v, int64_t n, const nn_model *
     return true;
 }
 
-/* The normalization the flags describe, set on the model. */
-static bool set_norm(nn_ctx *ctx, const struct opts *o, nn_model *m)
+/* The normalization flags, checked before anything is read. */
+static bool check_norm_flags(const struct opts *o)
 {
     if (!o->normalize) {
         cli_fail("import", "say how inputs are normalized: --normalize scale255 (pixels / 255, "
@@ -109,6 +109,13 @@ static bool set_norm(nn_ctx *ctx, const struct opts *o, nn_model *m)
                  "units: pixels 0-255)");
         return false;
     }
+    return true;
+}
+
+/* The normalization the flags describe (checked), set on the model. */
+static bool set_norm(nn_ctx *ctx, const struct opts *o, nn_model *m)
+{
+    int kind = nn_norm_parse(o->normalize);
     int64_t f = nn_model_inputs(m);
     float *shift = malloc((size_t)f * sizeof *shift), *scale = malloc((size_t)f * sizeof *scale);
     float *list = malloc((size_t)f * sizeof *list);
@@ -166,11 +173,13 @@ static bool set_classes(nn_ctx *ctx, const char *text, nn_model *m)
         cli_fail("import", "--classes: '%s' has an empty class name", text);
         ok = false;
     }
-    if (ok && nn_model_set_class_names(m, names, (int64_t)n) != NN_OK) {
-        cli_fail("import", "--classes: %zu names for a model of %lld outputs (%s)", n,
-                 (long long)nn_model_outputs(m), nn_ctx_error(ctx));
-        ok = false;
-    }
+    nn_status st = ok ? nn_model_set_class_names(m, names, (int64_t)n) : NN_OK;
+    if (st == NN_ERR_SHAPE)
+        cli_fail("import", "--classes: %zu names for a model of %lld outputs", n,
+                 (long long)nn_model_outputs(m));
+    else if (st != NN_OK)
+        cli_fail("import", "--classes: %s", nn_ctx_error(ctx));
+    ok = ok && st == NN_OK;
     free(names);
     free(copy);
     return ok;
@@ -231,7 +240,7 @@ int cmd_import(int argc, char **argv)
     if (!o.out)
         return cli_fail("import", "give the checkpoint to write with --out FILE"), 2;
     nn_loss_kind lk;
-    if (!loss_of(&o, &lk))
+    if (!loss_of(&o, &lk) || !check_norm_flags(&o))
         return 2;
     nn_ctx *ctx = nn_ctx_new(NULL);
     if (!ctx)
