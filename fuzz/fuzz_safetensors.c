@@ -7,8 +7,9 @@
  *
  * Seeds (fuzz/corpus/safetensors/): an empty file "{}", one F32 tensor,
  * metadata, every dtype with a scalar and a zero-sized tensor, an unpadded
- * header with a misaligned F32 tensor, JSON escapes and a 5-d shape, and two
- * rejects (overlapping ranges, dtype F16).
+ * header with a misaligned F32 tensor, JSON escapes and a 5-d shape, F64, F16
+ * and BF16 tensors (halves.st: the halves misaligned), and two
+ * rejects (overlapping ranges, dtype F8_E4M3).
  */
 #include "io/io.h"
 

@@ -895,8 +895,10 @@ NN_API nn_status nn_dataset_row(const nn_dataset *ds, int64_t i, float *x_out);
  * Format: an 8-byte little-endian header length N, N bytes of UTF-8 JSON
  * (tensor name -> {"dtype", "shape", "data_offsets": [begin, end)}, plus an
  * optional "__metadata__" object of string -> string), then the tensors'
- * bytes, little-endian and row-major. Supported dtypes: "F32", "I32", "I64"
- * and "U8"; the reader rejects the others with a message naming the dtype. */
+ * bytes, little-endian and row-major. Supported dtypes: "F32", "F64", "F16"
+ * (IEEE half), "BF16" (bfloat16), "I32", "I64" and "U8"; the reader rejects
+ * the others with a message naming the dtype. Checkpoints hold F32 weights;
+ * the other float types are read for nn_import_torch, which converts them. */
 
 typedef struct nn_safetensors nn_safetensors;
 
@@ -905,7 +907,7 @@ typedef struct nn_safetensors nn_safetensors;
  * elements of dtype in host byte order (written little-endian). */
 struct nn_st_tensor {
     const char *name;
-    const char *dtype; /* "F32", "I32", "I64" or "U8" */
+    const char *dtype; /* "F32", "F64", "F16", "BF16", "I32", "I64" or "U8" */
     int ndim;          /* 0 (a scalar) to NN_MAX_DIMS */
     int64_t dims[NN_MAX_DIMS];
     const void *data;  /* may be NULL only when numel is 0 */
@@ -945,7 +947,7 @@ NN_API void nn_safetensors_close(nn_safetensors *st);
  * closed; data is in host byte order and aligned to the element size. */
 struct nn_st_view {
     const char *name;
-    const char *dtype;   /* "F32", "I32", "I64" or "U8" */
+    const char *dtype;   /* "F32", "F64", "F16", "BF16", "I32", "I64" or "U8" */
     int ndim;            /* 0 for a scalar; may exceed NN_MAX_DIMS */
     const int64_t *dims; /* (ndim) */
     int64_t numel;       /* product of dims, 1 for a scalar */
@@ -1384,6 +1386,103 @@ NN_API const struct nn_checkpoint_info *nn_checkpoint_info(const nn_checkpoint *
  * "max_batch", "parameters", "norm", "classes", "optim", "train") are not
  * extra: NULL for them (use nn_checkpoint_info). Owned by ck. */
 NN_API const char *nn_checkpoint_meta(const nn_checkpoint *ck, const char *key);
+
+/* ---- Importing PyTorch weights (src/io/import.c, src/io/dtype.c): a
+ * model from a spec with every parameter and buffer filled from a
+ * safetensors file written from a PyTorch state_dict, e.g. of
+ *   torch.nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+ * ("0.weight", "0.bias", "2.weight", "2.bias") for the spec
+ *   "784 dense:128 relu dense:10".
+ *
+ * Which tensor fills which parameter. The model's parameters and buffers
+ * are taken in their order (nn_graph_param: layer after layer; a layer's
+ * weight, then bias, then batch norm's running_mean, running_var and
+ * num_batches_tracked: the order of a state_dict of the same layers).
+ *  1. The map's pairs are assigned first (cfg->map_file, then cfg->map).
+ *  2. Every other parameter takes the next tensor the map does not name,
+ *     in the file's order, which is
+ *     - the order of the tensors' data in the file (their data_offsets):
+ *       the state_dict's own order when the writer kept it (the writer of
+ *       examples/export_from_pytorch.py and tests/ref/gen_import.py does);
+ *     - unless that data is sorted by name within each dtype, dtypes in
+ *       blocks: that is what a sorting writer produces (the safetensors
+ *       package's save_file: dtypes by size, then names in byte order, so
+ *       "10.weight" comes before "2.weight"). The state_dict's order is
+ *       then lost, and the natural module order stands in for it: names
+ *       compared by module path (the name up to its last '.'), component by
+ *       component, runs of digits by their value (features.3 before
+ *       features.10, fc2 before fc10, a module's own tensors before its
+ *       children's), then by the last component in state_dict order:
+ *       weight, bias, running_mean, running_var, num_batches_tracked, then
+ *       any other by name. This recovers numbered modules (Sequential
+ *       indices, fc1 fc2 ...), not the declaration order of modules named
+ *       otherwise (conv1 before bn1, features before classifier): a map
+ *       says where those go.
+ * A tensor fits a parameter of the same shape; a scalar () also fits a
+ * parameter of shape (1) (torch's num_batches_tracked). F32 is copied, F64
+ * rounded to the nearest float, F16 and BF16 converted exactly (subnormals,
+ * infinities and NaNs included); integer tensors (I64, I32, U8) fill
+ * buffers only. Every value must be finite as a float.
+ *
+ * The map file: one pair per line, "libnn_name = torch_name", e.g.
+ * "dense1.weight = encoder.fc.weight"; "- = torch_name" leaves a tensor
+ * out on purpose; '#' starts a comment; blank lines are skipped. */
+struct nn_import_pair {
+    const char *param;  /* a model parameter ("dense1.weight"), or NULL: the
+                           tensor is left out */
+    const char *tensor; /* a tensor of the file */
+};
+
+/* One parameter as filled, for cfg->on_assign. Valid during the call. */
+struct nn_import_info {
+    const char *param;   /* the model's parameter or buffer */
+    int ndim;            /* its shape */
+    const int64_t *dims; /* (ndim) */
+    bool trainable;      /* false for a buffer */
+    const char *tensor;  /* the file's tensor that filled it */
+    const char *dtype;   /* that tensor's dtype in the file */
+    const char *by;      /* "map", "file order" or "natural order" */
+};
+
+struct nn_import_cfg {
+    int64_t max_batch;     /* largest batch the model runs (default 256) */
+    /* The loss, for nn_evaluate and the predictions. NN_LOSS_AUTO: binary
+     * cross-entropy after a final sigmoid, else softmax cross-entropy
+     * (a final linear layer gives a classifier's logits, as nn.Linear
+     * before nn.CrossEntropyLoss). A regression needs NN_LOSS_MSE. */
+    nn_loss_kind loss;
+    const char *map_file;  /* NULL, or the map as a file (see above) */
+    const struct nn_import_pair *map; /* nmap more pairs, or NULL */
+    int nmap;
+    /* Called once per parameter, in the model's order, after every one is
+     * filled (optional). */
+    void (*on_assign)(const struct nn_import_info *a, void *user);
+    void *user;
+};
+
+/* Builds the model of spec (see nn_model_new) and fills every parameter
+ * and buffer from the safetensors file at path as described above; cfg may
+ * be NULL. On success *out is the model (the caller frees it with
+ * nn_model_free; set its normalization and class names with
+ * nn_model_set_norm and nn_model_set_class_names, and save it with
+ * nn_checkpoint_save). The context's random generator is left as it was.
+ * On error *out is NULL and the message names the file and:
+ *   NN_ERR_IO      the file (or the map file) cannot be read;
+ *   NN_ERR_FORMAT  the file is not safetensors, a dtype is unsupported, or
+ *                  a line of the map is not "NAME = NAME";
+ *   NN_ERR_INVALID the spec does not build; a map pair names a parameter
+ *                  the model lacks, a tensor the file lacks, or either one
+ *                  twice;
+ *   NN_ERR_SHAPE   a tensor's shape does not fit its parameter (naming both
+ *                  and both shapes); a parameter is left without a tensor
+ *                  (naming it and its shape); a tensor is claimed by no
+ *                  parameter (naming it and its shape);
+ *   NN_ERR_FORMAT  an integer tensor for a trainable parameter;
+ *   NN_ERR_NUMERIC a value that is not finite as a float (naming the tensor,
+ *                  the element and the value);
+ *   NN_ERR_NOMEM. */
+NN_API nn_status nn_import_torch(nn_ctx *ctx, const char *path, const char *spec,
+                                 const struct nn_import_cfg *cfg, nn_model **out);
 
 /* The name of the first node in compiled order whose value holds a NaN or
  * infinity after the last forward pass, or NULL. */

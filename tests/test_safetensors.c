@@ -511,8 +511,11 @@ static void bad_duplicate_name(void **state)
 
 static void bad_dtype(void **state)
 {
-    expect_bad(state, "{" TENSOR_A("F16", "[2]", "[0,4]") "}", 4,
-               NEEDLES("tensor 'a' has unsupported dtype 'F16'", "supported: F32, I32"));
+    expect_bad(state, "{" TENSOR_A("F8_E4M3", "[2]", "[0,2]") "}", 2,
+               NEEDLES("tensor 'a' has unsupported dtype 'F8_E4M3'",
+                       "supported: F32, F64, F16, BF16, I32"));
+    expect_bad(state, "{" TENSOR_A("BOOL", "[2]", "[0,2]") "}", 2,
+               NEEDLES("unsupported dtype 'BOOL'"));
     expect_bad(state, "{" TENSOR_A("f32", "[1]", "[0,4]") "}", 4,
                NEEDLES("unsupported dtype 'f32'"));
     expect_bad(state, "{\"a\":{\"dtype\":32,\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
@@ -602,7 +605,7 @@ static void save_rejects_bad_arguments(void **state)
         {{{"a", "F32", 1, {2}, x}, {"a", "F32", 1, {2}, x}}, 2, NULL, NULL, 0,
          "duplicate tensor name 'a'"},
         {{{"__metadata__", "F32", 1, {2}, x}}, 1, NULL, NULL, 0, "reserved"},
-        {{{"a", "F16", 1, {2}, x}}, 1, NULL, NULL, 0, "unsupported dtype 'F16'"},
+        {{{"a", "C64", 1, {2}, x}}, 1, NULL, NULL, 0, "unsupported dtype 'C64'"},
         {{{"a", NULL, 1, {2}, x}}, 1, NULL, NULL, 0, "unsupported dtype '(null)'"},
         {{{"a", "F32", 5, {2}, x}}, 1, NULL, NULL, 0, "5 dimensions, expected 0 to 4"},
         {{{"a", "F32", 1, {-1}, x}}, 1, NULL, NULL, 0, "dimension 0 is -1"},
@@ -883,7 +886,10 @@ static void byte_swap_and_utf8(void **state)
     assert_int_equal(nn_st_dtype_size("F32"), 4);
     assert_int_equal(nn_st_dtype_size("I64"), 8);
     assert_int_equal(nn_st_dtype_size("U8"), 1);
-    assert_int_equal(nn_st_dtype_size("BF16"), 0);
+    assert_int_equal(nn_st_dtype_size("BF16"), 2);
+    assert_int_equal(nn_st_dtype_size("F16"), 2);
+    assert_int_equal(nn_st_dtype_size("F64"), 8);
+    assert_int_equal(nn_st_dtype_size("F8_E4M3"), 0);
 }
 
 NN_GROUP(safetensors,

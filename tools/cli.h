@@ -12,7 +12,7 @@
 #include <stdio.h>
 
 enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8, CMD_GRADCHECK = 16,
-       CMD_GRAPH = 32, CMD_PLOT = 64 };
+       CMD_GRAPH = 32, CMD_PLOT = 64, CMD_IMPORT = 128 };
 
 struct opts {
     /* data */
@@ -38,6 +38,8 @@ struct opts {
     /* graph and plot */
     const char *png, *svg, *values, *label_value;
     bool dot, boundary;
+    /* import */
+    const char *map, *mean, *std, *classes;
     /* which options were given (by index in the table), for "flags override" */
     bool given[96];
     char pool[16384]; /* string values read from --config */
@@ -148,6 +150,8 @@ double cli_nice_step(double range, int n);
 /* The decision regions of a 2-input classifier over the points of ds
  * (its features in raw units), to a PNG; false after printing an error. */
 bool cli_plot_boundary(nn_model *m, const nn_dataset *ds, const char *path, const char *title);
+int cmd_import(int argc, char **argv);
+void cmd_import_help(void); /* the assignment rule, after the options */
 
 /* Prints "nn CMD: MESSAGE" to stderr and returns exit code 1. */
 int cli_fail(const char *cmd, const char *fmt, ...)

@@ -20,6 +20,9 @@ static const struct {
      "class and probabilities (or values) for each row or image"},
     {"info", CMD_INFO, "nn info MODEL.safetensors",
      "the model spec, parameter count and training history of a checkpoint"},
+    {"import", CMD_IMPORT,
+     "nn import STATE_DICT.safetensors --model SPEC --normalize KIND --out MODEL.safetensors",
+     "a checkpoint from PyTorch weights (a state_dict saved as safetensors)"},
     {"gradcheck", CMD_GRADCHECK, "nn gradcheck --all | --op NAME",
      "check every op's backward pass against central finite differences"},
     {"graph", CMD_GRAPH,
@@ -134,6 +137,8 @@ static int help(const char *what)
                 printf("\noptions:\n");
                 cli_help(stdout, commands[i].cmd);
             }
+            if (commands[i].cmd == CMD_IMPORT)
+                cmd_import_help();
             if (commands[i].cmd == CMD_TRAIN)
                 printf("\nEvery option can also be set in an INI file given with --config;\n"
                        "flags on the command line override it. See also: nn help model,\n"
@@ -212,6 +217,8 @@ int main(int argc, char **argv)
         return cmd_graph(argc - 2, argv + 2);
     if (strcmp(cmd, "plot") == 0)
         return cmd_plot(argc - 2, argv + 2);
+    if (strcmp(cmd, "import") == 0)
+        return cmd_import(argc - 2, argv + 2);
     fprintf(stderr, "nn: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

@@ -26,6 +26,7 @@ struct opt {
 #define TR CMD_TRAIN
 #define EV CMD_EVAL
 #define PR CMD_PREDICT
+#define IM CMD_IMPORT
 #define DATA (CMD_TRAIN | CMD_EVAL)
 #define GR CMD_GRAPH
 #define PL CMD_PLOT
@@ -40,10 +41,22 @@ static const struct opt table[] = {
     {"label", "COL", T_STR, O(label), 0, 0, DATA | PL,
      "CSV label column: header name or 0-based index (-1 = last); default: the last column "
      "(eval: the checkpoint's)"},
-    {"task", "KIND", T_STR, O(task), 0, 0, DATA | PL,
-     "CSV labels: auto, classify or regress (default auto)"},
-    {"normalize", "KIND", T_STR, O(normalize), 0, 0, TR,
-     "standard, minmax, scale255 or none (default: standard for CSV, scale255 for images)"},
+    {"task", "KIND", T_STR, O(task), 0, 0, DATA | PL | IM,
+     "CSV labels: auto, classify or regress (default auto); import: classify (cross-entropy, "
+     "or bce after a final sigmoid) or regress (mse), recorded for eval's CSV labels"},
+    {"normalize", "KIND", T_STR, O(normalize), 0, 0, TR | IM,
+     "standard, minmax, scale255 or none (default: standard for CSV, scale255 for images); "
+     "import: required, scale255, standard (with --mean and --std) or none"},
+    {"mean", "LIST", T_STR, O(mean), 0, 0, IM,
+     "import --normalize standard: the mean subtracted, in the data's raw units (pixels "
+     "0-255): one number, one per channel, or one per feature, comma-separated"},
+    {"std", "LIST", T_STR, O(std), 0, 0, IM,
+     "import --normalize standard: the standard deviation divided by, as --mean"},
+    {"classes", "A,B,...", T_STR, O(classes), 0, 0, IM,
+     "import: the class names, one per output (shown by predict)"},
+    {"map", "FILE", T_STR, O(map), 0, 0, IM,
+     "import: 'libnn_name = torch_name' lines assigned before the file's order ('- = NAME' "
+     "leaves a tensor out)"},
     {"image-size", "WxH[xC]", T_STR, O(image_size), 0, 0, DATA | PR,
      "image size, e.g. 64x64x3 (default: the first image's)"},
     {"resize", NULL, T_BOOL, O(resize), 0, 0, DATA | PR,
@@ -55,7 +68,7 @@ static const struct opt table[] = {
      "test data to evaluate at the end (fashion-mnist: its test split by default)"},
     {"split", "NAME", T_STR, O(split), 0, 0, EV,
      "built-in data split to evaluate: test (default) or train"},
-    {"model", "SPEC", T_STR, O(model), 0, 0, TR,
+    {"model", "SPEC", T_STR, O(model), 0, 0, TR | IM,
      "model spec, e.g. \"784 dense:256 relu dropout:0.2 dense:10 softmax\" (see nn help "
      "model)"},
     {"init", "INIT", T_STR, O(init), 0, 0, TR,
@@ -64,7 +77,7 @@ static const struct opt table[] = {
      "he_uniform (default: he_normal before relu, xavier_uniform otherwise)"},
     {"bias-init", "INIT", T_STR, O(bias_init), 0, 0, TR,
      "biases of every dense layer that names none, same forms as --init (default zeros)"},
-    {"loss", "NAME", T_STR, O(loss), 0, 0, TR,
+    {"loss", "NAME", T_STR, O(loss), 0, 0, TR | IM,
      "cross_entropy, bce or mse (default: cross_entropy for class labels unless the "
      "model ends in sigmoid, else mse)"},
     {"dropout", "P", T_NUM, O(dropout), 0, 0.99, TR,
@@ -119,10 +132,10 @@ static const struct opt table[] = {
      "early stopping: improvement that resets the patience (default 0)"},
     {"keep-last", NULL, T_BOOL, O(keep_last), 0, 0, TR,
      "early stopping: keep the last weights instead of the best"},
-    {"out", "FILE", T_STR, O(out), 0, 0, TR | PL,
+    {"out", "FILE", T_STR, O(out), 0, 0, TR | PL | IM,
      "train: the checkpoint to write after every epoch (default model.safetensors; with "
      "--resume, the file resumed); plot: the PNG to write (default: beside the model, "
-     "MODEL-boundary.png)"},
+     "MODEL-boundary.png); import: the checkpoint to write (required)"},
     {"resume", "FILE", T_STR, O(resume), 0, 0, TR,
      "continue a run from its checkpoint with all its settings (data, model, optimizer, "
      "schedule, ...); only --epochs and the outputs may be given, or flags repeating them"},
@@ -134,9 +147,9 @@ static const struct opt table[] = {
      "checkpoint records)"},
     {"top", "K", T_INT, O(top), 1, 1000, PR, "predict: show the K most likely classes (default 3)"},
     {"json", NULL, T_BOOL, O(json), 0, 0, EV | PR, "machine-readable output"},
-    {"quiet", NULL, T_BOOL, O(quiet), 0, 0, TR | EV | PR,
+    {"quiet", NULL, T_BOOL, O(quiet), 0, 0, TR | EV | PR | IM,
      "print only results, warnings and errors"},
-    {"config", "FILE", T_STR, O(config), 0, 0, TR | EV | PR,
+    {"config", "FILE", T_STR, O(config), 0, 0, TR | EV | PR | IM,
      "read options from an INI file (key = value, keys as the long options); "
      "flags given on the command line override it"},
     {"dot", NULL, T_BOOL, O(dot), 0, 0, GR,
@@ -183,6 +196,7 @@ static const char *cmd_name(int cmd)
     case CMD_INFO: return "info";
     case CMD_GRAPH: return "graph";
     case CMD_PLOT: return "plot";
+    case CMD_IMPORT: return "import";
     default: return "gradcheck";
     }
 }

@@ -40,6 +40,40 @@ void nn_st_swap_copy(void *dst, const void *src, size_t nelem, size_t esize);
  * bad byte (bad may be NULL). */
 bool nn_utf8_valid(const char *s, size_t len, size_t *bad);
 
+/* The byte offset of tensor i's data in the file's data section (its
+ * data_offsets begin), i in header order as nn_safetensors_at; -1 if i is
+ * out of range. */
+int64_t nn_st_offset(const nn_safetensors *st, int i);
+
+/* ---- dtype conversions (dtype.c) ---- */
+
+/* IEEE half (binary16) and bfloat16 bits to float32, exactly: normals,
+ * subnormals, signed zeros, infinities and NaNs (a half NaN's payload is
+ * kept and the result made quiet, as F16C hardware and PyTorch convert;
+ * bfloat16 is the upper half of a float32, NaNs as they are). */
+float nn_f16_to_f32(uint16_t h);
+float nn_bf16_to_f32(uint16_t b);
+/* float64 to float32, rounded to nearest (ties to even); a finite value
+ * beyond float32's range becomes an infinity of its sign. */
+float nn_f64_to_f32(double d);
+/* Whether tensors of dtype convert to float32 (every dtype the reader
+ * knows: F32, F64, F16, BF16, I32, I64, U8), and whether it is a
+ * floating-point one. */
+bool nn_st_dtype_is_float(const char *dtype);
+/* Converts v's numel elements to float32 into out (numel floats): F32
+ * copied, F64 rounded to nearest, F16 and BF16 exactly, integers to the
+ * nearest float. false (nothing written) for a dtype it does not know. */
+bool nn_st_to_f32(const struct nn_st_view *v, float *out);
+/* Element i of v as a double (exact except for I64 beyond 2^53), for
+ * messages; NAN for a dtype it does not know. */
+double nn_st_elem_f64(const struct nn_st_view *v, int64_t i);
+
+/* ---- import.c ---- */
+
+/* The natural module order of two state_dict names (see nn_import_torch
+ * in nn.h): negative, 0 or positive as a sorts before, with or after b. */
+int nn_import_name_cmp(const char *a, const char *b);
+
 #ifdef NN_TESTING
 /* Failure injection for nn_safetensors_save, only in the copy of
  * safetensors.c built with -DNN_TESTING for the test runner (the library

@@ -24,7 +24,7 @@
 
 #define ST_MAX_HEADER ((uint64_t)100 << 20) /* the reference reader's limit */
 #define ST_META "__metadata__"
-#define ST_SUPPORTED "F32, I32, I64, U8"
+#define ST_SUPPORTED "F32, F64, F16, BF16, I32, I64, U8"
 
 struct st_dtype {
     const char *name;
@@ -32,7 +32,7 @@ struct st_dtype {
 };
 
 static const struct st_dtype st_dtypes[] = {
-    {"F32", 4}, {"I32", 4}, {"I64", 8}, {"U8", 1}};
+    {"F32", 4}, {"F64", 8}, {"F16", 2}, {"BF16", 2}, {"I32", 4}, {"I64", 8}, {"U8", 1}};
 
 static const struct st_dtype *dtype_find(const char *name)
 {
@@ -712,6 +712,11 @@ int nn_safetensors_count(const nn_safetensors *st) { return st ? st->n : 0; }
 const struct nn_st_view *nn_safetensors_at(const nn_safetensors *st, int i)
 {
     return st && i >= 0 && i < st->n ? &st->t[i].v : NULL;
+}
+
+int64_t nn_st_offset(const nn_safetensors *st, int i)
+{
+    return st && i >= 0 && i < st->n ? st->t[i].begin : -1;
 }
 
 const struct nn_st_view *nn_safetensors_find(const nn_safetensors *st, const char *name)
