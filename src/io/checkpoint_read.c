@@ -176,7 +176,7 @@ static bool read_train(nn_checkpoint *ck, const cJSON *tr)
         return false;
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(tr, "history");
     int nh = cJSON_IsArray(h) ? cJSON_GetArraySize(h) : -1;
-    if (nh != ck->info.epochs_done) {
+    if (nh < 0 || nh != ck->info.epochs_done) {
         nn_fail(ck->ctx, NN_ERR_FORMAT, "%s: history of %d epochs for %d done", ck->info.path,
                 nh, ck->info.epochs_done);
         return false;
