@@ -472,6 +472,13 @@ static void checkpoint_in_pytorch_layout(void **state)
     const struct nn_st_view *nb = nn_safetensors_find(st, "bn1.num_batches_tracked");
     assert_int_equal(*(const int64_t *)nb->data, 3 * (NS / 8));
     nn_safetensors_close(st);
+    /* parameters counted as torch counts them: 40 + 8 + 51 + 6 + 8, the
+     * running statistics (9 + 7 values) not among them */
+    nn_checkpoint *ck = nn_checkpoint_open(ctx, p);
+    assert_non_null(ck);
+    assert_int_equal(nn_checkpoint_info(ck)->parameters, 113);
+    assert_int_equal(nn_graph_param_count(nn_model_graph(m)), 113 + 16);
+    nn_checkpoint_close(ck);
     /* back into a model: every value of the block, buffers included */
     nn_model *back = nn_model_load(ctx, p, NULL);
     if (!back)

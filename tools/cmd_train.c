@@ -430,13 +430,25 @@ static bool open_outputs(struct run *r)
     return true;
 }
 
+/* The trainable parameters (buffers such as batch norm's running
+ * statistics are not counted, as in PyTorch). */
+static int64_t trainable_count(const nn_model *m)
+{
+    nn_graph *g = nn_model_graph(m);
+    int64_t n = 0;
+    for (int i = 0; i < nn_graph_nparams(g); i++)
+        if (nn_param_is_trainable(nn_graph_param(g, i)))
+            n += nn_node_numel(nn_graph_param(g, i));
+    return n;
+}
+
 /* Trains, then evaluates the test set if there is one. */
 static bool train_and_test(struct run *r)
 {
     const struct opts *o = &r->o;
     if (!o->quiet)
         printf("model: %s (%lld parameters)\ndata: %s, %lld training samples%s\n",
-               nn_model_spec(r->m), (long long)nn_graph_param_count(nn_model_graph(r->m)),
+               nn_model_spec(r->m), (long long)trainable_count(r->m),
                nn_dataset_source(r->train), (long long)nn_dataset_size(r->train),
                r->val ? ", validation held out" : "");
     if (!o->quiet && r->augment)

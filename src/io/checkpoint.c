@@ -169,7 +169,10 @@ nn_status nn_checkpoint_save(const char *path, nn_model *m, const nn_trainer *t,
     mk[nm] = "loss", mv[nm++] = nn_checkpoint_loss_name(nn_model_loss_kind(m));
     mk[nm] = "max_batch", mv[nm++] = maxb;
     char params[32];
-    snprintf(params, sizeof params, "%lld", (long long)g->param_count);
+    int64_t trainable = 0; /* as torch counts parameters: buffers are not */
+    for (int i = 0; i < g->nparams; i++)
+        trainable += g->params[i]->trainable ? g->params[i]->sample_numel : 0;
+    snprintf(params, sizeof params, "%lld", (long long)trainable);
     mk[nm] = "parameters", mv[nm++] = params;
     struct nn_norm_stats ns;
     if (nn_model_norm(m, &ns)) {
