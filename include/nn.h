@@ -1018,12 +1018,12 @@ struct nn_model_cfg {
     bool has_dropout;     /* use dropout for "dropout" layers written without a
                              rate; otherwise 0.5 */
     float dropout;
-    bool has_init;        /* use init for the weights of every dense layer that
-                             gives none; otherwise He normal before the relu
-                             family, Xavier uniform elsewhere */
+    bool has_init;        /* use init for the weights of every dense and conv
+                             layer that gives none; otherwise He normal before
+                             the relu family, Xavier uniform elsewhere */
     struct nn_init init;
-    bool has_bias_init;   /* use bias_init for the biases of every dense layer
-                             that gives none; otherwise zeros */
+    bool has_bias_init;   /* use bias_init for the biases of every dense and conv
+                             layer that gives none (and has one); otherwise zeros */
     struct nn_init bias_init;
     nn_loss_kind loss;
 };
@@ -1032,23 +1032,63 @@ typedef struct nn_model nn_model;
 
 /* Builds a sequential model from a spec such as
  *   "784 dense:256 relu dropout:0.2 dense:128 relu dense:10 softmax"
- * Tokens are separated by blanks (or commas); the first is the per-sample
- * input size. Layers, each a name and ':'-separated fields, positional or
- * NAME=VALUE (field names in parentheses):
- *   dense:UNITS[:INIT][:bias=INIT]   (units, init, bias) layers dense1, dense2 ...
+ *   "1x28x28 conv:8,5,pad=2 relu maxpool:2 conv:16,5 relu maxpool:2 flatten
+ *    dense:120 relu dense:84 relu dense:10"
+ * The first token is the per-sample input shape: a number of features
+ * (784) or an image's CxHxW, channels x height x width (1x28x28; the input
+ * is then (N, C, H, W), and nn_model_inputs is C*H*W). Each further token
+ * is a layer: a kind and its fields, positional or NAME=VALUE (field names
+ * in parentheses). Tokens are separated by blanks or commas; fields by ':'
+ * or ','. The rule for commas: a comma-separated piece that starts like a
+ * number (a digit, '-', '+', '.') or is NAME=VALUE continues the layer
+ * before it, any other piece starts a new layer. So "conv:8,5,pad=2,relu"
+ * is conv:8:5:pad=2 followed by relu, and "784,dense:256,relu,dense:10" is
+ * four tokens; an initializer's name after a comma needs NAME=
+ * ("dense:256,init=normal,0.02", or "dense:256:normal:0.02").
+ *   dense:UNITS[:INIT][:bias=INIT]   (units, init, bias) dense1, dense2 ...:
+ *                    NAME.weight (units, in), NAME.bias (units); its input
+ *                    must be (N, features): flatten images first
+ *   conv:C,K[,stride=S][,pad=P|same][,dil=D][,groups=G][,bias=no|INIT][,init=INIT]
+ *                    (channels, kernel, stride, pad, dil, groups, bias, init)
+ *                    conv1, conv2 ...: C output channels, kernel K; K, S, P
+ *                    and D are N or HxW (non-square); defaults stride 1, pad
+ *                    0, dilation 1, groups 1, a bias of zeros; pad=same is
+ *                    D(K-1)/2 on each side (stride 1, D(K-1) even). Parameters
+ *                    NAME.weight (C, in/groups, KH, KW) and NAME.bias (C), as
+ *                    torch's nn.Conv2d
+ *   maxpool:K[,stride=S][,pad=P]     (kernel, stride, pad) pool1, pool2 ...
+ *   avgpool:K[,stride=S][,pad=P]     stride defaults to the kernel, padding
+ *                    at most half the kernel (floor mode, as torch's
+ *                    MaxPool2d / AvgPool2d with count_include_pad)
+ *   gap              global average pooling (N, C, H, W) -> (N, C): gap1 ...
+ *   batchnorm[:momentum=M][:eps=E]   bn1, bn2 ...: over channels after an
+ *                    image layer (BatchNorm2d), over features after dense
+ *                    (BatchNorm1d); M 0.1, E 1e-5; NAME.weight, NAME.bias and
+ *                    the buffers NAME.running_mean, NAME.running_var,
+ *                    NAME.num_batches_tracked
+ *   flatten          (N, C, H, W) -> (N, C*H*W), a view: flatten1 ...
  *   relu  leaky_relu[:SLOPE] (slope)  sigmoid  tanh  hardtanh[:LO:HI] (lo, hi)
  *   sign  identity  dropout[:P] (p)   softmax (last only)
+ * Output size of conv and pooling per axis, for input size H, padding P,
+ * dilation D (1 for pooling), kernel K and stride S:
+ *   floor((H + 2P - D(K-1) - 1) / S) + 1
  * INIT is an initializer's text form (see struct nn_init), its numbers as
  * further fields: "dense:256:normal:0.02", "dense:10:he_uniform:bias=constant:0.1",
  * "dense:64:init=uniform:-0.1:0.3". A layer's own initializers win over
- * cfg's. A hidden dense layer (one followed by another) of several units
+ * cfg's. Weights default to He normal when the next layer past any
+ * batchnorm and pooling is relu or leaky_relu, Xavier uniform otherwise.
+ * A hidden dense layer (one followed by another) of several units
  * whose weights and biases each start at one value (zeros, constant, a
  * normal of standard deviation 0, a uniform of width 0) has units that
  * start identical: the context's warning handler is told, naming the
  * layer (the symmetry problem), and the model is built all the same.
  * A final softmax or sigmoid is fused with its loss; predictions are the
- * probabilities. cfg may be NULL. NULL on error (the message names the
- * token, its position and what was expected); free with nn_model_free. */
+ * probabilities. cfg may be NULL. NULL on error: a syntax error names the
+ * token, its position and what was expected; a layer that does not fit
+ * its input (a kernel larger than the padded input, input channels that
+ * do not divide into the groups, dense on images without flatten, conv or
+ * pooling after flatten) names the token, the layer (conv2) and the
+ * shapes. Free with nn_model_free. */
 NN_API nn_model *nn_model_new(nn_ctx *ctx, const char *spec, const struct nn_model_cfg *cfg);
 NN_API void nn_model_free(nn_model *m);
 NN_API nn_ctx *nn_model_ctx(const nn_model *m);
@@ -1060,6 +1100,11 @@ NN_API nn_graph *nn_model_graph(const nn_model *m);
 NN_API const char *nn_model_spec(const nn_model *m);
 NN_API nn_loss_kind nn_model_loss_kind(const nn_model *m);
 NN_API int64_t nn_model_inputs(const nn_model *m);   /* features per sample */
+/* The per-sample input shape of the spec's first token into
+ * dims[NN_MAX_DIMS] (unused entries 0): (features) or (C, H, W); returns
+ * its dimension count, 1 or 3. Inputs are fed as nn_model_inputs floats
+ * per sample either way (row-major (C, H, W)). */
+NN_API int nn_model_input_shape(const nn_model *m, int64_t dims[NN_MAX_DIMS]);
 NN_API int64_t nn_model_outputs(const nn_model *m);  /* output units */
 NN_API int64_t nn_model_max_batch(const nn_model *m);
 /* Nodes: the input, the labels (cross-entropy) or targets (others), the

@@ -8,6 +8,7 @@
 #include "spec.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
 
 struct nn_model {
@@ -16,6 +17,8 @@ struct nn_model {
     char *spec;
     nn_loss_kind loss_kind;
     int64_t inputs, outputs, max_batch;
+    int in_ndim;          /* the input's per-sample shape: (features) or (C, H, W) */
+    int64_t in_dims[3];
     nn_node *x, *target, *loss, *logits, *out;
     nn_norm_kind norm_kind;
     float *shift, *scale; /* (inputs) or NULL */
@@ -53,11 +56,12 @@ static bool fold_cfg(struct nn_spec *s, const struct nn_model_cfg *c)
     bool changed = false;
     for (int i = 0; i < s->nlayers; i++) {
         struct nn_layer *l = &s->layers[i];
-        if (l->kind == NN_LAYER_DENSE && c->has_init && !l->has_init) {
+        bool weights = l->kind == NN_LAYER_DENSE || l->kind == NN_LAYER_CONV;
+        if (weights && c->has_init && !l->has_init) {
             l->init = c->init;
             changed = l->has_init = true;
         }
-        if (l->kind == NN_LAYER_DENSE && c->has_bias_init && !l->has_bias) {
+        if (weights && c->has_bias_init && !l->has_bias) { /* (bias=no sets has_bias) */
             l->bias = c->bias_init;
             changed = l->has_bias = true;
         }
@@ -84,39 +88,206 @@ static nn_status set_spec_text(nn_model *m, const char *given, const struct nn_s
     return NN_OK;
 }
 
-/* A dense layer's weight initializer (its own or the configuration's,
- * folded into it): He normal before the relu family, Xavier uniform
- * elsewhere. */
-static struct nn_init dense_init(const struct nn_layer *l, const struct nn_layer *next)
+/* The layer after l that decides its initializer: the next one past any
+ * batchnorm and pooling (which keep a relu after them a relu of this
+ * layer's outputs, give or take a scale), or NULL. */
+static const struct nn_layer *next_act(const struct nn_spec *s, const struct nn_layer *l)
+{
+    for (const struct nn_layer *n = l + 1; n < s->layers + s->nlayers; n++)
+        if (n->kind != NN_LAYER_BATCHNORM && n->kind != NN_LAYER_MAXPOOL &&
+            n->kind != NN_LAYER_AVGPOOL)
+            return n;
+    return NULL;
+}
+
+/* A dense or conv layer's weight initializer (its own or the
+ * configuration's, folded into it): He normal when the next layer past
+ * any batchnorm and pooling is of the relu family, Xavier uniform
+ * otherwise. */
+static struct nn_init weight_init(const struct nn_spec *s, const struct nn_layer *l)
 {
     if (l->has_init)
         return l->init;
+    const struct nn_layer *next = next_act(s, l);
     bool relu = next && (next->kind == NN_LAYER_RELU || next->kind == NN_LAYER_LEAKY_RELU);
     return (struct nn_init){.kind = relu ? NN_INIT_HE_NORMAL : NN_INIT_XAVIER_UNIFORM};
 }
 
-/* The name of the k-th dense layer (1-based): "dense1", ... */
-static const char *dense_name(char buf[32], int k)
+/* The model being built from a parsed spec. */
+struct builder {
+    nn_model *m;
+    const struct nn_spec *s;
+    const struct nn_model_cfg *c;
+    const char *text;            /* the spec as given: the layers' tokens point into it */
+    int count[NN_LAYER_COUNT];   /* layers of each naming family so far */
+};
+
+/* The name of a layer that has one: dense1, conv1, pool1 (max and average
+ * pooling count together), bn1, gap1, flatten1; NULL for the others. */
+static const char *layer_name(struct builder *b, const struct nn_layer *l, char buf[32])
 {
-    snprintf(buf, 32, "dense%d", k);
+    static const char *const prefix[NN_LAYER_COUNT] = {
+        [NN_LAYER_DENSE] = "dense", [NN_LAYER_CONV] = "conv", [NN_LAYER_MAXPOOL] = "pool",
+        [NN_LAYER_AVGPOOL] = "pool", [NN_LAYER_BATCHNORM] = "bn", [NN_LAYER_GAP] = "gap",
+        [NN_LAYER_FLATTEN] = "flatten"};
+    enum nn_layer_kind family = l->kind == NN_LAYER_AVGPOOL ? NN_LAYER_MAXPOOL : l->kind;
+    if (!prefix[l->kind])
+        return NULL;
+    snprintf(buf, 32, "%s%d", prefix[l->kind], ++b->count[family]);
     return buf;
 }
 
-/* Adds layer l on h (next: the layer after it, or NULL); NULL on error. */
-static nn_node *add_layer(nn_model *m, const struct nn_layer *l, const struct nn_layer *next,
-                          const struct nn_model_cfg *c, nn_node *h, int *ndense)
+static nn_node *lerr(struct builder *b, const struct nn_layer *l, const char *name,
+                     const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* "model spec: token POS 'TOKEN' (NAME): WHY", as NN_ERR_SHAPE; NULL. */
+static nn_node *lerr(struct builder *b, const struct nn_layer *l, const char *name,
+                     const char *fmt, ...)
 {
-    nn_graph *g = m->g;
-    const float a0 = (float)l->arg[0], a1 = (float)l->arg[1];
-    switch (l->kind) {
-    case NN_LAYER_DENSE: {
-        char name[32];
-        dense_name(name, ++*ndense);
-        m->outputs = l->units;
-        return nn_dense_ex(g, h, l->units, dense_init(l, next),
-                           l->has_bias ? l->bias : (struct nn_init){.kind = NN_INIT_ZEROS},
-                           name);
+    char why[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    nn_fail(b->m->ctx, NN_ERR_SHAPE, "model spec: token %d '%.*s' (%s): %s", l->token, l->len,
+            b->text + l->start, name ? name : nn_spec_kind_name(l->kind), why);
+    b->m->g->error = true;
+    return NULL;
+}
+
+/* Gives a node made without a name its layer's name. */
+static nn_node *rename_node(nn_node *n, const char *name)
+{
+    char *nm = n ? malloc(strlen(name) + 1) : NULL;
+    if (nm && !nn_graph_find(n->g, name)) {
+        strcpy(nm, name);
+        free(n->name);
+        n->name = nm;
+    } else {
+        free(nm); /* out of memory or taken: the automatic name stays */
     }
+    return n;
+}
+
+/* Image layers need (N, C, H, W); NULL with a message otherwise. */
+static bool need_image(struct builder *b, const struct nn_layer *l, const char *name,
+                       const nn_node *h)
+{
+    char sh[64];
+    if (h->ndim == 4)
+        return true;
+    lerr(b, l, name, "its input is %s, not images (N, C, H, W): %s layers need an image "
+         "input shape (CxHxW, e.g. \"1x28x28\") and go before flatten and dense",
+         nn_shape_str(h, sh, sizeof sh), nn_spec_kind_name(l->kind));
+    return false;
+}
+
+/* The output size of a window along both axes (0 where the kernel does
+ * not fit), and the message when it does not. */
+static bool window_fits(struct builder *b, const struct nn_layer *l, const char *name,
+                        const nn_node *h)
+{
+    int64_t H = h->dim[2], W = h->dim[3];
+    int64_t oh = nn_conv_output_size(H, (int)l->kernel[0], (int)l->stride[0], (int)l->pad[0],
+                                     (int)l->dil[0]);
+    int64_t ow = nn_conv_output_size(W, (int)l->kernel[1], (int)l->stride[1], (int)l->pad[1],
+                                     (int)l->dil[1]);
+    if (oh >= 1 && ow >= 1)
+        return true;
+    char sh[64], span[80] = "";
+    if (l->dil[0] > 1 || l->dil[1] > 1)
+        snprintf(span, sizeof span, " (dilation %lldx%lld: it spans %lldx%lld)",
+                 (long long)l->dil[0], (long long)l->dil[1],
+                 (long long)(l->dil[0] * (l->kernel[0] - 1) + 1),
+                 (long long)(l->dil[1] * (l->kernel[1] - 1) + 1));
+    lerr(b, l, name, "the kernel %lldx%lld%s exceeds the padded input %lldx%lld (input %s, "
+         "padding %lldx%lld)", (long long)l->kernel[0], (long long)l->kernel[1], span,
+         (long long)(H + 2 * l->pad[0]), (long long)(W + 2 * l->pad[1]),
+         nn_shape_str(h, sh, sizeof sh), (long long)l->pad[0], (long long)l->pad[1]);
+    return false;
+}
+
+static nn_node *add_dense(struct builder *b, const struct nn_layer *l, const char *name,
+                          nn_node *h)
+{
+    char sh[64];
+    if (h->ndim != 2)
+        return lerr(b, l, name, "its input is %s, an image per sample, but a dense layer takes "
+                    "a vector (N, features): put flatten (or gap) before it",
+                    nn_shape_str(h, sh, sizeof sh));
+    return nn_dense_ex(b->m->g, h, l->units, weight_init(b->s, l),
+                       l->has_bias ? l->bias : (struct nn_init){.kind = NN_INIT_ZEROS}, name);
+}
+
+/* conv = its weight NAME.weight (out, C/groups, kh, kw), its bias
+ * NAME.bias (out) unless bias=no, and the conv2d op named NAME. */
+static nn_node *add_conv(struct builder *b, const struct nn_layer *l, const char *name,
+                         nn_node *h)
+{
+    char sh[64], wn[64], bn[64];
+    if (!need_image(b, l, name, h))
+        return NULL;
+    int64_t C = h->dim[1];
+    if (C % l->groups)
+        return lerr(b, l, name, "the input's %lld channels (input %s) do not divide into "
+                    "%lld groups", (long long)C, nn_shape_str(h, sh, sizeof sh),
+                    (long long)l->groups);
+    if (!window_fits(b, l, name, h))
+        return NULL;
+    nn_graph *g = b->m->g;
+    snprintf(wn, sizeof wn, "%s.weight", name);
+    snprintf(bn, sizeof bn, "%s.bias", name);
+    nn_node *w = nn_param(g, wn, 4, (int64_t[]){l->units, C / l->groups, l->kernel[0],
+                                                l->kernel[1]}, weight_init(b->s, l));
+    nn_node *bias = NULL;
+    if (!l->no_bias && !(bias = nn_param(g, bn, 1, (int64_t[]){l->units},
+                                         l->has_bias ? l->bias
+                                                     : (struct nn_init){.kind = NN_INIT_ZEROS})))
+        return NULL;
+    struct nn_conv2d_cfg cc = {.name = name,
+                               .stride_h = (int)l->stride[0], .stride_w = (int)l->stride[1],
+                               .pad_h = (int)l->pad[0], .pad_w = (int)l->pad[1],
+                               .dil_h = (int)l->dil[0], .dil_w = (int)l->dil[1],
+                               .groups = (int)l->groups};
+    return nn_conv2d(g, h, w, bias, &cc);
+}
+
+static nn_node *add_pool(struct builder *b, const struct nn_layer *l, const char *name,
+                         nn_node *h)
+{
+    if (!need_image(b, l, name, h) || !window_fits(b, l, name, h))
+        return NULL;
+    struct nn_pool2d_cfg pc = {.name = name,
+                               .kernel_h = (int)l->kernel[0], .kernel_w = (int)l->kernel[1],
+                               .stride_h = (int)l->stride[0], .stride_w = (int)l->stride[1],
+                               .pad_h = (int)l->pad[0], .pad_w = (int)l->pad[1]};
+    return l->kind == NN_LAYER_MAXPOOL ? nn_maxpool2d(b->m->g, h, &pc)
+                                       : nn_avgpool2d(b->m->g, h, &pc);
+}
+
+/* Adds layer l on h; NULL on error (the message names the layer). */
+static nn_node *add_layer(struct builder *b, const struct nn_layer *l, nn_node *h)
+{
+    nn_graph *g = b->m->g;
+    const float a0 = (float)l->arg[0], a1 = (float)l->arg[1];
+    char name[32];
+    const char *nm = layer_name(b, l, name);
+    switch (l->kind) {
+    case NN_LAYER_DENSE: return add_dense(b, l, nm, h);
+    case NN_LAYER_CONV: return add_conv(b, l, nm, h);
+    case NN_LAYER_MAXPOOL:
+    case NN_LAYER_AVGPOOL: return add_pool(b, l, nm, h);
+    case NN_LAYER_GAP:
+        return need_image(b, l, nm, h) ? rename_node(nn_global_avgpool(g, h), nm) : NULL;
+    case NN_LAYER_FLATTEN: return rename_node(nn_flatten(g, h), nm);
+    case NN_LAYER_BATCHNORM:
+        return nn_batchnorm_layer(g, h, &(struct nn_batchnorm_cfg){
+                                      .momentum = l->has_arg ? a0 : 0,
+                                      .eps = l->has_arg2 ? a1 : 0}, nm);
     case NN_LAYER_RELU: return nn_relu(g, h);
     case NN_LAYER_LEAKY_RELU: return nn_leaky_relu(g, h, l->has_arg ? a0 : 0.01f);
     case NN_LAYER_SIGMOID: return nn_sigmoid(g, h);
@@ -124,7 +295,7 @@ static nn_node *add_layer(nn_model *m, const struct nn_layer *l, const struct nn
     case NN_LAYER_HARDTANH: return nn_hardtanh(g, h, l->has_arg ? a0 : -1, l->has_arg ? a1 : 1);
     case NN_LAYER_SIGN: return nn_sign(g, h);
     case NN_LAYER_IDENTITY: return nn_identity(g, h);
-    case NN_LAYER_DROPOUT: return nn_dropout(g, h, l->has_arg ? a0 : c->dropout);
+    case NN_LAYER_DROPOUT: return nn_dropout(g, h, l->has_arg ? a0 : b->c->dropout);
     case NN_LAYER_SOFTMAX: return nn_softmax(g, h);
     default: return NULL;
     }
@@ -145,12 +316,12 @@ static void warn_symmetric(nn_model *m, const struct nn_spec *s, int i, const ch
         if (s->layers[j].kind == NN_LAYER_DROPOUT) /* a rate left out is 0.5 (folded) */
             dropout |= !s->layers[j].has_arg || s->layers[j].arg[0] > 0;
     }
-    if (!next || l->units < 2) /* l + 1 exists: next comes after it */
+    if (!next || l->units < 2)
         return;
-    struct nn_init w = dense_init(l, l + 1), b = l->has_bias ? l->bias : (struct nn_init){0};
+    struct nn_init w = weight_init(s, l), b = l->has_bias ? l->bias : (struct nn_init){0};
     if (!nn_init_is_constant(w) || !nn_init_is_constant(b))
         return;
-    struct nn_init nw = dense_init(next, next + 1 < s->layers + s->nlayers ? next + 1 : NULL);
+    struct nn_init nw = weight_init(s, next);
     char wt[64], bt[64], nt[64];
     nn_init_format(w, wt, sizeof wt);
     nn_init_format(b, bt, sizeof bt);
@@ -176,11 +347,14 @@ enum final_act { FINAL_NONE, FINAL_SOFTMAX, FINAL_SIGMOID };
 /* The graph of the layers, from the input x to *out; *pre_final is the
  * node before a final softmax or sigmoid. */
 static nn_status build_layers(nn_model *m, const struct nn_spec *s, const struct nn_model_cfg *c,
-                              enum final_act *final, nn_node **pre_final, nn_node **out)
+                              const char *text, enum final_act *final, nn_node **pre_final,
+                              nn_node **out)
 {
-    nn_node *h = m->x = nn_input(m->g, "x", 1, (int64_t[]){s->inputs});
-    int ndense = 0;
+    struct builder b = {m, s, c, text, {0}};
+    nn_node *h = m->x = nn_input(m->g, "x", s->in_ndim, s->in_dims);
     m->inputs = s->inputs;
+    m->in_ndim = s->in_ndim;
+    memcpy(m->in_dims, s->in_dims, sizeof m->in_dims);
     *final = FINAL_NONE;
     *pre_final = NULL;
     for (int i = 0; h && i < s->nlayers; i++) {
@@ -190,14 +364,32 @@ static nn_status build_layers(nn_model *m, const struct nn_spec *s, const struct
             *final = l->kind == NN_LAYER_SOFTMAX ? FINAL_SOFTMAX : FINAL_SIGMOID;
             *pre_final = h;
         }
-        h = add_layer(m, l, last ? NULL : l + 1, c, h, &ndense);
+        nn_node *in = h;
+        if (!(h = add_layer(&b, l, h)) && strncmp(nn_ctx_error(m->ctx), "model spec", 10) != 0) {
+            char why[400], sh[64];
+            snprintf(why, sizeof why, "%s", nn_ctx_error(m->ctx));
+            nn_fail(m->ctx, NN_ERR_SHAPE, "model spec: token %d '%.*s' (input %s): %s", l->token,
+                    l->len, text + l->start, nn_shape_str(in, sh, sizeof sh), why);
+        }
         if (h && l->kind == NN_LAYER_DENSE) {
             char name[32];
-            warn_symmetric(m, s, i, dense_name(name, ndense));
+            snprintf(name, sizeof name, "dense%d", b.count[NN_LAYER_DENSE]);
+            warn_symmetric(m, s, i, name);
         }
     }
+    char sh[64];
+    if (h && h->ndim != 2) {
+        const struct nn_layer *l = &s->layers[s->nlayers - 1];
+        nn_fail(m->ctx, NN_ERR_SHAPE, "model spec: token %d '%.*s': the model ends with "
+                "outputs of shape %s, images rather than one vector per sample: end it with "
+                "flatten and dense, or gap", l->token, l->len, text + l->start,
+                nn_shape_str(h, sh, sizeof sh));
+        h = NULL;
+    }
+    if (h)
+        m->outputs = h->dim[1];
     *out = h;
-    return h ? NN_OK : NN_ERR_INVALID; /* the op set the message */
+    return h ? NN_OK : NN_ERR_SHAPE; /* the message is set */
 }
 
 /* Softmax cross-entropy on the logits, with integer labels. */
@@ -280,11 +472,12 @@ static nn_status name_nodes(nn_model *m)
 }
 
 /* The graph of a parsed spec, with its loss, compiled. */
-static nn_status build(nn_model *m, const struct nn_spec *s, const struct nn_model_cfg *c)
+static nn_status build(nn_model *m, const struct nn_spec *s, const struct nn_model_cfg *c,
+                       const char *text)
 {
     enum final_act final;
     nn_node *pre_final, *h;
-    nn_status st = build_layers(m, s, c, &final, &pre_final, &h);
+    nn_status st = build_layers(m, s, c, text, &final, &pre_final, &h);
     if (st == NN_OK)
         st = attach_loss(m, c->loss, final, pre_final, h);
     if (st == NN_OK)
@@ -323,7 +516,7 @@ nn_model *nn_model_new(nn_ctx *ctx, const char *spec, const struct nn_model_cfg 
     if (st == NN_OK)
         st = set_spec_text(m, spec, &s, fold_cfg(&s, &c));
     if (st == NN_OK)
-        st = build(m, &s, &c);
+        st = build(m, &s, &c, spec);
     nn_spec_free(&s);
     if (st != NN_OK) {
         nn_model_free(m);
@@ -436,6 +629,13 @@ nn_graph *nn_model_graph(const nn_model *m) { return m->g; }
 const char *nn_model_spec(const nn_model *m) { return m->spec; }
 nn_loss_kind nn_model_loss_kind(const nn_model *m) { return m->loss_kind; }
 int64_t nn_model_inputs(const nn_model *m) { return m->inputs; }
+
+int nn_model_input_shape(const nn_model *m, int64_t dims[NN_MAX_DIMS])
+{
+    for (int i = 0; i < NN_MAX_DIMS; i++)
+        dims[i] = i < m->in_ndim ? m->in_dims[i] : 0;
+    return m->in_ndim;
+}
 int64_t nn_model_outputs(const nn_model *m) { return m->outputs; }
 int64_t nn_model_max_batch(const nn_model *m) { return m->max_batch; }
 nn_node *nn_model_input(const nn_model *m) { return m->x; }

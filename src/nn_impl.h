@@ -213,6 +213,9 @@ struct nn_node {
     bool trainable;     /* parameters: false for buffers (nn_buffer), which
                            live in the parameter block but get no gradient
                            (grad NULL) and no optimizer update or penalty */
+    bool int_count;     /* buffers: a count held as a float (batch norm's
+                           num_batches_tracked); checkpoints store it as an
+                           int64 scalar of shape (), as PyTorch does */
     struct nn_init init;     /* parameters */
     int64_t param_offset;    /* parameters: offset in the blocks */
     float *const_values;     /* constants: owned copy until compile */

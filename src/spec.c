@@ -1,8 +1,9 @@
 /*
  * spec.c - the model spec's text form, parsed into a list of layers
  * (spec.h). One table says which fields each layer kind takes; the parser
- * is generic over it: split into tokens, split a token into fields, put
- * each field (positional or NAME=VALUE) where the table says, check it.
+ * is generic over it: split into tokens (blanks, and commas by the rule in
+ * spec.h), split a token into fields, put each field (positional or
+ * NAME=VALUE) where the table says, check it.
  */
 #include "spec.h"
 
@@ -15,11 +16,16 @@
 
 enum ftype {
     F_COUNT, /* an integer in [lo, hi] */
-    F_NUM,   /* a finite number in [lo, hi] (or [lo, hi) when hi_open) */
-    F_INIT   /* an initializer: a kind name */
+    F_NUM,   /* a finite number in [lo, hi] (or open at an end: lo_open, hi_open) */
+    F_INIT,  /* an initializer: a kind name */
+    F_PAIR,  /* K or KHxKW, integers in [lo, hi], into int64_t[2] */
+    F_PAD,   /* as F_PAIR, or "same" (sets pad_same) */
+    F_BIAS   /* no (sets no_bias), yes, or an initializer */
 };
 
 #define NO_FLAG ((size_t)-1)
+#define MAX_FIELDS 8
+#define MAX_WIN (1 << 20) /* kernel, stride, padding, dilation, groups */
 
 struct fdef {
     const char *name; /* for NAME=VALUE and messages */
@@ -29,6 +35,7 @@ struct fdef {
     double lo, hi;
     bool hi_open;
     bool named;       /* only as NAME=VALUE, never positional */
+    bool lo_open;
 };
 
 struct kdef {
@@ -37,36 +44,81 @@ struct kdef {
     int required;       /* leading fields that must be given */
     bool all_or_none;   /* every field or none (hardtanh's two bounds) */
     bool last_only;     /* must be the last layer (softmax) */
-    struct fdef f[3];   /* in positional order; name NULL ends the list */
+    struct fdef f[MAX_FIELDS]; /* in positional order; name NULL ends the list */
 };
 
 #define L(f) offsetof(struct nn_layer, f)
 #define ARG1 (offsetof(struct nn_layer, arg) + sizeof(double))
+#define WIN(name, type, field, has, lo) {name, type, L(field), has, lo, MAX_WIN, false, true, false}
 static const struct kdef kinds[NN_LAYER_COUNT] = {
     [NN_LAYER_DENSE] = {"dense", NULL, "dense:UNITS[:INIT][:bias=INIT]", 1, false, false,
-                        {{"units", F_COUNT, L(units), NO_FLAG, 1, 1 << 24, false, false},
-                         {"init", F_INIT, L(init), L(has_init), 0, 0, false, false},
-                         {"bias", F_INIT, L(bias), L(has_bias), 0, 0, false, true}}},
+                        {{"units", F_COUNT, L(units), NO_FLAG, 1, 1 << 24, false, false, false},
+                         {"init", F_INIT, L(init), L(has_init), 0, 0, false, false, false},
+                         {"bias", F_INIT, L(bias), L(has_bias), 0, 0, false, true, false}}},
     [NN_LAYER_RELU] = {"relu", NULL, "relu", 0, false, false, {{0}}},
     [NN_LAYER_LEAKY_RELU] = {"leaky_relu", NULL, "leaky_relu[:SLOPE]", 0, false, false,
                              {{"slope", F_NUM, L(arg), L(has_arg), -INFINITY, INFINITY,
-                               false}}},
+                               false, false, false}}},
     [NN_LAYER_SIGMOID] = {"sigmoid", NULL, "sigmoid", 0, false, false, {{0}}},
     [NN_LAYER_TANH] = {"tanh", NULL, "tanh", 0, false, false, {{0}}},
     [NN_LAYER_HARDTANH] = {"hardtanh", NULL, "hardtanh or hardtanh:LO:HI", 0, true, false,
-                           {{"lo", F_NUM, L(arg), L(has_arg), -INFINITY, INFINITY, false},
-                            {"hi", F_NUM, ARG1, L(has_arg), -INFINITY, INFINITY, false}}},
+                           {{"lo", F_NUM, L(arg), L(has_arg), -INFINITY, INFINITY, false,
+                             false, false},
+                            {"hi", F_NUM, ARG1, L(has_arg), -INFINITY, INFINITY, false,
+                             false, false}}},
     [NN_LAYER_SIGN] = {"sign", NULL, "sign", 0, false, false, {{0}}},
     [NN_LAYER_IDENTITY] = {"identity", "linear", "identity", 0, false, false, {{0}}},
     [NN_LAYER_DROPOUT] = {"dropout", NULL, "dropout[:P]", 0, false, false,
-                          {{"p", F_NUM, L(arg), L(has_arg), 0, 1, true}}},
+                          {{"p", F_NUM, L(arg), L(has_arg), 0, 1, true, false, false}}},
     [NN_LAYER_SOFTMAX] = {"softmax", NULL, "softmax", 0, false, true, {{0}}},
+    [NN_LAYER_CONV] = {"conv", "conv2d",
+                       "conv:CHANNELS,KERNEL[,stride=S][,pad=P|same][,dil=D][,groups=G]"
+                       "[,bias=no|INIT][,init=INIT] (KERNEL, S, P, D: N or HxW)",
+                       2, false, false,
+                       {{"channels", F_COUNT, L(units), NO_FLAG, 1, 1 << 24, false, false,
+                         false},
+                        {"kernel", F_PAIR, L(kernel), NO_FLAG, 1, MAX_WIN, false, false, false},
+                        WIN("stride", F_PAIR, stride, L(has_stride), 1),
+                        WIN("pad", F_PAD, pad, L(has_pad), 0),
+                        WIN("dil", F_PAIR, dil, L(has_dil), 1),
+                        {"groups", F_COUNT, L(groups), L(has_groups), 1, MAX_WIN, false, true,
+                         false},
+                        {"bias", F_BIAS, L(bias), L(has_bias), 0, 0, false, true, false},
+                        {"init", F_INIT, L(init), L(has_init), 0, 0, false, true, false}}},
+    [NN_LAYER_MAXPOOL] = {"maxpool", NULL,
+                          "maxpool:KERNEL[,stride=S][,pad=P] (N or HxW; stride: the kernel)",
+                          1, false, false,
+                          {{"kernel", F_PAIR, L(kernel), NO_FLAG, 1, MAX_WIN, false, false,
+                            false},
+                           WIN("stride", F_PAIR, stride, L(has_stride), 1),
+                           WIN("pad", F_PAIR, pad, L(has_pad), 0)}},
+    [NN_LAYER_AVGPOOL] = {"avgpool", NULL,
+                          "avgpool:KERNEL[,stride=S][,pad=P] (N or HxW; stride: the kernel)",
+                          1, false, false,
+                          {{"kernel", F_PAIR, L(kernel), NO_FLAG, 1, MAX_WIN, false, false,
+                            false},
+                           WIN("stride", F_PAIR, stride, L(has_stride), 1),
+                           WIN("pad", F_PAIR, pad, L(has_pad), 0)}},
+    [NN_LAYER_GAP] = {"gap", "global_avgpool", "gap", 0, false, false, {{0}}},
+    [NN_LAYER_BATCHNORM] = {"batchnorm", "bn", "batchnorm[:momentum=M][:eps=E]", 0, false,
+                            false,
+                            {{"momentum", F_NUM, L(arg), L(has_arg), 0, 1, false, true, true},
+                             {"eps", F_NUM, ARG1, L(has_arg2), 0, INFINITY, true, true,
+                              true}}},
+    [NN_LAYER_FLATTEN] = {"flatten", NULL, "flatten", 0, false, false, {{0}}},
 };
 #undef L
 #undef ARG1
+#undef WIN
 
-#define KNOWN_LAYERS "dense:N, relu, leaky_relu[:s], sigmoid, tanh, hardtanh[:lo:hi], " \
-                     "sign, identity, dropout[:p], softmax"
+#define KNOWN_LAYERS "dense:N, conv:C,K, maxpool:K, avgpool:K, gap, batchnorm, flatten, " \
+                     "relu, leaky_relu[:s], sigmoid, tanh, hardtanh[:lo:hi], sign, "        \
+                     "identity, dropout[:p], softmax"
+
+const char *nn_spec_kind_name(enum nn_layer_kind kind)
+{
+    return (int)kind >= 0 && kind < NN_LAYER_COUNT ? kinds[kind].name : "?";
+}
 
 /* The token being parsed, for messages. */
 struct tok {
@@ -85,7 +137,7 @@ static nn_status terr(const struct tok *t, const char *fmt, ...)
 /* "model spec: token POS 'TOKEN': WHY" */
 static nn_status terr(const struct tok *t, const char *fmt, ...)
 {
-    char why[300];
+    char why[400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
@@ -108,7 +160,24 @@ static bool parse_count(const char *s, int64_t *v)
     errno = 0;
     long long x = strtoll(s, &end, 10);
     *v = x;
-    return end != s && *end == '\0' && errno == 0;
+    return end != s && *end == '\0' && errno == 0 && isdigit((unsigned char)s[0]);
+}
+
+/* "K" or "KHxKW" into v[2], each in [lo, hi]. */
+static bool parse_pair(const char *s, double lo, double hi, int64_t v[2])
+{
+    char buf[64];
+    if (strlen(s) >= sizeof buf)
+        return false;
+    strcpy(buf, s);
+    char *x = strchr(buf, 'x');
+    if (x)
+        *x = '\0';
+    if (!parse_count(buf, &v[0]) || (x && !parse_count(x + 1, &v[1])))
+        return false;
+    if (!x)
+        v[1] = v[0];
+    return v[0] >= lo && v[0] <= hi && v[1] >= lo && v[1] <= hi;
 }
 
 /* An initializer field: VALUE names the kind, nums[0..n) its numbers. */
@@ -128,7 +197,7 @@ static nn_status set_field(const struct tok *t, const struct fdef *f, const char
 {
     char *dst = (char *)l + f->off;
     double v;
-    int64_t n;
+    int64_t n, pair[2];
     switch (f->type) {
     case F_COUNT:
         if (!parse_count(value, &n) || n < f->lo || n > f->hi)
@@ -140,11 +209,41 @@ static nn_status set_field(const struct tok *t, const struct fdef *f, const char
         if (!parse_double(value, &v))
             return terr(t, "%s '%s' is not a number (expected %s)", f->name, value,
                         t->k->usage);
-        if (v < f->lo || v > f->hi || (f->hi_open && v == f->hi))
-            return terr(t, "%s %s is outside [%g, %g%s (expected %s)", f->name, value, f->lo,
-                        f->hi, f->hi_open ? ")" : "]", t->k->usage);
+        if (v < f->lo || v > f->hi || (f->hi_open && v == f->hi) || (f->lo_open && v == f->lo))
+            return terr(t, "%s %s is outside %s%g, %g%s (expected %s)", f->name, value,
+                        f->lo_open ? "(" : "[", f->lo, f->hi, f->hi_open ? ")" : "]",
+                        t->k->usage);
         memcpy(dst, &v, sizeof v);
         break;
+    case F_PAD:
+        if (strcmp(value, "same") == 0) {
+            l->pad_same = true;
+            memset(dst, 0, 2 * sizeof(int64_t));
+            break;
+        }
+        /* fall through */
+    case F_PAIR:
+        if (!parse_pair(value, f->lo, f->hi, pair))
+            return terr(t, "%s '%s' must be an integer N or a pair HxW, each from %.0f to "
+                        "%.0f%s (expected %s)", f->name, value, f->lo, f->hi,
+                        f->type == F_PAD ? ", or same" : "", t->k->usage);
+        memcpy(dst, pair, sizeof pair);
+        break;
+    case F_BIAS:
+        if (strcmp(value, "no") == 0 || strcmp(value, "none") == 0 ||
+            strcmp(value, "false") == 0) {
+            if (nnum > 0)
+                return terr(t, "bias=%s takes no numbers (expected %s)", value, t->k->usage);
+            l->no_bias = true;
+            break; /* has_bias set below: the text keeps bias=no */
+        }
+        if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0) {
+            if (nnum > 0)
+                return terr(t, "bias=%s takes no numbers (expected %s)", value, t->k->usage);
+            return NN_OK; /* the default: no flag, as if not given */
+        }
+        /* anything else is an initializer */
+        /* fall through */
     case F_INIT: {
         struct nn_init init;
         nn_status st = set_init(t, value, nums, nnum, &init);
@@ -159,26 +258,26 @@ static nn_status set_field(const struct tok *t, const struct fdef *f, const char
     return NN_OK;
 }
 
+static int field_count(const struct kdef *k)
+{
+    int n = 0;
+    while (n < MAX_FIELDS && k->f[n].name)
+        n++;
+    return n;
+}
+
 static const struct fdef *field_named(const struct kdef *k, const char *name)
 {
-    for (int i = 0; i < 3 && k->f[i].name; i++)
+    for (int i = 0; i < field_count(k); i++)
         if (strcmp(k->f[i].name, name) == 0)
             return &k->f[i];
     return NULL;
 }
 
-static int field_count(const struct kdef *k)
-{
-    int n = 0;
-    while (n < 3 && k->f[n].name)
-        n++;
-    return n;
-}
-
 static int positional_count(const struct kdef *k)
 {
     int n = 0;
-    while (n < 3 && k->f[n].name && !k->f[n].named)
+    while (n < MAX_FIELDS && k->f[n].name && !k->f[n].named)
         n++;
     return n;
 }
@@ -188,7 +287,7 @@ static nn_status parse_fields(const struct tok *t, char **parts, int n, struct n
 {
     const struct kdef *k = t->k;
     int nf = field_count(k), npos = 0, npositional = positional_count(k);
-    bool given[3] = {false, false, false};
+    bool given[MAX_FIELDS] = {false};
     for (int i = 0; i < n; i++) {
         char *eq = strchr(parts[i], '=');
         const struct fdef *f;
@@ -213,7 +312,8 @@ static nn_status parse_fields(const struct tok *t, char **parts, int n, struct n
             return terr(t, "field %s given twice", f->name);
         given[f - k->f] = true;
         int nnum = 0; /* an initializer's numbers: the unnamed fields after it */
-        while (f->type == F_INIT && i + 1 + nnum < n && !strchr(parts[i + 1 + nnum], '='))
+        while ((f->type == F_INIT || f->type == F_BIAS) && i + 1 + nnum < n &&
+               !strchr(parts[i + 1 + nnum], '='))
             nnum++;
         nn_status st = set_field(t, f, value, (const char *const *)parts + i + 1, nnum, l);
         if (st != NN_OK)
@@ -231,15 +331,56 @@ static nn_status parse_fields(const struct tok *t, char **parts, int n, struct n
     return NN_OK;
 }
 
-/* Parses one layer token (a copy that may be split in place). */
+/* The checks of a window layer that need no shapes: the defaults filled
+ * in, pad=same only where it keeps the size, pooling padding at most half
+ * the kernel (as PyTorch requires), output channels in whole groups. */
+static nn_status check_window(const struct tok *t, struct nn_layer *l)
+{
+    bool conv = l->kind == NN_LAYER_CONV;
+    for (int a = 0; a < 2; a++) {
+        if (!l->has_stride)
+            l->stride[a] = conv ? 1 : l->kernel[a];
+        if (!l->has_dil)
+            l->dil[a] = 1;
+        if (!l->has_pad)
+            l->pad[a] = 0;
+    }
+    if (!l->has_groups)
+        l->groups = 1;
+    if (conv && l->pad_same) {
+        if (l->stride[0] != 1 || l->stride[1] != 1)
+            return terr(t, "pad=same needs stride 1 (as in PyTorch), not stride %lldx%lld",
+                        (long long)l->stride[0], (long long)l->stride[1]);
+        for (int a = 0; a < 2; a++) {
+            int64_t span = l->dil[a] * (l->kernel[a] - 1);
+            if (span % 2)
+                return terr(t, "pad=same with kernel %lld and dilation %lld needs %lld "
+                            "padding in all, which does not split evenly between the two "
+                            "sides (use an odd kernel, or give pad=P)",
+                            (long long)l->kernel[a], (long long)l->dil[a], (long long)span);
+            l->pad[a] = span / 2;
+        }
+    }
+    if (conv && l->units % l->groups)
+        return terr(t, "its %lld output channels do not divide into %lld groups",
+                    (long long)l->units, (long long)l->groups);
+    if (!conv && (2 * l->pad[0] > l->kernel[0] || 2 * l->pad[1] > l->kernel[1]))
+        return terr(t, "pad %lldx%lld is more than half the kernel %lldx%lld (as in PyTorch, "
+                    "every window must hold an input element)", (long long)l->pad[0],
+                    (long long)l->pad[1], (long long)l->kernel[0], (long long)l->kernel[1]);
+    return NN_OK;
+}
+
+/* Parses one layer token (its fields joined by ':' in copy, which may be
+ * split in place). */
 static nn_status parse_layer(struct tok *t, char *copy, struct nn_layer *l)
 {
-    char *parts[16];
+    char *parts[24];
     int n = 0;
     parts[n++] = copy;
     for (char *p = copy; *p; p++)
         if (*p == ':') {
-            if (n == 16)
+            if (n == 24)
                 return terr(t, "too many fields");
             *p = '\0';
             parts[n++] = p + 1;
@@ -252,44 +393,103 @@ static nn_status parse_layer(struct tok *t, char *copy, struct nn_layer *l)
             l->kind = (enum nn_layer_kind)i;
         }
     if (!t->k)
-        return terr(t, "unknown layer (" KNOWN_LAYERS ")");
-    return parse_fields(t, parts + 1, n - 1, l);
+        return terr(t, "unknown layer (" KNOWN_LAYERS "; after a comma, a piece that "
+                    "starts with a digit or is NAME=VALUE continues the layer before it, "
+                    "anything else starts a new layer)");
+    nn_status st = parse_fields(t, parts + 1, n - 1, l);
+    if (st == NN_OK && (l->kind == NN_LAYER_CONV || l->kind == NN_LAYER_MAXPOOL ||
+                        l->kind == NN_LAYER_AVGPOOL))
+        st = check_window(t, l);
+    return st;
 }
 
-/* The tokens of text: start offsets and lengths; returns the count. */
-static int tokenize(const char *text, int *start, int *len, int cap)
+/* ---- tokens ------------------------------------------------------------- */
+
+/* A run of text between blanks and commas, and the token it belongs to. */
+struct piece {
+    int start, len, tok;
+};
+
+static bool is_sep(char c)
 {
-    int n = 0;
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',';
+}
+
+/* Whether a piece that follows a comma continues the token before it: it
+ * starts like a number or is NAME=VALUE. */
+static bool continues(const char *p, int len)
+{
+    if (isdigit((unsigned char)p[0]) || p[0] == '-' || p[0] == '+' || p[0] == '.')
+        return true;
+    int i = 0;
+    while (i < len && (isalnum((unsigned char)p[i]) || p[i] == '_'))
+        i++;
+    return i > 0 && i < len && p[i] == '=';
+}
+
+/* Splits text into pieces (into pc unless NULL) and groups them into
+ * tokens: a piece starts a new token unless a comma precedes it (blanks
+ * around the comma allowed) and it continues the one before. Returns the
+ * number of pieces; *ntok receives the number of tokens. */
+static int split(const char *text, struct piece *pc, int *ntok)
+{
+    int np = 0, nt = 0;
+    bool comma = false;
     for (int i = 0; text[i];) {
-        while (text[i] && strchr(" \t\n,", text[i]))
-            i++;
-        if (!text[i])
-            break;
-        int s = i;
-        while (text[i] && !strchr(" \t\n,", text[i]))
-            i++;
-        if (n < cap) {
-            start[n] = s;
-            len[n] = i - s;
+        if (is_sep(text[i])) {
+            comma |= text[i++] == ',';
+            continue;
         }
-        n++;
+        int s = i;
+        while (text[i] && !is_sep(text[i]))
+            i++;
+        if (!(nt > 0 && comma && continues(text + s, i - s)))
+            nt++;
+        if (pc)
+            pc[np] = (struct piece){s, i - s, nt - 1};
+        np++;
+        comma = false;
     }
-    return n;
+    *ntok = nt;
+    return np;
 }
 
-/* The first token: the input size (after at least one layer). */
-static nn_status check_input(nn_ctx *ctx, const char *text, int nt, const char *first,
-                             int first_len, int64_t *inputs)
+/* The first token: the input shape, N or CxHxW (after at least one layer). */
+static nn_status parse_input(nn_ctx *ctx, const char *text, int nt, const char *tok_text,
+                             int tok_len, const char *joined, struct nn_spec *s)
 {
-    char buf[32];
     if (nt < 2)
         return nn_fail(ctx, NN_ERR_INVALID,
-                       "model spec '%s': needs an input size and at least one layer, "
-                       "e.g. \"784 dense:10 softmax\"", text);
-    snprintf(buf, sizeof buf, "%.*s", first_len, first);
-    if (first_len >= (int)sizeof buf || !parse_count(buf, inputs) || *inputs < 1)
+                       "model spec '%s': needs an input shape and at least one layer, "
+                       "e.g. \"784 dense:10 softmax\" or \"1x28x28 conv:8,5 relu flatten "
+                       "dense:10\"", text);
+    char buf[96];
+    int n = 0;
+    bool ok = strlen(joined) < sizeof buf;
+    if (ok) {
+        strcpy(buf, joined);
+        for (char *p = buf, *x; ok && n < 4; p = x + 1) {
+            x = strchr(p, 'x');
+            if (x)
+                *x = '\0';
+            int64_t v = 0;
+            ok = n < 3 && parse_count(p, &v) && v >= 1 && v <= (1 << 30);
+            if (ok)
+                s->in_dims[n++] = v;
+            if (!x)
+                break;
+        }
+    }
+    int64_t prod = 1;
+    for (int i = 0; ok && i < n; i++)
+        ok = !__builtin_mul_overflow(prod, s->in_dims[i], &prod);
+    if (!ok || (n != 1 && n != 3))
         return nn_fail(ctx, NN_ERR_INVALID, "model spec: token 1 '%.*s': the first token "
-                       "must be the input size, a positive integer", first_len, first);
+                       "must be the input shape: a number of features (e.g. 784) or an "
+                       "image's CxHxW, channels x height x width (e.g. 1x28x28), each a "
+                       "positive integer", tok_len, tok_text);
+    s->in_ndim = n;
+    s->inputs = prod;
     return NN_OK;
 }
 
@@ -298,36 +498,49 @@ nn_status nn_spec_parse(nn_ctx *ctx, const char *text, struct nn_spec *out)
     *out = (struct nn_spec){0};
     if (!text)
         return nn_fail(ctx, NN_ERR_INVALID, "model spec: none given");
-    int nt = tokenize(text, NULL, NULL, 0);
-    size_t tlen = strlen(text);
-    int *start = malloc((size_t)(nt + 1) * sizeof *start);
-    int *len = malloc((size_t)(nt + 1) * sizeof *len);
-    char *copy = malloc(tlen + 1);
+    int nt = 0, np = split(text, NULL, &nt);
+    struct piece *pc = malloc((size_t)(np + 1) * sizeof *pc);
+    char *copy = malloc(strlen(text) + 1); /* pieces joined by ':' never outgrow text */
     out->layers = calloc((size_t)(nt > 1 ? nt - 1 : 1), sizeof *out->layers);
     nn_status st = NN_OK;
-    if (!start || !len || !copy || !out->layers)
+    if (!pc || !copy || !out->layers)
         st = nn_fail(ctx, NN_ERR_NOMEM, "model spec: out of memory");
-    if (st == NN_OK) {
-        tokenize(text, start, len, nt);
-        st = check_input(ctx, text, nt, nt ? text + start[0] : text, nt ? len[0] : 0,
-                         &out->inputs);
-    }
-    bool dense = false;
-    for (int i = 1; st == NN_OK && i < nt; i++) {
-        struct tok t = {ctx, text + start[i], len[i], i + 1, NULL};
+    if (st == NN_OK)
+        split(text, pc, &nt);
+    else
+        nt = 0;
+    if (st == NN_OK && nt < 2)
+        st = parse_input(ctx, text, nt, text, 0, "", out);
+    bool weights = false;
+    for (int i = 0, p = 0; st == NN_OK && i < nt; i++) {
+        int first = p;
+        size_t k = 0;
+        for (; p < np && pc[p].tok == i; p++) {
+            if (k)
+                copy[k++] = ':';
+            memcpy(copy + k, text + pc[p].start, (size_t)pc[p].len);
+            k += (size_t)pc[p].len;
+        }
+        copy[k] = '\0';
+        int start = pc[first].start, len = pc[p - 1].start + pc[p - 1].len - start;
+        if (i == 0) {
+            st = parse_input(ctx, text, nt, text + start, len, copy, out);
+            continue;
+        }
+        struct tok t = {ctx, text + start, len, i + 1, NULL};
         struct nn_layer *l = &out->layers[out->nlayers++];
-        memcpy(copy, text + start[i], (size_t)len[i]);
-        copy[len[i]] = '\0';
         l->token = i + 1;
+        l->start = start;
+        l->len = len;
         st = parse_layer(&t, copy, l);
         if (st == NN_OK && t.k->last_only && i + 1 < nt)
             st = terr(&t, "%s must be the last layer", t.k->name);
-        dense |= l->kind == NN_LAYER_DENSE;
+        weights |= l->kind == NN_LAYER_DENSE || l->kind == NN_LAYER_CONV;
     }
-    if (st == NN_OK && !dense)
-        st = nn_fail(ctx, NN_ERR_INVALID, "model spec '%s': has no dense layer", text);
-    free(start);
-    free(len);
+    if (st == NN_OK && !weights)
+        st = nn_fail(ctx, NN_ERR_INVALID, "model spec '%s': has no dense layer (nor a conv "
+                     "layer): nothing to train", text);
+    free(pc);
     free(copy);
     return st;
 }
@@ -368,11 +581,20 @@ static void append(char *buf, size_t size, size_t *n, const char *fmt, ...)
     *n += (size_t)(k > 0 ? k : 0);
 }
 
+/* "5" or "5x3" */
+static void pair_text(const int64_t *v, char *buf, size_t size)
+{
+    if (v[0] == v[1])
+        snprintf(buf, size, "%lld", (long long)v[0]);
+    else
+        snprintf(buf, size, "%lldx%lld", (long long)v[0], (long long)v[1]);
+}
+
 /* One field's value as text. */
 static void field_text(const struct fdef *f, const struct nn_layer *l, char *v, size_t size)
 {
     const char *src = (const char *)l + f->off;
-    int64_t count;
+    int64_t count, pair[2];
     double num;
     struct nn_init init;
     switch (f->type) {
@@ -384,6 +606,20 @@ static void field_text(const struct fdef *f, const struct nn_layer *l, char *v, 
         memcpy(&num, src, sizeof num);
         put_float(v, size, (float)num);
         break;
+    case F_PAD:
+    case F_PAIR:
+        memcpy(pair, src, sizeof pair);
+        if (f->type == F_PAD && l->pad_same)
+            snprintf(v, size, "same");
+        else
+            pair_text(pair, v, size);
+        break;
+    case F_BIAS:
+        if (l->no_bias) {
+            snprintf(v, size, "no");
+            break;
+        }
+        /* fall through */
     case F_INIT:
         memcpy(&init, src, sizeof init);
         nn_init_format(init, v, size);
@@ -396,7 +632,9 @@ int nn_spec_format(const struct nn_spec *s, char *buf, size_t size)
     size_t n = 0;
     if (size)
         buf[0] = '\0';
-    append(buf, size, &n, "%lld", (long long)s->inputs);
+    append(buf, size, &n, "%lld", (long long)s->in_dims[0]);
+    for (int i = 1; i < s->in_ndim; i++)
+        append(buf, size, &n, "x%lld", (long long)s->in_dims[i]);
     for (int i = 0; i < s->nlayers; i++) {
         const struct nn_layer *l = &s->layers[i];
         const struct kdef *k = &kinds[l->kind];

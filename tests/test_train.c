@@ -590,7 +590,7 @@ static void spec_and_param_count(void **state)
     static const struct { const char *spec, *needle; } bad[] = {
         {"784 dense:abc", "dense:UNITS"},
         {"784 conv9", "unknown layer"},
-        {"x dense:10", "input size"},
+        {"x dense:10", "input shape"},
         {"784 dense:10 softmax relu", "softmax must be the last"},
         {"784", "at least one layer"},
         {"784 relu", "no dense layer"},

@@ -63,6 +63,13 @@ int cli_given_names(const struct opts *o, const char **names, int max);
  * built-in sets. NULL after printing the error. */
 nn_dataset *cli_load_data(nn_ctx *ctx, const struct opts *o, const char *spec,
                           const char *split, bool labels_required);
+/* Checks that ds's samples fit the model's input: as many values per
+ * sample, and when both are images (C, H, W), the same shape; a (features)
+ * row of the right size feeds a CxHxW model (reshaped), and images feed a
+ * model of flat inputs (flattened). Otherwise prints "nn CMD: ..." naming
+ * what (e.g. "the training data"), the source and both shapes, and returns
+ * false. */
+bool cli_check_input(const char *cmd, const nn_model *m, const nn_dataset *ds, const char *what);
 /* Renumbers ds's named classes to names[0..n) (the training set's or the
  * model's), so that a file lacking a class keeps the same indices; prints
  * the error and returns false if ds has a class not among them. */

@@ -31,12 +31,8 @@ static nn_model *load(nn_ctx *ctx, const char *cmd, const char *path, int64_t ma
 static bool apply_norm(nn_ctx *ctx, const char *cmd, nn_model *m, nn_dataset *ds)
 {
     struct nn_norm_stats ns;
-    if (nn_dataset_features(ds) != nn_model_inputs(m)) {
-        cli_fail(cmd, "%s has %lld features per sample but the model takes %lld",
-                 nn_dataset_source(ds), (long long)nn_dataset_features(ds),
-                 (long long)nn_model_inputs(m));
+    if (!cli_check_input(cmd, m, ds, "the data"))
         return false;
-    }
     if (nn_model_norm(m, &ns) && nn_dataset_norm_set(ds, &ns) != NN_OK) {
         cli_fail(cmd, "%s", nn_ctx_error(ctx));
         return false;
@@ -220,6 +216,15 @@ static nn_dataset *load_inputs1(nn_ctx *ctx, struct opts *o, const char *in, con
     struct nn_image_opts io;
     if (!cli_image_opts(o, &io))
         return NULL;
+    int64_t chw[NN_MAX_DIMS];
+    if (!o->image_size && nn_model_input_shape(m, chw) == 3 && chw[0] <= 4) {
+        /* an image model: its input's channels (a colour image becomes
+         * grey for a 1-channel model) and size (another size is an error
+         * naming both, or resized with --resize) */
+        io.channels = (int)chw[0];
+        io.height = (int)chw[1];
+        io.width = (int)chw[2];
+    }
     struct stat sb;
     if (stat(in, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         *names = folder_files(in, nnames);

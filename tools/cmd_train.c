@@ -81,13 +81,9 @@ static bool on_batch(const struct nn_train_progress *p, void *user)
 /* Checks the data fits the model: features, classes or targets. */
 static bool fits(const nn_model *m, nn_dataset *ds, const char *what)
 {
-    int64_t f = nn_dataset_features(ds), in = nn_model_inputs(m), out = nn_model_outputs(m);
-    if (f != in) {
-        cli_fail("train", "%s (%s) has %lld features per sample but the model takes %lld "
-                 "inputs (the first number of --model)", what, nn_dataset_source(ds),
-                 (long long)f, (long long)in);
+    int64_t out = nn_model_outputs(m);
+    if (!cli_check_input("train", m, ds, what))
         return false;
-    }
     nn_loss_kind lk = nn_model_loss_kind(m);
     nn_label_kind dk = nn_dataset_label_kind(ds);
     if (lk == NN_LOSS_SOFTMAX_CE) {
@@ -128,10 +124,10 @@ static bool fits(const nn_model *m, nn_dataset *ds, const char *what)
 /* The augmentation of the training images (--augment; on --resume the
  * recorded setting, restored into o by record.c), drawn from the run's
  * seed, which a resumed run keeps: the resumed run continues the same
- * stream. Checked before the model is built, so a bad setting fails early;
+ * stream. Parsed before the model is built, so a bad setting fails early;
  * o->augment becomes its canonical text, which the checkpoint records.
  * false after printing an error. */
-static bool augment_setup(struct run *r)
+static bool augment_parse(struct run *r)
 {
     struct opts *o = &r->o;
     r->aug = (struct nn_augment_cfg){.seed = o->seed};
@@ -142,9 +138,21 @@ static bool augment_setup(struct run *r)
     r->augment = r->aug.shift > 0 || r->aug.flip;
     nn_augment_format(&r->aug, r->aug_text, sizeof r->aug_text);
     o->augment = r->augment ? r->aug_text : NULL;
+    return true;
+}
+
+/* The training source, augmented if asked: images of the model's input
+ * shape when it is CxHxW (so CSV rows of pixels can be augmented too),
+ * else of the data set's own (C, H, W) shape. */
+static bool augment_setup(struct run *r)
+{
     r->s_tr = nn_source_from_dataset(r->train);
-    if (r->augment &&
-        nn_source_augment(r->ctx, &r->aug_src, &r->s_tr, NULL, &r->aug, &r->s_tr) != NN_OK) {
+    if (!r->augment)
+        return true;
+    int64_t chw[NN_MAX_DIMS];
+    bool image_model = nn_model_input_shape(r->m, chw) == 3;
+    if (nn_source_augment(r->ctx, &r->aug_src, &r->s_tr, image_model ? chw : NULL, &r->aug,
+                          &r->s_tr) != NN_OK) {
         cli_fail("train", "--augment %s: %s", r->aug_text, nn_ctx_error(r->ctx));
         return false;
     }
@@ -310,9 +318,14 @@ static bool model_cfg(struct run *r, const char *spec, struct nn_model_cfg *mc)
         /* class labels and no final softmax or sigmoid: the last layer's
          * outputs are logits for a cross-entropy (as in PyTorch's habit of
          * ending a classifier in a linear layer) */
-        const char *last = strrchr(spec, ' ');
-        last = last ? last + 1 : spec;
-        if (strcmp(last, "sigmoid") != 0 && strcmp(last, "softmax") != 0)
+        size_t end = strlen(spec), start;
+        while (end > 0 && strchr(" \t\n\r,", spec[end - 1]))
+            end--;
+        for (start = end; start > 0 && !strchr(" \t\n\r,", spec[start - 1]); start--)
+            ;
+        const char *last = spec + start;
+        size_t len = end - start;
+        if (!(len == 7 && (strncmp(last, "sigmoid", 7) == 0 || strncmp(last, "softmax", 7) == 0)))
             mc->loss = NN_LOSS_SOFTMAX_CE;
     }
     return true;
@@ -417,13 +430,25 @@ static bool open_outputs(struct run *r)
     return true;
 }
 
+/* The trainable parameters (buffers such as batch norm's running
+ * statistics are not counted, as in PyTorch). */
+static int64_t trainable_count(const nn_model *m)
+{
+    nn_graph *g = nn_model_graph(m);
+    int64_t n = 0;
+    for (int i = 0; i < nn_graph_nparams(g); i++)
+        if (nn_param_is_trainable(nn_graph_param(g, i)))
+            n += nn_node_numel(nn_graph_param(g, i));
+    return n;
+}
+
 /* Trains, then evaluates the test set if there is one. */
 static bool train_and_test(struct run *r)
 {
     const struct opts *o = &r->o;
     if (!o->quiet)
         printf("model: %s (%lld parameters)\ndata: %s, %lld training samples%s\n",
-               nn_model_spec(r->m), (long long)nn_graph_param_count(nn_model_graph(r->m)),
+               nn_model_spec(r->m), (long long)trainable_count(r->m),
                nn_dataset_source(r->train), (long long)nn_dataset_size(r->train),
                r->val ? ", validation held out" : "");
     if (!o->quiet && r->augment)
@@ -545,8 +570,8 @@ int cmd_train(int argc, char **argv)
     r->data = o->data ? o->data : "fashion-mnist";
     r->builtin = strcmp(r->data, "fashion-mnist") == 0;
     r->tty = isatty(2) && !o->quiet;
-    if (load_data(r) && augment_setup(r) && build_model(r) && make_trainer(r) && open_outputs(r) &&
-        train_and_test(r) && finish(r))
+    if (load_data(r) && augment_parse(r) && build_model(r) && augment_setup(r) &&
+        make_trainer(r) && open_outputs(r) && train_and_test(r) && finish(r))
         rc = 0;
 done:
     run_free(r);

@@ -88,6 +88,51 @@ nn_dataset *cli_load_data(nn_ctx *ctx, const struct opts *o, const char *spec,
     return ds;
 }
 
+/* "(1, 28, 28)" and "1x28x28" */
+static void shape_texts(const int64_t *d, int nd, char *paren, char *by, size_t size)
+{
+    size_t a = (size_t)snprintf(paren, size, "("), b = 0;
+    by[0] = '\0';
+    for (int i = 0; i < nd && a < size && b < size; i++) {
+        a += (size_t)snprintf(paren + a, size - a, "%s%lld", i ? ", " : "", (long long)d[i]);
+        b += (size_t)snprintf(by + b, size - b, "%s%lld", i ? "x" : "", (long long)d[i]);
+    }
+    if (a < size)
+        snprintf(paren + a, size - a, ")");
+}
+
+bool cli_check_input(const char *cmd, const nn_model *m, const nn_dataset *ds, const char *what)
+{
+    int64_t md[NN_MAX_DIMS], dd[NN_MAX_DIMS];
+    int mn = nn_model_input_shape(m, md), dn = nn_dataset_shape(ds, dd);
+    int64_t f = nn_dataset_features(ds), in = nn_model_inputs(m);
+    char ms[96], mx[96], ds_[96], dx[96];
+    shape_texts(md, mn, ms, mx, sizeof ms);
+    shape_texts(dd, dn, ds_, dx, sizeof ds_);
+    bool same = mn == dn;
+    for (int i = 0; same && i < mn; i++)
+        same = md[i] == dd[i];
+    if (mn == 3 && dn == 3 && !same) {
+        cli_fail(cmd, "%s (%s) has images of shape %s (channels, height, width), but the "
+                 "model's input is %s (its first token %s); train a model for %s images, or "
+                 "load an image folder at the model's size with --image-size %lldx%lldx%lld "
+                 "--resize (width x height x channels)", what, nn_dataset_source(ds), ds_, ms,
+                 mx, dx, (long long)md[2], (long long)md[1], (long long)md[0]);
+        return false;
+    }
+    if (f == in)
+        return true; /* (features) rows reshape to (C, H, W), images flatten */
+    if (mn == 3)
+        cli_fail(cmd, "%s (%s) has %lld values per sample (shape %s), but the model's input "
+                 "%s (its first token %s) takes %lld", what, nn_dataset_source(ds),
+                 (long long)f, ds_, ms, mx, (long long)in);
+    else
+        cli_fail(cmd, "%s (%s) has %lld features per sample (shape %s), but the model takes "
+                 "%lld inputs (the first token of its spec)", what, nn_dataset_source(ds),
+                 (long long)f, ds_, (long long)in);
+    return false;
+}
+
 bool cli_match_classes(nn_ctx *ctx, nn_dataset *ds, const char *const *names, int64_t n,
                        const char *what)
 {

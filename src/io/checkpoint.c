@@ -140,13 +140,23 @@ nn_status nn_checkpoint_save(const char *path, nn_model *m, const nn_trainer *t,
     if (g->nparams + 4 > MAX_T || nextra < 0 || nextra > 64)
         return nn_fail(ctx, NN_ERR_INVALID, "checkpoint %s: too many tensors or keys", path);
     struct nn_st_tensor *ts = calloc((size_t)g->nparams + 4, sizeof *ts);
+    int64_t *counts = calloc((size_t)g->nparams + 1, sizeof *counts);
     const char *mk[80], *mv[80];
     char *owned[8] = {0};
     int nt = 0, nm = 0, no = 0;
-    if (!ts)
+    if (!ts || !counts) {
+        free(ts);
+        free(counts);
         return nn_fail(ctx, NN_ERR_NOMEM, "checkpoint: out of memory");
+    }
     for (int i = 0; i < g->nparams; i++) {
         nn_node *p = g->params[i];
+        if (p->int_count) { /* num_batches_tracked: an int64 scalar, as in torch */
+            counts[i] = (int64_t)p->val[0];
+            ts[nt++] = (struct nn_st_tensor){.name = p->name, .dtype = "I64", .ndim = 0,
+                                             .data = &counts[i]};
+            continue;
+        }
         ts[nt] = (struct nn_st_tensor){.name = p->name, .dtype = "F32", .ndim = p->ndim,
                                        .data = p->val};
         memcpy(ts[nt].dims, p->dim, sizeof p->dim);
@@ -159,7 +169,10 @@ nn_status nn_checkpoint_save(const char *path, nn_model *m, const nn_trainer *t,
     mk[nm] = "loss", mv[nm++] = nn_checkpoint_loss_name(nn_model_loss_kind(m));
     mk[nm] = "max_batch", mv[nm++] = maxb;
     char params[32];
-    snprintf(params, sizeof params, "%lld", (long long)g->param_count);
+    int64_t trainable = 0; /* as torch counts parameters: buffers are not */
+    for (int i = 0; i < g->nparams; i++)
+        trainable += g->params[i]->trainable ? g->params[i]->sample_numel : 0;
+    snprintf(params, sizeof params, "%lld", (long long)trainable);
     mk[nm] = "parameters", mv[nm++] = params;
     struct nn_norm_stats ns;
     if (nn_model_norm(m, &ns)) {
@@ -202,16 +215,49 @@ nn_status nn_checkpoint_save(const char *path, nn_model *m, const nn_trainer *t,
     for (int i = 0; i < no; i++)
         cJSON_free(owned[i]);
     free(ts);
+    free(counts);
     return st;
 }
 
 /* ---- loading ------------------------------------------------------------ */
+
+/* A count buffer (num_batches_tracked): an int64 scalar, as torch saves
+ * it (shape () or (1)), or the float (1) of files written before counts
+ * were stored as integers. */
+static nn_status load_count(nn_ctx *ctx, const nn_safetensors *st, nn_node *p)
+{
+    const struct nn_st_view *v = nn_safetensors_find(st, p->name);
+    if (v && strcmp(v->dtype, "F32") == 0) {
+        const float *f = nn_safetensors_get_f32(st, p->name, p->ndim, p->dim);
+        if (!f)
+            return NN_ERR_FORMAT;
+        p->val[0] = f[0];
+        return NN_OK;
+    }
+    if (!v || strcmp(v->dtype, "I64") != 0 || v->numel != 1 || v->ndim > 1)
+        return nn_fail(ctx, NN_ERR_FORMAT, "%s: tensor '%s' must be an int64 scalar (dtype I64, "
+                       "shape ()), as torch's num_batches_tracked; %s", nn_safetensors_path(st),
+                       p->name, !v ? "there is none" : v->numel != 1 || v->ndim > 1
+                                                          ? "it is not a single value"
+                                                          : "it has another dtype");
+    int64_t c = *(const int64_t *)v->data;
+    if (c < 0 || c > ((int64_t)1 << 53))
+        return nn_fail(ctx, NN_ERR_FORMAT, "%s: tensor '%s' holds %lld, expected a count from "
+                       "0 to 2^53", nn_safetensors_path(st), p->name, (long long)c);
+    p->val[0] = (float)c;
+    return NN_OK;
+}
 
 static nn_status load_weights(nn_model *m, const nn_safetensors *st)
 {
     nn_graph *g = nn_model_graph(m);
     for (int i = 0; i < g->nparams; i++) {
         nn_node *p = g->params[i];
+        if (p->int_count) {
+            if (load_count(nn_model_ctx(m), st, p) != NN_OK)
+                return NN_ERR_FORMAT;
+            continue;
+        }
         const float *v = nn_safetensors_get_f32(st, p->name, p->ndim, p->dim);
         if (!v)
             return NN_ERR_FORMAT;

@@ -37,7 +37,10 @@ nn_node *nn_batchnorm(nn_graph *g, nn_node *x, nn_node *weight, nn_node *bias,
     }
     union nn_attr at = {.bn = {momentum, eps, 0}};
     nn_node *in[6] = {x, weight, bias, running_mean, running_var, num_batches_tracked};
-    return nn_node_new(g, NN_OP_BATCHNORM, c.name, in, 6, &at);
+    nn_node *n = nn_node_new(g, NN_OP_BATCHNORM, c.name, in, 6, &at);
+    if (n) /* a count: an int64 scalar in checkpoints, as torch keeps it */
+        num_batches_tracked->int_count = true;
+    return n;
 }
 
 nn_status nn_batchnorm_infer(nn_graph *g, nn_node *n)
