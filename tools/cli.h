@@ -29,6 +29,7 @@ struct opts {
     const char *optim, *schedule, *augment;
     double lr, momentum, dampening, weight_decay, beta1, beta2, eps, rho, alpha;
     double l1, l2, clip_norm, min_delta;
+    double eps2, beta2_decay, clip_threshold, lr_decay, initial_accumulator;
     bool decoupled, amsgrad, centered;
     /* files and output */
     const char *out, *resume, *config, *log, *plot;

@@ -159,6 +159,51 @@ static bool augment_setup(struct run *r)
     return true;
 }
 
+/* The optimizers that read each hyperparameter flag (torch.optim's
+ * arguments); lr, weight-decay and decoupled apply to all. */
+#define K(x) (1u << NN_OPTIM_##x)
+static const struct {
+    const char *flag;
+    unsigned kinds;
+} optim_flags[] = {
+    {"momentum", K(SGD) | K(MOMENTUM) | K(NESTEROV) | K(RMSPROP)},
+    {"dampening", K(SGD) | K(MOMENTUM) | K(NESTEROV)},
+    {"beta1", K(ADAM) | K(ADAMW)},
+    {"beta2", K(ADAM) | K(ADAMW)},
+    {"amsgrad", K(ADAM) | K(ADAMW)},
+    {"eps", K(ADAGRAD) | K(ADADELTA) | K(RMSPROP) | K(ADAM) | K(ADAMW) | K(ADAFACTOR)},
+    {"rho", K(ADADELTA)},
+    {"alpha", K(RMSPROP)},
+    {"centered", K(RMSPROP)},
+    {"lr-decay", K(ADAGRAD)},
+    {"initial-accumulator", K(ADAGRAD)},
+    {"eps2", K(ADAFACTOR)},
+    {"beta2-decay", K(ADAFACTOR)},
+    {"clip-threshold", K(ADAFACTOR)},
+};
+#undef K
+
+/* Refuses a hyperparameter flag the optimizer does not read (whatever
+ * its value, 0 included), naming the optimizers that do. */
+static bool optim_flags_used(const struct opts *o, nn_optim_kind k)
+{
+    for (size_t i = 0; i < sizeof optim_flags / sizeof optim_flags[0]; i++) {
+        if (!cli_given(o, optim_flags[i].flag) || (optim_flags[i].kinds & (1u << k)))
+            continue;
+        char users[128] = "";
+        for (int j = 0; j < NN_OPTIM_COUNT; j++)
+            if (optim_flags[i].kinds & (1u << j)) {
+                size_t n = strlen(users);
+                snprintf(users + n, sizeof users - n, "%s%s", n ? ", " : "",
+                         nn_optim_name((nn_optim_kind)j));
+            }
+        cli_fail("train", "--%s is not a hyperparameter of --optim %s (only of %s)",
+                 optim_flags[i].flag, nn_optim_name(k), users);
+        return false;
+    }
+    return true;
+}
+
 static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
 {
     int k = nn_optim_parse(o->optim ? o->optim : "adam");
@@ -167,6 +212,8 @@ static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
                  "rmsprop adam adamw adafactor)", o->optim);
         return false;
     }
+    if (!optim_flags_used(o, (nn_optim_kind)k))
+        return false;
     *c = (struct nn_optim_cfg){.kind = (nn_optim_kind)k};
     nn_optim_defaults(c);
     static const struct {
@@ -177,7 +224,11 @@ static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
         F("lr", lr, lr), F("momentum", momentum, momentum),
         F("dampening", dampening, dampening), F("weight-decay", weight_decay, weight_decay),
         F("beta1", beta1, beta1), F("beta2", beta2, beta2), F("eps", eps, eps),
-        F("rho", rho, rho), F("alpha", alpha, alpha),
+        F("rho", rho, rho), F("alpha", alpha, alpha), F("eps2", eps2, eps2),
+        F("beta2-decay", beta2_decay, beta2_decay),
+        F("clip-threshold", clip_threshold, clip_threshold),
+        F("lr-decay", lr_decay, lr_decay),
+        F("initial-accumulator", initial_accumulator, initial_accumulator_value),
 #undef F
     };
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
