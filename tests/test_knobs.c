@@ -246,7 +246,50 @@ static void optim_flags_resume_and_ini(void **state)
     assert_non_null(strstr(out, "--clip-threshold 2 contradicts"));
 }
 
+/* ---- item 2: dense layers without a bias ---- */
+
+static void dense_without_bias(void **state)
+{
+    (void)state;
+    const char *specs[] = {"4 dense:8,bias=no relu dense:3,bias=no",
+                           "4 dense:8:bias=no relu dense:3:bias=no"};
+    nn_ctx *ctx = nn_ctx_new(NULL);
+    for (int k = 0; k < 2; k++) {
+        int rc = run(out, sizeof out,
+                     "%s train --data %s/blobs.csv --model '%s' --epochs 20 --lr 0.01 "
+                     "--val-split 0.2 --out %s/nb.safetensors --quiet", nn_bin, dir, specs[k],
+                     dir);
+        if (rc != 0)
+            fail_msg("%s: %s", specs[k], out);
+        char path[512];
+        snprintf(path, sizeof path, "%s/nb.safetensors", dir);
+        nn_model *m = nn_model_load(ctx, path, NULL);
+        if (!m)
+            fail_msg("%s: %s", specs[k], nn_ctx_error(ctx));
+        nn_graph *g = nn_model_graph(m);
+        assert_int_equal(nn_graph_nparams(g), 2); /* the two weights alone */
+        assert_null(nn_graph_find(g, "dense1.bias"));
+        assert_null(nn_graph_find(g, "dense2.bias"));
+        assert_int_equal(nn_graph_param_count(g), 4 * 8 + 8 * 3);
+        assert_non_null(strstr(nn_model_spec(m), "bias=no"));
+        nn_model_free(m);
+        /* it learned without: eval agrees the blobs separate */
+        rc = run(out, sizeof out, "%s eval %s --data %s/blobs.csv --json", nn_bin, path, dir);
+        assert_int_equal(rc, 0);
+        const char *a = strstr(out, "\"accuracy\": ");
+        assert_non_null(a);
+        if (!(atof(a + 12) > 0.9))
+            fail_msg("%s: eval accuracy %s", specs[k], a);
+    }
+    nn_ctx_free(ctx);
+    int rc = run(out, sizeof out, "%s train --data %s/blobs.csv --model '4 dense:3,bias=maybe' "
+                 "--epochs 1", nn_bin, dir);
+    if (rc != 1 || !strstr(out, "bias=maybe") || !strstr(out, "takes no, yes or an initializer"))
+        fail_msg("bias=maybe: exit %d: %s", rc, out);
+}
+
 NN_GROUP_FIXTURE(knobs, setup, teardown,
                  cmocka_unit_test(every_optim_flag_reaches_the_update),
                  cmocka_unit_test(unused_optim_flags_are_refused),
-                 cmocka_unit_test(optim_flags_resume_and_ini))
+                 cmocka_unit_test(optim_flags_resume_and_ini),
+                 cmocka_unit_test(dense_without_bias))
