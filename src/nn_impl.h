@@ -347,6 +347,9 @@ struct nn_trainer_state {
     double best_val;
     int bad_epochs;
     bool stopped_early;
+    double tol_best; /* convergence (tol): best training loss so far */
+    int tol_bad;     /* epochs since it improved by tol */
+    bool converged;
 };
 void nn_trainer_get_state(const nn_trainer *t, struct nn_trainer_state *s);
 /* Replaces the position, history (copied) and best weights (copied when

@@ -288,8 +288,91 @@ static void dense_without_bias(void **state)
         fail_msg("bias=maybe: exit %d: %s", rc, out);
 }
 
+/* ---- items 4-6: what early stopping watches, convergence, eval metrics ---- */
+
+static void monitor_tol_and_train_metrics(void **state)
+{
+    (void)state;
+    /* --tol stops at convergence without validation data, and says so */
+    int rc = run(out, sizeof out, "%s train --data %s/blobs.csv --epochs 200 --tol 0.2 "
+                 "--out %s/tol.safetensors", nn_bin, dir, dir);
+    if (rc != 0 || !strstr(out, "converged after epoch"))
+        fail_msg("--tol 0.2: exit %d: %s", rc, out);
+    assert_null(strstr(out, "epoch 200 "));
+    rc = run(out, sizeof out, "%s train --data %s/blobs.csv --tol -0.1", nn_bin, dir);
+    if (rc == 0 || !strstr(out, "--tol") || !strstr(out, "-0.1"))
+        fail_msg("--tol -0.1: exit %d: %s", rc, out);
+    /* --monitor val_acc needs validation data; an unknown value is named */
+    rc = run(out, sizeof out, "%s train --data %s/blobs.csv --monitor val_acc --patience 2",
+             nn_bin, dir);
+    if (rc != 1 || !strstr(out, "--monitor val_acc needs validation data"))
+        fail_msg("--monitor val_acc without validation: exit %d: %s", rc, out);
+    rc = run(out, sizeof out, "%s train --data %s/blobs.csv --monitor accuracy", nn_bin, dir);
+    if (rc != 1 || !strstr(out, "'accuracy'"))
+        fail_msg("--monitor accuracy: exit %d: %s", rc, out);
+    /* early stopping on the validation accuracy, with eval-mode training metrics */
+    rc = run(out, sizeof out,
+             "%s train --data %s/blobs.csv --model '4 dense:16 relu dropout:0.5 dense:3' "
+             "--val-split 0.2 --epochs 60 --monitor val_acc --patience 3 --train-metrics eval "
+             "--log %s/m.csv --out %s/m.safetensors", nn_bin, dir, dir, dir);
+    if (rc != 0 || !strstr(out, "best validation accuracy at epoch"))
+        fail_msg("--monitor val_acc: exit %d: %s", rc, out);
+    char path[512];
+    snprintf(path, sizeof path, "%s/m.csv", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[256];
+    assert_non_null(fgets(line, sizeof line, f));
+    fclose(f);
+    assert_non_null(strstr(line, "epoch,eval_loss,eval_accuracy,"));
+    rc = run(out, sizeof out, "%s info %s/m.safetensors", nn_bin, dir);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "training loss and accuracy: eval"));
+    nn_ctx *ctx = nn_ctx_new(NULL);
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    nn_checkpoint *ck = nn_checkpoint_open(ctx, path);
+    assert_non_null(ck);
+    const struct nn_checkpoint_info *in = nn_checkpoint_info(ck);
+    assert_true(in->train.monitor_acc && in->train.train_eval);
+    assert_true(in->stopped_early && in->best_epoch > 0);
+    /* the best epoch is the one of highest validation accuracy (first of ties) */
+    int best = 0;
+    for (int i = 0; i < in->epochs_done; i++)
+        if (!best || in->history[i].val.accuracy > in->history[best - 1].val.accuracy)
+            best = i + 1;
+    assert_int_equal(in->best_epoch, best);
+    /* the recorded settings are checked on resume */
+    nn_checkpoint_close(ck);
+    nn_ctx_free(ctx);
+    rc = run(out, sizeof out, "%s train --resume %s/tol.safetensors --epochs 300 --tol 0.3",
+             nn_bin, dir);
+    if (rc != 1 || !strstr(out, "--tol 0.3 contradicts"))
+        fail_msg("resume --tol 0.3: exit %d: %s", rc, out);
+    rc = run(out, sizeof out, "%s train --resume %s/tol.safetensors --epochs 300 "
+             "--train-metrics eval", nn_bin, dir);
+    if (rc != 1 || !strstr(out, "--train-metrics eval contradicts"))
+        fail_msg("resume --train-metrics: exit %d: %s", rc, out);
+    /* eval-mode training metrics are what nn eval measures on the training data */
+    rc = run(out, sizeof out, "%s train --data %s/blobs.csv --model '4 dense:16 relu "
+             "dropout:0.5 dense:3' --epochs 3 --train-metrics eval --log %s/e.csv --out "
+             "%s/e.safetensors --quiet", nn_bin, dir, dir, dir);
+    assert_int_equal(rc, 0);
+    rc = run(out, sizeof out, "tail -1 %s/e.csv", dir);
+    double loss = 0, acc = 0;
+    assert_int_equal(sscanf(out, "3,%lf,%lf", &loss, &acc), 2);
+    rc = run(out, sizeof out, "%s eval %s/e.safetensors --data %s/blobs.csv --json", nn_bin,
+             dir, dir);
+    assert_int_equal(rc, 0);
+    const char *a = strstr(out, "\"accuracy\": "), *l = strstr(out, "\"loss\": ");
+    assert_non_null(a);
+    assert_non_null(l);
+    assert_close(atof(a + 12), acc, 0, 1e-6);
+    assert_close(atof(l + 8), loss, 1e-5, 1e-6);
+}
+
 NN_GROUP_FIXTURE(knobs, setup, teardown,
                  cmocka_unit_test(every_optim_flag_reaches_the_update),
                  cmocka_unit_test(unused_optim_flags_are_refused),
                  cmocka_unit_test(optim_flags_resume_and_ini),
-                 cmocka_unit_test(dense_without_bias))
+                 cmocka_unit_test(dense_without_bias),
+                 cmocka_unit_test(monitor_tol_and_train_metrics))

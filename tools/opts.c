@@ -144,6 +144,16 @@ static const struct opt table[] = {
      "early stopping: epochs without validation improvement (default off)"},
     {"min-delta", "F", T_NUM, O(min_delta), 0, 1e9, TR,
      "early stopping: improvement that resets the patience (default 0)"},
+    {"monitor", "WHAT", T_STR, O(monitor), 0, 0, TR,
+     "what early stopping (--patience) and the plateau schedule watch: val_loss or "
+     "val_acc (default val_loss; val_acc needs validation data)"},
+    {"tol", "T", T_NUM, O(tol), 0, 1e9, TR,
+     "stop at convergence when the training loss improved by less than T relative to "
+     "its best for --patience epochs (default 1); no validation needed (default 0 = off)"},
+    {"train-metrics", "KIND", T_STR, O(train_metrics), 0, 0, TR,
+     "training loss and accuracy per epoch: running (averages over the epoch's batches, "
+     "dropout on) or eval (the whole training set in evaluation mode at the epoch's end) "
+     "(default running)"},
     {"keep-last", NULL, T_BOOL, O(keep_last), 0, 0, TR,
      "early stopping: keep the last weights instead of the best"},
     {"out", "FILE", T_STR, O(out), 0, 0, TR | PL | IM,

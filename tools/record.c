@@ -452,6 +452,9 @@ static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
         F64("patience", (double)o->patience, (double)t->patience),
         F32("min-delta", o->min_delta, t->min_delta),
         BOOL("keep-last", o->keep_last, t->keep_last),
+        STR("monitor", o->monitor, t->monitor_acc ? "val_acc" : "val_loss"),
+        F32("tol", o->tol, t->tol),
+        STR("train-metrics", o->train_metrics, t->train_eval ? "eval" : "running"),
     };
     bool ok = agrees(o, c, sizeof c / sizeof c[0], path);
     free(spec_given);
