@@ -5,7 +5,7 @@
 
 A libnn checkpoint is a plain safetensors file whose tensors are named and
 shaped as a PyTorch state dict: a dense layer's DENSEk.weight (out, in) and
-DENSEk.bias as torch.nn.Linear, a conv layer's CONVk.weight (out, in/groups,
+DENSEk.bias (none with bias=no) as torch.nn.Linear, a conv layer's CONVk.weight (out, in/groups,
 kh, kw) and CONVk.bias as torch.nn.Conv2d, a batch norm's BNk.weight, .bias,
 .running_mean, .running_var and .num_batches_tracked (an int64 scalar) as
 torch.nn.BatchNorm1d/2d; the input normalization is norm.shift / norm.scale
@@ -112,8 +112,11 @@ def build(spec, tensors):
     for parts in toks[1:]:
         kind, rest = parts[0], parts[1:]
         if kind == "dense":
-            w = tensors[f"dense{count['dense'] + 1}.weight"]
-            add("dense", torch.nn.Linear(w.shape[1], w.shape[0]))
+            name = f"dense{count['dense'] + 1}"
+            w = tensors[f"{name}.weight"]
+            # dense:N,bias=no has no NAME.bias: nn.Linear(bias=False)
+            add("dense", torch.nn.Linear(w.shape[1], w.shape[0],
+                                         bias=f"{name}.bias" in tensors))
             shape = [w.shape[0]]
         elif kind in ("conv", "conv2d"):
             f = fields(rest, ["channels", "kernel"])

@@ -1284,7 +1284,8 @@ NN_API nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn
 
 struct nn_epoch_stats {
     int epoch;               /* 1-based */
-    struct nn_metrics train; /* running averages over the epoch's batches */
+    struct nn_metrics train; /* running averages over the epoch's batches, or
+                                with train_eval the whole set in eval mode */
     struct nn_metrics val;   /* n = 0 when there is no validation data */
     double lr;               /* learning rate used during the epoch */
     double seconds;
@@ -1315,6 +1316,17 @@ struct nn_train_cfg {
                                  a val-loss improvement (0 = off) */
     float min_delta;          /* improvement needed to reset the patience */
     bool keep_last;           /* do not restore the best weights at the end */
+    bool monitor_acc;         /* early stopping and plateau watch the validation
+                                 accuracy (classifiers; the plateau schedule then
+                                 runs in mode max) instead of the validation loss */
+    float tol;                /* > 0: stop at convergence when the training loss
+                                 improved by less than tol relative to its best
+                                 for patience epochs (1 when patience is 0); needs
+                                 no validation data (0 = off) */
+    bool train_eval;          /* the epoch's training metrics measured over the
+                                 whole training source in evaluation mode at its
+                                 end (default: running averages over its batches,
+                                 dropout on) */
     /* Called after every batch / epoch when set; return false to stop. */
     bool (*on_batch)(const struct nn_train_progress *p, void *user);
     bool (*on_epoch)(const struct nn_epoch_stats *s, void *user);
@@ -1354,6 +1366,9 @@ NN_API nn_schedule *nn_trainer_schedule(nn_trainer *t);
 NN_API int nn_trainer_epoch(const nn_trainer *t);          /* epochs completed */
 NN_API int nn_trainer_best_epoch(const nn_trainer *t);     /* 0 if none */
 NN_API bool nn_trainer_stopped_early(const nn_trainer *t);
+/* Whether training stopped at convergence (tol); nn_trainer_stopped_early
+ * is then true too. */
+NN_API bool nn_trainer_converged(const nn_trainer *t);
 /* L1 + L2 penalty of the current weights under the trainer's settings. */
 NN_API double nn_trainer_penalty(const nn_trainer *t);
 

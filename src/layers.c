@@ -10,6 +10,12 @@
 nn_node *nn_dense_ex(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_init,
                      struct nn_init b_init, const char *name)
 {
+    return nn_dense_layer(g, x, units, w_init, &b_init, name);
+}
+
+nn_node *nn_dense_layer(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_init,
+                        const struct nn_init *b_init, const char *name)
+{
     if (!g || !x)
         return NULL;
     char wn[128], bn[128];
@@ -37,8 +43,13 @@ nn_node *nn_dense_ex(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_in
         return NULL;
     }
     nn_node *w = nn_param(g, wn, 2, (int64_t[]){units, x->dim[1]}, w_init);
-    nn_node *b = nn_param(g, bn, 1, (int64_t[]){units}, b_init);
     nn_node *xw = nn_matmul(g, x, w, true);
+    if (!b_init) { /* no bias: the product is the layer's output, NAME */
+        if (xw && nn_node_set_name(xw, name) != NN_OK)
+            return g->error = true, NULL;
+        return xw;
+    }
+    nn_node *b = nn_param(g, bn, 1, (int64_t[]){units}, *b_init);
     if (xw && nn_node_set_name(xw, mn) != NN_OK)
         return g->error = true, NULL;
     nn_node *y = nn_add(g, xw, b);

@@ -219,8 +219,9 @@ static nn_node *add_dense(struct builder *b, const struct nn_layer *l, const cha
         return lerr(b, l, name, "its input is %s, an image per sample, but a dense layer takes "
                     "a vector (N, features): put flatten (or gap) before it",
                     nn_shape_str(h, sh, sizeof sh));
-    return nn_dense_ex(b->m->g, h, l->units, weight_init(b->s, l),
-                       l->has_bias ? l->bias : (struct nn_init){.kind = NN_INIT_ZEROS}, name);
+    struct nn_init bias = l->has_bias ? l->bias : (struct nn_init){.kind = NN_INIT_ZEROS};
+    return nn_dense_layer(b->m->g, h, l->units, weight_init(b->s, l),
+                          l->no_bias ? NULL : &bias, name);
 }
 
 /* conv = its weight NAME.weight (out, C/groups, kh, kw), its bias

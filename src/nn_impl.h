@@ -292,6 +292,10 @@ struct nn_op_def {
 extern const struct nn_op_def nn_op_table[NN_OP_COUNT];
 
 /* Graph internals used by the op files. */
+/* layers.c: nn_dense_ex, without a bias (NAME.bias, and the node
+ * NAME.matmul: the product is the output NAME) when b_init is NULL. */
+nn_node *nn_dense_layer(nn_graph *g, nn_node *x, int64_t units, struct nn_init w_init,
+                        const struct nn_init *b_init, const char *name);
 nn_node *nn_node_new(nn_graph *g, enum nn_op op, const char *name,
                      nn_node *const *in, int nin, const union nn_attr *attr);
 /* Makes a parameter's gradient really zero if nn_zero_grad left it stale. */
@@ -343,6 +347,9 @@ struct nn_trainer_state {
     double best_val;
     int bad_epochs;
     bool stopped_early;
+    double tol_best; /* convergence (tol): best training loss so far */
+    int tol_bad;     /* epochs since it improved by tol */
+    bool converged;
 };
 void nn_trainer_get_state(const nn_trainer *t, struct nn_trainer_state *s);
 /* Replaces the position, history (copied) and best weights (copied when

@@ -51,10 +51,10 @@ struct kdef {
 #define ARG1 (offsetof(struct nn_layer, arg) + sizeof(double))
 #define WIN(name, type, field, has, lo) {name, type, L(field), has, lo, MAX_WIN, false, true, false}
 static const struct kdef kinds[NN_LAYER_COUNT] = {
-    [NN_LAYER_DENSE] = {"dense", NULL, "dense:UNITS[:INIT][:bias=INIT]", 1, false, false,
+    [NN_LAYER_DENSE] = {"dense", NULL, "dense:UNITS[:INIT][:bias=no|INIT]", 1, false, false,
                         {{"units", F_COUNT, L(units), NO_FLAG, 1, 1 << 24, false, false, false},
                          {"init", F_INIT, L(init), L(has_init), 0, 0, false, false, false},
-                         {"bias", F_INIT, L(bias), L(has_bias), 0, 0, false, true, false}}},
+                         {"bias", F_BIAS, L(bias), L(has_bias), 0, 0, false, true, false}}},
     [NN_LAYER_RELU] = {"relu", NULL, "relu", 0, false, false, {{0}}},
     [NN_LAYER_LEAKY_RELU] = {"leaky_relu", NULL, "leaky_relu[:SLOPE]", 0, false, false,
                              {{"slope", F_NUM, L(arg), L(has_arg), -INFINITY, INFINITY,
@@ -243,6 +243,13 @@ static nn_status set_field(const struct tok *t, const struct fdef *f, const char
             return NN_OK; /* the default: no flag, as if not given */
         }
         /* anything else is an initializer */
+        {
+            char why[256];
+            struct nn_init probe;
+            if (!nn_init_from_fields(value, nums, nnum, &probe, why, sizeof why))
+                return terr(t, "bias=%s: it takes no, yes or an initializer (%s; expected "
+                            "%s)", value, why, t->k->usage);
+        }
         /* fall through */
     case F_INIT: {
         struct nn_init init;

@@ -61,7 +61,7 @@ struct nn_layer {
     int64_t groups;        /* conv (default 1) */
     bool has_init, has_bias, has_arg, has_arg2, has_stride, has_pad, has_dil, has_groups;
     bool pad_same;         /* conv: pad=same (D(K-1)/2 on each side, stride 1) */
-    bool no_bias;          /* conv: bias=no */
+    bool no_bias;          /* dense, conv: bias=no */
 };
 
 struct nn_spec {

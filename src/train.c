@@ -28,6 +28,9 @@ struct nn_trainer {
     double best_val;
     int bad_epochs;
     bool stopped_early;
+    double tol_best; /* convergence: the best training loss so far */
+    int tol_bad;     /* epochs since it improved by tol (relative) */
+    bool converged;
 };
 
 static nn_status make_chunks(nn_trainer *t, nn_graph *g);
@@ -251,6 +254,10 @@ nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg)
         bad = "clip_norm must be >= 0";
     else if (c.patience < 0 || !(c.min_delta >= 0))
         bad = "patience and min_delta must be >= 0";
+    else if (!(c.tol >= 0) || !isfinite(c.tol))
+        bad = "tol must be a finite number >= 0";
+    else if (c.monitor_acc && nn_model_loss_kind(m) == NN_LOSS_MSE)
+        bad = "monitor_acc needs a classifier (a regression model has no accuracy)";
     if (bad) {
         nn_fail(ctx, NN_ERR_INVALID, "trainer: %s (epochs %d, batch %lld, max_batch %lld)",
                 bad, c.epochs, (long long)c.batch, (long long)nn_model_max_batch(m));
@@ -264,6 +271,9 @@ nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg)
     t->m = m;
     t->cfg = c;
     t->best_val = INFINITY;
+    t->tol_best = INFINITY;
+    if (c.monitor_acc && c.schedule.kind == NN_SCHED_PLATEAU)
+        c.schedule.mode_max = t->cfg.schedule.mode_max = true; /* accuracy should rise */
     t->opt = nn_optim_new(g, &c.optim);
     if (!t->opt) {
         free(t);
@@ -314,6 +324,7 @@ nn_schedule *nn_trainer_schedule(nn_trainer *t) { return t->sched; }
 int nn_trainer_epoch(const nn_trainer *t) { return t->nhist; }
 int nn_trainer_best_epoch(const nn_trainer *t) { return t->best_epoch; }
 bool nn_trainer_stopped_early(const nn_trainer *t) { return t->stopped_early; }
+bool nn_trainer_converged(const nn_trainer *t) { return t->converged; }
 
 /* Sum of squares of x[0..n), vectorized in float; exact enough for a norm. */
 NN_MULTIVERSION
@@ -455,6 +466,11 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
     nn_graph *g = nn_model_graph(m);
     nn_ctx *ctx = g->ctx;
     const struct nn_train_cfg *c = &t->cfg;
+    if (t->converged)
+        return nn_fail(ctx, NN_ERR_STATE,
+                       "train: training converged after epoch %d (training loss improved by "
+                       "less than %g for %d epochs); nothing to train", t->nhist,
+                       (double)c->tol, c->patience > 0 ? c->patience : 1);
     if (t->stopped_early)
         return nn_fail(ctx, NN_ERR_STATE,
                        "train: training stopped early after epoch %d (no validation "
@@ -469,7 +485,10 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
         return st;
     if (val && (st = nn_source_check(m, val, "validation data", &vkind)) != NN_OK)
         return st;
-    if (c->patience > 0 && !val)
+    if (c->monitor_acc && !val)
+        return nn_fail(ctx, NN_ERR_INVALID,
+                       "train: monitoring the validation accuracy needs validation data");
+    if (c->patience > 0 && !val && !(c->tol > 0))
         return nn_fail(ctx, NN_ERR_INVALID,
                        "train: early stopping (patience %d) needs validation data",
                        c->patience);
@@ -481,7 +500,8 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
             return nn_fail(ctx, NN_ERR_NOMEM, "train: out of memory for %lld indices",
                            (long long)train->n);
     }
-    if (c->patience > 0 && !t->best) {
+    bool early = c->patience > 0 && val; /* early stopping on validation */
+    if (early && !t->best) {
         t->best = nn_aligned_alloc((size_t)g->param_count * sizeof(float));
         if (!t->best)
             return nn_fail(ctx, NN_ERR_NOMEM, "train: out of memory");
@@ -562,6 +582,11 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
         if (st != NN_OK || stop)
             break;
         finish_metrics(m, &es.train, lsum, correct, ae, se, seen);
+        if (c->train_eval) { /* the whole training set as it stands, dropout off */
+            st = nn_evaluate(m, train, &es.train);
+            if (st != NN_OK)
+                break;
+        }
         es.train.penalty = nn_trainer_penalty(t);
         if (val) {
             st = nn_evaluate(m, val, &es.val);
@@ -571,10 +596,27 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
         es.seconds = now_s() - t0;
         if ((st = push_history(t, &es)) != NN_OK)
             break;
-        nn_schedule_on_metric(t->sched, es.epoch - 1, es.val.n > 0 ? es.val.loss : es.train.loss);
-        if (c->patience > 0) {
-            if (es.val.loss < t->best_val - c->min_delta) {
-                t->best_val = es.val.loss;
+        /* the monitored quantity, made one to minimize for early stopping */
+        double watched = c->monitor_acc ? es.val.accuracy : es.val.n > 0 ? es.val.loss
+                                                                         : es.train.loss;
+        nn_schedule_on_metric(t->sched, es.epoch - 1, watched);
+        if (c->tol > 0) {
+            /* convergence: relative improvement of the training loss on its best */
+            double L = es.train.loss;
+            bool better = isfinite(t->tol_best)
+                              ? (t->tol_best - L) > c->tol * fabs(t->tol_best)
+                              : true;
+            if (better)
+                t->tol_bad = 0;
+            else if (++t->tol_bad >= (c->patience > 0 ? c->patience : 1))
+                t->converged = t->stopped_early = true;
+            if (L < t->tol_best)
+                t->tol_best = L;
+        }
+        if (early) {
+            double v = c->monitor_acc ? -es.val.accuracy : es.val.loss;
+            if (v < t->best_val - c->min_delta) {
+                t->best_val = v;
                 t->best_epoch = es.epoch;
                 t->bad_epochs = 0;
                 memcpy(t->best, g->param_block, (size_t)g->param_count * sizeof(float));
@@ -589,7 +631,7 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
     if (train->begin_pass)
         train->begin_pass(train->self, -1);
     bool finished = t->stopped_early || t->nhist >= c->epochs;
-    if (st == NN_OK && finished && c->patience > 0 && !c->keep_last && t->best_epoch > 0)
+    if (st == NN_OK && finished && early && !c->keep_last && t->best_epoch > 0)
         memcpy(g->param_block, t->best, (size_t)g->param_count * sizeof(float));
     return st;
 }
@@ -598,8 +640,9 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
 
 void nn_trainer_get_state(const nn_trainer *t, struct nn_trainer_state *s)
 {
-    *s = (struct nn_trainer_state){t->nhist, t->best_epoch, t->best_val, t->bad_epochs,
-                                   t->stopped_early};
+    *s = (struct nn_trainer_state){t->nhist,         t->best_epoch, t->best_val,
+                                   t->bad_epochs,    t->stopped_early, t->tol_best,
+                                   t->tol_bad,       t->converged};
 }
 
 nn_status nn_trainer_set_state(nn_trainer *t, const struct nn_trainer_state *s,
@@ -629,6 +672,9 @@ nn_status nn_trainer_set_state(nn_trainer *t, const struct nn_trainer_state *s,
     t->best_val = s->best_val;
     t->bad_epochs = s->bad_epochs;
     t->stopped_early = s->stopped_early;
+    t->tol_best = s->tol_best;
+    t->tol_bad = s->tol_bad;
+    t->converged = s->converged;
     return NN_OK;
 }
 

@@ -88,4 +88,11 @@ void nn_test_check_init(const char *what, const struct init_case *c, const float
  * or NN_TEST_DIR points at tests/). */
 const char *nn_test_path(const char *rel);
 
+/* test_optim.c's torch.optim fixtures (tests/ref/optim): their names, the
+ * configuration one holds, and a replay of one with another configuration
+ * (failing the test off torch's trajectory). */
+int nn_test_optim_fixtures(const char *const **names);
+void nn_test_optim_fixture_cfg(const char *name, struct nn_optim_cfg *cfg);
+void nn_test_optim_replay(const char *name, const struct nn_optim_cfg *cfg);
+
 #endif

@@ -328,7 +328,7 @@ static void predict_png_with_cnn(void **state)
 }
 
 /* PyTorch rebuilds a CNN checkpoint (conv, batch norm 2-D and 1-D, both
- * poolings, groups, dropout, flatten) from the file alone and gets the
+ * poolings, groups, dropout, flatten, a dense layer without bias) from the file alone and gets the
  * accuracy nn eval reports, to the last printed digit. */
 static void pytorch_reproduces_eval(void **state)
 {
@@ -340,7 +340,7 @@ static void pytorch_reproduces_eval(void **state)
         fail_msg("%s not found (run from the repository root or set NN_TEST_DIR)", script);
     int rc = run("%s train --data %s --model '1x12x12,conv:4,3,pad=same,batchnorm,relu,"
                  "maxpool:2,conv:6,3,groups=2,bias=no,relu,avgpool:2,stride=1,flatten,"
-                 "dropout:0.2,dense:8,batchnorm:eps=0.001,relu,dense:3' --epochs 2 --batch 16 "
+                 "dropout:0.2,dense:8,bias=no,batchnorm:eps=0.001,relu,dense:3' --epochs 2 --batch 16 "
                  "--lr 0.005 --seed 2 --out %s/torch.safetensors --quiet", nn_bin, train_idx,
                  dir);
     if (rc)

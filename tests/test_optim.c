@@ -197,7 +197,78 @@ static const char *const fixture_names[] = {
     "rmsprop", "rmsprop_centered_momentum", "rmsprop_momentum",
     "adam", "adam_defaults", "adam_amsgrad", "adam_wd",
     "adamw", "adamw_defaults", "adamw_amsgrad_nodecay",
-    "adafactor", "adafactor_wd", "adafactor_floor"};
+    "adafactor", "adafactor_wd", "adafactor_floor",
+    "sgd_all", "nesterov_all", "adagrad_all", "adadelta_all", "rmsprop_all", "adam_all",
+    "adamw_all", "adafactor_all"};
+
+int nn_test_optim_fixtures(const char *const **names)
+{
+    *names = fixture_names;
+    return (int)(sizeof fixture_names / sizeof fixture_names[0]);
+}
+
+void nn_test_optim_fixture_cfg(const char *name, struct nn_optim_cfg *cfg)
+{
+    struct fixture fx;
+    load_fixture(name, &fx);
+    *cfg = fx.cfg;
+    free(fx.data);
+}
+
+/* Replays fixture fx with configuration cfg; fails the test on the first
+ * element off torch's (float64) trajectory. */
+static void replay(const struct fixture *fx, const struct nn_optim_cfg *cfg, bool report)
+{
+    struct pgraph pg;
+    pgraph_build(&pg, fx->nshapes, fx->ndim, (const int64_t(*)[NN_MAX_DIMS])fx->dims, 1);
+    assert_int_equal(nn_graph_param_count(pg.g), fx->P);
+    float *P = nn_graph_param_block(pg.g), *G = nn_graph_grad_block(pg.g);
+    for (int64_t i = 0; i < fx->P; i++)
+        P[i] = (float)fx->init[i];
+    nn_optim *o = nn_optim_new(pg.g, cfg);
+    if (!o)
+        fail_msg("%s: %s", fx->name, nn_ctx_error(pg.ctx));
+    for (int i = 0; i < fx->nshapes; i++)
+        if (fx->nodecay[i])
+            assert_ok(pg.ctx, nn_optim_set_decay(o, pg.p[i], false));
+    double max_abs = 0, max_rel = 0, t32_abs = 0, used = 0;
+    for (int s = 0; s < fx->steps; s++) {
+        for (int64_t i = 0; i < fx->P; i++)
+            G[i] = (float)fx->grads[s * fx->P + i];
+        assert_ok(pg.ctx, nn_optim_step(o));
+        assert_int_equal(nn_optim_steps(o), s + 1);
+        for (int64_t i = 0; i < fx->P; i++) {
+            double ref = fx->ref64[s * fx->P + i], d = fabs(P[i] - ref);
+            if (!(d <= ATOL + RTOL * fabs(ref)))
+                fail_msg("%s: step %d, parameter element %lld: %.9g, torch (float64) "
+                         "%.9g (rtol %g, atol %g)",
+                         fx->name, s + 1, (long long)i, (double)P[i], ref, RTOL, ATOL);
+            if (d > max_abs)
+                max_abs = d;
+            if (fabs(ref) > 1e-2 && d / fabs(ref) > max_rel)
+                max_rel = d / fabs(ref);
+            if (d / (ATOL + RTOL * fabs(ref)) > used)
+                used = d / (ATOL + RTOL * fabs(ref));
+            double d32 = fabs(fx->ref32[s * fx->P + i] - ref);
+            if (d32 > t32_abs)
+                t32_abs = d32;
+        }
+    }
+    if (report)
+        print_message("%-26s max abs %.2e  max rel %.2e (|ref| > 0.01)  %3.0f%% of "
+                      "tolerance  (torch float32: max abs %.2e)\n",
+                      fx->name, max_abs, max_rel, 100 * used, t32_abs);
+    nn_optim_free(o);
+    pgraph_free(&pg);
+}
+
+void nn_test_optim_replay(const char *name, const struct nn_optim_cfg *cfg)
+{
+    struct fixture fx;
+    load_fixture(name, &fx);
+    replay(&fx, cfg, false);
+    free(fx.data);
+}
 
 static void torch_fixtures(void **state)
 {
@@ -209,47 +280,7 @@ static void torch_fixtures(void **state)
         load_fixture(fixture_names[k], &fx);
         assert_string_equal(fx.name, fixture_names[k]);
         kinds_seen[fx.cfg.kind]++;
-        struct pgraph pg;
-        pgraph_build(&pg, fx.nshapes, fx.ndim, (const int64_t(*)[NN_MAX_DIMS])fx.dims, 1);
-        assert_int_equal(nn_graph_param_count(pg.g), fx.P);
-        float *P = nn_graph_param_block(pg.g), *G = nn_graph_grad_block(pg.g);
-        for (int64_t i = 0; i < fx.P; i++)
-            P[i] = (float)fx.init[i];
-        nn_optim *o = nn_optim_new(pg.g, &fx.cfg);
-        if (!o)
-            fail_msg("%s: %s", fx.name, nn_ctx_error(pg.ctx));
-        for (int i = 0; i < fx.nshapes; i++)
-            if (fx.nodecay[i])
-                assert_ok(pg.ctx, nn_optim_set_decay(o, pg.p[i], false));
-        double max_abs = 0, max_rel = 0, t32_abs = 0, used = 0;
-        for (int s = 0; s < fx.steps; s++) {
-            for (int64_t i = 0; i < fx.P; i++)
-                G[i] = (float)fx.grads[s * fx.P + i];
-            assert_ok(pg.ctx, nn_optim_step(o));
-            assert_int_equal(nn_optim_steps(o), s + 1);
-            for (int64_t i = 0; i < fx.P; i++) {
-                double ref = fx.ref64[s * fx.P + i], d = fabs(P[i] - ref);
-                if (!(d <= ATOL + RTOL * fabs(ref)))
-                    fail_msg("%s: step %d, parameter element %lld: %.9g, torch (float64) "
-                             "%.9g (rtol %g, atol %g)",
-                             fx.name, s + 1, (long long)i, (double)P[i], ref, RTOL, ATOL);
-                if (d > max_abs)
-                    max_abs = d;
-                if (fabs(ref) > 1e-2 && d / fabs(ref) > max_rel)
-                    max_rel = d / fabs(ref);
-                if (d / (ATOL + RTOL * fabs(ref)) > used)
-                    used = d / (ATOL + RTOL * fabs(ref));
-                double d32 = fabs(fx.ref32[s * fx.P + i] - ref);
-                if (d32 > t32_abs)
-                    t32_abs = d32;
-            }
-        }
-        if (report)
-            print_message("%-26s max abs %.2e  max rel %.2e (|ref| > 0.01)  %3.0f%% of "
-                          "tolerance  (torch float32: max abs %.2e)\n",
-                          fx.name, max_abs, max_rel, 100 * used, t32_abs);
-        nn_optim_free(o);
-        pgraph_free(&pg);
+        replay(&fx, &fx.cfg, report);
         free(fx.data);
     }
     for (int k = 0; k < NN_OPTIM_COUNT; k++)

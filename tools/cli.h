@@ -26,9 +26,11 @@ struct opts {
     int64_t epochs, batch, threads, patience;
     uint64_t seed;
     bool drop_last, no_shuffle, keep_last, penalize_biases, decay_biases;
-    const char *optim, *schedule, *augment;
+    const char *optim, *schedule, *augment, *monitor, *train_metrics;
+    double tol;
     double lr, momentum, dampening, weight_decay, beta1, beta2, eps, rho, alpha;
     double l1, l2, clip_norm, min_delta;
+    double eps2, beta2_decay, clip_threshold, lr_decay, initial_accumulator;
     bool decoupled, amsgrad, centered;
     /* files and output */
     const char *out, *resume, *config, *log, *plot;

@@ -406,6 +406,9 @@ static void info_training(const struct nn_checkpoint_info *in)
            t->epochs, (long long)t->batch, sched);
     if (in->epochs_done == 0)
         return;
+    printf("  training loss and accuracy: %s\n",
+           t->train_eval ? "eval (whole training set in evaluation mode, epoch end)"
+                         : "running (averages over the epoch's batches, dropout on)");
     printf("  epoch      loss  accuracy   val_loss   val_acc\n");
     for (int i = 0; i < in->epochs_done; i++) {
         const struct nn_epoch_stats *e = &in->history[i];

@@ -43,6 +43,7 @@ struct run {
     char aug_text[64];
     struct nn_augment_source aug_src;
     struct nn_source s_tr; /* the training source, augmented if asked */
+    struct nn_train_cfg tc; /* the trainer's configuration */
 };
 
 static bool on_epoch(const struct nn_epoch_stats *s, void *user)
@@ -159,6 +160,51 @@ static bool augment_setup(struct run *r)
     return true;
 }
 
+/* The optimizers that read each hyperparameter flag (torch.optim's
+ * arguments); lr, weight-decay and decoupled apply to all. */
+#define K(x) (1u << NN_OPTIM_##x)
+static const struct {
+    const char *flag;
+    unsigned kinds;
+} optim_flags[] = {
+    {"momentum", K(SGD) | K(MOMENTUM) | K(NESTEROV) | K(RMSPROP)},
+    {"dampening", K(SGD) | K(MOMENTUM) | K(NESTEROV)},
+    {"beta1", K(ADAM) | K(ADAMW)},
+    {"beta2", K(ADAM) | K(ADAMW)},
+    {"amsgrad", K(ADAM) | K(ADAMW)},
+    {"eps", K(ADAGRAD) | K(ADADELTA) | K(RMSPROP) | K(ADAM) | K(ADAMW) | K(ADAFACTOR)},
+    {"rho", K(ADADELTA)},
+    {"alpha", K(RMSPROP)},
+    {"centered", K(RMSPROP)},
+    {"lr-decay", K(ADAGRAD)},
+    {"initial-accumulator", K(ADAGRAD)},
+    {"eps2", K(ADAFACTOR)},
+    {"beta2-decay", K(ADAFACTOR)},
+    {"clip-threshold", K(ADAFACTOR)},
+};
+#undef K
+
+/* Refuses a hyperparameter flag the optimizer does not read (whatever
+ * its value, 0 included), naming the optimizers that do. */
+static bool optim_flags_used(const struct opts *o, nn_optim_kind k)
+{
+    for (size_t i = 0; i < sizeof optim_flags / sizeof optim_flags[0]; i++) {
+        if (!cli_given(o, optim_flags[i].flag) || (optim_flags[i].kinds & (1u << k)))
+            continue;
+        char users[128] = "";
+        for (int j = 0; j < NN_OPTIM_COUNT; j++)
+            if (optim_flags[i].kinds & (1u << j)) {
+                size_t n = strlen(users);
+                snprintf(users + n, sizeof users - n, "%s%s", n ? ", " : "",
+                         nn_optim_name((nn_optim_kind)j));
+            }
+        cli_fail("train", "--%s is not a hyperparameter of --optim %s (only of %s)",
+                 optim_flags[i].flag, nn_optim_name(k), users);
+        return false;
+    }
+    return true;
+}
+
 static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
 {
     int k = nn_optim_parse(o->optim ? o->optim : "adam");
@@ -167,6 +213,8 @@ static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
                  "rmsprop adam adamw adafactor)", o->optim);
         return false;
     }
+    if (!optim_flags_used(o, (nn_optim_kind)k))
+        return false;
     *c = (struct nn_optim_cfg){.kind = (nn_optim_kind)k};
     nn_optim_defaults(c);
     static const struct {
@@ -177,7 +225,11 @@ static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
         F("lr", lr, lr), F("momentum", momentum, momentum),
         F("dampening", dampening, dampening), F("weight-decay", weight_decay, weight_decay),
         F("beta1", beta1, beta1), F("beta2", beta2, beta2), F("eps", eps, eps),
-        F("rho", rho, rho), F("alpha", alpha, alpha),
+        F("rho", rho, rho), F("alpha", alpha, alpha), F("eps2", eps2, eps2),
+        F("beta2-decay", beta2_decay, beta2_decay),
+        F("clip-threshold", clip_threshold, clip_threshold),
+        F("lr-decay", lr_decay, lr_decay),
+        F("initial-accumulator", initial_accumulator, initial_accumulator_value),
 #undef F
     };
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
@@ -372,6 +424,30 @@ static bool make_trainer(struct run *r)
         tc = r->rec.info->train;
         tc.epochs = (int)o->epochs;
     } else {
+        if (o->monitor && strcmp(o->monitor, "val_loss") != 0 &&
+            strcmp(o->monitor, "val_acc") != 0) {
+            cli_fail("train", "--monitor must be val_loss or val_acc, not '%s'", o->monitor);
+            return false;
+        }
+        tc.monitor_acc = o->monitor && strcmp(o->monitor, "val_acc") == 0;
+        if (tc.monitor_acc && !r->val) {
+            cli_fail("train", "--monitor val_acc needs validation data (give --val or "
+                     "--val-split)");
+            return false;
+        }
+        if (tc.monitor_acc && r->regression) {
+            cli_fail("train", "--monitor val_acc needs a classifier; this model regresses "
+                     "(use val_loss)");
+            return false;
+        }
+        if (o->train_metrics && strcmp(o->train_metrics, "running") != 0 &&
+            strcmp(o->train_metrics, "eval") != 0) {
+            cli_fail("train", "--train-metrics must be running or eval, not '%s'",
+                     o->train_metrics);
+            return false;
+        }
+        tc.train_eval = o->train_metrics && strcmp(o->train_metrics, "eval") == 0;
+        tc.tol = (float)o->tol;
         if (!optim_cfg(o, &tc.optim))
             return false;
         if (o->schedule && nn_schedule_parse(r->ctx, o->schedule, &tc.schedule) != NN_OK) {
@@ -379,6 +455,7 @@ static bool make_trainer(struct run *r)
             return false;
         }
     }
+    r->tc = tc;
     tc.on_epoch = on_epoch;
     tc.on_batch = r->tty ? on_batch : NULL;
     tc.user = r;
@@ -425,7 +502,8 @@ static bool open_outputs(struct run *r)
         return false;
     }
     if (r->log && !cont)
-        fprintf(r->log, "epoch,loss,%s,val_loss,val_%s,lr,seconds\n",
+        fprintf(r->log, "epoch,%sloss,%s%s,val_loss,val_%s,lr,seconds\n",
+                r->tc.train_eval ? "eval_" : "", r->tc.train_eval ? "eval_" : "",
                 r->regression ? "mae" : "accuracy", r->regression ? "mae" : "accuracy");
     return true;
 }
@@ -465,9 +543,16 @@ static bool train_and_test(struct run *r)
     }
     if (r->failed)
         return false;
-    if (nn_trainer_stopped_early(r->t) && !o->quiet)
-        printf("early stopping after epoch %d: best validation loss at epoch %d%s\n",
-               nn_trainer_epoch(r->t), nn_trainer_best_epoch(r->t),
+    const struct nn_train_cfg *tc = &r->tc;
+    int tol_p = tc->patience > 0 ? tc->patience : 1;
+    if (nn_trainer_converged(r->t) && !o->quiet)
+        printf("converged after epoch %d: the training loss improved by less than %g "
+               "(relative to its best) for %d epoch%s\n", nn_trainer_epoch(r->t),
+               (double)tc->tol, tol_p, tol_p > 1 ? "s" : "");
+    else if (nn_trainer_stopped_early(r->t) && !o->quiet)
+        printf("early stopping after epoch %d: best validation %s at epoch %d%s\n",
+               nn_trainer_epoch(r->t), tc->monitor_acc ? "accuracy" : "loss",
+               nn_trainer_best_epoch(r->t),
                o->keep_last ? "" : " (its weights restored)");
     if (!r->test)
         return true;
@@ -512,7 +597,8 @@ static bool finish(struct run *r)
         int n;
         const struct nn_epoch_stats *h = nn_trainer_history(r->t, &n);
         char title[300];
-        snprintf(title, sizeof title, "%s on %s", nn_model_spec(r->m), r->data);
+        snprintf(title, sizeof title, "%s on %s; training metrics: %s", nn_model_spec(r->m),
+                 r->data, r->tc.train_eval ? "eval mode" : "running, dropout on");
         if (!cli_plot(o->plot, h, n, r->regression, title, r->tested ? &r->tm : NULL))
             return false;
         if (!o->quiet)

@@ -81,6 +81,10 @@ static char *json_train(const nn_trainer *t, const uint64_t rng[4])
         cJSON_AddNumberToObject(o, "best_val", s.best_val);
     cJSON_AddNumberToObject(o, "bad_epochs", s.bad_epochs);
     cJSON_AddBoolToObject(o, "stopped_early", s.stopped_early);
+    if (isfinite(s.tol_best))
+        cJSON_AddNumberToObject(o, "tol_best", s.tol_best);
+    cJSON_AddNumberToObject(o, "tol_bad", s.tol_bad);
+    cJSON_AddBoolToObject(o, "converged", s.converged);
     cJSON *r = cJSON_AddArrayToObject(o, "rng");
     for (int i = 0; r && i < 4; i++) {
         char hex[17];
@@ -97,6 +101,9 @@ static char *json_train(const nn_trainer *t, const uint64_t rng[4])
     cJSON_AddNumberToObject(o, "patience", c->patience);
     cJSON_AddNumberToObject(o, "min_delta", c->min_delta);
     cJSON_AddBoolToObject(o, "keep_last", c->keep_last);
+    cJSON_AddStringToObject(o, "monitor", c->monitor_acc ? "val_acc" : "val_loss");
+    cJSON_AddNumberToObject(o, "tol", c->tol);
+    cJSON_AddStringToObject(o, "train_metrics", c->train_eval ? "eval" : "running");
     cJSON_AddBoolToObject(o, "penalize_biases", c->penalize_biases);
     cJSON_AddBoolToObject(o, "decay_biases", c->decay_biases);
     nn_schedule *sc = nn_trainer_schedule((nn_trainer *)t);

@@ -130,13 +130,14 @@ bad:
 static bool read_train(nn_checkpoint *ck, const cJSON *tr)
 {
     struct nn_train_cfg *c = &ck->info.train;
-    double v[6];
+    double v[7];
     if (!int_field(ck, tr, "train", "epochs_done", 0, 1e9, -1, &v[0]) ||
         !int_field(ck, tr, "train", "epochs", 1, 1e9, 10, &v[1]) ||
         !int_field(ck, tr, "train", "batch", 1, 1e12, 64, &v[2]) ||
         !int_field(ck, tr, "train", "patience", 0, 1e9, 0, &v[3]) ||
         !int_field(ck, tr, "train", "best_epoch", 0, 1e9, 0, &v[4]) ||
-        !int_field(ck, tr, "train", "bad_epochs", 0, 1e9, 0, &v[5]))
+        !int_field(ck, tr, "train", "bad_epochs", 0, 1e9, 0, &v[5]) ||
+        !int_field(ck, tr, "train", "tol_bad", 0, 1e9, 0, &v[6]))
         return false;
     ck->info.epochs_done = (int)v[0];
     c->epochs = (int)v[1];
@@ -148,16 +149,34 @@ static bool read_train(nn_checkpoint *ck, const cJSON *tr)
                                            .best_epoch = ck->info.best_epoch,
                                            .best_val = num(tr, "best_val", INFINITY),
                                            .bad_epochs = (int)v[5],
-                                           .stopped_early = ck->info.stopped_early};
+                                           .stopped_early = ck->info.stopped_early,
+                                           .tol_best = num(tr, "tol_best", INFINITY),
+                                           .tol_bad = (int)v[6],
+                                           .converged = flag(tr, "converged")};
     c->drop_last = flag(tr, "drop_last");
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(tr, "shuffle");
     c->no_shuffle = sh && !cJSON_IsTrue(sh);
     c->penalize_biases = flag(tr, "penalize_biases");
     c->decay_biases = flag(tr, "decay_biases");
     c->keep_last = flag(tr, "keep_last");
+    const cJSON *mon = cJSON_GetObjectItemCaseSensitive(tr, "monitor");
+    const cJSON *tm = cJSON_GetObjectItemCaseSensitive(tr, "train_metrics");
+    bool mon_ok = !mon || (cJSON_IsString(mon) && (!strcmp(mon->valuestring, "val_acc") ||
+                                                   !strcmp(mon->valuestring, "val_loss")));
+    bool tm_ok = !tm || (cJSON_IsString(tm) && (!strcmp(tm->valuestring, "eval") ||
+                                                !strcmp(tm->valuestring, "running")));
+    if (!mon_ok || !tm_ok) {
+        nn_fail(ck->ctx, NN_ERR_FORMAT, "%s: metadata 'train' has a bad '%s' (expected %s)",
+                ck->info.path, mon_ok ? "train_metrics" : "monitor",
+                mon_ok ? "running or eval" : "val_loss or val_acc");
+        return false;
+    }
+    c->monitor_acc = mon && strcmp(mon->valuestring, "val_acc") == 0;
+    c->train_eval = tm && strcmp(tm->valuestring, "eval") == 0;
     if (!real_field(ck, tr, "train", "l1", &c->l1) || !real_field(ck, tr, "train", "l2", &c->l2) ||
         !real_field(ck, tr, "train", "clip_norm", &c->clip_norm) ||
-        !real_field(ck, tr, "train", "min_delta", &c->min_delta))
+        !real_field(ck, tr, "train", "min_delta", &c->min_delta) ||
+        !real_field(ck, tr, "train", "tol", &c->tol))
         return false;
     const cJSON *sched = cJSON_GetObjectItemCaseSensitive(tr, "schedule");
     if (cJSON_IsString(sched) &&

@@ -77,6 +77,24 @@ CONFIGS = [
     ("adafactor_floor", "adafactor",
      dict(lr=0.02, beta2_decay=-0.5, eps2=1e-2, clip_threshold=2.0),
      dict(zero_bias=True)),
+    # every hyperparameter each kind reads, away from its default: the CLI
+    # test (test_knobs.c) sets them through nn train's flags
+    ("sgd_all", "sgd", dict(lr=0.05, momentum=0.5, dampening=0.2, weight_decay=0.01,
+                            decoupled=1), {}),
+    ("nesterov_all", "nesterov", dict(lr=0.05, momentum=0.8, weight_decay=0.05,
+                                      decoupled=1), {}),
+    ("adagrad_all", "adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.2,
+                                    eps=1e-6, weight_decay=0.01, decoupled=1), {}),
+    ("adadelta_all", "adadelta", dict(lr=0.5, rho=0.85, eps=1e-5, weight_decay=0.02,
+                                      decoupled=1), {}),
+    ("rmsprop_all", "rmsprop", dict(lr=0.01, alpha=0.95, eps=1e-6, momentum=0.3,
+                                    centered=1, weight_decay=0.01, decoupled=1), {}),
+    ("adam_all", "adam", dict(lr=0.02, beta1=0.85, beta2=0.995, eps=1e-6, amsgrad=1,
+                              weight_decay=0.05, decoupled=1), {}),
+    ("adamw_all", "adamw", dict(lr=0.02, beta1=0.8, beta2=0.99, eps=1e-6,
+                                weight_decay=0.05), {}),
+    ("adafactor_all", "adafactor", dict(lr=0.02, eps=1e-6, eps2=1e-2, beta2_decay=-0.6,
+                                        clip_threshold=1.5, weight_decay=0.1), {}),
 ]
 
 
