@@ -23,6 +23,14 @@ outputs are the logits of a softmax cross-entropy, as in PyTorch). Its
 parameters take the state_dict's tensors in order: 1.weight, 1.bias,
 4.weight, ... The inputs are pixels / 255 on both sides (--normalize
 scale255; torchvision's ToTensor does the same).
+
+A CNN imports the same way, its input shape first and batch norm's running
+statistics included (the model runs as after model.eval()): features =
+[Conv2d(1, 8, 5, padding=2), BatchNorm2d(8), ReLU(), MaxPool2d(2)],
+classifier = [Flatten(), Linear(1568, 10)] is
+"1x28x28 conv:8,5,pad=2 batchnorm relu maxpool:2 flatten dense:10" (see the
+README's import section for every layer; tests/ref/gen_import.py checks a
+CNN's outputs against PyTorch's).
 """
 import argparse
 import gzip

@@ -1476,8 +1476,14 @@ NN_API const char *nn_checkpoint_meta(const nn_checkpoint *ck, const char *key);
  *       weight, bias, running_mean, running_var, num_batches_tracked, then
  *       any other by name. This recovers numbered modules (Sequential
  *       indices, fc1 fc2 ...), not the declaration order of modules named
- *       otherwise (conv1 before bn1, features before classifier): a map
- *       says where those go.
+ *       otherwise (conv1 before bn1, features before classifier). So when
+ *       a shape does not fit in natural order, the other orders of the
+ *       top-level modules (the first name component: features,
+ *       classifier; conv1, bn1, ...; at most 6 of them) are tried, and the
+ *       one order under which every shape fits is taken ("natural order,
+ *       modules by shape"): torchvision's features and classifier come
+ *       back. If several orders fit (bn1 and bn2 of the same width), it is
+ *       an error naming two of them: a map says where those go.
  * A tensor fits a parameter of the same shape; a scalar () also fits a
  * parameter of shape (1) (torch's num_batches_tracked). F32 is copied, F64
  * rounded to the nearest float, F16 and BF16 converted exactly (subnormals,
@@ -1501,7 +1507,8 @@ struct nn_import_info {
     bool trainable;      /* false for a buffer */
     const char *tensor;  /* the file's tensor that filled it */
     const char *dtype;   /* that tensor's dtype in the file */
-    const char *by;      /* "map", "file order" or "natural order" */
+    const char *by;      /* "map", "file order", "natural order" or "natural
+                            order, modules by shape" */
 };
 
 struct nn_import_cfg {
@@ -1534,7 +1541,8 @@ struct nn_import_cfg {
  *                  the model lacks, a tensor the file lacks, or either one
  *                  twice;
  *   NN_ERR_SHAPE   a tensor's shape does not fit its parameter (naming both
- *                  and both shapes); a parameter is left without a tensor
+ *                  and both shapes); several orders of a sorted file's
+ *                  top-level modules fit; a parameter is left without a tensor
  *                  (naming it and its shape); a tensor is claimed by no
  *                  parameter (naming it and its shape);
  *   NN_ERR_FORMAT  an integer tensor for a trainable parameter;

@@ -3,7 +3,8 @@
  * the dtype conversions against an independent formula and against
  * PyTorch's own, the assignment orders (state_dict order, the safetensors
  * package's sorted layout, a sorted header over unsorted data, a map),
- * the imported MLP's outputs against PyTorch's (tests/ref/gen_import.py
+ * the imported MLP's and CNN's (conv, batch norm with its running
+ * statistics, pooling) outputs against PyTorch's (tests/ref/gen_import.py
  * writes the fixtures under tests/ref/import/), every error through the C
  * API and the command line, and the Fashion-MNIST round trip: PyTorch's
  * test accuracy reproduced by nn eval.
@@ -206,15 +207,15 @@ static void logits(nn_model *m, const float *x, float *z)
 
 struct seen {
     int n;
-    char by[16];
-    char tensor[8][32];
+    char by[48];
+    char tensor[32][40];
 };
 
 static void on_assign(const struct nn_import_info *a, void *user)
 {
     struct seen *s = user;
     snprintf(s->by, sizeof s->by, "%s", a->by);
-    if (s->n < 8)
+    if (s->n < 32)
         snprintf(s->tensor[s->n], sizeof s->tensor[0], "%s", a->tensor);
     s->n++;
 }
@@ -615,6 +616,198 @@ static void sorted_blocks_and_loss(void **state)
     nn_ctx_free(ctx);
 }
 
+/* ---- the CNN against PyTorch --------------------------------------------- */
+
+/* As tests/ref/gen_import.py's CNN_SPEC and NAMED_SPEC. */
+#define CNN_SPEC                                                                            \
+    "3x12x12 conv:8,3,pad=1 batchnorm relu maxpool:2 "                                      \
+    "conv:8,3,pad=2,dil=2,groups=4,bias=no batchnorm relu avgpool:2 "                       \
+    "conv:16,3,pad=1,bias=no relu batchnorm gap dropout:0.1 dense:10 batchnorm relu dense:5"
+#define NAMED_SPEC                                                                          \
+    "3x12x12 conv:8,3,pad=1 batchnorm relu maxpool:2 conv:8,3,pad=1,groups=2 "              \
+    "batchnorm relu gap dense:6 relu dense:4"
+#define CX 6             /* rows of x in cnn_expected.safetensors */
+#define CIN (3 * 12 * 12) /* features per row */
+
+struct cnn_expected {
+    nn_safetensors *st;
+    const float *x;  /* (CX, 3, 12, 12) */
+    const double *y; /* (CX, 5) from CNN */
+    const double *yn; /* (CX, 4) from NAMED */
+};
+
+static void open_cnn_expected(nn_ctx *ctx, struct cnn_expected *e)
+{
+    char p[512];
+    e->st = nn_safetensors_open(ctx, ref("cnn_expected.safetensors", p, sizeof p));
+    if (!e->st)
+        fail_msg("%s (run tests/ref/gen_import.py)", nn_ctx_error(ctx));
+    e->x = nn_safetensors_get_f32(e->st, "x", 4, (int64_t[]){CX, 3, 12, 12});
+    assert_non_null(e->x);
+    const struct nn_st_view *y = nn_safetensors_find(e->st, "y"),
+                            *yn = nn_safetensors_find(e->st, "y.named");
+    assert_true(y && yn && strcmp(y->dtype, "F64") == 0 && strcmp(yn->dtype, "F64") == 0);
+    assert_true(y->numel == CX * 5 && yn->numel == CX * 4);
+    e->y = y->data;
+    e->yn = yn->data;
+}
+
+/* The largest |logit - PyTorch's| of m on x (nout outputs per row). */
+static double cnn_error(nn_model *m, const float *x, const double *y, int nout)
+{
+    nn_graph *g = nn_model_graph(m);
+    assert_ok(nn_model_ctx(m), nn_feed(g, nn_model_input(m), x, CX));
+    assert_ok(nn_model_ctx(m), nn_forward_to(g, nn_model_logits(m)));
+    const float *z = nn_value(nn_model_logits(m));
+    double worst = 0;
+    for (int i = 0; i < CX * nout; i++)
+        worst = fmax(worst, fabs((double)z[i] - y[i]));
+    return worst;
+}
+
+static double value_of(nn_model *m, const char *name, int64_t i)
+{
+    nn_node *p = nn_graph_find(nn_model_graph(m), name);
+    if (!p)
+        fail_msg("no parameter %s", name);
+    return nn_value(p)[i];
+}
+
+/* Both layouts of the CNN (state_dict order; the safetensors package's,
+ * whose natural order puts classifier before features) give PyTorch's
+ * eval-mode outputs to 1e-5: batch norm's running statistics and
+ * num_batches_tracked come over, and in training mode (batch statistics)
+ * the outputs differ. */
+static void cnn_layouts_match_pytorch(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.seed = 1, .threads = 1});
+    struct cnn_expected e;
+    open_cnn_expected(ctx, &e);
+    const char *files[] = {"cnn.safetensors", "cnn_sorted.safetensors"};
+    const char *by[] = {"file order", "natural order, modules by shape"};
+    static const char *const want[28] = {
+        "features.0.weight", "features.0.bias", "features.1.weight", "features.1.bias",
+        "features.1.running_mean", "features.1.running_var", "features.1.num_batches_tracked",
+        "features.4.weight", "features.5.weight", "features.5.bias", "features.5.running_mean",
+        "features.5.running_var", "features.5.num_batches_tracked", "features.8.weight",
+        "features.10.weight", "features.10.bias", "features.10.running_mean",
+        "features.10.running_var", "features.10.num_batches_tracked", "classifier.1.weight",
+        "classifier.1.bias", "classifier.2.weight", "classifier.2.bias",
+        "classifier.2.running_mean", "classifier.2.running_var",
+        "classifier.2.num_batches_tracked", "classifier.4.weight", "classifier.4.bias"};
+    char p[512];
+    for (int f = 0; f < 2; f++) {
+        struct seen seen = {0};
+        nn_model *m = NULL;
+        struct nn_import_cfg c = {.on_assign = on_assign, .user = &seen};
+        if (import_file(ctx, ref(files[f], p, sizeof p), CNN_SPEC, &c, &m) != NN_OK)
+            fail_msg("%s: %s", files[f], nn_ctx_error(ctx));
+        assert_int_equal(seen.n, 28);
+        assert_string_equal(seen.by, by[f]);
+        for (int i = 0; i < 28; i++)
+            assert_string_equal(seen.tensor[i], want[i]);
+        /* the buffers as PyTorch left them after 6 training steps */
+        for (int k = 1; k <= 4; k++) {
+            char name[48];
+            snprintf(name, sizeof name, "bn%d.num_batches_tracked", k);
+            assert_true(value_of(m, name, 0) == 6.0);
+            snprintf(name, sizeof name, "bn%d.running_var", k);
+            assert_true(value_of(m, name, 0) != 1.0);
+            snprintf(name, sizeof name, "bn%d.running_mean", k);
+            assert_true(value_of(m, name, 0) != 0.0);
+        }
+        nn_graph_set_training(nn_model_graph(m), false);
+        assert_true(cnn_error(m, e.x, e.y, 5) <= 1e-5);
+        /* and through a libnn checkpoint */
+        assert_ok(ctx, nn_checkpoint_save(tpath("cnn.safetensors", p, sizeof p), m, NULL, NULL,
+                                          NULL, 0));
+        nn_model *back = nn_model_load(ctx, p, NULL);
+        if (!back)
+            fail_msg("%s", nn_ctx_error(ctx));
+        assert_true(value_of(back, "bn3.num_batches_tracked", 0) == 6.0);
+        assert_true(cnn_error(back, e.x, e.y, 5) <= 1e-5);
+        nn_model_free(back);
+        /* batch statistics (training mode, which also moves the buffers) differ */
+        nn_graph_set_training(nn_model_graph(m), true);
+        assert_true(cnn_error(m, e.x, e.y, 5) > 1e-3);
+        assert_true(value_of(m, "bn1.num_batches_tracked", 0) == 7.0);
+        nn_model_free(m);
+    }
+    nn_safetensors_close(e.st);
+    nn_ctx_free(ctx);
+}
+
+/* Modules named conv1, bn1, conv2, bn2, fc1, fc2: in state_dict order they
+ * import as they are; sorted by name, two orders of them fit (bn1 and bn2
+ * have the same shapes), which is an error naming both, and the map
+ * settles it. */
+static void cnn_named_needs_map(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.seed = 1, .threads = 1});
+    struct cnn_expected e;
+    open_cnn_expected(ctx, &e);
+    char p[512], mp[512];
+    nn_model *m = NULL;
+    assert_ok(ctx, import_file(ctx, ref("cnn_named.safetensors", p, sizeof p), NAMED_SPEC, NULL,
+                               &m));
+    assert_true(cnn_error(m, e.x, e.yn, 4) <= 1e-5);
+    nn_model_free(m);
+    assert_int_equal(import_file(ctx, ref("cnn_named_sorted.safetensors", p, sizeof p),
+                                 NAMED_SPEC, NULL, &m), NN_ERR_SHAPE);
+    EXPECT(ctx, "cnn_named_sorted.safetensors", "2 orders of them fit the model's shapes "
+           "(conv1 bn1 conv2 bn2 fc1 fc2; conv1 bn2 conv2 bn1 fc1 fc2): give a map");
+    struct seen seen = {0};
+    struct nn_import_cfg c = {.map_file = ref("cnn_named.map", mp, sizeof mp),
+                              .on_assign = on_assign, .user = &seen};
+    assert_ok(ctx, import_file(ctx, p, NAMED_SPEC, &c, &m));
+    assert_string_equal(seen.by, "map");
+    assert_string_equal(seen.tensor[9], "bn2.weight");
+    assert_true(value_of(m, "bn2.num_batches_tracked", 0) == 6.0);
+    assert_true(cnn_error(m, e.x, e.yn, 4) <= 1e-5);
+    nn_model_free(m);
+    nn_safetensors_close(e.st);
+    nn_ctx_free(ctx);
+}
+
+/* A conv weight that does not fit names both shapes; bias=no against a
+ * file with a conv bias leaves the bias over. */
+static void cnn_shape_errors(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = nn_ctx_new(NULL);
+    char p[512];
+    nn_model *m = NULL;
+    ref("cnn.safetensors", p, sizeof p);
+    struct {
+        const char *spec, *needle;
+    } cases[] = {
+        {"3x12x12 conv:8,5,pad=2 batchnorm relu maxpool:2 conv:8,3,pad=2,dil=2,groups=4,bias=no "
+         "batchnorm relu avgpool:2 conv:16,3,pad=1,bias=no relu batchnorm gap dense:10 "
+         "batchnorm relu dense:5", "parameter 'conv1.weight' of shape (8, 3, 5, 5) does not fit "
+         "tensor 'features.0.weight' of shape (8, 3, 3, 3) (assigned by file order"},
+        {"3x12x12 conv:8,3,pad=1 batchnorm relu maxpool:2 conv:8,3,pad=2,dil=2,bias=no "
+         "batchnorm relu avgpool:2 conv:16,3,pad=1,bias=no relu batchnorm gap dense:10 "
+         "batchnorm relu dense:5", "parameter 'conv2.weight' of shape (8, 8, 3, 3) does not fit "
+         "tensor 'features.4.weight' of shape (8, 2, 3, 3)"},
+        {"3x12x12 conv:8,3,pad=1,bias=no batchnorm relu maxpool:2 "
+         "conv:8,3,pad=2,dil=2,groups=4,bias=no batchnorm relu avgpool:2 "
+         "conv:16,3,pad=1,bias=no relu batchnorm gap dense:10 batchnorm relu dense:5",
+         "parameter 'bn1.num_batches_tracked' of shape (1) does not fit tensor "
+         "'features.1.running_var' of shape (8)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(import_file(ctx, p, cases[i].spec, NULL, &m), NN_ERR_SHAPE);
+        EXPECT(ctx, "cnn.safetensors", cases[i].needle);
+    }
+    /* the sorted layout: no order of its modules fits, natural order's misfit */
+    assert_int_equal(import_file(ctx, ref("cnn_sorted.safetensors", p, sizeof p),
+                                 cases[1].spec, NULL, &m), NN_ERR_SHAPE);
+    EXPECT(ctx, "cnn_sorted.safetensors", "(assigned by natural order;");
+    nn_ctx_free(ctx);
+}
+
 /* ---- the command line ---------------------------------------------------- */
 
 static char nn_bin[4200];
@@ -819,6 +1012,92 @@ static double json_num(const char *text, const char *key)
     return strtod(at + strlen(k), NULL);
 }
 
+/* The CNN through the command line: nn import from the sorted layout, then
+ * nn eval on a CSV of the fixed inputs gives PyTorch's cross-entropy (to
+ * the 6 decimals printed) and nn predict its softmax probabilities; the
+ * named CNN imports with --map and not without. */
+static void cli_cnn_import_eval_predict(void **state)
+{
+    (void)state;
+    find_nn();
+    nn_ctx *ctx = nn_ctx_new(NULL);
+    struct cnn_expected e;
+    open_cnn_expected(ctx, &e);
+    char csv[512], in[512], model[512], src[512], mp[512], out[16384];
+    FILE *f = fopen(tpath("cnn.csv", csv, sizeof csv), "w");
+    FILE *g = fopen(tpath("cnn_in.csv", in, sizeof in), "w");
+    assert_true(f && g);
+    for (int j = 0; j < CIN; j++) {
+        fprintf(f, "p%d,", j);
+        fprintf(g, "%sp%d", j ? "," : "", j);
+    }
+    fprintf(f, "label\n");
+    fprintf(g, "\n");
+    double loss = 0, prob[CX][5];
+    int want[CX];
+    for (int r = 0; r < CX; r++) {
+        const double *y = e.y + r * 5;
+        int best = 0;
+        double top = y[0], sum = 0;
+        for (int j = 1; j < 5; j++) {
+            best = y[j] > y[best] ? j : best;
+            top = fmax(top, y[j]);
+        }
+        for (int j = 0; j < 5; j++)
+            sum += exp(y[j] - top);
+        for (int j = 0; j < 5; j++)
+            prob[r][j] = exp(y[j] - top) / sum;
+        loss += (top + log(sum) - y[best]) / CX;
+        want[r] = best;
+        for (int j = 0; j < CIN; j++) {
+            fprintf(f, "%.9g,", (double)e.x[r * CIN + j]);
+            fprintf(g, "%s%.9g", j ? "," : "", (double)e.x[r * CIN + j]);
+        }
+        fprintf(f, "%d\n", best);
+        fprintf(g, "\n");
+    }
+    fclose(f);
+    fclose(g);
+    tpath("cnn_model.safetensors", model, sizeof model);
+    ref("cnn_sorted.safetensors", src, sizeof src);
+    assert_int_equal(RUN(out, "import %s --model '%s' --normalize none --classes a,b,c,d,e "
+                         "--out %s", src, CNN_SPEC, model), 0);
+    must_hold(out, "bn1.num_batches_tracked  (1)              <- "
+                   "features.1.num_batches_tracked I64");
+    must_hold(out, "(natural order, modules by shape)");
+    assert_int_equal(RUN(out, "eval %s --data %s --label label --json", model, csv), 0);
+    must_hold(out, "\"accuracy\": 1.000000, \"n\": 6");
+    assert_close(json_num(out, "loss"), loss, 0, 1e-6);
+    assert_int_equal(RUN(out, "predict %s --input %s --json", model, in), 0);
+    for (int r = 0; r < CX; r++) {
+        char key[48];
+        snprintf(key, sizeof key, "{\"row\": %d, \"class\": %d, \"name\": \"%c\"", r,
+                 want[r], 'a' + want[r]);
+        const char *row = strstr(out, key); /* PyTorch's class */
+        if (!row)
+            fail_msg("no '%s' in %s", key, out);
+        const char *at = strstr(row, "\"probabilities\": [");
+        assert_non_null(at);
+        at += strlen("\"probabilities\": [");
+        for (int j = 0; j < 5; j++) {
+            char *end;
+            assert_close(strtod(at, &end), prob[r][j], 0, 1e-6);
+            at = end + (j < 4 ? 2 : 0);
+        }
+    }
+    /* named modules, sorted: --map settles what the shapes cannot */
+    ref("cnn_named_sorted.safetensors", src, sizeof src);
+    assert_int_equal(RUN(out, "import %s --model '%s' --normalize none --out %s", src,
+                         NAMED_SPEC, model), 1);
+    must_hold(out, "2 orders of them fit the model's shapes");
+    assert_int_equal(RUN(out, "import %s --model '%s' --normalize none --map %s --out %s", src,
+                         NAMED_SPEC, ref("cnn_named.map", mp, sizeof mp), model), 0);
+    must_hold(out, "dense2.weight            (4, 6)           <- fc2.weight");
+    must_hold(out, "(map)");
+    nn_safetensors_close(e.st);
+    nn_ctx_free(ctx);
+}
+
 /* The reduced round trip of examples/export_from_pytorch.py: a small MLP
  * PyTorch trained on Fashion-MNIST, imported from float32 and float16
  * weights; nn eval on the 10000 test images gives PyTorch's accuracy
@@ -859,6 +1138,9 @@ NN_GROUP_FIXTURE(import, setup, teardown,
                  cmocka_unit_test(mlp_layouts_match_pytorch),
                  cmocka_unit_test(mlp_low_precision_match_pytorch),
                  cmocka_unit_test(checkpoint_round_trip),
+                 cmocka_unit_test(cnn_layouts_match_pytorch),
+                 cmocka_unit_test(cnn_named_needs_map),
+                 cmocka_unit_test(cnn_shape_errors),
                  cmocka_unit_test(map_assigns_first),
                  cmocka_unit_test(leftover_and_missing),
                  cmocka_unit_test(map_errors),
@@ -866,4 +1148,5 @@ NN_GROUP_FIXTURE(import, setup, teardown,
                  cmocka_unit_test(sorted_blocks_and_loss),
                  cmocka_unit_test(cli_import_eval_predict),
                  cmocka_unit_test(cli_import_errors),
+                 cmocka_unit_test(cli_cnn_import_eval_predict),
                  cmocka_unit_test(fashion_mnist_round_trip))

@@ -3,7 +3,8 @@
  * the model of a spec, decides which tensor of a state_dict saved as
  * safetensors fills which parameter or buffer (a map first, then the
  * file's order: its data order, or the natural module order when a
- * sorting writer lost the state_dict's), checks every shape, converts
+ * sorting writer lost the state_dict's, its top-level modules reordered
+ * when exactly one order of them fits the shapes), checks every shape, converts
  * every dtype to float32 (dtype.c) and reports the first problem naming
  * the tensor, the parameter and both shapes. The rule is documented at
  * nn_import_torch in nn.h.
@@ -415,6 +416,146 @@ static nn_status assign(struct job *j)
     return NN_OK;
 }
 
+/* ---- when the natural order does not fit ---------------------------------- */
+
+#define MAX_TOP 6 /* top-level modules whose orders are tried (720 orders) */
+
+/* Whether the parameters the map left open, given the tensors of ord in
+ * turn, all fit (the map's own pairs too). */
+static bool order_fits(const struct job *j, struct slot *const *ord)
+{
+    int next = 0;
+    for (int i = 0; i < j->np; i++) {
+        const nn_node *p = j->g->params[i];
+        const struct nn_st_view *v;
+        if (j->tensor_of[i] >= 0) {
+            v = j->slots[j->tensor_of[i]].v;
+        } else {
+            while (next < j->nt && ord[next]->param != -1)
+                next++;
+            if (next == j->nt)
+                return false;
+            v = ord[next++]->v;
+        }
+        if (!fits(p, v) || (p->trainable && !nn_st_dtype_is_float(v->dtype)))
+            return false;
+    }
+    return true;
+}
+
+/* The length of a name's first component ("features" of
+ * "features.0.weight"). */
+static size_t top_len(const char *name)
+{
+    const char *dot = strchr(name, '.');
+    return dot ? (size_t)(dot - name) : strlen(name);
+}
+
+/* ord[0..n) in the order of the top-level modules perm[] names (group k is
+ * ord[start[k] .. start[k + 1])) into out. */
+static void arrange(struct slot *const *ord, const int *start, const int *perm, int ng,
+                    struct slot **out)
+{
+    int at = 0;
+    for (int k = 0; k < ng; k++)
+        for (int i = start[perm[k]]; i < start[perm[k] + 1]; i++)
+            out[at++] = ord[i];
+}
+
+/* The names of the top-level modules in the order perm gives, for messages. */
+static const char *top_names(struct slot *const *ord, const int *start, const int *perm,
+                             int ng, char *buf, size_t n)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < ng && at < n; k++) {
+        const char *name = ord[start[perm[k]]]->v->name;
+        int w = snprintf(buf + at, n - at, "%s%.*s", k ? " " : "", (int)top_len(name), name);
+        if (w < 0)
+            break;
+        at += (size_t)w;
+    }
+    return buf;
+}
+
+/* Steps perm[0..n) to the next permutation in lexicographic order; false
+ * after the last. */
+static bool next_perm(int *perm, int n)
+{
+    int i = n - 2;
+    while (i >= 0 && perm[i] >= perm[i + 1])
+        i--;
+    if (i < 0)
+        return false;
+    int k = n - 1;
+    while (perm[k] <= perm[i])
+        k--;
+    int t = perm[i];
+    perm[i] = perm[k], perm[k] = t;
+    for (int a = i + 1, b = n - 1; a < b; a++, b--)
+        t = perm[a], perm[a] = perm[b], perm[b] = t;
+    return true;
+}
+
+/* A sorting writer loses the order of the top-level modules as well: the
+ * natural order puts torchvision's classifier before its features, bn1
+ * before conv1. When the natural order leaves a shape that does not fit,
+ * every other order of the top-level modules (the natural order's runs of
+ * one first name component, at most MAX_TOP of them) is tried; the one
+ * under which every shape fits is taken. None: the natural order stands
+ * and assign() reports its first misfit. Several: an error naming two of
+ * them, for only a map can tell. */
+static nn_status top_level_by_shape(struct job *j)
+{
+    if (strcmp(j->order, "natural order") != 0 || order_fits(j, j->ord))
+        return NN_OK;
+    int start[MAX_TOP + 1], ng = 0;
+    for (int i = 0; i < j->nt; i++) {
+        const char *a = j->ord[i]->v->name;
+        const char *b = i ? j->ord[i - 1]->v->name : NULL;
+        size_t la = top_len(a);
+        if (b && top_len(b) == la && memcmp(a, b, la) == 0)
+            continue;
+        if (ng == MAX_TOP)
+            return NN_OK; /* too many to try */
+        start[ng++] = i;
+    }
+    start[ng] = j->nt;
+    if (ng < 2)
+        return NN_OK;
+    struct slot **trial = malloc((size_t)j->nt * sizeof *trial);
+    if (!trial)
+        return nn_fail(j->ctx, NN_ERR_NOMEM, "import %s: out of memory", j->path);
+    int perm[MAX_TOP], found[2][MAX_TOP], nfound = 0;
+    for (int k = 0; k < ng; k++)
+        perm[k] = k;
+    while (next_perm(perm, ng)) { /* the identity, first, is known not to fit */
+        arrange(j->ord, start, perm, ng, trial);
+        if (!order_fits(j, trial))
+            continue;
+        if (nfound < 2)
+            memcpy(found[nfound], perm, sizeof perm);
+        nfound++;
+    }
+    nn_status st = NN_OK;
+    if (nfound == 1) {
+        arrange(j->ord, start, found[0], ng, trial);
+        memcpy(j->ord, trial, (size_t)j->nt * sizeof *trial);
+        j->order = "natural order, modules by shape";
+    } else if (nfound > 1) {
+        char a[200], b[200];
+        st = nn_fail(j->ctx, NN_ERR_SHAPE, "import %s: the file's tensors are sorted by name, "
+                     "which loses the order of its top-level modules, and %d orders of them "
+                     "fit the model's shapes (%s; %s%s): give a map saying which tensor fills "
+                     "which parameter", j->path, nfound,
+                     top_names(j->ord, start, found[0], ng, a, sizeof a),
+                     top_names(j->ord, start, found[1], ng, b, sizeof b),
+                     nfound > 2 ? "; ..." : "");
+    }
+    free(trial);
+    return st;
+}
+
 /* ---- the model ---------------------------------------------------------- */
 
 /* The loss for NN_LOSS_AUTO: bce after a final sigmoid, else cross-entropy. */
@@ -516,7 +657,7 @@ nn_status nn_import_torch(nn_ctx *ctx, const char *path, const char *spec,
         if ((s = map_pair(&j, c.map[i].param, c.map[i].tensor, where)) != NN_OK)
             goto done;
     }
-    if ((s = assign(&j)) != NN_OK)
+    if ((s = top_level_by_shape(&j)) != NN_OK || (s = assign(&j)) != NN_OK)
         goto done;
     report(&j, &c);
     *out = m;

@@ -17,6 +17,23 @@ Files (a state_dict's tensors under its own names):
                           metadata: "1.weight", "10.bias", "10.weight",
                           "4.bias" ... (the state_dict's order is lost)
   mlp_keys_sorted         header keys alphabetical, data in state_dict order
+  cnn.safetensors         the state_dict of CNN below (features.0 ...
+                          features.10, classifier.1 ...) after 6 training
+                          steps (batch norm's running statistics moved,
+                          num_batches_tracked an I64 scalar 6), state_dict
+                          order
+  cnn_sorted              the same, in the safetensors package's layout (the
+                          I64 scalars first, then classifier.* before
+                          features.*, features.10 before features.4)
+  cnn_named, cnn_named_sorted
+                          NAMED below (conv1, bn1, conv2, bn2, fc1, fc2: two
+                          batch norms of the same width), trained the same
+                          way, in both layouts; cnn_named.map is its map
+                          (dense1.weight = fc1.weight ...)
+  cnn_expected.safetensors
+                          inputs x (6, 3, 12, 12) and PyTorch's eval-mode
+                          outputs in float64 from the float32 weights:
+                          y (CNN) and y.named (NAMED)
   expected.safetensors    inputs x (7, 20) and PyTorch's outputs (logits) in
                           float64: y.f32 from the float32 weights, y.f16,
                           y.bf16 and y.f64 from the weights as each file holds
@@ -42,6 +59,7 @@ import gzip
 import json
 import os
 import struct
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -168,6 +186,93 @@ def mlp_fixtures():
                       {"spec": SPEC})
 
 
+CNN_SPEC = ("3x12x12 conv:8,3,pad=1 batchnorm relu maxpool:2 "
+            "conv:8,3,pad=2,dil=2,groups=4,bias=no batchnorm relu avgpool:2 "
+            "conv:16,3,pad=1,bias=no relu batchnorm gap dropout:0.1 dense:10 batchnorm relu "
+            "dense:5")
+NAMED_SPEC = ("3x12x12 conv:8,3,pad=1 batchnorm relu maxpool:2 conv:8,3,pad=1,groups=2 "
+              "batchnorm relu gap dense:6 relu dense:4")
+
+
+def cnn():
+    """Torchvision's layout (features, classifier) with Sequential indices
+    past 9: every layer kind of CNN_SPEC, in its order."""
+    features = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=4, bias=False), nn.BatchNorm2d(8),
+        nn.ReLU(), nn.AvgPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1, bias=False), nn.ReLU(), nn.BatchNorm2d(16),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    classifier = nn.Sequential(nn.Dropout(0.1), nn.Linear(16, 10), nn.BatchNorm1d(10),
+                               nn.ReLU(), nn.Linear(10, 5))
+    return nn.Sequential(OrderedDict([("features", features), ("classifier", classifier)]))
+
+
+def named():
+    """Modules named conv1, bn1, ...: sorted by name they come as bn1,
+    bn2, conv1, conv2, fc1, fc2, and bn1, bn2 have the same shapes."""
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(3, 8, 3, padding=1)), ("bn1", nn.BatchNorm2d(8)),
+        ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
+        ("conv2", nn.Conv2d(8, 8, 3, padding=1, groups=2)), ("bn2", nn.BatchNorm2d(8)),
+        ("relu2", nn.ReLU()), ("gap", nn.AdaptiveAvgPool2d(1)), ("flat", nn.Flatten()),
+        ("fc1", nn.Linear(8, 6)), ("relu3", nn.ReLU()), ("fc2", nn.Linear(6, 4))]))
+
+
+def train_a_little(model, nout, steps=6):
+    """A few SGD steps in training mode on random data, so that the
+    weights, the running statistics and num_batches_tracked all move;
+    batch norm's affine parameters start away from 1 and 0."""
+    g = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                m.weight.uniform_(0.5, 1.5, generator=g)
+                m.bias.normal_(0, 0.2, generator=g)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    model.train()
+    for _ in range(steps):
+        x = 1.5 * torch.randn(16, 3, 12, 12, generator=g) + 0.3
+        y = torch.randint(0, nout, (16,), generator=g)
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+def write_map(path, names):
+    """The map of NAMED: libnn's layer names for its modules'."""
+    lib = {"conv1": "conv1", "bn1": "bn1", "conv2": "conv2", "bn2": "bn2", "fc1": "dense1",
+           "fc2": "dense2"}
+    with open(path, "w") as f:
+        f.write("# NAMED of tests/ref/gen_import.py: libnn name = state_dict name\n")
+        for n in names:
+            mod, attr = n.split(".")
+            f.write("%s.%s = %s\n" % (lib[mod], attr, n))
+
+
+def cnn_fixtures():
+    torch.set_num_threads(1)
+    torch.manual_seed(17)
+    x = torch.randn(6, 3, 12, 12, dtype=torch.float32)
+    expected = [("x", x)]
+    for name, build, nout in (("cnn", cnn, 5), ("cnn_named", named, 4)):
+        model = train_a_little(build(), nout)
+        sd = [(k, v.detach().clone()) for k, v in model.state_dict().items()]
+        assert any(k.endswith("num_batches_tracked") and int(v) == 6 for k, v in sd)
+        write_safetensors(os.path.join(OUT, name + ".safetensors"), sd)
+        write_safetensors(os.path.join(OUT, name + "_sorted.safetensors"), sd,
+                          {"format": "pt"}, layout="sorted")
+        with torch.no_grad():
+            y = model.double()(x.double())
+        expected.append(("y" if name == "cnn" else "y.named", y))
+        if name == "cnn_named":
+            write_map(os.path.join(OUT, name + ".map"), [k for k, _ in sd])
+    write_safetensors(os.path.join(OUT, "cnn_expected.safetensors"), expected,
+                      {"spec": CNN_SPEC, "spec.named": NAMED_SPEC})
+
+
 def dtype_fixtures():
     rng = np.random.default_rng(7)
     special16 = [0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x83ff, 0x0200, 0x0400, 0x8400,
@@ -246,6 +351,7 @@ def fashion_fixtures():
 def main():
     os.makedirs(OUT, exist_ok=True)
     mlp_fixtures()
+    cnn_fixtures()
     dtype_fixtures()
     fashion_fixtures()
 
