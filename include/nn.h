@@ -1327,6 +1327,16 @@ struct nn_train_cfg {
                                  whole training source in evaluation mode at its
                                  end (default: running averages over its batches,
                                  dropout on) */
+    bool schedule_per_step;   /* the schedule's rate changes every batch (step):
+                                 its counts (step_size, warm-up, t_max) are then
+                                 in batches, and a cosine's t_max defaults to
+                                 every batch of every epoch; the lr of batch b
+                                 of epoch e (both 0-based) is the schedule's
+                                 value at e * batches + b, as a
+                                 torch.optim.lr_scheduler stepped after every
+                                 optimizer step gives. Not for plateau, which
+                                 follows the validation metric once per epoch
+                                 (default: per epoch) */
     /* Called after every batch / epoch when set; return false to stop. */
     bool (*on_batch)(const struct nn_train_progress *p, void *user);
     bool (*on_epoch)(const struct nn_epoch_stats *s, void *user);

@@ -279,7 +279,17 @@ nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg)
         free(t);
         return NULL;
     }
-    t->sched = nn_schedule_new(ctx, &c.schedule, nn_optim_lr(t->opt), c.epochs);
+    if (c.schedule_per_step && c.schedule.kind == NN_SCHED_PLATEAU) {
+        nn_fail(ctx, NN_ERR_INVALID, "trainer: the plateau schedule follows the validation "
+                "metric once per epoch; it cannot be stepped per batch");
+        nn_optim_free(t->opt);
+        free(t);
+        return NULL;
+    }
+    /* per batch: the horizon (a cosine's default t_max) is set at fit time,
+     * when the number of batches is known */
+    t->sched = nn_schedule_new(ctx, &c.schedule, nn_optim_lr(t->opt),
+                               c.schedule_per_step ? INT64_C(1) << 40 : c.epochs);
     t->scratch = malloc((size_t)c.batch * sizeof *t->scratch);
     if (!t->scratch)
         nn_fail(ctx, NN_ERR_NOMEM, "trainer: out of memory");
@@ -513,9 +523,20 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
         return nn_fail(ctx, NN_ERR_INVALID,
                        "train: %lld samples make no full batch of %lld (drop_last is on)",
                        (long long)n, (long long)B);
+    if (c->schedule_per_step) {
+        /* counted in batches: a cosine's default t_max is every batch */
+        nn_schedule *s = nn_schedule_new(ctx, &c->schedule, nn_schedule_base_lr(t->sched),
+                                         (int64_t)c->epochs * batches);
+        if (!s)
+            return NN_ERR_INVALID;
+        nn_schedule_free(t->sched);
+        t->sched = s;
+    }
     bool stop = false;
     while (!stop && t->nhist < c->epochs && !t->stopped_early) {
-        nn_optim_set_lr(t->opt, nn_schedule_lr(t->sched, t->nhist));
+        nn_optim_set_lr(t->opt, nn_schedule_lr(t->sched, c->schedule_per_step
+                                                             ? (int64_t)t->nhist * batches
+                                                             : t->nhist));
         struct nn_epoch_stats es = {.epoch = t->nhist + 1, .lr = nn_optim_lr(t->opt)};
         double t0 = now_s();
         for (int64_t i = 0; i < n; i++)
@@ -534,6 +555,8 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
         nn_graph_set_training(g, true);
         for (int64_t b = 0; b < batches; b++) {
             int64_t k = n - b * B < B ? n - b * B : B;
+            if (c->schedule_per_step)
+                nn_optim_set_lr(t->opt, nn_schedule_lr(t->sched, (int64_t)t->nhist * batches + b));
             st = feed(m, train, kind, t->scratch, t->perm + b * B, k);
             if (train->prefetch && b + 1 < batches) /* loads while this batch trains */
                 train->prefetch(train->self, t->perm + (b + 1) * B,

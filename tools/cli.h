@@ -26,7 +26,7 @@ struct opts {
     int64_t epochs, batch, threads, patience;
     uint64_t seed;
     bool drop_last, no_shuffle, keep_last, penalize_biases, decay_biases;
-    const char *optim, *schedule, *augment, *monitor, *train_metrics;
+    const char *optim, *schedule, *augment, *monitor, *train_metrics, *schedule_unit;
     double tol;
     double lr, momentum, dampening, weight_decay, beta1, beta2, eps, rho, alpha;
     double l1, l2, clip_norm, min_delta;

@@ -447,6 +447,13 @@ static bool make_trainer(struct run *r)
             return false;
         }
         tc.train_eval = o->train_metrics && strcmp(o->train_metrics, "eval") == 0;
+        if (o->schedule_unit && strcmp(o->schedule_unit, "step") != 0 &&
+            strcmp(o->schedule_unit, "epoch") != 0) {
+            cli_fail("train", "--schedule-unit must be epoch or step, not '%s'",
+                     o->schedule_unit);
+            return false;
+        }
+        tc.schedule_per_step = o->schedule_unit && strcmp(o->schedule_unit, "step") == 0;
         tc.tol = (float)o->tol;
         if (!optim_cfg(o, &tc.optim))
             return false;

@@ -150,6 +150,11 @@ static const struct opt table[] = {
     {"tol", "T", T_NUM, O(tol), 0, 1e9, TR,
      "stop at convergence when the training loss improved by less than T relative to "
      "its best for --patience epochs (default 1); no validation needed (default 0 = off)"},
+    {"schedule-unit", "UNIT", T_STR, O(schedule_unit), 0, 0, TR,
+     "how often the --schedule's rate changes: epoch, or step (every batch, as a "
+     "torch.optim.lr_scheduler stepped after each optimizer step; the schedule's counts "
+     "are then in batches, a cosine spans every batch of the run; not plateau) "
+     "(default epoch)"},
     {"train-metrics", "KIND", T_STR, O(train_metrics), 0, 0, TR,
      "training loss and accuracy per epoch: running (averages over the epoch's batches, "
      "dropout on) or eval (the whole training set in evaluation mode at the epoch's end) "

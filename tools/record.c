@@ -455,6 +455,7 @@ static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
         STR("monitor", o->monitor, t->monitor_acc ? "val_acc" : "val_loss"),
         F32("tol", o->tol, t->tol),
         STR("train-metrics", o->train_metrics, t->train_eval ? "eval" : "running"),
+        STR("schedule-unit", o->schedule_unit, t->schedule_per_step ? "step" : "epoch"),
     };
     bool ok = agrees(o, c, sizeof c / sizeof c[0], path);
     free(spec_given);

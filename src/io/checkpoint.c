@@ -104,6 +104,7 @@ static char *json_train(const nn_trainer *t, const uint64_t rng[4])
     cJSON_AddStringToObject(o, "monitor", c->monitor_acc ? "val_acc" : "val_loss");
     cJSON_AddNumberToObject(o, "tol", c->tol);
     cJSON_AddStringToObject(o, "train_metrics", c->train_eval ? "eval" : "running");
+    cJSON_AddStringToObject(o, "schedule_unit", c->schedule_per_step ? "step" : "epoch");
     cJSON_AddBoolToObject(o, "penalize_biases", c->penalize_biases);
     cJSON_AddBoolToObject(o, "decay_biases", c->decay_biases);
     nn_schedule *sc = nn_trainer_schedule((nn_trainer *)t);

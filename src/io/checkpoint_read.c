@@ -173,6 +173,9 @@ static bool read_train(nn_checkpoint *ck, const cJSON *tr)
     }
     c->monitor_acc = mon && strcmp(mon->valuestring, "val_acc") == 0;
     c->train_eval = tm && strcmp(tm->valuestring, "eval") == 0;
+    /* absent in files written before per-step schedules: per epoch */
+    const cJSON *su = cJSON_GetObjectItemCaseSensitive(tr, "schedule_unit");
+    c->schedule_per_step = cJSON_IsString(su) && strcmp(su->valuestring, "step") == 0;
     if (!real_field(ck, tr, "train", "l1", &c->l1) || !real_field(ck, tr, "train", "l2", &c->l2) ||
         !real_field(ck, tr, "train", "clip_norm", &c->clip_norm) ||
         !real_field(ck, tr, "train", "min_delta", &c->min_delta) ||
