@@ -28,6 +28,14 @@ endif
 LIBS = $(BLAS_LIBS) -lcjson -lcsv -lstb -lz -lm
 CLI_LIBS = -linih -lcairo $(shell pkg-config --libs libgvc 2>/dev/null || echo -lgvc -lcgraph -lcdt)
 
+# Data-parallel training (tools/dist.c): the nn program links Open MPI when
+# it is installed (MPI=none builds without); the library never does.
+MPI ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo openmpi || echo none)
+ifeq ($(MPI),openmpi)
+  MPI_CFLAGS = -DNN_MPI $(shell pkg-config --cflags ompi-c)
+  CLI_LIBS  += $(shell pkg-config --libs ompi-c)
+endif
+
 # The shared library's version (from include/nn.h) and SONAME: libnn.so.MAJOR
 # names the ABI; make install adds the versioned file and the two links.
 VERSION  := $(shell sed -n 's/^\#define NN_VERSION_STRING "\(.*\)"/\1/p' include/nn.h)
@@ -92,6 +100,8 @@ $(BUILD)/tests/runner.o: $(BUILD)/tests/groups.h
 $(BUILD)/src/%.o: CFLAGS += -Isrc -fvisibility=hidden
 $(BUILD)/tests/%.o: CFLAGS += -Isrc -I$(BUILD)/tests -Itests -DNN_TESTING
 $(BUILD)/tools/%.o: CFLAGS += $(shell pkg-config --cflags cairo libgvc 2>/dev/null)
+$(BUILD)/tools/dist.o: CFLAGS += $(MPI_CFLAGS)
+$(BUILD)/tools/dist.o: Makefile
 
 # The test runner's own copy of the library sources with test-only failure
 # injection (src/io/io.h, -DNN_TESTING), linked ahead of libnn.a so that it

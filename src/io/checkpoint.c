@@ -97,6 +97,9 @@ static char *json_train(const nn_trainer *t, const uint64_t rng[4])
     cJSON_AddNumberToObject(o, "patience", c->patience);
     cJSON_AddNumberToObject(o, "min_delta", c->min_delta);
     cJSON_AddBoolToObject(o, "keep_last", c->keep_last);
+    cJSON_AddBoolToObject(o, "reproducible", c->reproducible);
+    if (c->reproducible)
+        cJSON_AddNumberToObject(o, "chunks", c->chunks);
     cJSON_AddBoolToObject(o, "penalize_biases", c->penalize_biases);
     cJSON_AddBoolToObject(o, "decay_biases", c->decay_biases);
     nn_schedule *sc = nn_trainer_schedule((nn_trainer *)t);
