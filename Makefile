@@ -49,7 +49,7 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  = $(sort $(wildcard tools/*.c))
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps check test run asan ubsan install uninstall clean fuzz bench example portable
+.PHONY: all deps check test test-mpi bench-mpi run asan ubsan install uninstall clean fuzz bench example portable
 
 all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn
 
@@ -121,6 +121,10 @@ $(BUILD)/test_runner: $(TEST_OBJ) $(TESTING_OBJ) $(BUILD)/libnn.a
 test: $(BUILD)/test_runner $(BUILD)/nn $(BUILD)/libnn.so
 	$(BUILD)/test_runner
 
+# `mpirun -np N nn train` end to end (tests/test_mpi.c; skipped by `test`).
+test-mpi: $(BUILD)/test_runner $(BUILD)/nn
+	NN_TEST_MPI=1 $(BUILD)/test_runner mpi
+
 # Every leg runs (a failing one does not hide the others), each printing
 # one line; its whole output is in build/check/LEG.log (V=1 shows it).
 LEG = V=$(V) scripts/check-leg.sh
@@ -132,8 +136,9 @@ check: deps
 	$(LEG) example  build/check $(SUB) example      || fail=$$((fail + 1)); \
 	$(LEG) cblas    build/check $(SUB) BUILD=build-cblas BLAS=openblas test || fail=$$((fail + 1)); \
 	$(LEG) portable build/check $(SUB) portable     || fail=$$((fail + 1)); \
-	if [ $$fail -eq 0 ]; then echo "check: all 5 legs passed"; \
-	else echo "check: $$fail of 5 legs FAILED (logs in build/check/)"; exit 1; fi
+	$(LEG) mpi      build/check $(SUB) test-mpi     || fail=$$((fail + 1)); \
+	if [ $$fail -eq 0 ]; then echo "check: all 6 legs passed"; \
+	else echo "check: $$fail of 6 legs FAILED (logs in build/check/)"; exit 1; fi
 
 # The suite as a CPU without AVX-512 runs it: the library's kernels built
 # without the AVX-512/AVX2 clones, oneDNN limited to AVX2.
