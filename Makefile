@@ -28,12 +28,12 @@ endif
 LIBS = $(BLAS_LIBS) -lcjson -lcsv -lstb -lz -lm
 CLI_LIBS = -linih -lcairo $(shell pkg-config --libs libgvc 2>/dev/null || echo -lgvc -lcgraph -lcdt)
 
-# Data-parallel training (tools/dist.c): the nn program links Open MPI when
-# it is installed (MPI=none builds without); the library never does.
+# Data-parallel training: when Open MPI is installed (MPI=none builds
+# without), the plugin nn-mpi.so (tools/mpi/) links it, and nn loads the
+# plugin only under mpirun (tools/dist.c); the library never links MPI.
 MPI ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo openmpi || echo none)
 ifeq ($(MPI),openmpi)
-  MPI_CFLAGS = -DNN_MPI $(shell pkg-config --cflags ompi-c)
-  CLI_LIBS  += $(shell pkg-config --libs ompi-c)
+  MPI_PLUGIN = $(BUILD)/nn-mpi.so
 endif
 
 # The shared library's version (from include/nn.h) and SONAME: libnn.so.MAJOR
@@ -51,7 +51,7 @@ CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps check test test-mpi bench-mpi run asan ubsan install uninstall clean fuzz bench example portable
 
-all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn
+all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn $(MPI_PLUGIN)
 
 deps:
 	@scripts/install-deps.sh
@@ -100,8 +100,11 @@ $(BUILD)/tests/runner.o: $(BUILD)/tests/groups.h
 $(BUILD)/src/%.o: CFLAGS += -Isrc -fvisibility=hidden
 $(BUILD)/tests/%.o: CFLAGS += -Isrc -I$(BUILD)/tests -Itests -DNN_TESTING
 $(BUILD)/tools/%.o: CFLAGS += $(shell pkg-config --cflags cairo libgvc 2>/dev/null)
-$(BUILD)/tools/dist.o: CFLAGS += $(MPI_CFLAGS)
-$(BUILD)/tools/dist.o: Makefile
+
+$(BUILD)/nn-mpi.so: tools/mpi/nn_mpi.c tools/cli.h include/nn.h
+	$(if $(V),,@echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags ompi-c) -shared $< -o $@ \
+	    $(shell pkg-config --libs ompi-c)
 
 # The test runner's own copy of the library sources with test-only failure
 # injection (src/io/io.h, -DNN_TESTING), linked ahead of libnn.a so that it
@@ -122,7 +125,7 @@ test: $(BUILD)/test_runner $(BUILD)/nn $(BUILD)/libnn.so
 	$(BUILD)/test_runner
 
 # `mpirun -np N nn train` end to end (tests/test_mpi.c; skipped by `test`).
-test-mpi: $(BUILD)/test_runner $(BUILD)/nn
+test-mpi: $(BUILD)/test_runner $(BUILD)/nn $(MPI_PLUGIN)
 	NN_TEST_MPI=1 $(BUILD)/test_runner mpi
 
 # Every leg runs (a failing one does not hide the others), each printing
@@ -197,6 +200,8 @@ install: all
 	ln -sf libnn.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libnn.so
 	install -m 755 $(BUILD)/nn $(DESTDIR)$(PREFIX)/bin/nn
+	$(if $(MPI_PLUGIN),install -d $(DESTDIR)$(PREFIX)/lib/nn && \
+	    install -m 755 $(MPI_PLUGIN) $(DESTDIR)$(PREFIX)/lib/nn/nn-mpi.so)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@LIBS@|$(LIBS) -fopenmp|' nn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc
 
@@ -205,7 +210,8 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/nn.h $(DESTDIR)$(PREFIX)/lib/libnn.a \
 	    $(DESTDIR)$(PREFIX)/lib/libnn.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME) \
 	    $(DESTDIR)$(PREFIX)/lib/libnn.so $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc \
-	    $(DESTDIR)$(PREFIX)/bin/nn
+	    $(DESTDIR)$(PREFIX)/bin/nn $(DESTDIR)$(PREFIX)/lib/nn/nn-mpi.so
+	-rmdir $(DESTDIR)$(PREFIX)/lib/nn 2>/dev/null
 
 # libFuzzer targets: fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput; its seed
 # corpus is fuzz/corpus/NAME/. `make fuzz` runs each for FUZZ_SECONDS.

@@ -1,51 +1,60 @@
 /*
- * dist.c - the nn program's data-parallel side: MPI started only when
- * mpirun launched the process (OMPI_COMM_WORLD_SIZE set), the library's
- * collectives (struct nn_dist) over MPI_COMM_WORLD, and the abort that
- * stops every rank when one fails. Built without MPI (no libopenmpi-dev),
- * the same functions refuse a multi-rank launch.
+ * dist.c - the nn program's data-parallel side. MPI is started only when
+ * mpirun launched the process (OMPI_COMM_WORLD_SIZE above 1): then the
+ * MPI plugin nn-mpi.so (tools/mpi/nn_mpi.c, built when Open MPI is
+ * installed) is loaded from beside the program or from ../lib/nn/, and
+ * provides the library's collectives; run without mpirun, nn neither
+ * loads nor starts MPI. A failing rank stops every rank.
  */
 #include "cli.h"
 
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#ifdef NN_MPI
-#include <mpi.h>
+static void *plugin;
+static int (*p_start)(struct cli_dist *d);
+static void (*p_abort)(int rc);
+static void (*p_end)(void);
 
-static nn_status reduce(void *user, float *buf, int64_t n)
+/* dlopen of nn-mpi.so beside the program, then in ../lib/nn/. */
+static bool load_plugin(char *why, size_t cap)
 {
-    (void)user;
-    for (int64_t off = 0; off < n; off += 1 << 30) { /* counts are int */
-        int len = (int)(n - off < (1 << 30) ? n - off : 1 << 30);
-        if (MPI_Allreduce(MPI_IN_PLACE, buf + off, len, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) !=
-            MPI_SUCCESS)
-            return NN_ERR_IO;
+    char self[4096];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (k <= 0) {
+        snprintf(why, cap, "cannot find the program's own path");
+        return false;
     }
-    return NN_OK;
-}
-
-static nn_status reduce_f64(void *user, double *buf, int64_t n)
-{
-    (void)user;
-    return MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) ==
-                   MPI_SUCCESS ? NN_OK : NN_ERR_IO;
-}
-
-static nn_status gather(void *user, float *buf, const int64_t *counts)
-{
-    struct cli_dist *d = user;
-    int64_t off = 0;
-    for (int r = 0; r < d->size; r++) {
-        d->counts[r] = (int)counts[r];
-        d->displs[r] = (int)off;
-        off += counts[r];
+    self[k] = '\0';
+    char *slash = strrchr(self, '/');
+    *slash = '\0';
+    const char *rel[] = {"/nn-mpi.so", "/../lib/nn/nn-mpi.so"};
+    char path[4200];
+    why[0] = '\0';
+    for (size_t i = 0; i < 2 && !plugin; i++) {
+        snprintf(path, sizeof path, "%s%s", self, rel[i]);
+        if (access(path, R_OK) != 0)
+            continue;
+        if (!(plugin = dlopen(path, RTLD_NOW | RTLD_GLOBAL)))
+            snprintf(why, cap, "%s", dlerror());
     }
-    return MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, d->counts, d->displs,
-                          MPI_FLOAT, MPI_COMM_WORLD) == MPI_SUCCESS ? NN_OK : NN_ERR_IO;
+    if (!plugin) {
+        if (!why[0])
+            snprintf(why, cap, "no nn-mpi.so in %s or its ../lib/nn (build nn with "
+                     "libopenmpi-dev installed)", self);
+        return false;
+    }
+    *(void **)&p_start = dlsym(plugin, "nn_mpi_start");
+    *(void **)&p_abort = dlsym(plugin, "nn_mpi_abort");
+    *(void **)&p_end = dlsym(plugin, "nn_mpi_end");
+    if (!p_start || !p_abort || !p_end) {
+        snprintf(why, cap, "%s lacks the plugin's functions", path);
+        return false;
+    }
+    return true;
 }
-#endif
 
 bool cli_dist_start(const char *cmd, struct cli_dist *d)
 {
@@ -54,29 +63,21 @@ bool cli_dist_start(const char *cmd, struct cli_dist *d)
     const char *ws = getenv("OMPI_COMM_WORLD_SIZE");
     if (!ws || atoi(ws) <= 1)
         return true; /* one process: no MPI at all */
-#ifdef NN_MPI
-    if (MPI_Init(NULL, NULL) != MPI_SUCCESS)
-        return cli_fail(cmd, "MPI_Init failed under mpirun") == 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &d->size);
-    int len = 0;
-    MPI_Get_processor_name(d->host, &len);
-    d->counts = malloc((size_t)d->size * sizeof *d->counts);
-    d->displs = malloc((size_t)d->size * sizeof *d->displs);
-    if (!d->counts || !d->displs) {
-        cli_fail(cmd, "out of memory");
-        MPI_Abort(MPI_COMM_WORLD, 1);
+    char why[4400];
+    if (!load_plugin(why, sizeof why))
+        return cli_fail(cmd, "launched by mpirun as %s processes, but MPI support could not "
+                        "be loaded: %s", ws, why) == 0;
+    int rc = p_start(d);
+    if (rc != 0) {
+        cli_fail(cmd, "%s", rc == 1 ? "MPI_Init failed under mpirun" : "out of memory");
+        if (rc == 2)
+            p_abort(1);
+        return false;
     }
     d->on = d->size > 1;
-    d->d = (struct nn_dist){.rank = d->rank, .size = d->size, .allreduce = reduce,
-                            .allreduce_f64 = reduce_f64, .allgather = gather, .user = d};
     snprintf(d->where, sizeof d->where, "rank %d of %d on host %s", d->rank, d->size, d->host);
     cli_fail_where = d->where;
     return true;
-#else
-    return cli_fail(cmd, "launched by mpirun as %s processes, but this nn was built without "
-                    "MPI (install libopenmpi-dev and rebuild)", ws) == 0;
-#endif
 }
 
 int cli_dist_local_size(void)
@@ -90,24 +91,18 @@ void cli_dist_abort(struct cli_dist *d, const char *cmd, int rc)
 {
     if (!d->on)
         return;
-#ifdef NN_MPI
     fprintf(stderr, "nn %s: %s failed; stopping every rank\n", cmd, d->where);
     fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, rc ? rc : 1);
-#else
-    (void)cmd, (void)rc;
-#endif
+    p_abort(rc ? rc : 1);
 }
 
 void cli_dist_end(struct cli_dist *d)
 {
-#ifdef NN_MPI
     if (d->on) {
         cli_fail_where = NULL;
-        MPI_Finalize();
+        p_end();
     }
     free(d->counts);
     free(d->displs);
-#endif
     d->on = false;
 }
