@@ -181,6 +181,14 @@ $(BUILD)/bench_mlp: bench/bench_mlp.c $(BUILD)/libnn.a
 bench: deps all $(BUILD)/bench_mlp
 	/usr/bin/python3 bench/run.py
 
+# Data-parallel training against 1 rank and PyTorch DDP (bench/mpi.py).
+$(BUILD)/bench_allreduce: bench/allreduce.c
+	$(CC) -std=c11 -O2 $(WARN) $(shell pkg-config --cflags ompi-c) $< -o $@ \
+	    $(shell pkg-config --libs ompi-c)
+
+bench-mpi: deps all $(BUILD)/bench_allreduce
+	/usr/bin/python3 bench/mpi.py --build $(BUILD)
+
 run: deps all
 	$(BUILD)/nn train --config examples/fashion-mnist.ini
 
