@@ -754,7 +754,7 @@ static nn_status par_check(nn_trainer *t)
     if (!t->cfg.reproducible || t->cbuf)
         return NN_OK;
     int64_t P = g->param_count, K = t->cfg.chunks;
-    if (size > 1 && (K * P) / size > 2147483647 / 2)
+    if (size > 1 && K * P > 2147483647)
         return nn_fail(g->ctx, NN_ERR_INVALID,
                        "train: reproducible mode gathers %lld chunks of %lld parameters, "
                        "more than one MPI message holds; use fewer chunks", (long long)K,

@@ -156,7 +156,8 @@ static bool read_train(nn_checkpoint *ck, const cJSON *tr)
     c->decay_biases = flag(tr, "decay_biases");
     c->keep_last = flag(tr, "keep_last");
     c->reproducible = flag(tr, "reproducible");
-    c->chunks = (int)num(tr, "chunks", 0);
+    double chunks = num(tr, "chunks", 0); /* out of range: refused by nn_trainer_new */
+    c->chunks = chunks >= 0 && chunks <= 4096 ? (int)chunks : 4097;
     if (!real_field(ck, tr, "train", "l1", &c->l1) || !real_field(ck, tr, "train", "l2", &c->l2) ||
         !real_field(ck, tr, "train", "clip_norm", &c->clip_norm) ||
         !real_field(ck, tr, "train", "min_delta", &c->min_delta))
