@@ -99,9 +99,10 @@ static void *train_rank(void *arg)
         return NULL;
     }
     struct nn_train_cfg tc = {.epochs = 3, .batch = 20, .reproducible = r->reproducible};
-    tc.optim = (struct nn_optim_cfg){.kind = NN_OPTIM_ADAM};
+    /* SGD: unlike Adam, a wrongly scaled gradient changes its steps */
+    tc.optim = (struct nn_optim_cfg){.kind = NN_OPTIM_SGD};
     nn_optim_defaults(&tc.optim);
-    tc.optim.lr = 0.01f;
+    tc.optim.lr = 0.1f;
     if (r->w) {
         r->d = (struct nn_dist){.rank = r->rank, .size = r->w->size, .allreduce = fake_reduce,
                                 .allreduce_f64 = fake_reduce_f64, .allgather = fake_gather,
