@@ -28,6 +28,14 @@ endif
 LIBS = $(BLAS_LIBS) -lcjson -lcsv -lstb -lz -lm
 CLI_LIBS = -linih -lcairo $(shell pkg-config --libs libgvc 2>/dev/null || echo -lgvc -lcgraph -lcdt)
 
+# Data-parallel training: when Open MPI is installed (MPI=none builds
+# without), the plugin nn-mpi.so (tools/mpi/) links it, and nn loads the
+# plugin only under mpirun (tools/dist.c); the library never links MPI.
+MPI ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo openmpi || echo none)
+ifeq ($(MPI),openmpi)
+  MPI_PLUGIN = $(BUILD)/nn-mpi.so
+endif
+
 # The shared library's version (from include/nn.h) and SONAME: libnn.so.MAJOR
 # names the ABI; make install adds the versioned file and the two links.
 VERSION  := $(shell sed -n 's/^\#define NN_VERSION_STRING "\(.*\)"/\1/p' include/nn.h)
@@ -41,9 +49,9 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  = $(sort $(wildcard tools/*.c))
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps check test run asan ubsan install uninstall clean fuzz bench example portable
+.PHONY: all deps check test test-mpi bench-mpi run asan ubsan install uninstall clean fuzz bench example portable
 
-all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn
+all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn $(MPI_PLUGIN)
 
 deps:
 	@scripts/install-deps.sh
@@ -93,6 +101,11 @@ $(BUILD)/src/%.o: CFLAGS += -Isrc -fvisibility=hidden
 $(BUILD)/tests/%.o: CFLAGS += -Isrc -I$(BUILD)/tests -Itests -DNN_TESTING
 $(BUILD)/tools/%.o: CFLAGS += $(shell pkg-config --cflags cairo libgvc 2>/dev/null)
 
+$(BUILD)/nn-mpi.so: tools/mpi/nn_mpi.c tools/cli.h include/nn.h
+	$(if $(V),,@echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags ompi-c) -shared $< -o $@ \
+	    $(shell pkg-config --libs ompi-c)
+
 # The test runner's own copy of the library sources with test-only failure
 # injection (src/io/io.h, -DNN_TESTING), linked ahead of libnn.a so that it
 # replaces those members: the library that is built and installed has no
@@ -111,6 +124,10 @@ $(BUILD)/test_runner: $(TEST_OBJ) $(TESTING_OBJ) $(BUILD)/libnn.a
 test: $(BUILD)/test_runner $(BUILD)/nn $(BUILD)/libnn.so
 	$(BUILD)/test_runner
 
+# `mpirun -np N nn train` end to end (tests/test_mpi.c; skipped by `test`).
+test-mpi: $(BUILD)/test_runner $(BUILD)/nn $(MPI_PLUGIN)
+	NN_TEST_MPI=1 $(BUILD)/test_runner mpi
+
 # Every leg runs (a failing one does not hide the others), each printing
 # one line; its whole output is in build/check/LEG.log (V=1 shows it).
 LEG = V=$(V) scripts/check-leg.sh
@@ -122,8 +139,9 @@ check: deps
 	$(LEG) example  build/check $(SUB) example      || fail=$$((fail + 1)); \
 	$(LEG) cblas    build/check $(SUB) BUILD=build-cblas BLAS=openblas test || fail=$$((fail + 1)); \
 	$(LEG) portable build/check $(SUB) portable     || fail=$$((fail + 1)); \
-	if [ $$fail -eq 0 ]; then echo "check: all 5 legs passed"; \
-	else echo "check: $$fail of 5 legs FAILED (logs in build/check/)"; exit 1; fi
+	$(LEG) mpi      build/check $(SUB) test-mpi     || fail=$$((fail + 1)); \
+	if [ $$fail -eq 0 ]; then echo "check: all 6 legs passed"; \
+	else echo "check: $$fail of 6 legs FAILED (logs in build/check/)"; exit 1; fi
 
 # The suite as a CPU without AVX-512 runs it: the library's kernels built
 # without the AVX-512/AVX2 clones, oneDNN limited to AVX2.
@@ -164,6 +182,14 @@ $(BUILD)/bench_mlp: bench/bench_mlp.c $(BUILD)/libnn.a
 bench: deps all $(BUILD)/bench_mlp
 	/usr/bin/python3 bench/run.py
 
+# Data-parallel training against 1 rank and PyTorch DDP (bench/mpi.py).
+$(BUILD)/bench_allreduce: bench/allreduce.c
+	$(CC) -std=c11 -O2 $(WARN) $(shell pkg-config --cflags ompi-c) $< -o $@ \
+	    $(shell pkg-config --libs ompi-c)
+
+bench-mpi: deps all $(BUILD)/bench_allreduce
+	/usr/bin/python3 bench/mpi.py --build $(BUILD)
+
 run: deps all
 	$(BUILD)/nn train --config examples/fashion-mnist.ini
 
@@ -183,6 +209,8 @@ install: all
 	ln -sf libnn.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libnn.so
 	install -m 755 $(BUILD)/nn $(DESTDIR)$(PREFIX)/bin/nn
+	$(if $(MPI_PLUGIN),install -d $(DESTDIR)$(PREFIX)/lib/nn && \
+	    install -m 755 $(MPI_PLUGIN) $(DESTDIR)$(PREFIX)/lib/nn/nn-mpi.so)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@LIBS@|$(LIBS) -fopenmp|' nn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc
 
@@ -191,7 +219,8 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/nn.h $(DESTDIR)$(PREFIX)/lib/libnn.a \
 	    $(DESTDIR)$(PREFIX)/lib/libnn.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME) \
 	    $(DESTDIR)$(PREFIX)/lib/libnn.so $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc \
-	    $(DESTDIR)$(PREFIX)/bin/nn
+	    $(DESTDIR)$(PREFIX)/bin/nn $(DESTDIR)$(PREFIX)/lib/nn/nn-mpi.so
+	-rmdir $(DESTDIR)$(PREFIX)/lib/nn 2>/dev/null
 
 # libFuzzer targets: fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput; its seed
 # corpus is fuzz/corpus/NAME/. `make fuzz` runs each for FUZZ_SECONDS.

@@ -1282,6 +1282,30 @@ struct nn_metrics {
  * sample), evaluation mode. The source is checked as described above. */
 NN_API nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn_metrics *out);
 
+/* ---- Data-parallel training (docs/scale-out.md): every rank (process)
+ * holds the whole model and the same data; the library never talks to a
+ * network itself but calls these collectives, which the program provides
+ * (the nn program over MPI). Every rank must make the same calls in the
+ * same order. Each returns NN_OK, or an error with a message set on
+ * nothing (the trainer names the collective). */
+struct nn_dist {
+    int rank, size; /* this rank, 0-based, of size (>= 1) */
+    /* Sums buf[0..n) over every rank, in place: the sum on every rank. */
+    nn_status (*allreduce)(void *user, float *buf, int64_t n);
+    nn_status (*allreduce_f64)(void *user, double *buf, int64_t n);
+    /* In place: buf holds size segments, rank r's of counts[r] floats at
+     * offset counts[0] + ... + counts[r-1]; each rank has filled in its
+     * own, and afterwards every rank holds all of them. */
+    nn_status (*allgather)(void *user, float *buf, const int64_t *counts);
+    void *user;
+};
+
+/* nn_evaluate split across the ranks of d (contiguous shares of the
+ * source), the sums added with one allreduce: every rank gets the metrics
+ * of the whole source. d NULL or of size 1: nn_evaluate. */
+NN_API nn_status nn_evaluate_dist(nn_model *m, const struct nn_source *src,
+                                  const struct nn_dist *d, struct nn_metrics *out);
+
 struct nn_epoch_stats {
     int epoch;               /* 1-based */
     struct nn_metrics train; /* running averages over the epoch's batches, or
@@ -1337,6 +1361,27 @@ struct nn_train_cfg {
                                  optimizer step gives. Not for plateau, which
                                  follows the validation metric once per epoch
                                  (default: per epoch) */
+    /* Data-parallel training over dist's ranks (NULL: one process). batch
+     * is the global batch: each is cut into size contiguous shares of one
+     * shuffled order, the gradient block is summed with one allreduce per
+     * step (scaled so the loss is the mean over the global batch), and
+     * every rank takes the same step. Validation is split as in
+     * nn_evaluate_dist. on_batch and on_epoch run on every rank; a stop
+     * asked by any rank stops all of them at the same step. Dropout draws
+     * a stream per rank from the shared generator, which is back in step
+     * on every rank after each epoch. Batch-norm batch statistics are those
+     * of each rank's share; running statistics are averaged over the
+     * ranks after each epoch. */
+    const struct nn_dist *dist;
+    /* Results that do not depend on the number of ranks or threads: each
+     * global batch is cut into `chunks` fixed contiguous chunks (default
+     * 4; at least the number of ranks), each chunk's gradient computed
+     * alone with its own dropout stream, and the chunk gradients added in
+     * chunk order (an allgather of chunks x the gradient block instead of
+     * one allreduce). Weights are then bit-identical for any rank count
+     * dividing chunks and any thread count. */
+    bool reproducible;
+    int chunks;
     /* Called after every batch / epoch when set; return false to stop. */
     bool (*on_batch)(const struct nn_train_progress *p, void *user);
     bool (*on_epoch)(const struct nn_epoch_stats *s, void *user);

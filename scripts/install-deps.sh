@@ -5,7 +5,8 @@ set -e
 
 PKGS="build-essential pkg-config zlib1g-dev libcmocka-dev libopenblas-dev \
 libdnnl-dev libcjson-dev libcsv-dev libstb-dev libinih-dev libcairo2-dev libgraphviz-dev \
-python3-numpy python3-torch dataset-fashion-mnist clang libclang-rt-14-dev"
+python3-numpy python3-torch dataset-fashion-mnist clang libclang-rt-14-dev \
+libopenmpi-dev openmpi-bin"
 
 missing=""
 for p in $PKGS; do

@@ -31,9 +31,19 @@ struct nn_trainer {
     double tol_best; /* convergence: the best training loss so far */
     int tol_bad;     /* epochs since it improved by tol (relative) */
     bool converged;
+    /* data-parallel or reproducible training (cfg.dist, cfg.reproducible) */
+    bool par;
+    float *cbuf;      /* (chunks, param_count) chunk gradients, reproducible */
+    int64_t *counts;  /* (dist size) floats each rank adds to cbuf */
+    uint64_t rng_epoch[4]; /* the shared generator after the epoch's shuffle */
 };
 
 static nn_status make_chunks(nn_trainer *t, nn_graph *g);
+static nn_status par_check(nn_trainer *t);
+static nn_status par_step(nn_trainer *t, const struct nn_source *src, enum nn_feed_kind kind,
+                          int epoch, int64_t b, int64_t k, double sums[5]);
+static nn_status par_epoch_end(nn_trainer *t, double sums[5]);
+static nn_status par_agree(nn_trainer *t, bool *stop);
 
 static double now_s(void)
 {
@@ -167,14 +177,14 @@ static void finish_metrics(nn_model *m, struct nn_metrics *r, double loss_sum,
     r->mse = regression ? sq_err / (nd * (double)nn_model_outputs(m)) : NAN;
 }
 
-nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn_metrics *out)
+/* The sums of nn_evaluate (loss x samples, correct, absolute and squared
+ * errors) over samples [lo, hi) of src (checked: kind). */
+static nn_status evaluate_range(nn_model *m, const struct nn_source *src,
+                                enum nn_feed_kind kind, int64_t lo, int64_t hi,
+                                double sums[4])
 {
     nn_graph *g = nn_model_graph(m);
-    memset(out, 0, sizeof *out);
-    enum nn_feed_kind kind;
-    nn_status st = nn_source_check(m, src, "evaluate", &kind);
-    if (st != NN_OK)
-        return st;
+    nn_status st = NN_OK;
     int64_t mb = nn_model_max_batch(m);
     int64_t *idx = malloc((size_t)mb * sizeof *idx);
     int32_t *scratch = malloc((size_t)mb * sizeof *scratch);
@@ -188,8 +198,8 @@ nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn_metric
     if (src->begin_pass) /* an evaluation pass: samples as they are */
         src->begin_pass(src->self, -1);
     double loss = 0, correct = 0, ae = 0, se = 0;
-    for (int64_t i = 0; st == NN_OK && i < src->n; i += mb) {
-        int64_t k = src->n - i < mb ? src->n - i : mb;
+    for (int64_t i = lo; st == NN_OK && i < hi; i += mb) {
+        int64_t k = hi - i < mb ? hi - i : mb;
         for (int64_t j = 0; j < k; j++)
             idx[j] = i + j;
         st = feed(m, src, kind, scratch, idx, k);
@@ -203,7 +213,40 @@ nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn_metric
     nn_graph_set_training(g, training);
     free(idx);
     free(scratch);
-    finish_metrics(m, out, loss, correct, ae, se, src->n);
+    sums[0] = loss, sums[1] = correct, sums[2] = ae, sums[3] = se;
+    return st;
+}
+
+nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn_metrics *out)
+{
+    return nn_evaluate_dist(m, src, NULL, out);
+}
+
+nn_status nn_evaluate_dist(nn_model *m, const struct nn_source *src, const struct nn_dist *d,
+                           struct nn_metrics *out)
+{
+    memset(out, 0, sizeof *out);
+    enum nn_feed_kind kind;
+    nn_status st = nn_source_check(m, src, "evaluate", &kind);
+    if (st != NN_OK)
+        return st;
+    double sums[5] = {0};
+    int64_t lo = 0, hi = src->n;
+    if (d && d->size > 1)
+        nn_split(src->n, 1, d->rank, d->size, &lo, &hi);
+    if (lo < hi)
+        st = evaluate_range(m, src, kind, lo, hi, sums);
+    if (d && d->size > 1) {
+        /* every rank reaches the allreduce; a failed rank adds its flag */
+        sums[4] = st != NN_OK;
+        nn_status rs = d->allreduce_f64(d->user, sums, 5);
+        if (st == NN_OK && rs != NN_OK)
+            st = nn_fail(nn_model_ctx(m), rs, "evaluate: the allreduce of the metrics failed");
+        if (st == NN_OK && sums[4] > 0)
+            st = nn_fail(nn_model_ctx(m), NN_ERR_STATE,
+                         "evaluate: another rank failed to evaluate its share");
+    }
+    finish_metrics(m, out, sums[0], sums[1], sums[2], sums[3], src->n);
     return st;
 }
 
@@ -258,6 +301,15 @@ nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg)
         bad = "tol must be a finite number >= 0";
     else if (c.monitor_acc && nn_model_loss_kind(m) == NN_LOSS_MSE)
         bad = "monitor_acc needs a classifier (a regression model has no accuracy)";
+    else if (c.dist && (c.dist->size < 1 || c.dist->rank < 0 || c.dist->rank >= c.dist->size ||
+                        !c.dist->allreduce || !c.dist->allreduce_f64 || !c.dist->allgather))
+        bad = "dist needs 0 <= rank < size and its three collectives";
+    else if (c.chunks < 0 || c.chunks > 4096)
+        bad = "chunks must be between 0 (default 4) and 4096";
+    if (!bad && c.reproducible && c.chunks == 0)
+        c.chunks = 4;
+    if (!bad && c.reproducible && c.dist && c.chunks < c.dist->size)
+        bad = "reproducible training needs at least as many chunks as ranks";
     if (bad) {
         nn_fail(ctx, NN_ERR_INVALID, "trainer: %s (epochs %d, batch %lld, max_batch %lld)",
                 bad, c.epochs, (long long)c.batch, (long long)nn_model_max_batch(m));
@@ -274,6 +326,7 @@ nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg)
     t->tol_best = INFINITY;
     if (c.monitor_acc && c.schedule.kind == NN_SCHED_PLATEAU)
         c.schedule.mode_max = t->cfg.schedule.mode_max = true; /* accuracy should rise */
+    t->par = (c.dist && c.dist->size > 1) || c.reproducible;
     t->opt = nn_optim_new(g, &c.optim);
     if (!t->opt) {
         free(t);
@@ -320,6 +373,8 @@ void nn_trainer_free(nn_trainer *t)
     free(t->perm);
     free(t->scratch);
     nn_aligned_free(t->best);
+    nn_aligned_free(t->cbuf);
+    free(t->counts);
     free(t->hist);
     free(t);
 }
@@ -516,6 +571,8 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
         if (!t->best)
             return nn_fail(ctx, NN_ERR_NOMEM, "train: out of memory");
     }
+    if (t->par && (st = par_check(t)) != NN_OK)
+        return st;
     nn_node *loss = nn_model_loss(m);
     int64_t n = train->n, B = c->batch;
     int64_t batches = c->drop_last ? n / B : (n + B - 1) / B;
@@ -548,7 +605,9 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
                 t->perm[i] = t->perm[j];
                 t->perm[j] = tmp;
             }
-        double lsum = 0, correct = 0, ae = 0, se = 0;
+        if (t->par) /* the shared generator, back in step after the epoch */
+            nn_ctx_rng_get(ctx, t->rng_epoch);
+        double lsum = 0, correct = 0, ae = 0, se = 0, psums[5] = {0};
         int64_t seen = 0;
         if (train->begin_pass) /* e.g. augmentation keyed to the epoch */
             train->begin_pass(train->self, t->nhist);
@@ -557,6 +616,13 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
             int64_t k = n - b * B < B ? n - b * B : B;
             if (c->schedule_per_step)
                 nn_optim_set_lr(t->opt, nn_schedule_lr(t->sched, (int64_t)t->nhist * batches + b));
+            if (t->par) { /* this rank's share, the sum over every rank */
+                if ((st = par_step(t, train, kind, es.epoch, b, k, psums)) != NN_OK)
+                    break;
+                lsum = psums[0], correct = psums[1], ae = psums[2], se = psums[3];
+                seen = (int64_t)psums[4];
+                goto progress;
+            }
             st = feed(m, train, kind, t->scratch, t->perm + b * B, k);
             if (train->prefetch && b + 1 < batches) /* loads while this batch trains */
                 train->prefetch(train->self, t->perm + (b + 1) * B,
@@ -590,20 +656,30 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
             lsum += (double)loss->val[0] * (double)k;
             batch_metrics(m, k, &correct, &ae, &se);
             seen += k;
+        progress:
             if (c->on_batch) {
                 struct nn_train_progress p = {
                     .epoch = es.epoch, .epochs = c->epochs, .batch = b + 1,
                     .batches = batches, .samples_done = seen, .loss = lsum / (double)seen,
                     .accuracy = correct / (double)seen, .seconds = now_s() - t0};
-                if (!c->on_batch(&p, c->user)) {
-                    stop = true;
+                stop = !c->on_batch(&p, c->user);
+                if (t->par && (st = par_agree(t, &stop)) != NN_OK)
                     break;
-                }
+                if (stop)
+                    break;
             }
         }
         nn_graph_set_training(g, false);
+        if (t->par)
+            nn_ctx_rng_set(ctx, t->rng_epoch);
         if (st != NN_OK || stop)
             break;
+        if (t->par && (st = par_epoch_end(t, psums)) != NN_OK)
+            break;
+        if (t->par) {
+            lsum = psums[0], correct = psums[1], ae = psums[2], se = psums[3];
+            seen = (int64_t)psums[4];
+        }
         finish_metrics(m, &es.train, lsum, correct, ae, se, seen);
         if (c->train_eval) { /* the whole training set as it stands, dropout off */
             st = nn_evaluate(m, train, &es.train);
@@ -612,7 +688,7 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
         }
         es.train.penalty = nn_trainer_penalty(t);
         if (val) {
-            st = nn_evaluate(m, val, &es.val);
+            st = nn_evaluate_dist(m, val, c->dist, &es.val);
             if (st != NN_OK)
                 break;
         }
@@ -649,6 +725,8 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
         }
         if (c->on_epoch && !c->on_epoch(&es, c->user))
             stop = true;
+        if (c->dist && c->dist->size > 1 && (st = par_agree(t, &stop)) != NN_OK)
+            break;
     }
     nn_graph_set_training(g, false);
     if (train->begin_pass)
@@ -707,3 +785,218 @@ const float *nn_trainer_best_weights(const nn_trainer *t)
 }
 const struct nn_train_cfg *nn_trainer_config(const nn_trainer *t) { return &t->cfg; }
 nn_model *nn_trainer_model(const nn_trainer *t) { return t->m; }
+
+/* ---- data-parallel and reproducible training ---------------------------- *
+ * Each global batch is cut into contiguous shares of one shuffled order
+ * (the same on every rank: the generator is shared). Plain: each rank
+ * computes the mean gradient of its share, scaled by share / batch, and
+ * one allreduce sums the block. Reproducible: the batch is cut into
+ * cfg.chunks fixed chunks whatever the rank count; each chunk's gradient
+ * is computed alone (its own dropout stream) into its row of cbuf, the
+ * rows are gathered on every rank and added in chunk order. */
+
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15u;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+    return x ^ (x >> 31);
+}
+
+/* Reseeds the shared generator for one stream of the epoch: its dropout. */
+static void par_stream(nn_trainer *t, uint64_t a, uint64_t b)
+{
+    uint64_t h = mix64(a) ^ mix64(b + 0x632be59bd9b4e019u);
+    for (int i = 0; i < 4; i++)
+        h = mix64(h ^ t->rng_epoch[i]);
+    nn_ctx_seed(nn_model_ctx(t->m), h);
+}
+
+static int dist_rank(const nn_trainer *t) { return t->cfg.dist ? t->cfg.dist->rank : 0; }
+static int dist_size(const nn_trainer *t) { return t->cfg.dist ? t->cfg.dist->size : 1; }
+
+/* The chunk buffer of reproducible training, once. */
+static nn_status par_check(nn_trainer *t)
+{
+    nn_graph *g = nn_model_graph(t->m);
+    int size = dist_size(t);
+    if (!t->cfg.reproducible || t->cbuf)
+        return NN_OK;
+    int64_t P = g->param_count, K = t->cfg.chunks;
+    if (size > 1 && K * P > 2147483647)
+        return nn_fail(g->ctx, NN_ERR_INVALID,
+                       "train: reproducible mode gathers %lld chunks of %lld parameters, "
+                       "more than one MPI message holds; use fewer chunks", (long long)K,
+                       (long long)P);
+    t->cbuf = nn_aligned_alloc((size_t)(K * P) * sizeof(float));
+    t->counts = malloc((size_t)size * sizeof *t->counts);
+    if (!t->cbuf || !t->counts)
+        return nn_fail(g->ctx, NN_ERR_NOMEM,
+                       "train: out of memory for %lld chunk gradients of %lld floats",
+                       (long long)K, (long long)P);
+    for (int r = 0; r < size; r++) {
+        int64_t c0, c1;
+        nn_split(K, 1, r, size, &c0, &c1);
+        t->counts[r] = (c1 - c0) * P;
+    }
+    return NN_OK;
+}
+
+/* Forward and backward over perm[lo, hi) of batch b; the loss and metrics
+ * of the share are added to sums. *bad names the node if the loss is not
+ * finite (the gradient is then left unset). */
+static nn_status par_share(nn_trainer *t, const struct nn_source *src, enum nn_feed_kind kind,
+                           int64_t lo, int64_t hi, double sums[5], const char **bad)
+{
+    nn_model *m = t->m;
+    nn_graph *g = nn_model_graph(m);
+    nn_node *loss = nn_model_loss(m);
+    int64_t k = hi - lo;
+    nn_status st = feed(m, src, kind, t->scratch, t->perm + lo, k);
+    if (st == NN_OK)
+        st = nn_forward_to(g, loss);
+    if (st != NN_OK)
+        return st;
+    if (!isfinite(loss->val[0])) {
+        const char *where = nn_graph_first_nonfinite(g);
+        *bad = where ? where : "?";
+        return NN_OK;
+    }
+    nn_zero_grad(g);
+    if ((st = nn_backward(g, loss)) != NN_OK)
+        return st;
+    sums[0] += (double)loss->val[0] * (double)k;
+    batch_metrics(m, k, &sums[1], &sums[2], &sums[3]);
+    sums[4] += (double)k;
+    return NN_OK;
+}
+
+NN_MULTIVERSION
+static void scale_into(float *dst, const float *x, int64_t n, float f)
+{
+    NN_SIMD
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = x[i] * f;
+}
+
+NN_MULTIVERSION
+static void add_into(float *dst, const float *x, int64_t n)
+{
+    NN_SIMD
+    for (int64_t i = 0; i < n; i++)
+        dst[i] += x[i];
+}
+
+/* One training step on batch b (k samples from perm[b * batch]): this
+ * rank's share or chunks, the collective sum, the penalties and the check
+ * of the global gradient, the optimizer step. */
+static nn_status par_step(nn_trainer *t, const struct nn_source *src, enum nn_feed_kind kind,
+                          int epoch, int64_t b, int64_t k, double sums[5])
+{
+    nn_graph *g = nn_model_graph(t->m);
+    nn_ctx *ctx = g->ctx;
+    const struct nn_dist *d = t->cfg.dist;
+    int rank = dist_rank(t), size = dist_size(t);
+    int64_t B = t->cfg.batch, base = b * B, P = g->param_count;
+    const char *bad = NULL;
+    nn_status st = NN_OK;
+    if (!t->cfg.reproducible) {
+        int64_t lo, hi;
+        nn_split(k, 1, rank, size, &lo, &hi);
+        if (b == 0) /* this rank's dropout stream for the epoch */
+            par_stream(t, (uint64_t)rank, 0);
+        if (src->prefetch && base + B < t->perm_n) {
+            int64_t kn = t->perm_n - base - B < B ? t->perm_n - base - B : B, l2, h2;
+            nn_split(kn, 1, rank, size, &l2, &h2);
+            if (h2 > l2)
+                src->prefetch(src->self, t->perm + base + B + l2, h2 - l2);
+        }
+        if (hi > lo)
+            st = par_share(t, src, kind, base + lo, base + hi, sums, &bad);
+        if (st != NN_OK)
+            return st;
+        float *gb = nn_graph_grad_block(g); /* zeros when this rank had no share */
+        if (hi == lo || bad)
+            memset(gb, 0, (size_t)P * sizeof(float));
+        if (bad)
+            gb[0] = NAN; /* every rank then stops at the same step */
+        else if (hi - lo != k)
+            scale_into(gb, gb, P, (float)((double)(hi - lo) / (double)k));
+        if ((st = d->allreduce(d->user, gb, P)) != NN_OK)
+            return nn_fail(ctx, st, "train: the allreduce of the gradients failed at epoch "
+                           "%d, batch %lld", epoch, (long long)b + 1);
+    } else {
+        int64_t K = t->cfg.chunks, c0, c1;
+        nn_split(K, 1, rank, size, &c0, &c1);
+        for (int64_t j = c0; j < c1 && st == NN_OK; j++) {
+            int64_t lo, hi;
+            nn_split(k, 1, (int)j, (int)K, &lo, &hi);
+            float *row = t->cbuf + j * P;
+            const char *bj = NULL;
+            par_stream(t, (uint64_t)b, (uint64_t)j + 1);
+            if (hi > lo)
+                st = par_share(t, src, kind, base + lo, base + hi, sums, &bj);
+            if (st != NN_OK)
+                return st;
+            if (hi == lo || bj) {
+                memset(row, 0, (size_t)P * sizeof(float));
+                if (bj)
+                    row[0] = NAN, bad = bj;
+                continue;
+            }
+            scale_into(row, nn_graph_grad_block(g), P, (float)((double)(hi - lo) / (double)k));
+        }
+        if (size > 1 && (st = d->allgather(d->user, t->cbuf, t->counts)) != NN_OK)
+            return nn_fail(ctx, st, "train: the gather of the chunk gradients failed at epoch "
+                           "%d, batch %lld", epoch, (long long)b + 1);
+        float *gb = nn_graph_grad_block(g);
+        memcpy(gb, t->cbuf, (size_t)P * sizeof(float));
+        for (int64_t j = 1; j < K; j++)
+            add_into(gb, t->cbuf + j * P, P);
+    }
+    if (bad)
+        return nn_fail(ctx, NN_ERR_NUMERIC,
+                       "the loss became non-finite at epoch %d, batch %lld on rank %d; the "
+                       "first non-finite value was in node '%s'. Training stopped before the "
+                       "update, keeping the last good weights (try a smaller learning rate "
+                       "or gradient clipping)", epoch, (long long)b + 1, rank, bad);
+    if (!regularize_and_check(t))
+        return NN_ERR_NUMERIC;
+    return nn_optim_step(t->opt);
+}
+
+/* A stop asked by any rank stops all of them. */
+static nn_status par_agree(nn_trainer *t, bool *stop)
+{
+    const struct nn_dist *d = t->cfg.dist;
+    if (!d || d->size < 2)
+        return NN_OK;
+    double f = *stop;
+    nn_status st = d->allreduce_f64(d->user, &f, 1);
+    if (st != NN_OK)
+        return nn_fail(nn_model_ctx(t->m), st, "train: the allreduce of the stop flag failed");
+    *stop = f > 0;
+    return NN_OK;
+}
+
+/* The epoch's metric sums over every rank; buffers (batch norm's running
+ * statistics), which each rank updated from its own shares, averaged. */
+static nn_status par_epoch_end(nn_trainer *t, double sums[5])
+{
+    const struct nn_dist *d = t->cfg.dist;
+    nn_graph *g = nn_model_graph(t->m);
+    if (!d || d->size < 2)
+        return NN_OK;
+    nn_status st = d->allreduce_f64(d->user, sums, 5);
+    for (int i = 0; st == NN_OK && i < g->nparams; i++) {
+        nn_node *p = g->params[i];
+        if (p->trainable)
+            continue;
+        if ((st = d->allreduce(d->user, p->val, p->sample_numel)) == NN_OK)
+            for (int64_t j = 0; j < p->sample_numel; j++)
+                p->val[j] /= (float)d->size;
+    }
+    if (st != NN_OK)
+        return nn_fail(g->ctx, st, "train: the allreduce of the epoch's metrics failed");
+    return NN_OK;
+}

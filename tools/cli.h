@@ -26,6 +26,7 @@ struct opts {
     int64_t epochs, batch, threads, patience;
     uint64_t seed;
     bool drop_last, no_shuffle, keep_last, penalize_biases, decay_biases;
+    bool reproducible; /* train: the same weights for any rank or thread count */
     const char *optim, *schedule, *augment, *monitor, *train_metrics, *schedule_unit;
     double tol;
     double lr, momentum, dampening, weight_decay, beta1, beta2, eps, rho, alpha;
@@ -163,6 +164,27 @@ int cmd_import(int argc, char **argv);
 void cmd_import_help(void); /* the assignment rule, after the options */
 
 /* Prints "nn CMD: MESSAGE" to stderr and returns exit code 1. */
+/* When set (a rank of a data-parallel run: "rank 1 of 2 on host h"),
+ * cli_fail names it after the command. */
+extern const char *cli_fail_where;
+
+/* Data-parallel runs (dist.c): MPI is started only under mpirun. */
+struct cli_dist {
+    bool on; /* more than one rank */
+    int rank, size;
+    char host[256];
+    char where[300];
+    int *counts, *displs; /* (size) for the gather */
+    struct nn_dist d;
+};
+/* false after printing an error (e.g. mpirun but no MPI support). */
+bool cli_dist_start(const char *cmd, struct cli_dist *d);
+/* Processes this host runs (1 outside mpirun). */
+int cli_dist_local_size(void);
+/* A failed rank: names it and stops every rank (no return) when on. */
+void cli_dist_abort(struct cli_dist *d, const char *cmd, int rc);
+void cli_dist_end(struct cli_dist *d);
+
 int cli_fail(const char *cmd, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

@@ -44,6 +44,7 @@ struct run {
     struct nn_augment_source aug_src;
     struct nn_source s_tr; /* the training source, augmented if asked */
     struct nn_train_cfg tc; /* the trainer's configuration */
+    struct cli_dist dist;  /* ranks under mpirun; only rank 0 writes */
 };
 
 static bool on_epoch(const struct nn_epoch_stats *s, void *user)
@@ -51,6 +52,8 @@ static bool on_epoch(const struct nn_epoch_stats *s, void *user)
     struct run *r = user;
     if (!r->o.quiet)
         cli_print_epoch(s, r->regression, r->tty);
+    if (r->dist.rank != 0) /* rank 0 prints, logs and writes checkpoints */
+        return true;
     if (r->log) {
         fprintf(r->log, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f\n", s->epoch, s->train.loss,
                 r->regression ? s->train.mae : s->train.accuracy, s->val.n ? s->val.loss : NAN,
@@ -461,7 +464,9 @@ static bool make_trainer(struct run *r)
             cli_fail("train", "--schedule: %s (see: nn help schedule)", nn_ctx_error(r->ctx));
             return false;
         }
+        tc.reproducible = o->reproducible;
     }
+    tc.dist = r->dist.on ? &r->dist.d : NULL;
     r->tc = tc;
     tc.on_epoch = on_epoch;
     tc.on_batch = r->tty ? on_batch : NULL;
@@ -565,11 +570,13 @@ static bool train_and_test(struct run *r)
         return true;
     struct nn_source s_te = nn_source_from_dataset(r->test);
     struct nn_metrics *tm = &r->tm;
-    if (nn_evaluate(r->m, &s_te, tm) != NN_OK) {
+    if (nn_evaluate_dist(r->m, &s_te, r->dist.on ? &r->dist.d : NULL, tm) != NN_OK) {
         cli_fail("train", "%s", nn_ctx_error(r->ctx));
         return false;
     }
     r->tested = true;
+    if (r->dist.rank != 0)
+        return true;
     if (r->regression) {
         printf("test: loss %.4f  mae %.4f  (%lld samples)\n", tm->loss, tm->mae, (long long)tm->n);
         snprintf(r->test_json, sizeof r->test_json,
@@ -590,6 +597,8 @@ static bool finish(struct run *r)
 {
     const struct opts *o = &r->o;
     struct cli_record *rec = &r->record;
+    if (r->dist.rank != 0)
+        return true;
     if (r->tested && rec->n < CLI_RECORD_MAX) {
         rec->keys[rec->n] = "test";
         rec->vals[rec->n++] = r->test_json;
@@ -629,6 +638,7 @@ static void run_free(struct run *r)
     nn_dataset_free(r->test);
     cli_recorded_close(&r->rec);
     nn_ctx_free(r->ctx);
+    cli_dist_end(&r->dist);
     free(r);
 }
 
@@ -648,6 +658,16 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     rc = 1;
+    if (!cli_dist_start("train", &r->dist))
+        goto done;
+    if (r->dist.rank != 0) { /* rank 0 prints, logs, plots */
+        o->quiet = true;
+        o->log = o->plot = NULL;
+    }
+    if (r->dist.on && !cli_given(o, "threads")) { /* the host's cores shared by its ranks */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        o->threads = cores > cli_dist_local_size() ? cores / cli_dist_local_size() : 1;
+    }
     if (!(r->ctx = nn_ctx_new(&(struct nn_ctx_cfg){.seed = o->seed, .threads = (int)o->threads}))) {
         cli_fail("train", "out of memory");
         goto done;
@@ -667,6 +687,8 @@ int cmd_train(int argc, char **argv)
         make_trainer(r) && open_outputs(r) && train_and_test(r) && finish(r))
         rc = 0;
 done:
+    if (rc != 0) /* the other ranks would wait for this one forever */
+        cli_dist_abort(&r->dist, "train", rc);
     run_free(r);
     return rc;
 }

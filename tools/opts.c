@@ -161,6 +161,9 @@ static const struct opt table[] = {
      "(default running)"},
     {"keep-last", NULL, T_BOOL, O(keep_last), 0, 0, TR,
      "early stopping: keep the last weights instead of the best"},
+    {"reproducible", NULL, T_BOOL, O(reproducible), 0, 0, TR,
+     "the same weights, bit for bit, for any number of mpirun ranks (1, 2, 4) and "
+     "threads: each batch's gradient is summed over 4 fixed chunks in order"},
     {"out", "FILE", T_STR, O(out), 0, 0, TR | PL | IM,
      "train: the checkpoint to write after every epoch (default model.safetensors; with "
      "--resume, the file resumed); plot: the PNG to write (default: beside the model, "
@@ -205,11 +208,15 @@ static const struct opt table[] = {
 #define NOPT ((int)(sizeof table / sizeof table[0]))
 _Static_assert(sizeof table / sizeof table[0] <= 96, "struct opts.given is too small");
 
+const char *cli_fail_where;
+
 int cli_fail(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "nn %s: ", cmd);
+    if (cli_fail_where)
+        fprintf(stderr, "%s: ", cli_fail_where);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);

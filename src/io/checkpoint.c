@@ -105,6 +105,9 @@ static char *json_train(const nn_trainer *t, const uint64_t rng[4])
     cJSON_AddNumberToObject(o, "tol", c->tol);
     cJSON_AddStringToObject(o, "train_metrics", c->train_eval ? "eval" : "running");
     cJSON_AddStringToObject(o, "schedule_unit", c->schedule_per_step ? "step" : "epoch");
+    cJSON_AddBoolToObject(o, "reproducible", c->reproducible);
+    if (c->reproducible)
+        cJSON_AddNumberToObject(o, "chunks", c->chunks);
     cJSON_AddBoolToObject(o, "penalize_biases", c->penalize_biases);
     cJSON_AddBoolToObject(o, "decay_biases", c->decay_biases);
     nn_schedule *sc = nn_trainer_schedule((nn_trainer *)t);

@@ -176,6 +176,9 @@ static bool read_train(nn_checkpoint *ck, const cJSON *tr)
     /* absent in files written before per-step schedules: per epoch */
     const cJSON *su = cJSON_GetObjectItemCaseSensitive(tr, "schedule_unit");
     c->schedule_per_step = cJSON_IsString(su) && strcmp(su->valuestring, "step") == 0;
+    c->reproducible = flag(tr, "reproducible");
+    double chunks = num(tr, "chunks", 0); /* out of range: refused by nn_trainer_new */
+    c->chunks = chunks >= 0 && chunks <= 4096 ? (int)chunks : 4097;
     if (!real_field(ck, tr, "train", "l1", &c->l1) || !real_field(ck, tr, "train", "l2", &c->l2) ||
         !real_field(ck, tr, "train", "clip_norm", &c->clip_norm) ||
         !real_field(ck, tr, "train", "min_delta", &c->min_delta) ||

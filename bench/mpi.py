@@ -1,0 +1,100 @@
+#!/usr/bin/python3
+"""`make bench-mpi`: data-parallel training of the MLP 784-256-128-10 (Adam
+1e-3) on Fashion-MNIST, `nn train` on 1 rank and under `mpirun -np 2`
+(1 thread per rank) over shared memory (btl self,vader) and TCP on the
+loopback (self,tcp), plain and --reproducible, at global batch 256 and
+1024; PyTorch DistributedDataParallel (gloo) on the same task; one
+MPI_Allreduce of the gradient block. Prints a Markdown table: seconds per
+epoch (median over --epochs), speed-up over 1 rank, bytes each rank sends
+per step, test accuracy. The machine's load average is printed: the
+numbers mean little on a loaded machine.
+
+    /usr/bin/python3 bench/mpi.py [--build build] [--epochs 3]
+"""
+import argparse
+import csv
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+P = 235146  # the MLP's gradient block, floats
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+BTL = {"shm": ["--mca", "btl", "self,vader"],
+       "tcp": ["--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo"]}
+
+
+def nn_run(build, ranks, btl, batch, epochs, repro, tmp):
+    log = os.path.join(tmp, "log.csv")
+    cmd = [os.path.join(build, "nn"), "train", "--batch", str(batch), "--epochs", str(epochs),
+           "--lr", "0.001", "--threads", "1", "--log", log, "--out",
+           os.path.join(tmp, "m.safetensors"), "--quiet"]
+    if repro:
+        cmd.append("--reproducible")
+    if ranks > 1:
+        cmd = ["mpirun", "-np", str(ranks)] + BTL[btl] + cmd
+    out = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit("bench-mpi: %s failed:\n%s%s" % (" ".join(cmd), out.stdout, out.stderr))
+    with open(log) as f:
+        secs = [float(r["seconds"]) for r in csv.DictReader(f)]
+    acc = re.search(r"test accuracy: ([0-9.]+)", out.stdout)
+    return statistics.median(secs), float(acc.group(1)) if acc else float("nan")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--build", default="build")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--no-torch", action="store_true")
+    a = p.parse_args()
+    print("load average before: %s" % open("/proc/loadavg").read().split()[:3])
+    for btl in ("shm", "tcp"):
+        r = subprocess.run(["mpirun", "-np", "2"] + BTL[btl] +
+                           [os.path.join(a.build, "bench_allreduce")],
+                           env=ENV, capture_output=True, text=True)
+        us = json.loads(r.stdout)["us"] if r.returncode == 0 else float("nan")
+        print("MPI_Allreduce of %d floats (%.2f MB), 2 ranks, %s: %.0f us (median of 200)"
+              % (P, 4 * P / 1e6, btl, us))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for batch in (256, 1024):
+            base, base_acc = nn_run(a.build, 1, None, batch, a.epochs, False, tmp)
+            steps = -(-60000 // batch)
+            for ranks, btl, repro in ((1, "-", False), (2, "shm", False), (2, "tcp", False),
+                                      (1, "-", True), (2, "shm", True)):
+                s, acc = (nn_run(a.build, ranks, btl, batch, a.epochs, repro, tmp)
+                          if (ranks, repro) != (1, False) else (base, base_acc))
+                # bytes each rank sends per step: an allreduce of 2 ranks sends
+                # the block once; the reproducible gather sends its 2 chunks
+                sent = 0 if ranks == 1 else (4 * P if not repro else 4 * P * 4 // ranks)
+                rows.append(("libnn" + (" --reproducible" if repro else ""), batch, ranks, btl,
+                             s, base / s, sent, acc, steps))
+            if not a.no_torch:
+                t1 = None
+                for procs in (1, 2):
+                    r = subprocess.run(["/usr/bin/python3", "bench/torch_ddp.py", "--procs",
+                                        str(procs), "--batch", str(batch), "--epochs",
+                                        str(a.epochs)], capture_output=True, text=True)
+                    if r.returncode != 0:
+                        print("torch_ddp failed:", r.stderr[-2000:])
+                        continue
+                    j = json.loads(r.stdout.strip().splitlines()[-1])
+                    t1 = t1 or j["epoch_s"]
+                    rows.append(("PyTorch DDP gloo", batch, procs, "tcp" if procs > 1 else "-",
+                                 j["epoch_s"], t1 / j["epoch_s"], 4 * P if procs > 1 else 0,
+                                 j["test_acc"], steps))
+    print("\n| trainer | global batch | ranks | transport | s/epoch | speed-up | "
+          "bytes sent per rank per step | test acc (%d epochs) |" % a.epochs)
+    print("|---|---|---|---|---|---|---|---|")
+    for n, b, r, t, s, sp, by, acc, _ in rows:
+        print("| %s | %d | %d | %s | %.3f | %.2fx | %s | %.4f |"
+              % (n, b, r, t, s, sp, "{:,}".format(by) if by else "-", acc))
+    print("\nload average after: %s" % open("/proc/loadavg").read().split()[:3])
+
+
+if __name__ == "__main__":
+    main()

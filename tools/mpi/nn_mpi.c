@@ -1,0 +1,67 @@
+/*
+ * nn_mpi.c - the nn program's MPI plugin (nn-mpi.so): MPI_Init, the
+ * library's collectives (struct nn_dist) over MPI_COMM_WORLD, abort and
+ * finalize. A separate shared object so that nn loads Open MPI (some
+ * 25 ms of dynamic loading) only when mpirun launched it (tools/dist.c).
+ */
+#include "../cli.h"
+
+#include <mpi.h>
+#include <stdlib.h>
+
+static nn_status reduce(void *user, float *buf, int64_t n)
+{
+    (void)user;
+    for (int64_t off = 0; off < n; off += 1 << 30) { /* counts are int */
+        int len = (int)(n - off < (1 << 30) ? n - off : 1 << 30);
+        if (MPI_Allreduce(MPI_IN_PLACE, buf + off, len, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) !=
+            MPI_SUCCESS)
+            return NN_ERR_IO;
+    }
+    return NN_OK;
+}
+
+static nn_status reduce_f64(void *user, double *buf, int64_t n)
+{
+    (void)user;
+    return MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) ==
+                   MPI_SUCCESS ? NN_OK : NN_ERR_IO;
+}
+
+static nn_status gather(void *user, float *buf, const int64_t *counts)
+{
+    struct cli_dist *d = user;
+    int64_t off = 0;
+    for (int r = 0; r < d->size; r++) {
+        d->counts[r] = (int)counts[r];
+        d->displs[r] = (int)off;
+        off += counts[r];
+    }
+    return MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, d->counts, d->displs,
+                          MPI_FLOAT, MPI_COMM_WORLD) == MPI_SUCCESS ? NN_OK : NN_ERR_IO;
+}
+
+int nn_mpi_start(struct cli_dist *d);
+void nn_mpi_abort(int rc);
+void nn_mpi_end(void);
+
+/* 0, or 1 if MPI_Init failed, 2 if out of memory. */
+int nn_mpi_start(struct cli_dist *d)
+{
+    if (MPI_Init(NULL, NULL) != MPI_SUCCESS)
+        return 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+    int len = 0;
+    MPI_Get_processor_name(d->host, &len);
+    d->counts = malloc((size_t)d->size * sizeof *d->counts);
+    d->displs = malloc((size_t)d->size * sizeof *d->displs);
+    if (!d->counts || !d->displs)
+        return 2;
+    d->d = (struct nn_dist){.rank = d->rank, .size = d->size, .allreduce = reduce,
+                            .allreduce_f64 = reduce_f64, .allgather = gather, .user = d};
+    return 0;
+}
+
+void nn_mpi_abort(int rc) { MPI_Abort(MPI_COMM_WORLD, rc); }
+void nn_mpi_end(void) { MPI_Finalize(); }
