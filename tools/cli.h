@@ -17,6 +17,7 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8, CMD_GRADCHECK
 struct opts {
     /* data */
     const char *data, *label, *val, *test, *split, *normalize, *task, *image_size, *input;
+    const char *header; /* CSV: yes, no or auto */
     double val_split;
     bool resize;
     /* model */
@@ -63,6 +64,9 @@ int cli_given_names(const struct opts *o, const char **names, int max);
  * built-in sets. NULL after printing the error. */
 nn_dataset *cli_load_data(nn_ctx *ctx, const struct opts *o, const char *spec,
                           const char *split, bool labels_required);
+/* --header's value as the library's enum (auto when not given); false
+ * after printing the error for a value not yes, no or auto. */
+bool cli_csv_header(const struct opts *o, nn_csv_header *out);
 /* Checks that ds's samples fit the model's input: as many values per
  * sample, and when both are images (C, H, W), the same shape; a (features)
  * row of the right size feeds a CxHxW model (reshaped), and images feed a
@@ -114,7 +118,7 @@ void cli_record_free(struct cli_record *r);
 struct cli_recorded {
     nn_checkpoint *ck;
     const struct nn_checkpoint_info *info;
-    const char *data, *label, *task, *val, *test, *init, *seed, *augment;
+    const char *data, *label, *task, *val, *test, *init, *seed, *augment, *header;
     double val_split;       /* 0: none */
     bool has_dropout;
     float dropout;          /* 0.5 when not recorded */

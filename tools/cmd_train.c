@@ -442,6 +442,18 @@ static int64_t trainable_count(const nn_model *m)
     return n;
 }
 
+/* A CSV's layout as read: whether its first row was taken as a header. */
+static void print_columns(const struct run *r)
+{
+    const char *src = nn_dataset_source(r->train);
+    size_t n = strlen(src);
+    bool csv = (n > 4 && strcmp(src + n - 4, ".csv") == 0) ||
+               (n > 7 && strcmp(src + n - 7, ".csv.gz") == 0);
+    if (csv && !nn_dataset_feature_name(r->train, 0))
+        printf("columns: no header row (the first row is data); columns are named by "
+               "0-based index (--header yes if the first row names them)\n");
+}
+
 /* Trains, then evaluates the test set if there is one. */
 static bool train_and_test(struct run *r)
 {
@@ -451,6 +463,8 @@ static bool train_and_test(struct run *r)
                nn_model_spec(r->m), (long long)trainable_count(r->m),
                nn_dataset_source(r->train), (long long)nn_dataset_size(r->train),
                r->val ? ", validation held out" : "");
+    if (!o->quiet)
+        print_columns(r);
     if (!o->quiet && r->augment)
         printf("augmentation: %s (training batches only)\n", r->aug_text);
     struct nn_source s_va;

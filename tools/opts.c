@@ -44,6 +44,9 @@ static const struct opt table[] = {
     {"task", "KIND", T_STR, O(task), 0, 0, DATA | PL | IM,
      "CSV labels: auto, classify or regress (default auto); import: classify (cross-entropy, "
      "or bce after a final sigmoid) or regress (mse), recorded for eval's CSV labels"},
+    {"header", "yes|no|auto", T_STR, O(header), 0, 0, DATA | PR | PL,
+     "whether a CSV file's first row names the columns; auto (default): it does when it "
+     "has text above numbers"},
     {"normalize", "KIND", T_STR, O(normalize), 0, 0, TR | IM,
      "standard, minmax, scale255 or none (default: standard for CSV, scale255 for images); "
      "import: required, scale255, standard (with --mean and --std) or none"},
