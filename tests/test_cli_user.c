@@ -151,5 +151,146 @@ static void headerless_csv_keeps_first_row(void **state)
     assert_null(strstr(out, "no header row"));
 }
 
+/* Whether tensor name holds the same bytes in two checkpoints. */
+static bool tensors_equal(const char *a, const char *b, const char *name)
+{
+    nn_ctx *ctx = nn_ctx_new(NULL);
+    nn_safetensors *x = nn_safetensors_open(ctx, a), *y = nn_safetensors_open(ctx, b);
+    if (!x || !y)
+        fail_msg("%s", nn_ctx_error(ctx));
+    const struct nn_st_view *u = nn_safetensors_find(x, name), *v = nn_safetensors_find(y, name);
+    assert_non_null(u);
+    assert_non_null(v);
+    bool same = u->nbytes == v->nbytes && memcmp(u->data, v->data, u->nbytes) == 0;
+    nn_safetensors_close(x);
+    nn_safetensors_close(y);
+    nn_ctx_free(ctx);
+    return same;
+}
+
+/* Starts nn train with args (a shell word list) in the background, its
+ * output to log; returns its pid. */
+static pid_t spawn_train(const char *args, const char *log)
+{
+    char cmd[10000];
+    snprintf(cmd, sizeof cmd, "exec %s train %s >%s 2>&1", nn_bin, args, log);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits (up to 60 s) for path to exist; false if pid ended first. */
+static bool wait_for_file(const char *path, pid_t pid)
+{
+    for (int i = 0; i < 6000; i++) {
+        if (access(path, F_OK) == 0)
+            return true;
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return false;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+static void read_file(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* Ctrl-C during nn train: the current batch ends, the checkpoint holds the
+ * last whole epoch, the plot is drawn, the message says how to continue,
+ * the exit status is 130; resuming gives the weights of a run that was
+ * never interrupted, bit for bit. */
+static void ctrl_c_stops_cleanly_and_resumes_exactly(void **state)
+{
+    (void)state;
+    char args[4096], ck[512], log[512], plot[512];
+    const char *flags = "--data %s/big.csv --label 2 --model '2 dense:16 relu dense:2 softmax' "
+                        "--batch 4 --seed 3 --threads 1 --optim sgd --lr 0.01";
+    char f[1024];
+    snprintf(f, sizeof f, flags, dir);
+    snprintf(ck, sizeof ck, "%s/int.safetensors", dir);
+    snprintf(plot, sizeof plot, "%s/int.png", dir);
+    snprintf(log, sizeof log, "%s/int.out", dir);
+    snprintf(args, sizeof args, "%s --epochs 100000 --out %s --plot %s --log %s/int.csv", f, ck,
+             plot, dir);
+    pid_t pid = spawn_train(args, log);
+    assert_true(wait_for_file(ck, pid));
+    assert_int_equal(kill(pid, SIGINT), 0);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    read_file(log, out, sizeof out);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 130)
+        fail_msg("status %d, output:\n%s", st, out);
+    const char *m = strstr(out, "interrupted after epoch ");
+    if (!m)
+        fail_msg("%s", out);
+    int k = atoi(m + strlen("interrupted after epoch "));
+    assert_true(k >= 1);
+    assert_non_null(strstr(m, "of 100000"));
+    char want[700];
+    snprintf(want, sizeof want, "continue with: nn train --resume %s", ck);
+    assert_non_null(strstr(out, want));
+    assert_int_equal(access(plot, F_OK), 0);
+    char csv[512];
+    snprintf(csv, sizeof csv, "%s/int.csv", dir);
+    read_file(csv, out, sizeof out);
+    assert_int_equal(count_lines(out, ""), k + 1); /* the header and every whole epoch */
+    /* resume to k + 2 epochs = a fresh run of k + 2 epochs */
+    int rc = run(out, sizeof out, "%s train --resume %s --epochs %d --quiet", nn_bin, ck, k + 2);
+    if (rc)
+        fail_msg("%s", out);
+    rc = run(out, sizeof out, "%s train %s --epochs %d --quiet --out %s/fresh.safetensors",
+             nn_bin, f, k + 2, dir);
+    if (rc)
+        fail_msg("%s", out);
+    char fresh[512];
+    snprintf(fresh, sizeof fresh, "%s/fresh.safetensors", dir);
+    if (!tensors_equal(ck, fresh, "dense1.weight") || !tensors_equal(ck, fresh, "optim.state"))
+        fail_msg("interrupted at epoch %d and resumed to %d differs from a fresh run", k, k + 2);
+}
+
+/* A second Ctrl-C ends the process at once (it dies of SIGINT in the
+ * middle of a long batch) and leaves the last checkpoint whole. */
+static void second_ctrl_c_quits_at_once(void **state)
+{
+    (void)state;
+    char args[2048], ck[512], log[512];
+    snprintf(ck, sizeof ck, "%s/twice.safetensors", dir);
+    snprintf(log, sizeof log, "%s/twice.out", dir);
+    /* one batch of 4000 through two 2048-wide layers: a second or so */
+    snprintf(args, sizeof args, "--data %s/big.csv --label 2 --model '2 dense:2048 relu "
+             "dense:2048 relu dense:2 softmax' --batch 4000 --threads 1 --epochs 1000 --out %s",
+             dir, ck);
+    pid_t pid = spawn_train(args, log);
+    assert_true(wait_for_file(ck, pid));
+    assert_int_equal(kill(pid, SIGINT), 0);
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGINT);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    read_file(log, out, sizeof out);
+    if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGINT)
+        fail_msg("status %d, output:\n%s", st, out);
+    assert_non_null(strstr(out, "press Ctrl-C again to quit at once"));
+    int rc = run(out, sizeof out, "%s info %s", nn_bin, ck);
+    if (rc)
+        fail_msg("%s", out);
+    assert_non_null(strstr(out, "dense:2048"));
+}
+
 NN_GROUP_FIXTURE(cli_user, setup, teardown,
-                 cmocka_unit_test(headerless_csv_keeps_first_row))
+                 cmocka_unit_test(headerless_csv_keeps_first_row),
+                 cmocka_unit_test(ctrl_c_stops_cleanly_and_resumes_exactly),
+                 cmocka_unit_test(second_ctrl_c_quits_at_once))

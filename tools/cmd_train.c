@@ -7,6 +7,7 @@
 #include "cli.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,10 +41,39 @@ struct run {
     char test_json[160];
     struct nn_augment_cfg aug; /* training-set augmentation */
     bool augment;
+    int first_epoch; /* epochs done when this run started */
     char aug_text[64];
     struct nn_augment_source aug_src;
     struct nn_source s_tr; /* the training source, augmented if asked */
 };
+
+/* Ctrl-C and SIGTERM: the first asks training to stop after the current
+ * batch (the trainer's callbacks return false); the handler then reverts
+ * to the default, so a second one ends the process at once. Checkpoints
+ * are written atomically (a temporary file renamed), so neither can leave
+ * a damaged one. The only mutable global of the program: a signal handler
+ * has nowhere else to write. */
+static volatile sig_atomic_t interrupted; /* the signal number, or 0 */
+
+static void on_signal(int sig)
+{
+    interrupted = sig;
+    static const char msg[] = "\nnn train: interrupted: stopping after this batch "
+                              "(press Ctrl-C again to quit at once)\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+}
+
+static void catch_interrupts(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = (int)SA_RESETHAND; /* the second signal: the default action */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 static bool on_epoch(const struct nn_epoch_stats *s, void *user)
 {
@@ -63,7 +93,7 @@ static bool on_epoch(const struct nn_epoch_stats *s, void *user)
         r->failed = 1;
         return false;
     }
-    return true;
+    return !interrupted;
 }
 
 static void print_warning(const char *msg, void *user)
@@ -75,7 +105,9 @@ static void print_warning(const char *msg, void *user)
 static bool on_batch(const struct nn_train_progress *p, void *user)
 {
     struct run *r = user;
-    return cli_on_batch(p, &r->last_draw);
+    if (r->tty)
+        cli_on_batch(p, &r->last_draw);
+    return !interrupted;
 }
 
 /* Checks the data fits the model: features, classes or targets. */
@@ -380,7 +412,7 @@ static bool make_trainer(struct run *r)
         }
     }
     tc.on_epoch = on_epoch;
-    tc.on_batch = r->tty ? on_batch : NULL;
+    tc.on_batch = on_batch; /* the progress bar on a TTY, and Ctrl-C */
     tc.user = r;
     if (!(r->t = nn_trainer_new(r->m, &tc))) {
         cli_fail("train", "%s", nn_ctx_error(r->ctx));
@@ -392,6 +424,7 @@ static bool make_trainer(struct run *r)
             return false;
         }
         int done = nn_trainer_epoch(r->t);
+        r->first_epoch = done;
         if (nn_trainer_stopped_early(r->t)) {
             cli_fail("train", "%s stopped early at epoch %d (no improvement for %d epochs); "
                      "its best weights are in the file: nothing to resume", o->resume, done,
@@ -479,6 +512,8 @@ static bool train_and_test(struct run *r)
     }
     if (r->failed)
         return false;
+    if (interrupted)
+        return true; /* no test: the run is not done */
     if (nn_trainer_stopped_early(r->t) && !o->quiet)
         printf("early stopping after epoch %d: best validation loss at epoch %d%s\n",
                nn_trainer_epoch(r->t), nn_trainer_best_epoch(r->t),
@@ -507,10 +542,52 @@ static bool train_and_test(struct run *r)
     return true;
 }
 
+/* The plot of the epochs done. */
+static bool write_plot(struct run *r)
+{
+    const struct opts *o = &r->o;
+    if (!o->plot)
+        return true;
+    int n;
+    const struct nn_epoch_stats *h = nn_trainer_history(r->t, &n);
+    char title[300];
+    snprintf(title, sizeof title, "%s on %s", nn_model_spec(r->m), r->data);
+    if (!cli_plot(o->plot, h, n, r->regression, title, r->tested ? &r->tm : NULL))
+        return false;
+    if (!o->quiet)
+        printf("plot written to %s\n", o->plot);
+    return true;
+}
+
+/* After Ctrl-C: the checkpoint holds the end of the last whole epoch
+ * (written by on_epoch; the weights of a partial epoch are not saved, so
+ * that --resume continues exactly as an uninterrupted run would), the log
+ * has every whole epoch, and the plot is drawn from them. */
+static void finish_interrupted(struct run *r)
+{
+    int done = nn_trainer_epoch(r->t), total = (int)r->o.epochs;
+    /* the file holding epoch done: this run's, or the one it resumed */
+    const char *file = done > r->first_epoch ? r->out : r->resuming ? r->o.resume : NULL;
+    if (file) {
+        write_plot(r);
+        printf("interrupted after epoch %d of %d; the checkpoint %s holds epoch %d "
+               "(a partial epoch is not saved); continue with: nn train --resume %s\n",
+               done, total, file, done, file);
+    } else {
+        printf("interrupted during epoch %d of %d, before it finished: nothing was "
+               "written\n", done + 1, total);
+    }
+    fflush(stdout);
+}
+
 /* The final file (the restored best weights and the test result) and the plot. */
 static bool finish(struct run *r)
 {
     const struct opts *o = &r->o;
+    if (interrupted) {
+        finish_interrupted(r);
+        return true;
+    }
     struct cli_record *rec = &r->record;
     if (r->tested && rec->n < CLI_RECORD_MAX) {
         rec->keys[rec->n] = "test";
@@ -522,16 +599,8 @@ static bool finish(struct run *r)
     }
     if (!o->quiet)
         printf("model written to %s\n", r->out);
-    if (o->plot) {
-        int n;
-        const struct nn_epoch_stats *h = nn_trainer_history(r->t, &n);
-        char title[300];
-        snprintf(title, sizeof title, "%s on %s", nn_model_spec(r->m), r->data);
-        if (!cli_plot(o->plot, h, n, r->regression, title, r->tested ? &r->tm : NULL))
-            return false;
-        if (!o->quiet)
-            printf("plot written to %s\n", o->plot);
-    }
+    if (!write_plot(r))
+        return false;
     if (o->log && !o->quiet)
         printf("log written to %s\n", o->log);
     return true;
@@ -584,9 +653,10 @@ int cmd_train(int argc, char **argv)
     r->data = o->data ? o->data : "fashion-mnist";
     r->builtin = strcmp(r->data, "fashion-mnist") == 0;
     r->tty = isatty(2) && !o->quiet;
+    catch_interrupts();
     if (load_data(r) && augment_parse(r) && build_model(r) && augment_setup(r) &&
         make_trainer(r) && open_outputs(r) && train_and_test(r) && finish(r))
-        rc = 0;
+        rc = interrupted ? 128 + interrupted : 0; /* 130 for Ctrl-C, as a shell reports it */
 done:
     run_free(r);
     return rc;
