@@ -930,7 +930,7 @@ static void init_forms_through_the_cli(void **state)
             int rc = run(out, sizeof out,
                          "%s train --data %s/wide.csv --label y --model '784 dense:256%s%s relu "
                          "dense:2 softmax' %s%s --optim sgd --lr 0 --epochs 1 --batch 8 "
-                         "--threads 1 --quiet --out %s",
+                         "--threads 1 --quiet --force --out %s", /* one file, many specs */
                          nn_bin, dir, in_spec ? ":" : "", in_spec ? k->form : "",
                          in_spec ? "" : "--init ", in_spec ? "" : k->form, path);
             snprintf(label, sizeof label, "%s %s", in_spec ? "spec dense:256:" : "--init",
@@ -968,7 +968,7 @@ static void init_forms_through_the_cli(void **state)
         int rc = run(out, sizeof out,
                      "%s train --data %s/wide.csv --label y --model '784 dense:256 relu dense:2 "
                      "softmax' %s --optim sgd --lr 0 --epochs 1 --batch 8 --threads 1 --quiet "
-                     "--out %s", nn_bin, dir, biases[i].flags, path);
+                     "--force --out %s", nn_bin, dir, biases[i].flags, path);
         if (rc)
             fail_msg("%s: exit %d: %s", biases[i].flags, rc, out);
         nn_safetensors *st = nn_safetensors_open(ctx, path);

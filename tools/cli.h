@@ -33,7 +33,7 @@ struct opts {
     bool decoupled, amsgrad, centered;
     /* files and output */
     const char *out, *resume, *config, *log, *plot;
-    bool quiet, json, all;
+    bool quiet, json, all, force;
     const char *op;
     int64_t top;
     /* graph and plot */
@@ -51,6 +51,9 @@ struct opts {
  * flags override it. Prints a message and returns false on any error.
  * positional receives at most one positional argument (a model file). */
 bool cli_parse(int cmd, int argc, char **argv, struct opts *o, const char **positional);
+/* The name among names[0..n) within two edits of word, or NULL: for
+ * "did you mean ...?". */
+const char *cli_nearest(const char *word, const char *const *names, int n);
 /* Prints the options of one command. */
 int cli_help(FILE *f, int cmd); /* the number of options listed */
 /* Whether option NAME (without dashes) was given. */
@@ -163,6 +166,17 @@ double cli_nice_step(double range, int n);
 bool cli_plot_boundary(nn_model *m, const nn_dataset *ds, const char *path, const char *title);
 int cmd_import(int argc, char **argv);
 void cmd_import_help(void); /* the assignment rule, after the options */
+
+/* ---- outputs.c: the files a command will write, checked first ---- */
+
+/* Whether path can be written: its folder exists and is writable, and it
+ * is not a folder or a read-only file. Else prints "nn CMD: FLAG PATH:
+ * ..." with the reason (strerror) and returns false. */
+bool cli_check_output(const char *cmd, const char *flag, const char *path);
+/* Whether nn train may write its checkpoint to path: it does not exist,
+ * or holds a checkpoint of the same spec, or force. Else prints why
+ * (naming both specs) and returns false. */
+bool cli_check_overwrite(nn_ctx *ctx, const char *path, const char *spec, bool force);
 
 /* Prints "nn CMD: MESSAGE" to stderr and returns exit code 1. */
 int cli_fail(const char *cmd, const char *fmt, ...)

@@ -58,6 +58,11 @@ int cmd_eval(int argc, char **argv)
     cli_recorded_defaults(&o, &rec);
     const char *data = o.data ? o.data : "fashion-mnist";
     const char *split = o.split ? o.split : "test";
+    if (o.split && strcmp(data, "fashion-mnist") != 0) {
+        cli_fail("eval", "--split chooses a part of the built-in fashion-mnist; %s has no "
+                 "splits (give the file to evaluate with --data)", data);
+        goto done;
+    }
     if (strcmp(split, "test") != 0 && strcmp(split, "train") != 0) {
         cli_fail("eval", "--split must be test or train, not '%s'", split);
         goto done;

@@ -6,6 +6,7 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stddef.h>
@@ -195,8 +196,13 @@ static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
 {
     int k = nn_optim_parse(o->optim ? o->optim : "adam");
     if (k < 0) {
-        cli_fail("train", "unknown optimizer '%s' (sgd momentum nesterov adagrad adadelta "
-                 "rmsprop adam adamw adafactor)", o->optim);
+        const char *names[NN_OPTIM_COUNT];
+        for (int i = 0; i < NN_OPTIM_COUNT; i++)
+            names[i] = nn_optim_name((nn_optim_kind)i);
+        const char *near = cli_nearest(o->optim, names, NN_OPTIM_COUNT);
+        cli_fail("train", "unknown optimizer '%s'%s%s%s (sgd momentum nesterov adagrad "
+                 "adadelta rmsprop adam adamw adafactor)", o->optim,
+                 near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
         return false;
     }
     *c = (struct nn_optim_cfg){.kind = (nn_optim_kind)k};
@@ -454,13 +460,31 @@ static bool open_outputs(struct run *r)
     }
     bool cont = nn_trainer_epoch(r->t) > 0;
     if (o->log && !(r->log = fopen(o->log, cont ? "a" : "w"))) {
-        cli_fail("train", "cannot write --log %s", o->log);
+        cli_fail("train", "cannot write --log %s: %s", o->log, strerror(errno));
         return false;
     }
     if (r->log && !cont)
         fprintf(r->log, "epoch,loss,%s,val_loss,val_%s,lr,seconds\n",
                 r->regression ? "mae" : "accuracy", r->regression ? "mae" : "accuracy");
     return true;
+}
+
+/* Every output path writable, before any data is read. */
+static bool check_outputs(const struct opts *o)
+{
+    const char *out = o->out ? o->out : o->resume ? o->resume : "model.safetensors";
+    return cli_check_output("train", "--out", out) &&
+           (!o->plot || cli_check_output("train", "--plot", o->plot)) &&
+           (!o->log || cli_check_output("train", "--log", o->log));
+}
+
+/* The checkpoint written is not another model's (unless --force); the
+ * file resumed from is this model's. */
+static bool check_overwrite(const struct run *r)
+{
+    const struct opts *o = &r->o;
+    const char *out = o->out ? o->out : o->resume ? o->resume : "model.safetensors";
+    return cli_check_overwrite(r->ctx, out, nn_model_spec(r->m), o->force);
 }
 
 /* The trainable parameters (buffers such as batch norm's running
@@ -654,7 +678,8 @@ int cmd_train(int argc, char **argv)
     r->builtin = strcmp(r->data, "fashion-mnist") == 0;
     r->tty = isatty(2) && !o->quiet;
     catch_interrupts();
-    if (load_data(r) && augment_parse(r) && build_model(r) && augment_setup(r) &&
+    if (check_outputs(o) && load_data(r) && augment_parse(r) && build_model(r) &&
+        check_overwrite(r) && augment_setup(r) &&
         make_trainer(r) && open_outputs(r) && train_and_test(r) && finish(r))
         rc = interrupted ? 128 + interrupted : 0; /* 130 for Ctrl-C, as a shell reports it */
 done:

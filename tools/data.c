@@ -144,9 +144,9 @@ bool cli_check_input(const char *cmd, const nn_model *m, const nn_dataset *ds, c
                  "%s (its first token %s) takes %lld", what, nn_dataset_source(ds),
                  (long long)f, ds_, ms, mx, (long long)in);
     else
-        cli_fail(cmd, "%s (%s) has %lld features per sample (shape %s), but the model takes "
-                 "%lld inputs (the first token of its spec)", what, nn_dataset_source(ds),
-                 (long long)f, ds_, (long long)in);
+        cli_fail(cmd, "%s (%s) has %lld feature%s per sample (shape %s), but the model takes "
+                 "%lld input%s (the first token of its spec)", what, nn_dataset_source(ds),
+                 (long long)f, f == 1 ? "" : "s", ds_, (long long)in, in == 1 ? "" : "s");
     return false;
 }
 
