@@ -981,7 +981,7 @@ static void init_forms_through_the_cli(void **state)
     /* nn info shows the initializers; a flag's bad form is named */
     int rc = run(out, sizeof out,
                  "%s train --data %s/blobs.csv --label kind --model '4 dense:8 relu dense:3 softmax' "
-                 "--init normal:0.1 --bias-init constant:0.01 --epochs 1 --quiet --out %s",
+                 "--init normal:0.1 --bias-init constant:0.01 --epochs 1 --quiet --force --out %s",
                  nn_bin, dir, path);
     if (rc)
         fail_msg("%s", out);
@@ -1060,7 +1060,7 @@ static void bad_inputs_fail_clearly(void **state)
         {"train --data BLOBS --label kind --resume TRUNC", "trunc.safetensors"},
         {"eval TRUNC --data BLOBS --label kind", "trunc.safetensors"},
         {"eval /nonexistent.safetensors", "/nonexistent.safetensors"},
-        {"eval MODEL --data DIR/line.csv --label y", "features"},
+        {"eval MODEL --data DIR/line.csv --label y", "1 feature per sample"},
         {"predict MODEL --input /nonexistent.csv", "/nonexistent.csv"},
         {"predict BARE", "--input"},
         {"info TRUNC", "trunc.safetensors"},

@@ -351,7 +351,54 @@ static void outputs_checked_first(void **state)
     assert_non_null(strstr(out, "dense:5"));
 }
 
+/* Mistyped names get the nearest known one; counts read as English;
+ * an unknown class lists the known ones; --split on a CSV is an error. */
+static void messages_suggest_and_list(void **state)
+{
+    (void)state;
+    static const struct { const char *args, *needle; } cases[] = {
+        {"train --data DIR/nohdr.csv --label 2 --optim adma --out DIR/s.safetensors",
+         "unknown optimizer 'adma' (did you mean adam?)"},
+        {"train --data DIR/nohdr.csv --label 2 --schedule coss --out DIR/s.safetensors",
+         "unknown schedule 'coss' (did you mean 'cos'?)"},
+        {"train --data DIR/nohdr.csv --label 2 --model '2 dens:10' --out DIR/s.safetensors",
+         "unknown layer 'dens' (did you mean 'dense'?)"},
+        {"train --data DIR/nohdr.csv --label 2 --model '2 rleu dense:2' --out DIR/s.safetensors",
+         "(did you mean 'relu'?)"},
+        {"eval DIR/ab.safetensors --data DIR/one.csv --label y", "has 1 feature per sample"},
+        {"eval DIR/ab.safetensors --data DIR/ab2.csv",
+         "class 'shirt' is not one of the 3 classes it is compared with ('bird', 'cat', 'dog')"},
+        {"eval DIR/ab.safetensors --data DIR/ab.csv --split train", "--split"},
+    };
+    write_file("ab.csv", "a,b,kind\n1,2,cat\n3,4,dog\n5,6,bird\n");
+    write_file("ab2.csv", "a,b,kind\n1,2,shirt\n");
+    write_file("one.csv", "a,y\n1,0\n2,1\n");
+    int rc = run(out, sizeof out, "%s train --data %s/ab.csv --label kind --model '2 dense:3 "
+                 "softmax' --epochs 1 --quiet --out %s/ab.safetensors", nn_bin, dir, dir);
+    assert_int_equal(rc, 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char args[2048], *w = args;
+        for (const char *p = cases[i].args; *p && w < args + sizeof args - 300;) {
+            if (strncmp(p, "DIR", 3) == 0) {
+                w += sprintf(w, "%s", dir);
+                p += 3;
+            } else {
+                *w++ = *p++;
+            }
+        }
+        *w = '\0';
+        rc = run(out, sizeof out, "%s %s", nn_bin, args);
+        if (rc == 0 || !strstr(out, cases[i].needle))
+            fail_msg("nn %s: exit %d, lacks '%s': %s", args, rc, cases[i].needle, out);
+    }
+    /* no suggestion for a word far from every name */
+    rc = run(out, sizeof out, "%s train --data %s/nohdr.csv --optim zzzzzz --out %s/s.safetensors",
+             nn_bin, dir, dir);
+    assert_null(strstr(out, "did you mean"));
+}
+
 NN_GROUP_FIXTURE(cli_user, setup, teardown,
+                 cmocka_unit_test(messages_suggest_and_list),
                  cmocka_unit_test(outputs_checked_first),
                  cmocka_unit_test(headerless_csv_keeps_first_row),
                  cmocka_unit_test(ctrl_c_stops_cleanly_and_resumes_exactly),
