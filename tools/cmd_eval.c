@@ -461,7 +461,7 @@ int cmd_info(int argc, char **argv)
     printf("%-12s %s\n", "loss", loss[in->loss]);
     if (in->has_norm)
         printf("%-12s %s\n", "norm", nn_norm_name(in->norm.kind));
-    const char *keys[] = {"image", "augment", "data", "label", "task", "val_split", "val_data", "test_data",
+    const char *keys[] = {"image", "augment", "data", "label", "task", "header", "val_split", "val_data", "test_data",
                           "seed", "init", "dropout", "threads", "created", "test",
                           "imported_from"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
