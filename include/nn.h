@@ -738,6 +738,16 @@ typedef enum nn_csv_task {
 #define NN_CSV_AUTO_MAX_CLASSES 1000
 #define NN_CSV_MAX_CLASSES 1000000 /* classes by index or by name, at most */
 
+/* Whether a CSV file's first row is a header. AUTO: it is when one of its
+ * fields is not a number where the second row's field in the same column is
+ * (or, in a one-row file, when any field is not a number), or when it holds
+ * the label column's name (opts.label) as text; else the first row is data. */
+typedef enum nn_csv_header {
+    NN_CSV_HEADER_AUTO = 0,
+    NN_CSV_HEADER_YES,
+    NN_CSV_HEADER_NO
+} nn_csv_header;
+
 /* CSV options; NULL or a zeroed struct gives the defaults. */
 struct nn_csv_opts {
     /* The label column: a header name, or a 0-based index ("0"; negative
@@ -745,9 +755,11 @@ struct nn_csv_opts {
      * comma-separated list of columns gives several targets. NULL: no label
      * column, every column is a feature (inputs to predict). */
     const char *label;
-    bool no_header;    /* the first row is data (default: a header row) */
+    bool no_header;    /* the first row is data (same as header = NN_CSV_HEADER_NO) */
     nn_csv_task task;
     char delimiter;    /* 0 = ',' */
+    nn_csv_header header; /* whether the first row names the columns (default:
+                             NN_CSV_HEADER_AUTO) */
 };
 
 /* A CSV file (gzip-compressed or not; quoted fields allowed). Every

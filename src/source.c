@@ -112,8 +112,9 @@ nn_status nn_source_check(nn_model *m, const struct nn_source *s, const char *wh
                        what, (long long)s->n);
     if (s->features != in)
         return nn_fail(ctx, NN_ERR_SHAPE,
-                       "%s: the source has %lld features per sample but the model takes "
-                       "%lld inputs", what, (long long)s->features, (long long)in);
+                       "%s: the source has %lld feature%s per sample but the model takes "
+                       "%lld input%s", what, (long long)s->features, s->features == 1 ? "" : "s",
+                       (long long)in, in == 1 ? "" : "s");
     if (s->ntargets < 0 || s->classes < 0)
         return nn_fail(ctx, NN_ERR_INVALID, "%s: the source has %lld targets and %lld classes, "
                        "expected counts >= 0", what, (long long)s->ntargets,

@@ -399,6 +399,16 @@ static nn_status parse_layer(struct tok *t, char *copy, struct nn_layer *l)
             t->k = &kinds[i];
             l->kind = (enum nn_layer_kind)i;
         }
+    if (!t->k) {
+        const char *names[2 * NN_LAYER_COUNT];
+        for (int i = 0; i < NN_LAYER_COUNT; i++) {
+            names[2 * i] = kinds[i].name;
+            names[2 * i + 1] = kinds[i].alias;
+        }
+        const char *near = nn_nearest_name(parts[0], names, 2 * NN_LAYER_COUNT);
+        if (near)
+            return terr(t, "unknown layer '%s' (did you mean '%s'?)", parts[0], near);
+    }
     if (!t->k)
         return terr(t, "unknown layer (" KNOWN_LAYERS "; after a comma, a piece that "
                     "starts with a digit or is NAME=VALUE continues the layer before it, "

@@ -930,7 +930,7 @@ static void init_forms_through_the_cli(void **state)
             int rc = run(out, sizeof out,
                          "%s train --data %s/wide.csv --label y --model '784 dense:256%s%s relu "
                          "dense:2 softmax' %s%s --optim sgd --lr 0 --epochs 1 --batch 8 "
-                         "--threads 1 --quiet --out %s",
+                         "--threads 1 --quiet --force --out %s", /* one file, many specs */
                          nn_bin, dir, in_spec ? ":" : "", in_spec ? k->form : "",
                          in_spec ? "" : "--init ", in_spec ? "" : k->form, path);
             snprintf(label, sizeof label, "%s %s", in_spec ? "spec dense:256:" : "--init",
@@ -968,7 +968,7 @@ static void init_forms_through_the_cli(void **state)
         int rc = run(out, sizeof out,
                      "%s train --data %s/wide.csv --label y --model '784 dense:256 relu dense:2 "
                      "softmax' %s --optim sgd --lr 0 --epochs 1 --batch 8 --threads 1 --quiet "
-                     "--out %s", nn_bin, dir, biases[i].flags, path);
+                     "--force --out %s", nn_bin, dir, biases[i].flags, path);
         if (rc)
             fail_msg("%s: exit %d: %s", biases[i].flags, rc, out);
         nn_safetensors *st = nn_safetensors_open(ctx, path);
@@ -981,7 +981,7 @@ static void init_forms_through_the_cli(void **state)
     /* nn info shows the initializers; a flag's bad form is named */
     int rc = run(out, sizeof out,
                  "%s train --data %s/blobs.csv --label kind --model '4 dense:8 relu dense:3 softmax' "
-                 "--init normal:0.1 --bias-init constant:0.01 --epochs 1 --quiet --out %s",
+                 "--init normal:0.1 --bias-init constant:0.01 --epochs 1 --quiet --force --out %s",
                  nn_bin, dir, path);
     if (rc)
         fail_msg("%s", out);
@@ -1060,7 +1060,7 @@ static void bad_inputs_fail_clearly(void **state)
         {"train --data BLOBS --label kind --resume TRUNC", "trunc.safetensors"},
         {"eval TRUNC --data BLOBS --label kind", "trunc.safetensors"},
         {"eval /nonexistent.safetensors", "/nonexistent.safetensors"},
-        {"eval MODEL --data DIR/line.csv --label y", "features"},
+        {"eval MODEL --data DIR/line.csv --label y", "1 feature per sample"},
         {"predict MODEL --input /nonexistent.csv", "/nonexistent.csv"},
         {"predict BARE", "--input"},
         {"info TRUNC", "trunc.safetensors"},

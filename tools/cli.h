@@ -17,6 +17,7 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8, CMD_GRADCHECK
 struct opts {
     /* data */
     const char *data, *label, *val, *test, *split, *normalize, *task, *image_size, *input;
+    const char *header; /* CSV: yes, no or auto */
     double val_split;
     bool resize;
     /* model */
@@ -35,7 +36,7 @@ struct opts {
     bool decoupled, amsgrad, centered;
     /* files and output */
     const char *out, *resume, *config, *log, *plot;
-    bool quiet, json, all;
+    bool quiet, json, all, force;
     const char *op;
     int64_t top;
     /* graph and plot */
@@ -53,6 +54,9 @@ struct opts {
  * flags override it. Prints a message and returns false on any error.
  * positional receives at most one positional argument (a model file). */
 bool cli_parse(int cmd, int argc, char **argv, struct opts *o, const char **positional);
+/* The name among names[0..n) within two edits of word, or NULL: for
+ * "did you mean ...?". */
+const char *cli_nearest(const char *word, const char *const *names, int n);
 /* Prints the options of one command. */
 int cli_help(FILE *f, int cmd); /* the number of options listed */
 /* Whether option NAME (without dashes) was given. */
@@ -66,6 +70,9 @@ int cli_given_names(const struct opts *o, const char **names, int max);
  * built-in sets. NULL after printing the error. */
 nn_dataset *cli_load_data(nn_ctx *ctx, const struct opts *o, const char *spec,
                           const char *split, bool labels_required);
+/* --header's value as the library's enum (auto when not given); false
+ * after printing the error for a value not yes, no or auto. */
+bool cli_csv_header(const struct opts *o, nn_csv_header *out);
 /* Checks that ds's samples fit the model's input: as many values per
  * sample, and when both are images (C, H, W), the same shape; a (features)
  * row of the right size feeds a CxHxW model (reshaped), and images feed a
@@ -117,7 +124,7 @@ void cli_record_free(struct cli_record *r);
 struct cli_recorded {
     nn_checkpoint *ck;
     const struct nn_checkpoint_info *info;
-    const char *data, *label, *task, *val, *test, *init, *seed, *augment;
+    const char *data, *label, *task, *val, *test, *init, *seed, *augment, *header;
     double val_split;       /* 0: none */
     bool has_dropout;
     float dropout;          /* 0.5 when not recorded */
@@ -162,6 +169,18 @@ double cli_nice_step(double range, int n);
 bool cli_plot_boundary(nn_model *m, const nn_dataset *ds, const char *path, const char *title);
 int cmd_import(int argc, char **argv);
 void cmd_import_help(void); /* the assignment rule, after the options */
+
+/* ---- outputs.c: the files a command will write, checked first ---- */
+
+/* Whether path can be written: its folder exists and is writable, and it
+ * is not a folder or a read-only file. Else prints "nn CMD: FLAG PATH:
+ * ..." with the reason (strerror) and returns false. */
+bool cli_check_output(const char *cmd, const char *flag, const char *path);
+/* Whether nn train may write its checkpoint to path: it does not exist,
+ * or holds a checkpoint of the same model (the same parameters by name and
+ * shape, however the spec is spelled), or force. Else prints why
+ * (naming both specs) and returns false. */
+bool cli_check_overwrite(nn_ctx *ctx, const char *path, const nn_model *m, bool force);
 
 /* Prints "nn CMD: MESSAGE" to stderr and returns exit code 1. */
 /* When set (a rank of a data-parallel run: "rank 1 of 2 on host h"),

@@ -58,6 +58,11 @@ int cmd_eval(int argc, char **argv)
     cli_recorded_defaults(&o, &rec);
     const char *data = o.data ? o.data : "fashion-mnist";
     const char *split = o.split ? o.split : "test";
+    if (o.split && strcmp(data, "fashion-mnist") != 0) {
+        cli_fail("eval", "--split chooses a part of the built-in fashion-mnist; %s has no "
+                 "splits (give the file to evaluate with --data)", data);
+        goto done;
+    }
     if (strcmp(split, "test") != 0 && strcmp(split, "train") != 0) {
         cli_fail("eval", "--split must be test or train, not '%s'", split);
         goto done;
@@ -176,15 +181,15 @@ static void free_files(char **v, int64_t n)
  * than the model takes and the checkpoint records a label column, every
  * column but that one (the labels are read and ignored). */
 static nn_dataset *load_csv_inputs(nn_ctx *ctx, const char *in, const nn_model *m,
-                                   const struct cli_recorded *rec)
+                                   const struct cli_recorded *rec, nn_csv_header header)
 {
-    nn_dataset *ds = nn_dataset_load_csv(ctx, in, &(struct nn_csv_opts){.label = NULL});
+    nn_dataset *ds = nn_dataset_load_csv(ctx, in, &(struct nn_csv_opts){.header = header});
     if ((ds && nn_dataset_features(ds) == nn_model_inputs(m)) || !rec->label)
         return ds;
     char why[512];
     snprintf(why, sizeof why, "%s", nn_ctx_error(ctx));
     nn_dataset *dropped = nn_dataset_load_csv(
-        ctx, in, &(struct nn_csv_opts){.label = rec->label, .task = NN_CSV_CLASSIFY});
+        ctx, in, &(struct nn_csv_opts){.label = rec->label, .task = NN_CSV_CLASSIFY, .header = header});
     if (dropped && nn_dataset_features(dropped) == nn_model_inputs(m)) {
         nn_dataset_free(ds);
         return dropped;
@@ -206,7 +211,12 @@ static nn_dataset *load_inputs1(nn_ctx *ctx, struct opts *o, const char *in, con
     if (strncmp(in, "idx:", 4) == 0)
         return nn_dataset_load_idx(ctx, in + 4, NULL);
     if ((n > 4 && strcmp(in + n - 4, ".csv") == 0) || (n > 7 && strcmp(in + n - 7, ".csv.gz") == 0))
-        return load_csv_inputs(ctx, in, m, rec);
+    {
+        nn_csv_header header;
+        if (!cli_csv_header(o, &header))
+            return NULL;
+        return load_csv_inputs(ctx, in, m, rec, header);
+    }
     if (ext && (strstr(in, "-ubyte") || strstr(in, ".idx")))
         return nn_dataset_load_idx(ctx, in, NULL);
     if (!o->image_size && rec->image_size[0]) { /* the size the model was trained at */
@@ -454,7 +464,7 @@ int cmd_info(int argc, char **argv)
     printf("%-12s %s\n", "loss", loss[in->loss]);
     if (in->has_norm)
         printf("%-12s %s\n", "norm", nn_norm_name(in->norm.kind));
-    const char *keys[] = {"image", "augment", "data", "label", "task", "val_split", "val_data", "test_data",
+    const char *keys[] = {"image", "augment", "data", "label", "task", "header", "val_split", "val_data", "test_data",
                           "seed", "init", "dropout", "threads", "created", "test",
                           "imported_from"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {

@@ -6,7 +6,9 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +42,41 @@ struct run {
     char test_json[160];
     struct nn_augment_cfg aug; /* training-set augmentation */
     bool augment;
+    int first_epoch; /* epochs done when this run started */
     char aug_text[64];
     struct nn_augment_source aug_src;
     struct nn_source s_tr; /* the training source, augmented if asked */
     struct nn_train_cfg tc; /* the trainer's configuration */
     struct cli_dist dist;  /* ranks under mpirun; only rank 0 writes */
 };
+
+/* Ctrl-C and SIGTERM: the first asks training to stop after the current
+ * batch (the trainer's callbacks return false); the handler then reverts
+ * to the default, so a second one ends the process at once. Checkpoints
+ * are written atomically (a temporary file renamed), so neither can leave
+ * a damaged one. The only mutable global of the program: a signal handler
+ * has nowhere else to write. */
+static volatile sig_atomic_t interrupted; /* the signal number, or 0 */
+
+static void on_signal(int sig)
+{
+    interrupted = sig;
+    static const char msg[] = "\nnn train: interrupted: stopping after this batch "
+                              "(press Ctrl-C again to quit at once)\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+}
+
+static void catch_interrupts(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = (int)SA_RESETHAND; /* the second signal: the default action */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 static bool on_epoch(const struct nn_epoch_stats *s, void *user)
 {
@@ -67,7 +98,7 @@ static bool on_epoch(const struct nn_epoch_stats *s, void *user)
         r->failed = 1;
         return false;
     }
-    return true;
+    return !interrupted;
 }
 
 static void print_warning(const char *msg, void *user)
@@ -79,7 +110,9 @@ static void print_warning(const char *msg, void *user)
 static bool on_batch(const struct nn_train_progress *p, void *user)
 {
     struct run *r = user;
-    return cli_on_batch(p, &r->last_draw);
+    if (r->tty)
+        cli_on_batch(p, &r->last_draw);
+    return !interrupted;
 }
 
 /* Checks the data fits the model: features, classes or targets. */
@@ -212,8 +245,13 @@ static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
 {
     int k = nn_optim_parse(o->optim ? o->optim : "adam");
     if (k < 0) {
-        cli_fail("train", "unknown optimizer '%s' (sgd momentum nesterov adagrad adadelta "
-                 "rmsprop adam adamw adafactor)", o->optim);
+        const char *names[NN_OPTIM_COUNT];
+        for (int i = 0; i < NN_OPTIM_COUNT; i++)
+            names[i] = nn_optim_name((nn_optim_kind)i);
+        const char *near = cli_nearest(o->optim, names, NN_OPTIM_COUNT);
+        cli_fail("train", "unknown optimizer '%s'%s%s%s (sgd momentum nesterov adagrad "
+                 "adadelta rmsprop adam adamw adafactor)", o->optim,
+                 near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
         return false;
     }
     if (!optim_flags_used(o, (nn_optim_kind)k))
@@ -469,7 +507,7 @@ static bool make_trainer(struct run *r)
     tc.dist = r->dist.on ? &r->dist.d : NULL;
     r->tc = tc;
     tc.on_epoch = on_epoch;
-    tc.on_batch = r->tty ? on_batch : NULL;
+    tc.on_batch = on_batch; /* the progress bar on a TTY, and Ctrl-C */
     tc.user = r;
     if (!(r->t = nn_trainer_new(r->m, &tc))) {
         cli_fail("train", "%s", nn_ctx_error(r->ctx));
@@ -481,6 +519,7 @@ static bool make_trainer(struct run *r)
             return false;
         }
         int done = nn_trainer_epoch(r->t);
+        r->first_epoch = done;
         if (nn_trainer_stopped_early(r->t)) {
             cli_fail("train", "%s stopped early at epoch %d (no improvement for %d epochs); "
                      "its best weights are in the file: nothing to resume", o->resume, done,
@@ -510,7 +549,7 @@ static bool open_outputs(struct run *r)
     }
     bool cont = nn_trainer_epoch(r->t) > 0;
     if (o->log && !(r->log = fopen(o->log, cont ? "a" : "w"))) {
-        cli_fail("train", "cannot write --log %s", o->log);
+        cli_fail("train", "cannot write --log %s: %s", o->log, strerror(errno));
         return false;
     }
     if (r->log && !cont)
@@ -518,6 +557,24 @@ static bool open_outputs(struct run *r)
                 r->tc.train_eval ? "eval_" : "", r->tc.train_eval ? "eval_" : "",
                 r->regression ? "mae" : "accuracy", r->regression ? "mae" : "accuracy");
     return true;
+}
+
+/* Every output path writable, before any data is read. */
+static bool check_outputs(const struct opts *o)
+{
+    const char *out = o->out ? o->out : o->resume ? o->resume : "model.safetensors";
+    return cli_check_output("train", "--out", out) &&
+           (!o->plot || cli_check_output("train", "--plot", o->plot)) &&
+           (!o->log || cli_check_output("train", "--log", o->log));
+}
+
+/* The checkpoint written is not another model's (unless --force); the
+ * file resumed from is this model's. */
+static bool check_overwrite(const struct run *r)
+{
+    const struct opts *o = &r->o;
+    const char *out = o->out ? o->out : o->resume ? o->resume : "model.safetensors";
+    return cli_check_overwrite(r->ctx, out, r->m, o->force);
 }
 
 /* The trainable parameters (buffers such as batch norm's running
@@ -532,6 +589,18 @@ static int64_t trainable_count(const nn_model *m)
     return n;
 }
 
+/* A CSV's layout as read: whether its first row was taken as a header. */
+static void print_columns(const struct run *r)
+{
+    const char *src = nn_dataset_source(r->train);
+    size_t n = strlen(src);
+    bool csv = (n > 4 && strcmp(src + n - 4, ".csv") == 0) ||
+               (n > 7 && strcmp(src + n - 7, ".csv.gz") == 0);
+    if (csv && !nn_dataset_feature_name(r->train, 0))
+        printf("columns: no header row (the first row is data); columns are named by "
+               "0-based index (--header yes if the first row names them)\n");
+}
+
 /* Trains, then evaluates the test set if there is one. */
 static bool train_and_test(struct run *r)
 {
@@ -541,6 +610,8 @@ static bool train_and_test(struct run *r)
                nn_model_spec(r->m), (long long)trainable_count(r->m),
                nn_dataset_source(r->train), (long long)nn_dataset_size(r->train),
                r->val ? ", validation held out" : "");
+    if (!o->quiet)
+        print_columns(r);
     if (!o->quiet && r->augment)
         printf("augmentation: %s (training batches only)\n", r->aug_text);
     struct nn_source s_va;
@@ -555,6 +626,8 @@ static bool train_and_test(struct run *r)
     }
     if (r->failed)
         return false;
+    if (interrupted)
+        return true; /* no test: the run is not done */
     const struct nn_train_cfg *tc = &r->tc;
     int tol_p = tc->patience > 0 ? tc->patience : 1;
     if (nn_trainer_converged(r->t) && !o->quiet)
@@ -592,10 +665,53 @@ static bool train_and_test(struct run *r)
     return true;
 }
 
+/* The plot of the epochs done. */
+static bool write_plot(struct run *r)
+{
+    const struct opts *o = &r->o;
+    if (!o->plot)
+        return true;
+    int n;
+    const struct nn_epoch_stats *h = nn_trainer_history(r->t, &n);
+    char title[300];
+    snprintf(title, sizeof title, "%s on %s; training metrics: %s", nn_model_spec(r->m),
+             r->data, r->tc.train_eval ? "eval mode" : "running, dropout on");
+    if (!cli_plot(o->plot, h, n, r->regression, title, r->tested ? &r->tm : NULL))
+        return false;
+    if (!o->quiet)
+        printf("plot written to %s\n", o->plot);
+    return true;
+}
+
+/* After Ctrl-C: the checkpoint holds the end of the last whole epoch
+ * (written by on_epoch; the weights of a partial epoch are not saved, so
+ * that --resume continues exactly as an uninterrupted run would), the log
+ * has every whole epoch, and the plot is drawn from them. */
+static void finish_interrupted(struct run *r)
+{
+    int done = nn_trainer_epoch(r->t), total = (int)r->o.epochs;
+    /* the file holding epoch done: this run's, or the one it resumed */
+    const char *file = done > r->first_epoch ? r->out : r->resuming ? r->o.resume : NULL;
+    if (file) {
+        write_plot(r);
+        printf("interrupted after epoch %d of %d; the checkpoint %s holds epoch %d "
+               "(a partial epoch is not saved); continue with: nn train --resume %s\n",
+               done, total, file, done, file);
+    } else {
+        printf("interrupted during epoch %d of %d, before it finished: nothing was "
+               "written\n", done + 1, total);
+    }
+    fflush(stdout);
+}
+
 /* The final file (the restored best weights and the test result) and the plot. */
 static bool finish(struct run *r)
 {
     const struct opts *o = &r->o;
+    if (interrupted) {
+        finish_interrupted(r);
+        return true;
+    }
     struct cli_record *rec = &r->record;
     if (r->dist.rank != 0)
         return true;
@@ -609,17 +725,8 @@ static bool finish(struct run *r)
     }
     if (!o->quiet)
         printf("model written to %s\n", r->out);
-    if (o->plot) {
-        int n;
-        const struct nn_epoch_stats *h = nn_trainer_history(r->t, &n);
-        char title[300];
-        snprintf(title, sizeof title, "%s on %s; training metrics: %s", nn_model_spec(r->m),
-                 r->data, r->tc.train_eval ? "eval mode" : "running, dropout on");
-        if (!cli_plot(o->plot, h, n, r->regression, title, r->tested ? &r->tm : NULL))
-            return false;
-        if (!o->quiet)
-            printf("plot written to %s\n", o->plot);
-    }
+    if (!write_plot(r))
+        return false;
     if (o->log && !o->quiet)
         printf("log written to %s\n", o->log);
     return true;
@@ -683,9 +790,11 @@ int cmd_train(int argc, char **argv)
     r->data = o->data ? o->data : "fashion-mnist";
     r->builtin = strcmp(r->data, "fashion-mnist") == 0;
     r->tty = isatty(2) && !o->quiet;
-    if (load_data(r) && augment_parse(r) && build_model(r) && augment_setup(r) &&
+    catch_interrupts();
+    if (check_outputs(o) && load_data(r) && augment_parse(r) && build_model(r) &&
+        check_overwrite(r) && augment_setup(r) &&
         make_trainer(r) && open_outputs(r) && train_and_test(r) && finish(r))
-        rc = 0;
+        rc = interrupted ? 128 + interrupted : 0; /* 130 for Ctrl-C, as a shell reports it */
 done:
     if (rc != 0) /* the other ranks would wait for this one forever */
         cli_dist_abort(&r->dist, "train", rc);

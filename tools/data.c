@@ -38,6 +38,21 @@ bool cli_image_opts(const struct opts *o, struct nn_image_opts *io)
     return true;
 }
 
+bool cli_csv_header(const struct opts *o, nn_csv_header *out)
+{
+    static const char *const names[] = {"auto", "yes", "no"};
+    *out = NN_CSV_HEADER_AUTO;
+    if (!o->header)
+        return true;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(o->header, names[i]) == 0) {
+            *out = (nn_csv_header)i;
+            return true;
+        }
+    fprintf(stderr, "nn: --header must be yes, no or auto, not '%s'\n", o->header);
+    return false;
+}
+
 nn_dataset *cli_load_data(nn_ctx *ctx, const struct opts *o, const char *spec,
                           const char *split, bool labels_required)
 {
@@ -74,6 +89,8 @@ nn_dataset *cli_load_data(nn_ctx *ctx, const struct opts *o, const char *spec,
             return NULL;
         }
         struct nn_csv_opts co = {.label = o->label ? o->label : "-1", .task = task};
+        if (!cli_csv_header(o, &co.header))
+            return NULL;
         ds = nn_dataset_load_csv(ctx, spec, &co);
     }
     if (!ds) {
@@ -127,9 +144,9 @@ bool cli_check_input(const char *cmd, const nn_model *m, const nn_dataset *ds, c
                  "%s (its first token %s) takes %lld", what, nn_dataset_source(ds),
                  (long long)f, ds_, ms, mx, (long long)in);
     else
-        cli_fail(cmd, "%s (%s) has %lld features per sample (shape %s), but the model takes "
-                 "%lld inputs (the first token of its spec)", what, nn_dataset_source(ds),
-                 (long long)f, ds_, (long long)in);
+        cli_fail(cmd, "%s (%s) has %lld feature%s per sample (shape %s), but the model takes "
+                 "%lld input%s (the first token of its spec)", what, nn_dataset_source(ds),
+                 (long long)f, f == 1 ? "" : "s", ds_, (long long)in, in == 1 ? "" : "s");
     return false;
 }
 

@@ -44,6 +44,9 @@ static const struct opt table[] = {
     {"task", "KIND", T_STR, O(task), 0, 0, DATA | PL | IM,
      "CSV labels: auto, classify or regress (default auto); import: classify (cross-entropy, "
      "or bce after a final sigmoid) or regress (mse), recorded for eval's CSV labels"},
+    {"header", "yes|no|auto", T_STR, O(header), 0, 0, DATA | PR | PL,
+     "whether a CSV file's first row names the columns; auto (default): it does when it "
+     "has text above numbers"},
     {"normalize", "KIND", T_STR, O(normalize), 0, 0, TR | IM,
      "standard, minmax, scale255 or none (default: standard for CSV, scale255 for images); "
      "import: required, scale255, standard (with --mean and --std) or none"},
@@ -172,6 +175,8 @@ static const struct opt table[] = {
      "continue a run from its checkpoint with all its settings (data, model, optimizer, "
      "schedule, ...); only --epochs and the outputs may be given, or flags repeating them"},
     {"log", "FILE", T_STR, O(log), 0, 0, TR, "write per-epoch metrics as CSV"},
+    {"force", NULL, T_BOOL, O(force), 0, 0, TR,
+     "replace an --out file that holds another model (default: refuse)"},
     {"plot", "FILE", T_STR, O(plot), 0, 0, TR, "draw loss and accuracy per epoch to a PNG"},
     {"input", "FILE", T_STR, O(input), 0, 0, PR,
      "inputs to predict: a CSV of features (a label column the model was trained with is "
@@ -371,6 +376,18 @@ static const char *suggest(int cmd, const char *name, char *buf, size_t size)
         return "";
     snprintf(buf, size, " (did you mean --%s?)", best);
     return buf;
+}
+
+const char *cli_nearest(const char *word, const char *const *names, int n)
+{
+    const char *best = NULL;
+    int bd = 3;
+    for (int i = 0; i < n; i++) {
+        int d = distance(word, names[i]);
+        if (d < bd && d < (int)strlen(word))
+            bd = d, best = names[i];
+    }
+    return best;
 }
 
 struct ini_state {

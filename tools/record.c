@@ -109,6 +109,7 @@ bool cli_record_build(struct cli_record *r, const struct opts *o, bool has_dropo
     if (is_csv_source(data)) {
         add(r, "label", o->label ? o->label : "-1");
         add(r, "task", o->task ? o->task : "auto");
+        add(r, "header", o->header ? o->header : "auto");
     }
     char num[40];
     if (o->val_split > 0) {
@@ -162,6 +163,7 @@ bool cli_recorded_open(nn_ctx *ctx, const char *cmd, const char *path, struct cl
     r->data = nn_checkpoint_meta(r->ck, "data");
     r->label = nn_checkpoint_meta(r->ck, "label");
     r->task = nn_checkpoint_meta(r->ck, "task");
+    r->header = nn_checkpoint_meta(r->ck, "header");
     r->val = nn_checkpoint_meta(r->ck, "val_data");
     r->test = nn_checkpoint_meta(r->ck, "test_data");
     r->init = nn_checkpoint_meta(r->ck, "init");
@@ -196,6 +198,8 @@ void cli_recorded_defaults(struct opts *o, const struct cli_recorded *r)
             o->label = r->label;
         if (!o->task)
             o->task = r->task;
+        if (!o->header)
+            o->header = r->header;
     }
     if (!o->image_size && r->image_size[0]) {
         o->image_size = r->image_size;
@@ -338,6 +342,7 @@ static void restore(struct opts *o, const struct cli_recorded *r)
     o->data = r->data;
     o->label = r->label;
     o->task = r->task;
+    o->header = r->header;
     o->val = r->val;
     o->test = r->test;
     o->val_split = r->val_split;
@@ -414,6 +419,7 @@ static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
         STR("test", resolved[2], r->test),
         STR("label", o->label, r->label),
         STR("task", o->task, r->task),
+        STR("header", o->header, r->header ? r->header : "auto"),
         STR("image-size", o->image_size, r->image_size[0] ? r->image_size : NULL),
         BOOL("resize", o->resize, r->resize),
         F64("val-split", o->val_split, r->val_split),

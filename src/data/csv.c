@@ -1,6 +1,7 @@
 /*
  * csv.c - CSV data sets through libcsv (quoted fields, any delimiter):
- * a header row, one or more label columns chosen by name or index, float
+ * a header row (given, absent, or detected from the first two rows), one
+ * or more label columns chosen by name or index, float
  * features, and labels decided after the whole file is read (class indices,
  * class names in sorted order, or regression targets). Every problem is
  * reported with the file, line and column.
@@ -27,6 +28,13 @@ struct csvs {
     size_t rb_len, rb_cap;
     size_t *rf;            /* (rnf) field offsets into rb */
     int64_t rnf, rf_cap;
+    /* header detection: the first record, held until the second decides */
+    bool held;
+    char *hb;
+    size_t hb_len, hb_cap;
+    size_t *hf;
+    int64_t hnf, hf_cap, h_line;
+    bool no_header;        /* decided: the first row is data */
     /* the layout, fixed by the first record */
     bool have_layout;
     int64_t ncols, nfeat, nlab;
@@ -151,7 +159,7 @@ static void layout(struct csvs *s)
     s->labcol = calloc((size_t)s->ncols, sizeof(int64_t));
     if (!s->islab || !s->labcol)
         OOM_RETURN(s);
-    if (!s->opts.no_header) {
+    if (!s->no_header) {
         s->colnames = calloc((size_t)s->ncols, sizeof(char *));
         if (!s->colnames)
             OOM_RETURN(s);
@@ -247,7 +255,7 @@ static void data_row(struct csvs *s)
         s->st = nn_fail(s->ctx, NN_ERR_FORMAT, "%s line %lld: %lld fields, expected "
                         "%lld (as in %s)", s->name, (long long)s->rec_line,
                         (long long)s->rnf, (long long)s->ncols,
-                        s->opts.no_header ? "the first row" : "the header");
+                        s->no_header ? "the first row" : "the header");
         return;
     }
     size_t cap = (size_t)s->rows_cap, cap2 = cap, cap3 = cap;
@@ -301,6 +309,70 @@ static void data_row(struct csvs *s)
     s->rowline[s->nrows++] = s->rec_line;
 }
 
+/* A field that reads as one finite or infinite number, blanks around it
+ * allowed; "" is not one. */
+static bool is_num_text(const char *f)
+{
+    while (*f == ' ' || *f == '\t')
+        f++;
+    char *end;
+    strtod(f, &end);
+    if (end == f)
+        return false;
+    while (*end == ' ' || *end == '\t')
+        end++;
+    return !*end;
+}
+
+/* Swaps the current record with the held one. */
+static void swap_held(struct csvs *s)
+{
+#define SWAP(T, a, b) do { T t_ = a; a = b; b = t_; } while (0)
+    SWAP(char *, s->rb, s->hb);
+    SWAP(size_t, s->rb_len, s->hb_len);
+    SWAP(size_t, s->rb_cap, s->hb_cap);
+    SWAP(size_t *, s->rf, s->hf);
+    SWAP(int64_t, s->rnf, s->hnf);
+    SWAP(int64_t, s->rf_cap, s->hf_cap);
+    SWAP(int64_t, s->rec_line, s->h_line);
+#undef SWAP
+}
+
+/* Header auto: keeps the first record aside (the current buffers become
+ * the held ones; the next record fills the others). */
+static void hold_first(struct csvs *s)
+{
+    swap_held(s);
+    s->held = true;
+}
+
+/* Decides whether the held first record is a header, comparing it with the
+ * current record (have_second), lays the file out with it and, if it is
+ * data, stores it as the first row. */
+static void release_first(struct csvs *s, bool have_second)
+{
+    bool header = false;
+    const char *lab = s->opts.label;
+    for (int64_t c = 0; c < s->hnf && !header; c++) {
+        const char *f1 = s->hb + s->hf[c];
+        if (is_num_text(f1))
+            continue;
+        if (!have_second)
+            header = true;
+        else if (c < s->rnf && is_num_text(s->rb + s->rf[c]))
+            header = true; /* text above a number */
+        else if (lab && strcmp(lab, f1) == 0)
+            header = true; /* the label column's name */
+    }
+    s->no_header = !header;
+    s->held = false;
+    swap_held(s); /* the first record is current */
+    layout(s);
+    if (s->st == NN_OK && s->no_header)
+        data_row(s);
+    swap_held(s);
+}
+
 static void on_row(int c, void *vs)
 {
     struct csvs *s = vs;
@@ -308,9 +380,16 @@ static void on_row(int c, void *vs)
         /* A record of one empty field is a blank line. */
         bool blank = s->rnf == 0 || (s->rnf == 1 && s->rb[0] == '\0');
         if (!blank) {
-            if (!s->have_layout) {
+            if (!s->have_layout && s->opts.header == NN_CSV_HEADER_AUTO && !s->opts.no_header &&
+                !s->held) {
+                hold_first(s);
+            } else if (!s->have_layout && s->held) {
+                release_first(s, true);
+                if (s->st == NN_OK)
+                    data_row(s);
+            } else if (!s->have_layout) {
                 layout(s);
-                if (s->st == NN_OK && s->opts.no_header)
+                if (s->st == NN_OK && s->no_header)
                     data_row(s);
             } else {
                 data_row(s);
@@ -458,6 +537,8 @@ static void csvs_free(struct csvs *s)
 {
     free(s->rb);
     free(s->rf);
+    free(s->hb);
+    free(s->hf);
     if (s->colnames)
         for (int64_t c = 0; c < s->ncols; c++)
             free(s->colnames[c]);
@@ -472,6 +553,8 @@ static void csvs_free(struct csvs *s)
 
 static nn_dataset *csvs_build(struct csvs *s)
 {
+    if (s->st == NN_OK && s->held)
+        release_first(s, false); /* a file of one record */
     if (s->st != NN_OK)
         return NULL;
     if (!s->have_layout) {
@@ -521,6 +604,7 @@ static bool csvs_init(struct csvs *s, struct csv_parser *p, nn_ctx *ctx,
     s->name = name;
     if (opts)
         s->opts = *opts;
+    s->no_header = s->opts.no_header || s->opts.header == NN_CSV_HEADER_NO;
     s->line = 1;
     s->first_field = true;
     if (csv_init(p, CSV_STRICT | CSV_STRICT_FINI | CSV_REPALL_NL) != 0) {

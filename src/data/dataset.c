@@ -336,10 +336,18 @@ nn_status nn_dataset_map_classes(nn_dataset *ds, const char *const *names, int64
         for (int64_t j = 0; j < n && map[k] < 0; j++)
             if (strcmp(s->class_names[k], names[j]) == 0)
                 map[k] = (int32_t)j;
-        if (map[k] < 0)
+        if (map[k] < 0) {
+            char list[400] = "";
+            size_t used = 0;
+            for (int64_t j = 0; j < n && used < sizeof list - 1; j++)
+                used += (size_t)snprintf(list + used, sizeof list - used, "%s'%s'",
+                                         j ? ", " : "", names[j]);
+            if (used >= sizeof list - 1)
+                memcpy(list + sizeof list - 4, "...", 4);
             st = nn_fail(ds->ctx, NN_ERR_RANGE, "%s: class '%s' is not one of the %lld "
-                         "classes it is compared with", ds->source, s->class_names[k],
-                         (long long)n);
+                         "class%s it is compared with (%s)", ds->source, s->class_names[k],
+                         (long long)n, n == 1 ? "" : "es", list);
+        }
     }
     for (int64_t j = 0; j < n && st == NN_OK; j++)
         if (!(copy[j] = nn_data_strdup(ds->ctx, names[j])))

@@ -405,11 +405,16 @@ static nn_status parse_term(struct parse *ps, struct nn_schedule_cfg *c, const c
             kind = NN_SCHED_EXPONENTIAL;
         if (!strcmp(name, "cosine"))
             kind = NN_SCHED_COSINE;
-        if (kind < 0)
+        if (kind < 0) {
+            static const char *const known[] = {"constant", "step", "exp", "cos", "plateau",
+                                                "warmup", "exponential", "cosine", "none"};
+            const char *near = nn_nearest_name(name, known, (int)(sizeof known / sizeof *known));
             return nn_fail(ps->ctx, NN_ERR_INVALID,
-                           "schedule '%s': unknown schedule '%s', expected constant, step, "
-                           "exp, cos, plateau or warmup",
-                           ps->text, name);
+                           "schedule '%s': unknown schedule '%s'%s%s%s, expected constant, "
+                           "step, exp, cos, plateau or warmup",
+                           ps->text, name, near ? " (did you mean '" : "", near ? near : "",
+                           near ? "'?)" : "");
+        }
     }
     if (warm ? *seen_warm : *seen_main)
         return nn_fail(ps->ctx, NN_ERR_INVALID, "schedule '%s': '%s' given twice", ps->text,
