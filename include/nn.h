@@ -393,6 +393,11 @@ NN_API nn_status nn_node_set_name(nn_node *n, const char *name);
 NN_API int nn_graph_nparams(const nn_graph *g);
 NN_API nn_node *nn_graph_param(const nn_graph *g, int i);
 NN_API nn_node *nn_graph_find(const nn_graph *g, const char *name);
+/* Every node of g (inputs, parameters, ops) in creation order, which is a
+ * topological order: for a model, its layers in spec order (nn summary's
+ * layer table walks them). NULL for i out of [0, nn_graph_nnodes). */
+NN_API int nn_graph_nnodes(const nn_graph *g);
+NN_API nn_node *nn_graph_node(const nn_graph *g, int i);
 NN_API int64_t nn_graph_param_count(const nn_graph *g);
 NN_API float *nn_graph_param_block(nn_graph *g);
 NN_API float *nn_graph_grad_block(nn_graph *g);

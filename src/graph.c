@@ -772,6 +772,11 @@ const char *nn_node_name(const nn_node *n) { return n->name; }
 const char *nn_node_op(const nn_node *n) { return nn_op_table[n->op].name; }
 bool nn_node_is_param(const nn_node *n) { return n->op == NN_OP_PARAM; }
 int nn_graph_nparams(const nn_graph *g) { return g->nparams; }
+int nn_graph_nnodes(const nn_graph *g) { return g->nnodes; }
+nn_node *nn_graph_node(const nn_graph *g, int i)
+{
+    return i >= 0 && i < g->nnodes ? g->nodes[i] : NULL;
+}
 nn_node *nn_graph_param(const nn_graph *g, int i)
 {
     return i >= 0 && i < g->nparams ? g->params[i] : NULL;

@@ -12,7 +12,8 @@
 #include <stdio.h>
 
 enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8, CMD_GRADCHECK = 16,
-       CMD_GRAPH = 32, CMD_PLOT = 64, CMD_IMPORT = 128 };
+       CMD_GRAPH = 32, CMD_PLOT = 64, CMD_IMPORT = 128,
+       CMD_SUMMARY = 256 };
 
 struct opts {
     /* data */
@@ -37,6 +38,7 @@ struct opts {
     /* files and output */
     const char *out, *resume, *config, *log, *plot;
     bool quiet, json, all, force;
+    bool confusion; /* eval */
     const char *op;
     int64_t top;
     /* graph and plot */
@@ -155,6 +157,10 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+/* summary.c: nn summary "SPEC", and the layer table nn info prints (as
+ * members of a JSON object when json). */
+int cmd_summary(int argc, char **argv);
+void cli_layer_table(FILE *f, const nn_model *m, bool json);
 int cmd_graph(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 

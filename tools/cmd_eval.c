@@ -405,36 +405,164 @@ static int info_foreign(nn_ctx *ctx, const char *path, const char *why)
     return 0;
 }
 
-static void info_training(const struct nn_checkpoint_info *in)
+/* The optimizer's hyperparameters that apply to its kind, as
+ * "momentum 0.9, weight_decay 0" into buf (its defaults filled in). */
+static void optim_params(const struct nn_optim_cfg *c, char *buf, size_t size)
+{
+    struct { const char *name; double v; unsigned kinds; } f[] = {
+#define K(x) (1u << NN_OPTIM_##x)
+        {"momentum", c->momentum, K(MOMENTUM) | K(NESTEROV) | K(RMSPROP)},
+        {"dampening", c->dampening, K(MOMENTUM)},
+        {"beta1", c->beta1, K(ADAM) | K(ADAMW)},
+        {"beta2", c->beta2, K(ADAM) | K(ADAMW)},
+        {"eps", c->eps, K(ADAM) | K(ADAMW) | K(ADAGRAD) | K(ADADELTA) | K(RMSPROP) | K(ADAFACTOR)},
+        {"eps2", c->eps2, K(ADAFACTOR)},
+        {"rho", c->rho, K(ADADELTA)},
+        {"alpha", c->alpha, K(RMSPROP)},
+        {"lr_decay", c->lr_decay, K(ADAGRAD)},
+        {"initial_accumulator", c->initial_accumulator_value, K(ADAGRAD)},
+        {"beta2_decay", c->beta2_decay, K(ADAFACTOR)},
+        {"clip_threshold", c->clip_threshold, K(ADAFACTOR)},
+        {"weight_decay", c->weight_decay, ~0u},
+#undef K
+    };
+    size_t k = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof f / sizeof f[0] && k < size; i++)
+        if (f[i].kinds & (1u << c->kind))
+            k += (size_t)snprintf(buf + k, size - k, "%s%s %g", k ? ", " : "", f[i].name, f[i].v);
+    if (k < size && c->decoupled)
+        k += (size_t)snprintf(buf + k, size - k, ", decoupled");
+    if (k < size && c->amsgrad)
+        k += (size_t)snprintf(buf + k, size - k, ", amsgrad");
+    if (k < size && c->centered)
+        snprintf(buf + k, size - k, ", centered");
+}
+
+static void info_training(const struct nn_checkpoint_info *in, bool regression)
 {
     const struct nn_train_cfg *t = &in->train;
-    char sched[256];
+    char sched[256], hyper[512];
     nn_schedule_format(&t->schedule, sched, sizeof sched);
-    printf("optimizer:   %s, lr %g, %lld steps\n", nn_optim_name(t->optim.kind),
+    optim_params(&t->optim, hyper, sizeof hyper);
+    printf("optimizer:   %s, lr %g (configured), %lld steps\n", nn_optim_name(t->optim.kind),
            (double)t->optim.lr, (long long)in->optim_steps);
-    printf("training:    %d of %d epochs (batch %lld, schedule %s)\n", in->epochs_done,
-           t->epochs, (long long)t->batch, sched);
+    if (hyper[0])
+        printf("             %s\n", hyper);
+    printf("schedule:    %s\n", sched);
+    printf("training:    %d of %d epochs (batch %lld)\n", in->epochs_done, t->epochs,
+           (long long)t->batch);
     if (in->epochs_done == 0)
         return;
-    printf("  training loss and accuracy: %s\n",
+    printf("  training loss and %s: %s\n", regression ? "errors" : "accuracy",
            t->train_eval ? "eval (whole training set in evaluation mode, epoch end)"
                          : "running (averages over the epoch's batches, dropout on)");
-    printf("  epoch      loss  accuracy   val_loss   val_acc\n");
+    if (regression)
+        printf("  epoch      loss       mae      rmse   val_loss   val_mae  val_rmse\n");
+    else
+        printf("  epoch      loss  accuracy   val_loss   val_acc\n");
     for (int i = 0; i < in->epochs_done; i++) {
         const struct nn_epoch_stats *e = &in->history[i];
-        double cols[4] = {e->train.loss, e->train.accuracy, e->val.n ? e->val.loss : NAN,
-                          e->val.n ? e->val.accuracy : NAN};
+        double cols[6];
+        int nc = regression ? 6 : 4, half = nc / 2;
+        if (regression) {
+            double v[6] = {e->train.loss, e->train.mae, sqrt(e->train.mse),
+                           e->val.n ? e->val.loss : NAN, e->val.n ? e->val.mae : NAN,
+                           e->val.n ? sqrt(e->val.mse) : NAN};
+            memcpy(cols, v, sizeof v);
+        } else {
+            double v[4] = {e->train.loss, e->train.accuracy, e->val.n ? e->val.loss : NAN,
+                           e->val.n ? e->val.accuracy : NAN};
+            memcpy(cols, v, sizeof v);
+        }
         printf("  %5d", e->epoch);
-        for (int c = 0; c < 4; c++) {
+        for (int c = 0; c < nc; c++) {
             if (isfinite(cols[c]))
-                printf(c == 2 ? "  %9.4f" : " %9.4f", cols[c]);
+                printf(c == half ? "  %9.4f" : " %9.4f", cols[c]);
             else
-                printf(c == 2 ? "  %9s" : " %9s", "-");
+                printf(c == half ? "  %9s" : " %9s", "-");
         }
         printf("\n");
     }
     if (in->best_epoch > 0)
         printf("best epoch:  %d%s\n", in->best_epoch, in->stopped_early ? " (stopped early)" : "");
+}
+
+/* A JSON string (quoted and escaped) to stdout; null for NULL. */
+static void json_str(const char *s)
+{
+    cJSON *js = s ? cJSON_CreateString(s) : NULL;
+    char *q = js ? cJSON_PrintUnformatted(js) : NULL;
+    printf("%s", q ? q : "null");
+    cJSON_free(q);
+    cJSON_Delete(js);
+}
+
+static double json_num(double v) { return isfinite(v) ? v : 0; }
+
+/* nn info --json: one object. */
+static void info_json(nn_checkpoint *ck, const struct nn_checkpoint_info *in, const nn_model *m,
+                      bool regression)
+{
+    static const char *const loss[] = {"auto", "cross_entropy", "bce", "mse"};
+    printf("{\"file\": ");
+    json_str(in->path);
+    printf(", \"model\": ");
+    json_str(in->spec);
+    printf(", \"parameters\": %lld, \"loss\": \"%s\", ", (long long)in->parameters,
+           loss[in->loss]);
+    if (m) {
+        cli_layer_table(stdout, m, true);
+        printf(", ");
+    }
+    printf("\"classes\": [");
+    for (int64_t i = 0; i < in->nclasses; i++) {
+        printf(i ? ", " : "");
+        json_str(in->class_names[i]);
+    }
+    printf("]");
+    const char *keys[] = {"data", "label", "task", "header", "seed", "init", "created"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *v = nn_checkpoint_meta(ck, keys[i]);
+        if (v) {
+            printf(", \"%s\": ", keys[i]);
+            json_str(v);
+        }
+    }
+    if (in->has_trainer) {
+        const struct nn_train_cfg *t = &in->train;
+        char sched[256], hyper[512];
+        nn_schedule_format(&t->schedule, sched, sizeof sched);
+        optim_params(&t->optim, hyper, sizeof hyper);
+        printf(", \"optimizer\": {\"name\": \"%s\", \"lr\": %g, \"hyperparameters\": ",
+               nn_optim_name(t->optim.kind), (double)t->optim.lr);
+        json_str(hyper);
+        printf(", \"steps\": %lld}, \"schedule\": ", (long long)in->optim_steps);
+        json_str(sched);
+        printf(", \"batch\": %lld, \"epochs\": %d, \"epochs_done\": %d, \"history\": [",
+               (long long)t->batch, t->epochs, in->epochs_done);
+        for (int i = 0; i < in->epochs_done; i++) {
+            const struct nn_epoch_stats *e = &in->history[i];
+            printf("%s{\"epoch\": %d, \"loss\": %.6g", i ? ", " : "", e->epoch,
+                   json_num(e->train.loss));
+            if (regression)
+                printf(", \"mae\": %.6g, \"rmse\": %.6g", json_num(e->train.mae),
+                       json_num(sqrt(e->train.mse)));
+            else
+                printf(", \"accuracy\": %.6g", json_num(e->train.accuracy));
+            if (e->val.n) {
+                printf(", \"val_loss\": %.6g", json_num(e->val.loss));
+                if (regression)
+                    printf(", \"val_mae\": %.6g, \"val_rmse\": %.6g", json_num(e->val.mae),
+                           json_num(sqrt(e->val.mse)));
+                else
+                    printf(", \"val_accuracy\": %.6g", json_num(e->val.accuracy));
+            }
+            printf("}");
+        }
+        printf("]");
+    }
+    printf("}\n");
 }
 
 int cmd_info(int argc, char **argv)
@@ -443,6 +571,12 @@ int cmd_info(int argc, char **argv)
     const char *path;
     if (!cli_parse(CMD_INFO, argc, argv, &o, &path))
         return 2;
+    if (o.model) { /* --spec SPEC: as nn summary */
+        if (path)
+            return cli_fail("info", "give a checkpoint or --spec, not both (%s)", path), 2;
+        char *args[3] = {(char *)o.model, o.json ? "--json" : NULL, NULL};
+        return cmd_summary(o.json ? 2 : 1, args);
+    }
     if (!path)
         return cli_fail("info", "give a checkpoint, e.g. nn info model.safetensors"), 2;
     nn_ctx *ctx = nn_ctx_new(NULL);
@@ -457,10 +591,24 @@ int cmd_info(int argc, char **argv)
         return rc;
     }
     const struct nn_checkpoint_info *in = nn_checkpoint_info(ck);
+    /* the layers' shapes (a model that no longer builds shows none) */
+    nn_model *m = nn_model_new(ctx, in->spec, &(struct nn_model_cfg){.max_batch = 1,
+                                                                     .loss = in->loss});
+    nn_ctx_clear_error(ctx);
+    bool regression = m ? nn_model_loss_kind(m) == NN_LOSS_MSE : in->loss == NN_LOSS_MSE;
+    if (o.json) {
+        info_json(ck, in, m, regression);
+        nn_model_free(m);
+        nn_checkpoint_close(ck);
+        nn_ctx_free(ctx);
+        return 0;
+    }
     static const char *const loss[] = {"auto", "cross_entropy", "bce", "mse"};
     printf("file:        %s\n", path);
     printf("model:       %s\n", in->spec);
     printf("parameters:  %lld\n", (long long)in->parameters);
+    if (m)
+        cli_layer_table(stdout, m, false);
     printf("%-12s %s\n", "loss", loss[in->loss]);
     if (in->has_norm)
         printf("%-12s %s\n", "norm", nn_norm_name(in->norm.kind));
@@ -479,7 +627,8 @@ int cmd_info(int argc, char **argv)
         printf("\n");
     }
     if (in->has_trainer)
-        info_training(in);
+        info_training(in, regression);
+    nn_model_free(m);
     nn_checkpoint_close(ck);
     nn_ctx_free(ctx);
     return 0;

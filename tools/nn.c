@@ -14,12 +14,16 @@ static const struct {
 } commands[] = {
     {"train", CMD_TRAIN, "nn train [--data SRC] [--model SPEC] [options]",
      "train a model; writes a checkpoint after every epoch"},
-    {"eval", CMD_EVAL, "nn eval MODEL.safetensors [--data SRC] [--split test|train] [--json]",
-     "loss and accuracy (or MAE) of a checkpoint on labelled data"},
+    {"eval", CMD_EVAL, "nn eval MODEL.safetensors [--data SRC] [--split test|train] "
+     "[--confusion] [--plot FILE.png] [--top K] [--json]",
+     "loss and accuracy, per class and as a confusion matrix (or MSE, MAE and R^2) of a "
+     "checkpoint on labelled data"},
     {"predict", CMD_PREDICT, "nn predict MODEL.safetensors [--input FILE] [--json]",
      "class and probabilities (or values) for each row or image"},
-    {"info", CMD_INFO, "nn info MODEL.safetensors",
-     "the model spec, parameter count and training history of a checkpoint"},
+    {"info", CMD_INFO, "nn info MODEL.safetensors [--json] | nn info --spec \"SPEC\"",
+     "a checkpoint's layers (output shapes, parameters), optimizer and training history"},
+    {"summary", CMD_SUMMARY, "nn summary \"SPEC\" [--json]",
+     "the layer table of a model spec (output shapes, parameters), without training"},
     {"import", CMD_IMPORT,
      "nn import STATE_DICT.safetensors --model SPEC --normalize KIND --out MODEL.safetensors",
      "a checkpoint from PyTorch weights (a state_dict saved as safetensors)"},
@@ -258,6 +262,8 @@ int main(int argc, char **argv)
         return cmd_predict(argc - 2, argv + 2);
     if (strcmp(cmd, "info") == 0)
         return cmd_info(argc - 2, argv + 2);
+    if (strcmp(cmd, "summary") == 0)
+        return cmd_summary(argc - 2, argv + 2);
     if (strcmp(cmd, "gradcheck") == 0)
         return cmd_gradcheck(argc - 2, argv + 2);
     if (strcmp(cmd, "graph") == 0)

@@ -177,13 +177,23 @@ static const struct opt table[] = {
     {"log", "FILE", T_STR, O(log), 0, 0, TR, "write per-epoch metrics as CSV"},
     {"force", NULL, T_BOOL, O(force), 0, 0, TR,
      "replace an --out file that holds another model (default: refuse)"},
-    {"plot", "FILE", T_STR, O(plot), 0, 0, TR, "draw loss and accuracy per epoch to a PNG"},
+    {"plot", "FILE", T_STR, O(plot), 0, 0, TR | EV,
+     "train: draw loss and accuracy per epoch to a PNG; eval: draw the confusion matrix "
+     "(classifiers) to a PNG"},
+    {"confusion", NULL, T_BOOL, O(confusion), 0, 0, EV,
+     "eval: print the confusion matrix (rows: true class, columns: predicted) and each "
+     "class's accuracy"},
+    {"spec", "SPEC", T_STR, O(model), 0, 0, CMD_INFO,
+     "info: the layer table of a model spec instead of a checkpoint (as nn summary)"},
     {"input", "FILE", T_STR, O(input), 0, 0, PR,
      "inputs to predict: a CSV of features (a label column the model was trained with is "
      "dropped), an image, a folder of images, or an IDX images file (default: the data the "
      "checkpoint records)"},
-    {"top", "K", T_INT, O(top), 1, 1000, PR, "predict: show the K most likely classes (default 3)"},
-    {"json", NULL, T_BOOL, O(json), 0, 0, EV | PR, "machine-readable output"},
+    {"top", "K", T_INT, O(top), 1, 1000, PR | EV,
+     "predict: show the K most likely classes (default 3); eval: also the top-K accuracy, "
+     "the fraction whose true class is among the K most likely (default: off)"},
+    {"json", NULL, T_BOOL, O(json), 0, 0, EV | PR | CMD_INFO | CMD_SUMMARY,
+     "machine-readable output"},
     {"quiet", NULL, T_BOOL, O(quiet), 0, 0, TR | EV | PR | IM,
      "print only results, warnings and errors"},
     {"config", "FILE", T_STR, O(config), 0, 0, TR | EV | PR | IM,

@@ -1,0 +1,230 @@
+/*
+ * test_cli_view.c - what a user looks at (issue 16): nn summary and nn
+ * info's layer table, optimizer and regression columns, nn eval's
+ * per-class accuracy, confusion matrix, top-k accuracy and regression
+ * metrics, and the manual page and bash completion the build produces.
+ * Drives the built nn binary; also checks the graph's node iteration
+ * (nn_graph_nnodes, nn_graph_node) that the layer table walks.
+ */
+#include "test.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char nn_bin[4200], build_dir[4100];
+static char dir[256];
+static char out[1 << 16];
+
+/* build/nn beside this runner (build/, build-cblas/, ...). */
+static void setup_paths(void)
+{
+    if (nn_bin[0])
+        return;
+    char self[4096];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+    assert_true(k > 0);
+    self[k] = '\0';
+    char *slash = strrchr(self, '/');
+    assert_non_null(slash);
+    *slash = '\0';
+    snprintf(build_dir, sizeof build_dir, "%s", self);
+    snprintf(nn_bin, sizeof nn_bin, "%s/nn", self);
+    assert_int_equal(access(nn_bin, X_OK), 0);
+}
+
+/* Runs a shell command with stdout+stderr into o; its exit status. */
+static int run(char *o, size_t cap, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char full[8400];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    assert_non_null(p);
+    size_t n = fread(o, 1, cap - 1, p);
+    o[n] = '\0';
+    int st = pclose(p);
+    return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+/* The line of s that starts with prefix (after spaces), or NULL. */
+static const char *line_of(const char *s, const char *prefix)
+{
+    size_t pl = strlen(prefix);
+    for (const char *p = s; p && *p;) {
+        const char *q = p;
+        while (*q == ' ')
+            q++;
+        if (strncmp(q, prefix, pl) == 0)
+            return q;
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return NULL;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    setup_paths();
+    snprintf(dir, sizeof dir, "/tmp/nn-view16-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    /* three classes by quadrant, and a linear regression target */
+    char path[512];
+    snprintf(path, sizeof path, "%s/cls.csv", dir);
+    FILE *f = fopen(path, "w");
+    snprintf(path, sizeof path, "%s/reg.csv", dir);
+    FILE *g = fopen(path, "w");
+    if (!f || !g)
+        return -1;
+    fprintf(f, "a,b,kind\n");
+    fprintf(g, "a,b,t\n");
+    static const char *const names[] = {"cat", "dog", "emu"};
+    unsigned s = 7;
+    for (int i = 0; i < 300; i++) {
+        s = s * 1103515245u + 12345u;
+        double u = ((s >> 8) & 0xffff) / 32768.0 - 1;
+        s = s * 1103515245u + 12345u;
+        double v = ((s >> 8) & 0xffff) / 32768.0 - 1;
+        fprintf(f, "%.4f,%.4f,%s\n", u, v, names[(u > 0) + (v > 0)]);
+        fprintf(g, "%.4f,%.4f,%.4f\n", u, v, 2 * u - v + 0.5);
+    }
+    fclose(f);
+    fclose(g);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* The graph's nodes in creation order: a model's layers in spec order. */
+static void graph_nodes_in_order(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = nn_ctx_new(NULL);
+    assert_non_null(ctx);
+    nn_model *m = nn_model_new(ctx, "3 dense:5 relu dense:2",
+                               &(struct nn_model_cfg){.max_batch = 1});
+    assert_non_null(m);
+    nn_graph *g = nn_model_graph(m);
+    int n = nn_graph_nnodes(g), d1 = -1, r1 = -1, d2 = -1;
+    assert_true(n > 5);
+    for (int i = 0; i < n; i++) {
+        const char *name = nn_node_name(nn_graph_node(g, i));
+        if (strcmp(name, "dense1") == 0)
+            d1 = i;
+        if (strcmp(name, "relu1") == 0)
+            r1 = i;
+        if (strcmp(name, "dense2") == 0)
+            d2 = i;
+    }
+    assert_true(d1 >= 0 && d1 < r1 && r1 < d2);
+    assert_ptr_equal(nn_graph_node(g, d2), nn_graph_find(g, "dense2"));
+    assert_null(nn_graph_node(g, n));
+    assert_null(nn_graph_node(g, -1));
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+}
+
+/* nn summary: one row per layer with its output shape and parameters,
+ * the activation folded into the layer before it, and a total. */
+static void summary_layer_table(void **state)
+{
+    (void)state;
+    const char *spec = "1x8x8 conv:4,3,pad=1 relu maxpool:2 flatten dense:5 tanh dense:3 softmax";
+    int rc = run(out, sizeof out, "%s summary \"%s\"", nn_bin, spec);
+    assert_int_equal(rc, 0);
+    const char *l = line_of(out, "conv1");
+    assert_non_null(l);
+    assert_non_null(strstr(l, "(4, 8, 8)"));
+    assert_non_null(strstr(l, " 40 ")); /* 4*1*3*3 + 4 */
+    assert_non_null(strstr(l, "relu"));
+    assert_non_null((l = line_of(out, "pool1")));
+    assert_non_null(strstr(l, "(4, 4, 4)"));
+    assert_non_null((l = line_of(out, "flatten1")));
+    assert_non_null(strstr(l, "(64,)"));
+    assert_non_null((l = line_of(out, "dense1")));
+    assert_non_null(strstr(l, "325")); /* 64*5 + 5 */
+    assert_non_null(strstr(l, "tanh"));
+    assert_non_null((l = line_of(out, "dense2")));
+    assert_non_null(strstr(l, "(3,)"));
+    assert_non_null(strstr(l, "18"));
+    assert_null(line_of(out, "relu1")); /* folded into conv1 */
+    assert_non_null((l = line_of(out, "total")));
+    assert_non_null(strstr(l, "383"));
+    /* info --spec is the same table; --json has the layers */
+    rc = run(out, sizeof out, "%s info --spec \"%s\" --json", nn_bin, spec);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "{\"name\": \"dense1\", \"shape\": \"(5,)\", \"parameters\": 325, "
+                                "\"activation\": \"tanh\"}"));
+    assert_non_null(strstr(out, "\"trainable_parameters\": 383"));
+    /* a wrong spec is an error with a suggestion */
+    rc = run(out, sizeof out, "%s summary \"2 dens:4\"", nn_bin);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(out, "did you mean 'dense'"));
+}
+
+/* nn info: the layer table, the configured rate and schedule (not the
+ * last scheduled one), the optimizer's hyperparameters; a regression
+ * model's history shows MAE and RMSE, not empty accuracy columns. */
+static void info_layers_optimizer_regression(void **state)
+{
+    (void)state;
+    int rc = run(out, sizeof out,
+                 "%s train --data %s/cls.csv --label kind --model \"2 dense:6 relu dense:3 softmax\" "
+                 "--optim momentum --lr 0.2 --momentum 0.8 --schedule step:1:0.5 --epochs 3 "
+                 "--out %s/c.safetensors --quiet",
+                 nn_bin, dir, dir);
+    assert_int_equal(rc, 0);
+    rc = run(out, sizeof out, "%s info %s/c.safetensors", nn_bin, dir);
+    assert_int_equal(rc, 0);
+    const char *l = line_of(out, "dense1");
+    assert_non_null(l);
+    assert_non_null(strstr(l, "(6,)"));
+    assert_non_null(strstr(l, "18"));
+    assert_non_null((l = line_of(out, "optimizer:")));
+    assert_non_null(strstr(l, "lr 0.2 ")); /* the rate after 3 halvings is 0.025 */
+    assert_non_null(strstr(out, "momentum 0.8, dampening 0"));
+    assert_non_null((l = line_of(out, "schedule:")));
+    assert_non_null(strstr(l, "step"));
+    rc = run(out, sizeof out, "%s info %s/c.safetensors --json", nn_bin, dir);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "\"optimizer\": {\"name\": \"momentum\", \"lr\": 0.2,"));
+    assert_non_null(strstr(out, "\"classes\": [\"cat\", \"dog\", \"emu\"]"));
+    assert_non_null(strstr(out, "\"accuracy\": "));
+
+    rc = run(out, sizeof out,
+             "%s train --data %s/reg.csv --label t --model \"2 dense:4 relu dense:1\" --epochs 2 "
+             "--val-split 0.2 --out %s/r.safetensors --quiet",
+             nn_bin, dir, dir);
+    assert_int_equal(rc, 0);
+    rc = run(out, sizeof out, "%s info %s/r.safetensors", nn_bin, dir);
+    assert_int_equal(rc, 0);
+    assert_non_null((l = line_of(out, "epoch ")));
+    assert_non_null(strstr(l, "mae"));
+    assert_non_null(strstr(l, "val_rmse"));
+    assert_null(strstr(l, "acc"));
+    l = line_of(out, "1 ");
+    assert_non_null(l);
+    assert_null(strstr(l, " - ")); /* every column has a value */
+    rc = run(out, sizeof out, "%s info %s/r.safetensors --json", nn_bin, dir);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "\"val_rmse\": "));
+    assert_null(strstr(out, "\"accuracy\""));
+}
+
+NN_GROUP_FIXTURE(cli_view, setup, teardown,
+                 cmocka_unit_test(graph_nodes_in_order),
+                 cmocka_unit_test(summary_layer_table),
+                 cmocka_unit_test(info_layers_optimizer_regression))
