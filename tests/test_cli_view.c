@@ -8,6 +8,7 @@
  */
 #include "test.h"
 
+#include <math.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,8 @@
 static char nn_bin[4200], build_dir[4100];
 static char dir[256];
 static char out[1 << 16];
+static int class_count[3];            /* cls.csv's rows of each class */
+static double target_var;             /* reg.csv's target variance (population) */
 
 /* build/nn beside this runner (build/, build-cblas/, ...). */
 static void setup_paths(void)
@@ -87,6 +90,7 @@ static int setup(void **state)
     fprintf(g, "a,b,t\n");
     static const char *const names[] = {"cat", "dog", "emu"};
     unsigned s = 7;
+    double sum = 0, sum2 = 0;
     for (int i = 0; i < 300; i++) {
         s = s * 1103515245u + 12345u;
         double u = ((s >> 8) & 0xffff) / 32768.0 - 1;
@@ -94,7 +98,14 @@ static int setup(void **state)
         double v = ((s >> 8) & 0xffff) / 32768.0 - 1;
         fprintf(f, "%.4f,%.4f,%s\n", u, v, names[(u > 0) + (v > 0)]);
         fprintf(g, "%.4f,%.4f,%.4f\n", u, v, 2 * u - v + 0.5);
+        char txt[32];
+        snprintf(txt, sizeof txt, "%.4f", 2 * u - v + 0.5);
+        double t = atof(txt); /* the value as written */
+        sum += t;
+        sum2 += t * t;
+        class_count[(u > 0) + (v > 0)]++;
     }
+    target_var = sum2 / 300 - (sum / 300) * (sum / 300);
     fclose(f);
     fclose(g);
     return 0;
@@ -224,7 +235,103 @@ static void info_layers_optimizer_regression(void **state)
     assert_null(strstr(out, "\"accuracy\""));
 }
 
+/* The number after "key": in a JSON text, or NAN. */
+static double json_num(const char *s, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\": ", key);
+    const char *p = strstr(s, k);
+    return p ? atof(p + strlen(k)) : NAN;
+}
+
+/* nn eval on a classifier: the confusion matrix's rows hold each class's
+ * samples and its diagonal the accuracy; top-k accuracy grows with k up to
+ * 1; the table names the classes; --plot draws a PNG. */
+static void eval_confusion_top_k(void **state)
+{
+    (void)state;
+    int rc = run(out, sizeof out,
+                 "%s train --data %s/cls.csv --label kind --model \"2 dense:6 relu dense:3 softmax\" "
+                 "--epochs 2 --out %s/e.safetensors --quiet",
+                 nn_bin, dir, dir);
+    assert_int_equal(rc, 0);
+    rc = run(out, sizeof out, "%s eval %s/e.safetensors --confusion --top 2 --json", nn_bin, dir);
+    assert_int_equal(rc, 0);
+    double acc = json_num(out, "accuracy"), top2 = json_num(out, "top_k_accuracy");
+    assert_true(isfinite(acc) && isfinite(top2));
+    assert_true(top2 >= acc);
+    const char *p = strstr(out, "\"confusion\": [");
+    assert_non_null(p);
+    p += strlen("\"confusion\": [");
+    long long cm[3][3], diag = 0;
+    for (int c = 0; c < 3; c++) {
+        assert_int_equal(sscanf(p, " [%lld, %lld, %lld]", &cm[c][0], &cm[c][1], &cm[c][2]), 3);
+        assert_int_equal(cm[c][0] + cm[c][1] + cm[c][2], class_count[c]);
+        diag += cm[c][c];
+        p = strchr(p, ']') + 1;
+        if (*p == ',')
+            p++;
+    }
+    assert_float_equal(acc, diag / 300.0, 1e-6);
+    assert_non_null(strstr(out, "\"classes\": [\"cat\", \"dog\", \"emu\"]"));
+    assert_non_null(strstr(out, "\"per_class_accuracy\": ["));
+    /* the 3 most likely classes always hold the true one */
+    rc = run(out, sizeof out, "%s eval %s/e.safetensors --top 3 --json", nn_bin, dir);
+    assert_int_equal(rc, 0);
+    assert_float_equal(json_num(out, "top_k_accuracy"), 1.0, 1e-9);
+    rc = run(out, sizeof out, "%s eval %s/e.safetensors --top 4", nn_bin, dir);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(out, "only 3 classes"));
+    /* the table */
+    char png[300];
+    snprintf(png, sizeof png, "%s/cm.png", dir);
+    rc = run(out, sizeof out, "%s eval %s/e.safetensors --confusion --plot %s", nn_bin, dir, png);
+    assert_int_equal(rc, 0);
+    const char *l = line_of(out, "cat ");
+    assert_non_null(l);
+    char row[64];
+    snprintf(row, sizeof row, "%lld", cm[0][0]);
+    assert_non_null(strstr(l, row));
+    assert_non_null(line_of(out, "emu "));
+    assert_non_null(strstr(out, "accuracy\n"));
+    FILE *f = fopen(png, "rb");
+    assert_non_null(f);
+    unsigned char hdr[24];
+    assert_int_equal(fread(hdr, 1, 24, f), 24);
+    fclose(f);
+    assert_memory_equal(hdr + 1, "PNG", 3);
+    assert_true(hdr[18] * 256 + hdr[19] >= 400); /* width */
+    /* a plot that cannot be written fails before any work */
+    rc = run(out, sizeof out, "%s eval %s/e.safetensors --plot %s/none/cm.png", nn_bin, dir, dir);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(out, "No such file or directory"));
+}
+
+/* nn eval on a regression model: MSE, MAE and R^2 = 1 - MSE / Var(t). */
+static void eval_regression_r2(void **state)
+{
+    (void)state;
+    int rc = run(out, sizeof out,
+                 "%s train --data %s/reg.csv --label t --model \"2 dense:4 relu dense:1\" "
+                 "--epochs 3 --out %s/q.safetensors --quiet",
+                 nn_bin, dir, dir);
+    assert_int_equal(rc, 0);
+    rc = run(out, sizeof out, "%s eval %s/q.safetensors --json", nn_bin, dir);
+    assert_int_equal(rc, 0);
+    double mse = json_num(out, "mse"), r2 = json_num(out, "r2");
+    assert_true(isfinite(mse) && isfinite(r2) && isfinite(json_num(out, "mae")));
+    assert_float_equal(r2, 1 - mse / target_var, 1e-4);
+    rc = run(out, sizeof out, "%s eval %s/q.safetensors", nn_bin, dir);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, " r2 "));
+    rc = run(out, sizeof out, "%s eval %s/q.safetensors --top 2", nn_bin, dir);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(out, "needs a classifier"));
+}
+
 NN_GROUP_FIXTURE(cli_view, setup, teardown,
                  cmocka_unit_test(graph_nodes_in_order),
                  cmocka_unit_test(summary_layer_table),
-                 cmocka_unit_test(info_layers_optimizer_regression))
+                 cmocka_unit_test(info_layers_optimizer_regression),
+                 cmocka_unit_test(eval_confusion_top_k),
+                 cmocka_unit_test(eval_regression_r2))

@@ -157,6 +157,28 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+/* eval_report.c: nn eval's per-class accuracy, confusion matrix, top-k
+ * accuracy (classifiers) and R^2 (regression). */
+struct cli_eval_report {
+    bool regression;
+    int64_t k;          /* classes (2 for one sigmoid output), or outputs */
+    int64_t *confusion; /* (k, k): rows the true class, columns the predicted;
+                           NULL for regression */
+    int64_t n, top, top_correct;
+    double r2;          /* regression: 1 - SSE / SST over every output */
+};
+/* Predicts ds (normalized, classes matched) in batches of at most batch;
+ * false after printing the error. */
+bool cli_eval_report(nn_model *m, const nn_dataset *ds, int64_t batch, int64_t top,
+                     struct cli_eval_report *r);
+void cli_eval_report_free(struct cli_eval_report *r);
+/* The top-k accuracy (top > 1) and, with confusion, the table with each
+ * class's accuracy; as text, or as members appended to a JSON object. */
+void cli_eval_report_print(const nn_model *m, const struct cli_eval_report *r, bool confusion);
+void cli_eval_report_json(const nn_model *m, const struct cli_eval_report *r, bool confusion);
+/* The confusion matrix drawn to a PNG; false after printing the error. */
+bool cli_plot_confusion(const nn_model *m, const struct cli_eval_report *r, const char *path,
+                        const char *title);
 /* summary.c: nn summary "SPEC", and the layer table nn info prints (as
  * members of a JSON object when json). */
 int cmd_summary(int argc, char **argv);

@@ -52,7 +52,11 @@ int cmd_eval(int argc, char **argv)
     int rc = 1;
     nn_dataset *ds = NULL;
     struct cli_recorded rec = {0};
-    nn_model *m = load(ctx, "eval", path, o.batch);
+    struct cli_eval_report rep = {0};
+    nn_model *m = NULL;
+    if (o.plot && !cli_check_output("eval", "--plot", o.plot))
+        goto done;
+    m = load(ctx, "eval", path, o.batch);
     if (!m || !cli_recorded_open(ctx, "eval", path, &rec))
         goto done;
     cli_recorded_defaults(&o, &rec);
@@ -101,22 +105,43 @@ int cmd_eval(int argc, char **argv)
         goto done;
     }
     bool regression = lk == NN_LOSS_MSE;
+    if (!cli_eval_report(m, ds, o.batch, o.top ? o.top : 1, &rep))
+        goto done;
+    if (o.top && !rep.confusion) {
+        cli_fail("eval", "--top %lld: top-k accuracy needs a classifier (softmax outputs)",
+                 (long long)o.top);
+        goto done;
+    }
+    if (o.top > rep.k) {
+        cli_fail("eval", "--top %lld: the model has only %lld classes", (long long)o.top,
+                 (long long)rep.k);
+        goto done;
+    }
+    if (o.plot && !cli_plot_confusion(m, &rep, o.plot, nn_dataset_source(ds)))
+        goto done;
     if (o.json) {
         if (regression)
-            printf("{\"loss\": %.6f, \"mae\": %.6f, \"mse\": %.6f, \"n\": %lld}\n", r.loss,
-                   r.mae, r.mse, (long long)r.n);
+            printf("{\"loss\": %.6f, \"mae\": %.6f, \"mse\": %.6f, \"r2\": %.6f, \"n\": %lld", r.loss,
+                   r.mae, r.mse, isfinite(rep.r2) ? rep.r2 : 0.0, (long long)r.n);
         else
-            printf("{\"loss\": %.6f, \"accuracy\": %.6f, \"n\": %lld}\n", r.loss, r.accuracy,
+            printf("{\"loss\": %.6f, \"accuracy\": %.6f, \"n\": %lld", r.loss, r.accuracy,
                    (long long)r.n);
+        cli_eval_report_json(m, &rep, o.confusion);
+        printf("}\n");
     } else if (regression) {
-        printf("loss %.4f  mae %.4f  mse %.4f  (%lld samples of %s)\n", r.loss, r.mae, r.mse,
-               (long long)r.n, nn_dataset_source(ds));
+        printf("loss %.4f  mse %.4f  mae %.4f  r2 %.4f  (%lld samples of %s)\n", r.loss, r.mse,
+               r.mae, rep.r2, (long long)r.n, nn_dataset_source(ds));
     } else {
         printf("accuracy %.4f  loss %.4f  (%lld samples of %s)\n", r.accuracy, r.loss,
                (long long)r.n, nn_dataset_source(ds));
+        cli_eval_report_print(m, &rep, o.confusion);
     }
+    if (o.confusion && !rep.confusion)
+        fprintf(stderr, "nn eval: --confusion: no confusion matrix for a %s\n",
+                regression ? "regression model" : "model of several sigmoid outputs");
     rc = 0;
 done:
+    cli_eval_report_free(&rep);
     nn_dataset_free(ds);
     cli_recorded_close(&rec);
     nn_model_free(m);
