@@ -51,7 +51,16 @@ CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps check test test-mpi bench-mpi run asan ubsan install uninstall clean fuzz bench example portable
 
-all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn $(MPI_PLUGIN)
+all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn $(MPI_PLUGIN) $(BUILD)/nn.1 $(BUILD)/nn.bash
+
+# The manual page nn(1) and bash completion, generated from nn's own help
+# texts (so they list exactly its commands and flags).
+$(BUILD)/nn.1: $(BUILD)/nn scripts/gen-man.sh
+	$(if $(V),,@echo "  GEN     $@")
+	$(Q)scripts/gen-man.sh $(BUILD)/nn > $@.tmp && mv $@.tmp $@
+$(BUILD)/nn.bash: $(BUILD)/nn scripts/gen-completion.sh
+	$(if $(V),,@echo "  GEN     $@")
+	$(Q)scripts/gen-completion.sh $(BUILD)/nn > $@.tmp && mv $@.tmp $@
 
 deps:
 	@scripts/install-deps.sh
@@ -121,7 +130,7 @@ $(BUILD)/test_runner: $(TEST_OBJ) $(TESTING_OBJ) $(BUILD)/libnn.a
 	$(if $(V),,@echo "  LD      $@")
 	$(Q)$(CC) -o $@ $(TEST_OBJ) $(TESTING_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LIBS) -lcmocka
 
-test: $(BUILD)/test_runner $(BUILD)/nn $(BUILD)/libnn.so
+test: $(BUILD)/test_runner $(BUILD)/nn $(BUILD)/libnn.so $(BUILD)/nn.1 $(BUILD)/nn.bash
 	$(BUILD)/test_runner
 
 # `mpirun -np N nn train` end to end (tests/test_mpi.c; skipped by `test`).
@@ -154,6 +163,9 @@ portable:
 STAGE = $(CURDIR)/$(BUILD)/stage
 example: all
 	@rm -rf $(STAGE) && $(MAKE) --no-print-directory install PREFIX=$(STAGE) >/dev/null
+	@grep -q '^\.TH NN 1' $(STAGE)/share/man/man1/nn.1 && \
+	    grep -q -- '--optim' $(STAGE)/share/bash-completion/completions/nn \
+	    || { echo "example: nn.1 or the bash completion not installed"; exit 1; }
 	$(CC) -std=c11 -Wall -Wextra -Werror examples/embed.c -o $(BUILD)/embed \
 	    $$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs nn) \
 	    -Wl,-rpath,$(STAGE)/lib
@@ -209,6 +221,9 @@ install: all
 	ln -sf libnn.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libnn.so
 	install -m 755 $(BUILD)/nn $(DESTDIR)$(PREFIX)/bin/nn
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 644 $(BUILD)/nn.1 $(DESTDIR)$(PREFIX)/share/man/man1/nn.1
+	install -m 644 $(BUILD)/nn.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/nn
 	$(if $(MPI_PLUGIN),install -d $(DESTDIR)$(PREFIX)/lib/nn && \
 	    install -m 755 $(MPI_PLUGIN) $(DESTDIR)$(PREFIX)/lib/nn/nn-mpi.so)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
@@ -219,7 +234,9 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/nn.h $(DESTDIR)$(PREFIX)/lib/libnn.a \
 	    $(DESTDIR)$(PREFIX)/lib/libnn.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME) \
 	    $(DESTDIR)$(PREFIX)/lib/libnn.so $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc \
-	    $(DESTDIR)$(PREFIX)/bin/nn $(DESTDIR)$(PREFIX)/lib/nn/nn-mpi.so
+	    $(DESTDIR)$(PREFIX)/bin/nn $(DESTDIR)$(PREFIX)/lib/nn/nn-mpi.so \
+	    $(DESTDIR)$(PREFIX)/share/man/man1/nn.1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/nn
 	-rmdir $(DESTDIR)$(PREFIX)/lib/nn 2>/dev/null
 
 # libFuzzer targets: fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput; its seed

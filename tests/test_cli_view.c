@@ -329,9 +329,73 @@ static void eval_regression_r2(void **state)
     assert_non_null(strstr(out, "needs a classifier"));
 }
 
+/* The build's manual page and bash completion (make test builds them from
+ * nn's help texts): the page documents every command and a new flag; the
+ * completion completes commands, train's flags, optimizer and schedule
+ * names; make install puts both under PREFIX/share and uninstall removes
+ * them. */
+static void man_page_and_completion(void **state)
+{
+    (void)state;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/nn.1", build_dir);
+    if (access(path, R_OK) != 0)
+        fail_msg("%s missing: make test builds it (scripts/gen-man.sh)", path);
+    int rc = run(out, sizeof out, "cat %s", path);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, ".TH NN 1"));
+    assert_non_null(strstr(out, ".SH \"NN SUMMARY\""));
+    assert_non_null(strstr(out, ".SH \"NN EVAL\""));
+    assert_non_null(strstr(out, ".B \\-\\-confusion"));
+    assert_non_null(strstr(out, ".SH \"MODEL SPECS\""));
+    if (system("command -v groff >/dev/null 2>&1") == 0) {
+        rc = run(out, sizeof out, "groff -man -Tutf8 -ww -z %s", path);
+        assert_int_equal(rc, 0);
+        assert_string_equal(out, ""); /* no roff warnings */
+    }
+    snprintf(path, sizeof path, "%s/nn.bash", build_dir);
+    if (access(path, R_OK) != 0)
+        fail_msg("%s missing: make test builds it (scripts/gen-completion.sh)", path);
+    static const struct { const char *words; int cword; const char *want, *not; } cases[] = {
+        {"nn su", 1, "summary", "train"},
+        {"nn train --opt", 2, "--optim", "--confusion"},
+        {"nn train --epo", 2, "--epochs", NULL},
+        {"nn eval --con", 2, "--confusion", NULL},
+        {"nn train --optim ada", 3, "adam adamw", "sgd"},
+        {"nn train --schedule c", 3, "constant cos", "step"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rc = run(out, sizeof out,
+                 "bash -c 'source %s; COMP_WORDS=(%s); COMP_CWORD=%d; _nn; echo \"${COMPREPLY[*]}\"'",
+                 path, cases[i].words, cases[i].cword);
+        if (rc != 0 || !strstr(out, cases[i].want) || (cases[i].not && strstr(out, cases[i].not)))
+            fail_msg("completing '%s': '%s' (want '%s')", cases[i].words, out, cases[i].want);
+    }
+    /* every flag nn help train lists is offered after "nn train --" */
+    rc = run(out, sizeof out,
+             "bash -c 'source %s; COMP_WORDS=(nn train --); COMP_CWORD=2; _nn; "
+             "printf \"%%s\\n\" \"${COMPREPLY[@]}\"' | sort > %s/got && "
+             "%s help train | awk \"/^  --/ {print \\$1}\" | sort > %s/want && "
+             "diff %s/want %s/got",
+             path, dir, nn_bin, dir, dir, dir);
+    if (rc != 0)
+        fail_msg("train's flags and their completion differ: %s", out);
+    /* make install and uninstall (dry run) name both files */
+    rc = run(out, sizeof out, "make -n -C %s/.. BUILD=%s install uninstall PREFIX=/stage",
+             build_dir, strrchr(build_dir, '/') + 1);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "/stage/share/man/man1/nn.1"));
+    assert_non_null(strstr(out, "/stage/share/bash-completion/completions/nn"));
+    const char *rm = strstr(out, "rm -f");
+    assert_non_null(rm);
+    assert_non_null(strstr(rm, "/stage/share/man/man1/nn.1"));
+    assert_non_null(strstr(rm, "/stage/share/bash-completion/completions/nn"));
+}
+
 NN_GROUP_FIXTURE(cli_view, setup, teardown,
                  cmocka_unit_test(graph_nodes_in_order),
                  cmocka_unit_test(summary_layer_table),
                  cmocka_unit_test(info_layers_optimizer_regression),
                  cmocka_unit_test(eval_confusion_top_k),
-                 cmocka_unit_test(eval_regression_r2))
+                 cmocka_unit_test(eval_regression_r2),
+                 cmocka_unit_test(man_page_and_completion))
