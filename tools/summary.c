@@ -161,7 +161,13 @@ int cmd_summary(int argc, char **argv)
         return 1;
     }
     if (o.json) {
-        printf("{\"model\": \"%s\", ", nn_model_spec(m));
+        printf("{\"model\": \"");
+        for (const char *c = nn_model_spec(m); *c; c++) { /* JSON-escaped */
+            if (*c == '"' || *c == '\\')
+                putchar('\\');
+            putchar((unsigned char)*c < 32 ? ' ' : *c);
+        }
+        printf("\", ");
         cli_layer_table(stdout, m, true);
         printf("}\n");
     } else {
