@@ -1065,6 +1065,7 @@ static void bad_inputs_fail_clearly(void **state)
         {"predict BARE", "--input"},
         {"info TRUNC", "trunc.safetensors"},
         {"frobnicate", "frobnicate"},
+        {"trian --epochs 1", "did you mean 'train'?"},
         {"help frobnicate", "frobnicate"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -272,6 +272,15 @@ int main(int argc, char **argv)
         return cmd_plot(argc - 2, argv + 2);
     if (strcmp(cmd, "import") == 0)
         return cmd_import(argc - 2, argv + 2);
+    const char *names[NCMD];
+    for (size_t i = 0; i < NCMD; i++)
+        names[i] = commands[i].name;
+    const char *near = cli_nearest(cmd, names, (int)NCMD);
+    if (near) {
+        fprintf(stderr, "nn: unknown command '%s' (did you mean '%s'? see: nn help)\n", cmd,
+                near);
+        return 2;
+    }
     fprintf(stderr, "nn: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;
