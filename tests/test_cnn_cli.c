@@ -317,14 +317,31 @@ static void predict_png_with_cnn(void **state)
     snprintf(large, sizeof large, "%s/large.png", dir);
     assert_true(stbi_write_png(large, 20, 20, 1, big, 20));
     rc = run("%s predict %s/png.safetensors --input %s", nn_bin, dir, cross);
-    if (rc || !strstr(out, "0: class 2"))
+    char want[600];
+    snprintf(want, sizeof want, "%s: class 2", cross); /* the line names its file */
+    if (rc || !strstr(out, want))
         fail_msg("predict on a grey cross (class 2): %s", out);
     rc = run("%s predict %s/png.safetensors --input %s --json", nn_bin, dir, hbar);
     if (rc || !strstr(out, "\"class\": 0"))
         fail_msg("predict on a colour horizontal bar (class 0): %s", out);
     rc = run("%s predict %s/png.safetensors --input %s", nn_bin, dir, large);
-    if (rc != 1 || !strstr(out, "20 x 20") || !strstr(out, "12 x 12"))
+    if (rc != 1 || !strstr(out, "20 x 20") || !strstr(out, "12 x 12") || !strstr(out, "--resize"))
         fail_msg("predict on a 20x20 image for a 12x12 model: %s", out);
+    rc = run("%s predict %s/png.safetensors --input %s --resize", nn_bin, dir, large);
+    if (rc || !strstr(out, "large.png: class"))
+        fail_msg("predict with --resize: %s", out);
+    /* a folder: a file that is not an image is skipped with a warning,
+     * every line names its file */
+    char folder[512], cmd[2700];
+    snprintf(folder, sizeof folder, "%s/inputs", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s %s %s/ && echo notes > %s/README.txt",
+             folder, cross, hbar, folder, folder);
+    assert_int_equal(system(cmd), 0);
+    rc = run("%s predict %s/png.safetensors --input %s/", nn_bin, dir, folder);
+    if (rc || !strstr(out, "warning: skipping") || !strstr(out, "README.txt") ||
+        !strstr(out, "/inputs/cross.png: class 2") || !strstr(out, "/inputs/hbar.png: class 0") ||
+        strstr(out, "//"))
+        fail_msg("predict on a folder with a text file: %s", out);
 }
 
 /* PyTorch rebuilds a CNN checkpoint (conv, batch norm 2-D and 1-D, both

@@ -156,6 +156,24 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Whether a file starts like an image the loader reads (PNG, JPEG, BMP,
+ * GIF, PNM): a folder's other files are skipped, with a warning. */
+static bool looks_like_image(const char *path)
+{
+    unsigned char m[8] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    size_t k = fread(m, 1, sizeof m, f);
+    fclose(f);
+    if (k < 4)
+        return false;
+    return (m[0] == 0x89 && m[1] == 'P' && m[2] == 'N' && m[3] == 'G') ||
+           (m[0] == 0xff && m[1] == 0xd8) || (m[0] == 'B' && m[1] == 'M') ||
+           (m[0] == 'G' && m[1] == 'I' && m[2] == 'F' && m[3] == '8') ||
+           (m[0] == 'P' && m[1] >= '1' && m[1] <= '6');
+}
+
 static char **folder_files(const char *dir, int64_t *n)
 {
     *n = 0;
@@ -173,8 +191,17 @@ static char **folder_files(const char *dir, int64_t *n)
         struct stat sb;
         if (!p)
             break;
-        snprintf(p, len, "%s/%s", dir, e->d_name);
+        size_t dl = strlen(dir);
+        while (dl > 1 && dir[dl - 1] == '/') /* "dir/" names files "dir/f", not "dir//f" */
+            dl--;
+        snprintf(p, len, "%.*s/%s", (int)dl, dir, e->d_name);
         if (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+            free(p);
+            continue;
+        }
+        if (!looks_like_image(p)) {
+            fprintf(stderr, "nn predict: warning: skipping %s: not an image (PNG, JPEG, BMP, "
+                    "GIF or PNM)\n", p);
             free(p);
             continue;
         }
@@ -264,13 +291,26 @@ static nn_dataset *load_inputs1(nn_ctx *ctx, struct opts *o, const char *in, con
     if (stat(in, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         *names = folder_files(in, nnames);
         if (!*names) {
-            cli_fail("predict", "%s: no files in this folder", in);
+            cli_fail("predict", "%s: no images in this folder", in);
             return NULL;
         }
-        return nn_dataset_load_image_files(ctx, (const char *const *)*names, *nnames, &io);
+    } else { /* one image: its line names it too */
+        *names = malloc(sizeof **names);
+        if (!*names || !((*names)[0] = strdup(in))) {
+            free(*names);
+            *names = NULL;
+            cli_fail("predict", "out of memory");
+            return NULL;
+        }
+        *nnames = 1;
     }
-    const char *paths[1] = {in};
-    return nn_dataset_load_image_files(ctx, paths, 1, &io);
+    nn_dataset *ds = nn_dataset_load_image_files(ctx, (const char *const *)*names, *nnames, &io);
+    if (!ds && !io.resize && strstr(nn_ctx_error(ctx), "resizing")) {
+        cli_fail("predict", "%s; give --resize to bring it to the model's %d x %d",
+                 nn_ctx_error(ctx), io.width, io.height);
+        nn_ctx_clear_error(ctx);
+    }
+    return ds;
 }
 
 /* The inputs to predict: --input, or the data source the checkpoint
