@@ -233,7 +233,7 @@ static void image_folder_and_predict(void **state)
              dir, abs);
     if (rc != 0)
         fail_msg("predict failed (%d): %s", rc, out);
-    if (!strstr(out, "0: class 0 (circle)"))
+    if (!strstr(out, "circle/a.png: class 0 (circle)"))
         fail_msg("circle/a.png: %s", out);
     /* a folder of images: one line per file, named. In grey, square/c.png
      * (RGBA) has the pixels of both circles, so the model gives it their
