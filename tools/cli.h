@@ -36,6 +36,7 @@ struct opts {
     bool decoupled, amsgrad, centered;
     /* files and output */
     const char *out, *resume, *config, *log, *plot;
+    const char *stats; /* train: per-layer statistics CSV */
     bool quiet, json, all, force;
     const char *op;
     int64_t top;
@@ -125,6 +126,7 @@ struct cli_recorded {
     nn_checkpoint *ck;
     const struct nn_checkpoint_info *info;
     const char *data, *label, *task, *val, *test, *init, *seed, *augment, *header;
+    const char *stats; /* the --stats CSV, NULL if none */
     double val_split;       /* 0: none */
     bool has_dropout;
     float dropout;          /* 0.5 when not recorded */
