@@ -1202,6 +1202,24 @@ static void stats_flag_csv_info_resume(void **state)
         assert_int_equal(lines_starting(st, pre), 1);
     }
     assert_int_equal(lines_starting(st, "4,"), 0);
+    /* --plot with --stats: a third panel makes the PNG taller (IHDR height) */
+    unsigned heights[2];
+    for (int with = 0; with <= 1; with++) {
+        char png[512];
+        snprintf(png, sizeof png, "%s/stats_plot%d.png", dir, with);
+        rc = run(out, sizeof out, "%s train %s --epochs 2 %s%s --plot %s --out %s/stats_p.safetensors"
+                 " --force", nn_bin, flags, with ? "--stats " : "", with ? st2 : "", png, dir);
+        if (rc)
+            fail_msg("%s", out);
+        char *buf = NULL;
+        long n = slurp(png, &buf);
+        assert_true(n > 24);
+        const unsigned char *u = (const unsigned char *)buf;
+        heights[with] = (unsigned)u[20] << 24 | (unsigned)u[21] << 16 | (unsigned)u[22] << 8 | u[23];
+        free(buf);
+    }
+    print_message("plot heights: %u without --stats, %u with\n", heights[0], heights[1]);
+    assert_true(heights[1] > heights[0] + 200);
     rc = run(out, sizeof out, "%s info %s", nn_bin, a);
     assert_int_equal(rc, 0);
     if (!strstr(out, "layer_stats  epoch 3") || !strstr(out, "relu1") ||

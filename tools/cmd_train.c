@@ -745,7 +745,8 @@ static bool write_plot(struct run *r)
     char title[300];
     snprintf(title, sizeof title, "%s on %s; training metrics: %s", nn_model_spec(r->m),
              r->data, r->tc.train_eval ? "eval mode" : "running, dropout on");
-    if (!cli_plot(o->plot, h, n, r->regression, title, r->tested ? &r->tm : NULL))
+    if (!cli_plot_stats(o->plot, h, n, r->regression, title, r->tested ? &r->tm : NULL,
+                        o->stats))
         return false;
     if (!o->quiet)
         printf("plot written to %s\n", o->plot);
