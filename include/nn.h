@@ -1339,14 +1339,17 @@ struct nn_layer_stat {
                           sample: a feature, or a channel-row-column of a conv
                           map); NAN for other nodes */
     double grad_norm;  /* L2 norm of the node's gradient from the last backward
-                          pass (NAN when the node has no gradient) */
+                          pass (NAN when the node has none, or when from is
+                          given and does not depend on it) */
 };
 
 /* The statistics of g's compiled nodes from its current values and
- * gradients (after nn_forward and nn_backward). Writes min(count, cap)
- * entries to out (which may be NULL when cap is 0) and returns the count
- * (-1 with a message in the context if g is not compiled). */
-NN_API int nn_layer_stats(const nn_graph *g, struct nn_layer_stat *out, int cap);
+ * gradients (after nn_forward and nn_backward from `from`, the loss; NULL:
+ * every gradient as it stands). Writes min(count, cap) entries to out
+ * (which may be NULL when cap is 0) and returns the count (-1 with a
+ * message in the context if g is not compiled or out of memory). */
+NN_API int nn_layer_stats(const nn_graph *g, const nn_node *from, struct nn_layer_stat *out,
+                          int cap);
 
 /* Feeds the first min(n, max batch, samples) samples of src to the model
  * in evaluation mode (no dropout; batch normalization uses its running

@@ -5,6 +5,7 @@
 #include "nn_impl.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 static bool wanted(const nn_node *n)
 {
@@ -16,7 +17,7 @@ static bool wanted(const nn_node *n)
            n->op != NN_OP_CONST;
 }
 
-static void fill(const nn_node *n, struct nn_layer_stat *s)
+static void fill(const nn_node *n, bool reached, struct nn_layer_stat *s)
 {
     bool param = n->op == NN_OP_PARAM;
     int64_t total = nn_numel(n);
@@ -61,7 +62,9 @@ static void fill(const nn_node *n, struct nn_layer_stat *s)
         s->dead = (double)dead / (double)units;
     }
     s->grad_norm = NAN;
-    if (n->grad && !n->grad_stale) {
+    if (!reached) {
+        /* the backward pass did not reach it: its buffer holds no gradient */
+    } else if (n->grad && !n->grad_stale) {
         double g2 = 0;
         for (int64_t i = 0; i < total; i++)
             g2 += (double)n->grad[i] * (double)n->grad[i];
@@ -71,11 +74,27 @@ static void fill(const nn_node *n, struct nn_layer_stat *s)
     }
 }
 
-int nn_layer_stats(const nn_graph *g, struct nn_layer_stat *out, int cap)
+int nn_layer_stats(const nn_graph *g, const nn_node *from, struct nn_layer_stat *out, int cap)
 {
     if (!g->compiled) {
         nn_fail(g->ctx, NN_ERR_STATE, "layer statistics: the graph is not compiled");
         return -1;
+    }
+    /* the nodes from depends on: the order is topological, so one sweep
+     * from its end marks every ancestor */
+    bool *reach = NULL;
+    if (from && out && cap > 0) {
+        if (!(reach = calloc((size_t)g->nnodes, sizeof *reach))) {
+            nn_fail(g->ctx, NN_ERR_NOMEM, "layer statistics: out of memory");
+            return -1;
+        }
+        reach[from->id] = true;
+        for (int i = g->norder - 1; i >= 0; i--) {
+            const nn_node *n = g->order[i];
+            if (reach[n->id])
+                for (int k = 0; k < n->nin; k++)
+                    reach[n->in[k]->id] = true;
+        }
     }
     int count = 0;
     for (int i = 0; i < g->norder; i++) {
@@ -83,8 +102,9 @@ int nn_layer_stats(const nn_graph *g, struct nn_layer_stat *out, int cap)
         if (!wanted(n))
             continue;
         if (out && count < cap)
-            fill(n, &out[count]);
+            fill(n, !reach || reach[n->id], &out[count]);
         count++;
     }
+    free(reach);
     return count;
 }

@@ -254,7 +254,7 @@ nn_status nn_model_layer_stats(nn_model *m, const struct nn_source *src, int64_t
         st = nn_backward(g, nn_model_loss(m));
     }
     if (st == NN_OK)
-        *count = nn_layer_stats(g, out, cap);
+        *count = nn_layer_stats(g, nn_model_loss(m), out, cap);
     nn_zero_grad(g);
     nn_graph_set_training(g, training);
     free(idx);

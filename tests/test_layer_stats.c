@@ -39,8 +39,9 @@ static void hand_computed_values(void **state)
     nn_node *h = nn_relu(g, z);
     assert_ok(ctx, nn_node_set_name(h, "relu1"));
     nn_node *loss = nn_sum(g, h);
-    assert_ok(ctx, nn_graph_compile(g, &loss, 1, 2));
-    assert_int_equal(nn_layer_stats(g, NULL, 0), 3); /* w, matmul, relu1 */
+    nn_node *side = nn_tanh(g, z); /* an output the loss does not depend on */
+    assert_ok(ctx, nn_graph_compile(g, (nn_node *[]){loss, side}, 2, 2));
+    assert_int_equal(nn_layer_stats(g, NULL, NULL, 0), 4); /* w, matmul, relu1, tanh */
     const float W[6] = {1, 0, 0, 1, -1, -1}, X[4] = {1, 2, 3, -1};
     memcpy(nn_value_mut(w), W, sizeof W);
     assert_ok(ctx, nn_feed(g, x, X, 2));
@@ -48,8 +49,11 @@ static void hand_computed_values(void **state)
     nn_zero_grad(g);
     assert_ok(ctx, nn_backward(g, loss));
     struct nn_layer_stat s[8];
-    int n = nn_layer_stats(g, s, 8);
-    assert_int_equal(n, 3);
+    int n = nn_layer_stats(g, loss, s, 8);
+    assert_int_equal(n, 4);
+    /* the backward pass from the loss never reached the side output */
+    assert_true(isnan(find(s, n, nn_node_name(side))->grad_norm));
+    assert_false(isnan(find(s, n, nn_node_name(side))->mean));
     const struct nn_layer_stat *r = find(s, n, "relu1"), *p = find(s, n, "w");
     assert_string_equal(r->op, "relu");
     assert_false(r->is_param);
@@ -69,7 +73,7 @@ static void hand_computed_values(void **state)
     /* a capacity smaller than the count writes only what fits */
     struct nn_layer_stat one[2];
     memset(one, 0, sizeof one);
-    assert_int_equal(nn_layer_stats(g, one, 1), 3);
+    assert_int_equal(nn_layer_stats(g, loss, one, 1), 4);
     assert_null(one[1].name);
     nn_graph_free(g);
     nn_ctx_free(ctx);
@@ -80,7 +84,7 @@ static void not_compiled_is_an_error(void **state)
     (void)state;
     nn_ctx *ctx = new_ctx(1);
     nn_graph *g = nn_graph_new(ctx);
-    assert_int_equal(nn_layer_stats(g, NULL, 0), -1);
+    assert_int_equal(nn_layer_stats(g, NULL, NULL, 0), -1);
     assert_non_null(strstr(nn_ctx_error(ctx), "not compiled"));
     nn_graph_free(g);
     nn_ctx_free(ctx);

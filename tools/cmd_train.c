@@ -603,7 +603,7 @@ static bool open_outputs(struct run *r)
         }
         if (!cont)
             fprintf(r->stats, "epoch,layer,op,kind,units,mean,std,unit_std,dead,grad_norm\n");
-        r->nls = nn_layer_stats(nn_model_graph(r->m), NULL, 0);
+        r->nls = nn_layer_stats(nn_model_graph(r->m), NULL, NULL, 0);
         r->stats_cap = (size_t)(r->nls > 0 ? r->nls : 0) * 160 + 128;
         r->stats_text = malloc(r->stats_cap);
         r->ls = malloc((size_t)(r->nls > 0 ? r->nls : 1) * sizeof *r->ls);
