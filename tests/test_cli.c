@@ -1207,15 +1207,17 @@ static void stats_flag_csv_info_resume(void **state)
     for (int with = 0; with <= 1; with++) {
         char png[512];
         snprintf(png, sizeof png, "%s/stats_plot%d.png", dir, with);
-        rc = run(out, sizeof out, "%s train %s --epochs 2 %s%s --plot %s --out %s/stats_p.safetensors"
-                 " --force", nn_bin, flags, with ? "--stats " : "", with ? st2 : "", png, dir);
+        rc = run(out, sizeof out,
+                 "%s train %s --epochs 2 %s%s --plot %s --out %s/stats_p.safetensors --force",
+                 nn_bin, flags, with ? "--stats " : "", with ? st2 : "", png, dir);
         if (rc)
             fail_msg("%s", out);
         char *buf = NULL;
         long n = slurp(png, &buf);
         assert_true(n > 24);
         const unsigned char *u = (const unsigned char *)buf;
-        heights[with] = (unsigned)u[20] << 24 | (unsigned)u[21] << 16 | (unsigned)u[22] << 8 | u[23];
+        heights[with] =
+            (unsigned)u[20] << 24 | (unsigned)u[21] << 16 | (unsigned)u[22] << 8 | u[23];
         free(buf);
     }
     print_message("plot heights: %u without --stats, %u with\n", heights[0], heights[1]);
