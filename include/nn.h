@@ -1323,6 +1323,49 @@ struct nn_dist {
 NN_API nn_status nn_evaluate_dist(nn_model *m, const struct nn_source *src,
                                   const struct nn_dist *d, struct nn_metrics *out);
 
+/* Per-layer statistics (src/layer_stats.c): what a network computes, layer
+ * by layer, to see vanishing gradients, dead relu units or the symmetry of
+ * a constant initialization. One entry per compiled node that is a batched
+ * activation (not an input) or a trainable parameter, in compiled order;
+ * a model's nodes are named after its layers (dense1, relu1, conv1 ...). */
+struct nn_layer_stat {
+    const char *name;  /* the node's name (owned by the graph) */
+    const char *op;    /* its op ("relu", "matmul", "param" ...) */
+    bool is_param;     /* a trainable parameter (a weight or bias) */
+    int64_t units;     /* elements per sample (activations) or in all (parameters) */
+    double mean, std;  /* mean and population standard deviation of every
+                          value at the current batch (parameters: the weights) */
+    double unit_std;   /* activations: the standard deviation across a sample's
+                          units, averaged over the batch's samples; 0 when every
+                          unit computes the same function (constant initialization);
+                          NAN for parameters */
+    double dead;       /* relu nodes: the fraction of units that are 0 for every
+                          sample of the batch (a unit is one element of a
+                          sample: a feature, or a channel-row-column of a conv
+                          map); NAN for other nodes */
+    double grad_norm;  /* L2 norm of the node's gradient from the last backward
+                          pass (NAN when the node has none, or when from is
+                          given and does not depend on it) */
+};
+
+/* The statistics of g's compiled nodes from its current values and
+ * gradients (after nn_forward and nn_backward from `from`, the loss; NULL:
+ * every gradient as it stands). Writes min(count, cap) entries to out
+ * (which may be NULL when cap is 0) and returns the count (-1 with a
+ * message in the context if g is not compiled or out of memory). */
+NN_API int nn_layer_stats(const nn_graph *g, const nn_node *from, struct nn_layer_stat *out,
+                          int cap);
+
+/* Feeds the first min(n, max batch, samples) samples of src to the model
+ * in evaluation mode (no dropout; batch normalization uses its running
+ * statistics and does not update them), runs forward and backward from the
+ * loss, then fills out as nn_layer_stats and zeroes the gradients again:
+ * the weights, the optimizer and the random generator are untouched, so
+ * training with or without this between epochs gives the same weights.
+ * *count gets the number of entries (as nn_layer_stats' return). */
+NN_API nn_status nn_model_layer_stats(nn_model *m, const struct nn_source *src, int64_t n,
+                                      struct nn_layer_stat *out, int cap, int *count);
+
 struct nn_epoch_stats {
     int epoch;               /* 1-based */
     struct nn_metrics train; /* running averages over the epoch's batches, or

@@ -217,6 +217,51 @@ static nn_status evaluate_range(nn_model *m, const struct nn_source *src,
     return st;
 }
 
+nn_status nn_model_layer_stats(nn_model *m, const struct nn_source *src, int64_t n,
+                               struct nn_layer_stat *out, int cap, int *count)
+{
+    nn_graph *g = nn_model_graph(m);
+    *count = 0;
+    enum nn_feed_kind kind;
+    nn_status st = nn_source_check(m, src, "layer statistics", &kind);
+    if (st != NN_OK)
+        return st;
+    int64_t k = n < nn_model_max_batch(m) ? n : nn_model_max_batch(m);
+    if (k > src->n)
+        k = src->n;
+    if (k < 1)
+        return nn_fail(g->ctx, NN_ERR_INVALID,
+                       "layer statistics: need at least 1 sample, got %lld (the source "
+                       "has %lld)", (long long)n, (long long)src->n);
+    int64_t *idx = malloc((size_t)k * sizeof *idx);
+    int32_t *scratch = malloc((size_t)k * sizeof *scratch);
+    if (!idx || !scratch) {
+        free(idx);
+        free(scratch);
+        return nn_fail(g->ctx, NN_ERR_NOMEM, "layer statistics: out of memory");
+    }
+    for (int64_t j = 0; j < k; j++)
+        idx[j] = j;
+    bool training = g->training;
+    nn_graph_set_training(g, false);
+    if (src->begin_pass) /* samples as they are */
+        src->begin_pass(src->self, -1);
+    st = feed(m, src, kind, scratch, idx, k);
+    if (st == NN_OK)
+        st = nn_forward(g);
+    if (st == NN_OK) {
+        nn_zero_grad(g);
+        st = nn_backward(g, nn_model_loss(m));
+    }
+    if (st == NN_OK)
+        *count = nn_layer_stats(g, nn_model_loss(m), out, cap);
+    nn_zero_grad(g);
+    nn_graph_set_training(g, training);
+    free(idx);
+    free(scratch);
+    return st;
+}
+
 nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn_metrics *out)
 {
     return nn_evaluate_dist(m, src, NULL, out);

@@ -1156,8 +1156,98 @@ static void help_documents_every_flag(void **state)
     assert_non_null(strstr(out, "most likely classes (default 3)"));
 }
 
+/* Counts the lines of a file that start with prefix. */
+static int lines_starting(const char *path, const char *prefix)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        fail_msg("cannot read %s", path);
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strncmp(line, prefix, strlen(prefix)) == 0;
+    fclose(f);
+    return n;
+}
+
+/* nn train --stats: the per-layer CSV after every epoch, the same weights
+ * as without it (dropout included), nn info shows the last epoch's, and a
+ * resumed run appends to the recorded file. */
+static void stats_flag_csv_info_resume(void **state)
+{
+    (void)state;
+    const char *common = "--data %s/blobs.csv --label kind --model '4 dense:16 relu dropout:0.3 "
+                         "dense:8 sigmoid dense:3' --batch 32 --seed 3 --optim adam "
+                         "--threads 1 --quiet";
+    char flags[1024], a[512], b[512], st[512], st2[512];
+    snprintf(flags, sizeof flags, common, dir);
+    snprintf(a, sizeof a, "%s/stats_a.safetensors", dir);
+    snprintf(b, sizeof b, "%s/stats_b.safetensors", dir);
+    snprintf(st, sizeof st, "%s/stats.csv", dir);
+    snprintf(st2, sizeof st2, "%s/stats2.csv", dir);
+    int rc = run(out, sizeof out, "%s train %s --epochs 3 --stats %s --out %s", nn_bin, flags,
+                 st, a);
+    if (rc)
+        fail_msg("%s", out);
+    rc = run(out, sizeof out, "%s train %s --epochs 3 --out %s", nn_bin, flags, b);
+    if (rc)
+        fail_msg("%s", out);
+    same_tensors(a, b);
+    assert_int_equal(lines_starting(st, "epoch,layer,op,kind,units,mean,std,unit_std,dead,"
+                                        "grad_norm\n"), 1);
+    for (int e = 1; e <= 3; e++) {
+        char pre[64];
+        snprintf(pre, sizeof pre, "%d,relu1,relu,activation,16,", e);
+        assert_int_equal(lines_starting(st, pre), 1);
+        snprintf(pre, sizeof pre, "%d,dense1.weight,param,param,64,", e);
+        assert_int_equal(lines_starting(st, pre), 1);
+    }
+    assert_int_equal(lines_starting(st, "4,"), 0);
+    /* --plot with --stats: a third panel makes the PNG taller (IHDR height) */
+    unsigned heights[2];
+    for (int with = 0; with <= 1; with++) {
+        char png[512];
+        snprintf(png, sizeof png, "%s/stats_plot%d.png", dir, with);
+        rc = run(out, sizeof out,
+                 "%s train %s --epochs 2 %s%s --plot %s --out %s/stats_p.safetensors --force",
+                 nn_bin, flags, with ? "--stats " : "", with ? st2 : "", png, dir);
+        if (rc)
+            fail_msg("%s", out);
+        char *buf = NULL;
+        long n = slurp(png, &buf);
+        assert_true(n > 24);
+        const unsigned char *u = (const unsigned char *)buf;
+        heights[with] =
+            (unsigned)u[20] << 24 | (unsigned)u[21] << 16 | (unsigned)u[22] << 8 | u[23];
+        free(buf);
+    }
+    print_message("plot heights: %u without --stats, %u with\n", heights[0], heights[1]);
+    assert_true(heights[1] > heights[0] + 200);
+    rc = run(out, sizeof out, "%s info %s", nn_bin, a);
+    assert_int_equal(rc, 0);
+    if (!strstr(out, "layer_stats  epoch 3") || !strstr(out, "relu1") ||
+        !strstr(out, "dead ") || !strstr(out, "|grad| "))
+        fail_msg("nn info lacks the last epoch's statistics:\n%s", out);
+    /* resume: the recorded --stats file goes on, and the weights are those
+     * of the uninterrupted run */
+    char part[512];
+    snprintf(part, sizeof part, "%s/stats_part.safetensors", dir);
+    rc = run(out, sizeof out, "%s train %s --epochs 2 --stats %s --out %s", nn_bin, flags, st2,
+             part);
+    if (rc)
+        fail_msg("%s", out);
+    assert_int_equal(lines_starting(st2, "3,"), 0);
+    rc = run(out, sizeof out, "%s train --resume %s --epochs 3 --quiet", nn_bin, part);
+    if (rc)
+        fail_msg("%s", out);
+    assert_int_equal(lines_starting(st2, "epoch,"), 1);
+    assert_int_equal(lines_starting(st2, "3,relu1,relu,activation,16,"), 1);
+    same_tensors(a, part);
+}
+
 NN_GROUP_FIXTURE(cli, setup, teardown,
                  cmocka_unit_test(trains_and_eval_reproduces),
+                 cmocka_unit_test(stats_flag_csv_info_resume),
                  cmocka_unit_test(test_file_missing_a_class),
                  cmocka_unit_test(regression_csv),
                  cmocka_unit_test(binary_sigmoid_csv),

@@ -37,6 +37,7 @@ struct opts {
     bool decoupled, amsgrad, centered;
     /* files and output */
     const char *out, *resume, *config, *log, *plot;
+    const char *stats; /* train: per-layer statistics CSV */
     bool quiet, json, all, force;
     bool confusion; /* eval */
     const char *op;
@@ -95,6 +96,11 @@ void cli_print_epoch(const struct nn_epoch_stats *s, bool regression, bool tty);
  * the test result as a line when test is not NULL, to a PNG file. Returns false after printing an error. */
 bool cli_plot(const char *path, const struct nn_epoch_stats *h, int n, bool regression,
               const char *title, const struct nn_metrics *test);
+/* The same with a third panel below, when stats_csv (an nn train --stats
+ * file) can be read and holds weights: each weight's gradient norm per
+ * epoch on a log scale. */
+bool cli_plot_stats(const char *path, const struct nn_epoch_stats *h, int n, bool regression,
+                    const char *title, const struct nn_metrics *test, const char *stats_csv);
 
 /* ---- record.c: what nn train records in a checkpoint about its run ---- */
 
@@ -127,6 +133,7 @@ struct cli_recorded {
     nn_checkpoint *ck;
     const struct nn_checkpoint_info *info;
     const char *data, *label, *task, *val, *test, *init, *seed, *augment, *header;
+    const char *stats; /* the --stats CSV, NULL if none */
     double val_split;       /* 0: none */
     bool has_dropout;
     float dropout;          /* 0.5 when not recorded */

@@ -679,7 +679,7 @@ int cmd_info(int argc, char **argv)
         printf("%-12s %s\n", "norm", nn_norm_name(in->norm.kind));
     const char *keys[] = {"image", "augment", "data", "label", "task", "header", "val_split", "val_data", "test_data",
                           "seed", "init", "dropout", "threads", "created", "test",
-                          "imported_from"};
+                          "imported_from", "stats", "layer_stats"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const char *v = nn_checkpoint_meta(ck, keys[i]);
         if (v)

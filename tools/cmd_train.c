@@ -33,6 +33,11 @@ struct run {
     nn_trainer *t;
     struct cli_record record; /* extra checkpoint metadata */
     FILE *log;
+    FILE *stats;                /* --stats: per-layer statistics CSV */
+    struct nn_layer_stat *ls;   /* (nls) the last epoch's, from nn_model_layer_stats */
+    int nls;
+    char *stats_text;           /* the last epoch's, as the checkpoint records them */
+    size_t stats_cap;
     bool tty, regression;
     double last_draw;
     const char *out;
@@ -78,6 +83,45 @@ static void catch_interrupts(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* --stats: the layers' statistics on the training set's first batch
+ * (evaluation mode: the training trajectory does not change), appended to
+ * the CSV and kept as text for the checkpoint (nn info shows it). */
+static bool write_layer_stats(struct run *r, int epoch)
+{
+    int64_t n = r->tc.batch > 0 ? r->tc.batch : 64;
+    if (n > 256)
+        n = 256;
+    int count = 0;
+    if (nn_model_layer_stats(r->m, &r->s_tr, n, r->ls, r->nls, &count) != NN_OK) {
+        fprintf(stderr, "nn train: --stats: %s\n", nn_ctx_error(r->ctx));
+        return false;
+    }
+    if (count > r->nls)
+        count = r->nls; /* cannot be: the graph is the one counted */
+    size_t used = (size_t)snprintf(r->stats_text, r->stats_cap,
+                                   "epoch %d, on %lld training samples", epoch,
+                                   (long long)(n < r->s_tr.n ? n : r->s_tr.n));
+    for (int i = 0; i < count; i++) {
+        const struct nn_layer_stat *l = &r->ls[i];
+        fprintf(r->stats, "%d,%s,%s,%s,%lld,%.6g,%.6g,%.6g,%.6g,%.6g\n", epoch, l->name, l->op,
+                l->is_param ? "param" : "activation", (long long)l->units, l->mean, l->std,
+                l->unit_std, l->dead, l->grad_norm);
+        char spread[40] = "", dead[24] = "", grad[32] = "";
+        if (!isnan(l->unit_std))
+            snprintf(spread, sizeof spread, "  across units %.4g", l->unit_std);
+        if (!isnan(l->dead))
+            snprintf(dead, sizeof dead, "  dead %.3g", l->dead);
+        if (!isnan(l->grad_norm))
+            snprintf(grad, sizeof grad, "  |grad| %.4g", l->grad_norm);
+        if (used < r->stats_cap)
+            used += (size_t)snprintf(r->stats_text + used, r->stats_cap - used,
+                                     "\n  %-16s %-8s mean %.4g  std %.4g%s%s%s", l->name, l->op,
+                                     l->mean, l->std, spread, dead, grad);
+    }
+    fflush(r->stats);
+    return !ferror(r->stats);
+}
+
 static bool on_epoch(const struct nn_epoch_stats *s, void *user)
 {
     struct run *r = user;
@@ -91,6 +135,10 @@ static bool on_epoch(const struct nn_epoch_stats *s, void *user)
                 s->val.n ? (r->regression ? s->val.mae : s->val.accuracy) : NAN, s->lr,
                 s->seconds);
         fflush(r->log);
+    }
+    if (r->stats && !write_layer_stats(r, s->epoch)) {
+        r->failed = 1;
+        return false;
     }
     if (nn_checkpoint_save(r->out, r->m, r->t, r->record.keys, r->record.vals,
                            r->record.n) != NN_OK) {
@@ -548,6 +596,26 @@ static bool open_outputs(struct run *r)
         return false;
     }
     bool cont = nn_trainer_epoch(r->t) > 0;
+    if (o->stats) {
+        if (!(r->stats = fopen(o->stats, cont ? "a" : "w"))) {
+            cli_fail("train", "cannot write --stats %s: %s", o->stats, strerror(errno));
+            return false;
+        }
+        if (!cont)
+            fprintf(r->stats, "epoch,layer,op,kind,units,mean,std,unit_std,dead,grad_norm\n");
+        r->nls = nn_layer_stats(nn_model_graph(r->m), NULL, NULL, 0);
+        r->stats_cap = (size_t)(r->nls > 0 ? r->nls : 0) * 160 + 128;
+        r->stats_text = malloc(r->stats_cap);
+        r->ls = malloc((size_t)(r->nls > 0 ? r->nls : 1) * sizeof *r->ls);
+        if (!r->stats_text || !r->ls || r->nls < 0 || r->record.n >= CLI_RECORD_MAX) {
+            cli_fail("train", "out of memory");
+            return false;
+        }
+        r->stats_text[0] = 0;
+        /* the last epoch's statistics, filled in before every save */
+        r->record.keys[r->record.n] = "layer_stats";
+        r->record.vals[r->record.n++] = r->stats_text;
+    }
     if (o->log && !(r->log = fopen(o->log, cont ? "a" : "w"))) {
         cli_fail("train", "cannot write --log %s: %s", o->log, strerror(errno));
         return false;
@@ -565,7 +633,8 @@ static bool check_outputs(const struct opts *o)
     const char *out = o->out ? o->out : o->resume ? o->resume : "model.safetensors";
     return cli_check_output("train", "--out", out) &&
            (!o->plot || cli_check_output("train", "--plot", o->plot)) &&
-           (!o->log || cli_check_output("train", "--log", o->log));
+           (!o->log || cli_check_output("train", "--log", o->log)) &&
+           (!o->stats || cli_check_output("train", "--stats", o->stats));
 }
 
 /* The checkpoint written is not another model's (unless --force); the
@@ -676,7 +745,8 @@ static bool write_plot(struct run *r)
     char title[300];
     snprintf(title, sizeof title, "%s on %s; training metrics: %s", nn_model_spec(r->m),
              r->data, r->tc.train_eval ? "eval mode" : "running, dropout on");
-    if (!cli_plot(o->plot, h, n, r->regression, title, r->tested ? &r->tm : NULL))
+    if (!cli_plot_stats(o->plot, h, n, r->regression, title, r->tested ? &r->tm : NULL,
+                        o->stats))
         return false;
     if (!o->quiet)
         printf("plot written to %s\n", o->plot);
@@ -736,6 +806,10 @@ static void run_free(struct run *r)
 {
     if (r->log)
         fclose(r->log);
+    if (r->stats)
+        fclose(r->stats);
+    free(r->ls);
+    free(r->stats_text);
     free(r->spec_owned);
     cli_record_free(&r->record);
     nn_trainer_free(r->t);
@@ -769,7 +843,7 @@ int cmd_train(int argc, char **argv)
         goto done;
     if (r->dist.rank != 0) { /* rank 0 prints, logs, plots */
         o->quiet = true;
-        o->log = o->plot = NULL;
+        o->log = o->plot = o->stats = NULL;
     }
     if (r->dist.on && !cli_given(o, "threads")) { /* the host's cores shared by its ranks */
         long cores = sysconf(_SC_NPROCESSORS_ONLN);

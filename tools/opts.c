@@ -175,6 +175,15 @@ static const struct opt table[] = {
      "continue a run from its checkpoint with all its settings (data, model, optimizer, "
      "schedule, ...); only --epochs and the outputs may be given, or flags repeating them"},
     {"log", "FILE", T_STR, O(log), 0, 0, TR, "write per-epoch metrics as CSV"},
+    {"stats", "FILE", T_STR, O(stats), 0, 0, TR,
+     "write per-layer statistics after every epoch as CSV (epoch,layer,op,kind,units,mean,"
+     "std,unit_std,dead,grad_norm), measured in evaluation mode on the training set's first "
+     "batch (its first --batch samples, at most 256), so training is unchanged: each "
+     "activation's mean and standard deviation, unit_std the spread across a sample's units "
+     "(0: every unit the same, as after a constant initialization), dead the fraction of relu "
+     "units 0 for every sample of that batch, grad_norm the L2 norm of each node's gradient "
+     "of the loss (vanishing toward the input with deep sigmoid nets). nn info shows the last "
+     "epoch's; a resumed run appends to the recorded file"},
     {"force", NULL, T_BOOL, O(force), 0, 0, TR,
      "replace an --out file that holds another model (default: refuse)"},
     {"plot", "FILE", T_STR, O(plot), 0, 0, TR | EV,

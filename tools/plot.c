@@ -184,8 +184,102 @@ static void hline(cairo_t *cr, const struct panel *p, double y, const char *labe
     cli_plot_text(cr, p->x0 + 8, py(p, y) - 4, label, 0, 1);
 }
 
+/* ---- the --stats panel -------------------------------------------------- */
+
+#define STATS_MAX 12 /* weights drawn */
+#define STATS_H 440  /* the panel's extra height */
+
+/* The gradient norm of every weight (a parameter named *.weight) per epoch
+ * from a --stats CSV: names[k] and g[k * emax + e - 1] for epochs 1..emax
+ * (NAN where missing). Returns the number of weights (0: none, or the file
+ * cannot be read), *emax_out the last epoch; *g malloc'ed. */
+static int read_grad_norms(const char *csv, char names[STATS_MAX][64], double **g,
+                           int *emax_out)
+{
+    *g = NULL;
+    FILE *f = fopen(csv, "r");
+    if (!f)
+        return 0;
+    char line[512];
+    int nw = 0, emax = 0;
+    /* first pass: names and the last epoch */
+    while (fgets(line, sizeof line, f)) {
+        int e;
+        char name[64], kind[16];
+        if (sscanf(line, "%d,%63[^,],%*[^,],%15[^,],", &e, name, kind) != 3 ||
+            strcmp(kind, "param") != 0)
+            continue;
+        size_t L = strlen(name);
+        if (L < 7 || strcmp(name + L - 7, ".weight") != 0)
+            continue;
+        emax = e > emax ? e : emax;
+        bool seen = false;
+        for (int k = 0; k < nw && !seen; k++)
+            seen = strcmp(names[k], name) == 0;
+        if (!seen && nw < STATS_MAX)
+            snprintf(names[nw++], 64, "%s", name);
+    }
+    if (nw == 0 || emax < 1 || !(*g = malloc((size_t)nw * (size_t)emax * sizeof **g))) {
+        fclose(f);
+        return 0;
+    }
+    for (int i = 0; i < nw * emax; i++)
+        (*g)[i] = NAN;
+    rewind(f);
+    while (fgets(line, sizeof line, f)) {
+        int e;
+        char name[64];
+        const char *last = strrchr(line, ',');
+        if (!last || sscanf(line, "%d,%63[^,],", &e, name) != 2 || e < 1 || e > emax)
+            continue;
+        for (int k = 0; k < nw; k++)
+            if (strcmp(names[k], name) == 0) {
+                double v = strtod(last + 1, NULL);
+                (*g)[k * emax + e - 1] = v > 0 ? log10(v) : NAN;
+            }
+    }
+    fclose(f);
+    *emax_out = emax;
+    return nw;
+}
+
+/* The gradient norm of each weight per epoch (log scale), input layer to
+ * output layer from dark to light: vanishing gradients show as a fan. */
+static void stats_panel(cairo_t *cr, double y0, char names[STATS_MAX][64], const double *g,
+                        int nw, int emax, double x0, double x1)
+{
+    struct panel p = {90, y0, 860, 340, x0, x1, 0, 0};
+    range(g, NULL, nw * emax, &p.ymin, &p.ymax);
+    axes(cr, &p, "gradient norm of each weight (measured on one fixed batch, --stats)",
+         "log10 |gradient|");
+    double *x = malloc((size_t)emax * sizeof *x);
+    if (!x)
+        return;
+    for (int e = 0; e < emax; e++)
+        x[e] = e + 1;
+    cairo_set_font_size(cr, 13);
+    for (int k = 0; k < nw; k++) {
+        double t = nw > 1 ? (double)k / (nw - 1) : 0; /* 0: input side */
+        double r = 0.05 + 0.85 * t, gg = 0.15 + 0.55 * t, b = 0.55 - 0.45 * t;
+        series(cr, &p, x, g + (size_t)k * (size_t)emax, emax, r, gg, b, false);
+        double yy = p.y0 + 14 + 22 * k;
+        cairo_set_source_rgb(cr, r, gg, b);
+        cairo_rectangle(cr, p.x0 + p.w + 20, yy - 5, 26, 10);
+        cairo_fill(cr);
+        cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+        cli_plot_text(cr, p.x0 + p.w + 52, yy, names[k], 0, 0.5);
+    }
+    free(x);
+}
+
 bool cli_plot(const char *path, const struct nn_epoch_stats *h, int n, bool regression,
               const char *title, const struct nn_metrics *test)
+{
+    return cli_plot_stats(path, h, n, regression, title, test, NULL);
+}
+
+bool cli_plot_stats(const char *path, const struct nn_epoch_stats *h, int n, bool regression,
+                    const char *title, const struct nn_metrics *test, const char *stats_csv)
 {
     if (n < 1) {
         fprintf(stderr, "nn train: no epochs to plot\n");
@@ -204,7 +298,10 @@ bool cli_plot(const char *path, const struct nn_epoch_stats *h, int n, bool regr
         va[i] = h[i].val.n > 0 ? (regression ? h[i].val.mae : h[i].val.accuracy) : NAN;
         has_val |= h[i].val.n > 0;
     }
-    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
+    char names[STATS_MAX][64];
+    double *gn = NULL;
+    int emax = 0, nw = stats_csv ? read_grad_norms(stats_csv, names, &gn, &emax) : 0;
+    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, nw ? H + STATS_H : H);
     cairo_t *cr = cairo_create(s);
     cairo_set_source_rgb(cr, 0.97, 0.97, 0.97);
     cairo_paint(cr);
@@ -244,6 +341,9 @@ bool cli_plot(const char *path, const struct nn_epoch_stats *h, int n, bool regr
         hline(cr, &pa, test_m, lab);
     }
     legend(cr, &pa, has_val, regression);
+    if (nw)
+        stats_panel(cr, H + 20, names, gn, nw, emax, x0, x1 > emax ? x1 : emax);
+    free(gn);
     cairo_destroy(cr);
     cairo_status_t st = cairo_surface_write_to_png(s, path);
     cairo_surface_destroy(s);

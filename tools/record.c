@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- writing ------------------------------------------------------------ */
 
@@ -52,6 +53,21 @@ char *cli_resolve_source(const char *spec)
     }
     char *r = realpath(spec, NULL);
     return r ? r : strdup(spec); /* a missing file: its loader names it */
+}
+
+/* An output path made absolute against the working directory (the file
+ * need not exist yet), so a resumed run writes to the same file from
+ * anywhere. Malloc'ed; NULL when out of memory. */
+static char *absolute_path(const char *path)
+{
+    char cwd[4096];
+    if (path[0] == '/' || !getcwd(cwd, sizeof cwd))
+        return strdup(path);
+    size_t n = strlen(cwd) + strlen(path) + 2;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", cwd, path);
+    return out;
 }
 
 static bool is_folder(const char *spec)
@@ -136,6 +152,8 @@ bool cli_record_build(struct cli_record *r, const struct opts *o, bool has_dropo
                                  (long long)shape[1], (long long)shape[0],
                                  o->resize ? " resize" : ""));
     add(r, "threads", keep_fmt(r, "%d", threads));
+    if (o->stats)
+        add(r, "stats", keep(r, absolute_path(o->stats)));
     char created[32];
     time_t now = time(NULL);
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
@@ -164,6 +182,7 @@ bool cli_recorded_open(nn_ctx *ctx, const char *cmd, const char *path, struct cl
     r->label = nn_checkpoint_meta(r->ck, "label");
     r->task = nn_checkpoint_meta(r->ck, "task");
     r->header = nn_checkpoint_meta(r->ck, "header");
+    r->stats = nn_checkpoint_meta(r->ck, "stats");
     r->val = nn_checkpoint_meta(r->ck, "val_data");
     r->test = nn_checkpoint_meta(r->ck, "test_data");
     r->init = nn_checkpoint_meta(r->ck, "init");
@@ -226,7 +245,7 @@ struct cmp {
 #define BOOL(f, g, s) {f, C_BOOL, NULL, NULL, 0, 0, g, s}
 
 /* The flags a resumed run may change: its length and where output goes. */
-static const char *const may_change[] = {"epochs", "out", "log", "plot", "threads",
+static const char *const may_change[] = {"epochs", "out", "log", "plot", "stats", "threads",
                                          "quiet", "config", "resume"};
 
 static bool differs(const struct cmp *c)
@@ -309,7 +328,7 @@ static bool agrees(const struct opts *o, struct cmp *c, size_t nc, const char *p
         show(&c[i], true, g, sizeof g);
         show(&c[i], false, s, sizeof s);
         cli_fail("train", "--%s %s contradicts the checkpoint %s, whose run has %s %s (a "
-                 "resumed run keeps its settings: only --epochs, --out, --log, --plot, "
+                 "resumed run keeps its settings: only --epochs, --out, --log, --plot, --stats, "
                  "--threads and --quiet may be given)", c[i].flag, g, path, c[i].flag, s);
         return false;
     }
@@ -324,7 +343,7 @@ static bool agrees(const struct opts *o, struct cmp *c, size_t nc, const char *p
             known = strcmp(given[k], c[i].flag) == 0;
         if (!known) {
             cli_fail("train", "--%s cannot be given with --resume: the checkpoint %s does "
-                     "not record it (only --epochs, --out, --log, --plot, --threads and "
+                     "not record it (only --epochs, --out, --log, --plot, --stats, --threads and "
                      "--quiet may change)", given[k], path);
             return false;
         }
@@ -343,6 +362,8 @@ static void restore(struct opts *o, const struct cli_recorded *r)
     o->label = r->label;
     o->task = r->task;
     o->header = r->header;
+    if (!o->stats) /* a resumed run goes on writing its statistics */
+        o->stats = r->stats;
     o->val = r->val;
     o->test = r->test;
     o->val_split = r->val_split;
