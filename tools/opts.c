@@ -176,8 +176,8 @@ static const struct opt table[] = {
      "schedule, ...); only --epochs and the outputs may be given, or flags repeating them"},
     {"log", "FILE", T_STR, O(log), 0, 0, TR, "write per-epoch metrics as CSV"},
     {"stats", "FILE", T_STR, O(stats), 0, 0, TR,
-     "write per-layer statistics after every epoch as CSV (epoch,layer,op,kind,units,mean,"
-     "std,unit_std,dead,grad_norm), measured in evaluation mode on the training set's first "
+     "write per-layer statistics after every epoch as CSV (columns epoch, layer, op, kind, "
+     "units, mean, std, unit_std, dead, grad_norm), measured in evaluation mode on the training set's first "
      "batch (its first --batch samples, at most 256), so training is unchanged: each "
      "activation's mean and standard deviation, unit_std the spread across a sample's units "
      "(0: every unit the same, as after a constant initialization), dead the fraction of relu "
