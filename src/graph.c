@@ -28,6 +28,8 @@ void nn_graph_free(nn_graph *g)
     if (!g)
         return;
     for (int i = 0; i < g->nnodes; i++) {
+        if (g->nodes[i]->state && nn_op_table[g->nodes[i]->op].release)
+            nn_op_table[g->nodes[i]->op].release(g->nodes[i]);
         free(g->nodes[i]->name);
         free(g->nodes[i]->const_values);
         free(g->nodes[i]);
@@ -440,6 +442,16 @@ nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
         g->order[i]->in_order = true;
     if (g->fuse)
         fuse_bias_relu(g, outputs, noutputs);
+    /* Op state (the convolution backend's primitives), made once here and
+     * reused by every pass; a failed compile leaves it to nn_graph_free. */
+    for (int i = 0; i < k; i++) {
+        nn_node *n = g->order[i];
+        if (nn_op_table[n->op].prepare && !n->state) {
+            nn_status st = nn_op_table[n->op].prepare(g, n, max_batch);
+            if (st != NN_OK)
+                return st;
+        }
+    }
 
     /* Arena: values, gradients and scratch of every non-parameter node.
      * Views (reshape) share their input's value, and its gradient unless
