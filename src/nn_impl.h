@@ -239,6 +239,7 @@ struct nn_graph {
     float *grad_block;  /* (param_count) */
     void *arena;        /* every activation, gradient and scratch buffer */
     size_t arena_size;
+    void *arena_block;  /* the allocation arena lies in (calloc'd, not aligned) */
     int64_t max_batch;
     int64_t batch;
     bool compiled;
