@@ -56,7 +56,7 @@
 /* Images per primitive execution. Measured on LeNet (one thread, Zen 5):
  * the kernels run at the same speed per image from 8 to 64 images; 16
  * gives a batch of 64 four chunks to share between threads. */
-#define CHUNK 16
+#define CHUNK 8
 
 enum { FULL, ONE, NSIZES };               /* primitives for CHUNK images, one image */
 enum { FWD, BWD_D, BWD_W, NPASSES };
