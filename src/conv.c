@@ -334,8 +334,8 @@ static void bwd_data_part(void *arg, int t, int nt)
     }
 }
 
-void nn_conv2d_bwd_data(nn_ctx *ctx, const nn_conv_plan *p, int64_t n, const float *dy,
-                        const float *w, float *dx, float *scratch)
+static void bwd_data(nn_ctx *ctx, const nn_conv_plan *p, int64_t n, const float *dy,
+                     const float *w, float *dx, float *scratch)
 {
     const struct nn_conv2d_geom *q = &p->q;
     struct conv_job j;
@@ -403,8 +403,8 @@ static void bwd_reduce_part(void *arg, int t, int nt)
     }
 }
 
-void nn_conv2d_bwd_weights(nn_ctx *ctx, const nn_conv_plan *p, int64_t n, const float *x,
-                           const float *dy, float *dw, float *db, float *scratch)
+static void bwd_weights(nn_ctx *ctx, const nn_conv_plan *p, int64_t n, const float *x,
+                        const float *dy, float *dw, float *db, float *scratch)
 {
     const struct nn_conv2d_geom *q = &p->q;
     struct conv_job j;
@@ -414,6 +414,16 @@ void nn_conv2d_bwd_weights(nn_ctx *ctx, const nn_conv_plan *p, int64_t n, const 
     if (dw)
         nn_pool_run(pool_for(ctx, work), bwd_weights_part, &j);
     nn_pool_run(pool_for(ctx, work / (j.s.kg > 0 ? j.s.kg : 1)), bwd_reduce_part, &j);
+}
+
+void nn_conv2d_bwd(nn_ctx *ctx, const nn_conv_plan *p, int64_t n, const float *x,
+                   const float *w, const float *dy, float *dx, float *dw, float *db,
+                   float *scratch)
+{
+    if (dx)
+        bwd_data(ctx, p, n, dy, w, dx, scratch);
+    if (dw || db)
+        bwd_weights(ctx, p, n, x, dy, dw, db, scratch);
 }
 
 /* The window of output (oh, ow) clipped to the input: rows [*h0, *h1),

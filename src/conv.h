@@ -66,13 +66,14 @@ const char *nn_conv_plan_impl(const nn_conv_plan *p, int pass);
  * b NULL when the plan has no bias. */
 void nn_conv2d_fwd(nn_ctx *ctx, const nn_conv_plan *p, int64_t n, const float *x,
                    const float *w, const float *b, float *y, float *scratch);
-/* dx (n, c, h, w) += conv^T(dy (n, oc, oh, ow), w (oc, c/groups, kh, kw)). */
-void nn_conv2d_bwd_data(nn_ctx *ctx, const nn_conv_plan *p, int64_t n, const float *dy,
-                        const float *w, float *dx, float *scratch);
-/* dw (oc, c/groups, kh, kw) += the weight gradient from x and dy; db (oc)
- * += dy summed over images and positions. Either output may be NULL. */
-void nn_conv2d_bwd_weights(nn_ctx *ctx, const nn_conv_plan *p, int64_t n, const float *x,
-                           const float *dy, float *dw, float *db, float *scratch);
+/* The backward pass from dy (n, oc, oh, ow):
+ *   dx (n, c, h, w) += conv^T(dy, w (oc, c/groups, kh, kw)),
+ *   dw (oc, c/groups, kh, kw) += the weight gradient from x (n, c, h, w)
+ *   and dy, db (oc) += dy summed over images and positions.
+ * Any output may be NULL (not computed). */
+void nn_conv2d_bwd(nn_ctx *ctx, const nn_conv_plan *p, int64_t n, const float *x,
+                   const float *w, const float *dy, float *dx, float *dw, float *db,
+                   float *scratch);
 
 /* Average pooling with padding counted in the divisor (PyTorch's
  * count_include_pad=True): y = window sum / window size. */

@@ -570,7 +570,7 @@ const char *nn_conv_plan_impl(const nn_conv_plan *p, int pass)
 
 struct call {
     const nn_conv_plan *p;
-    int pass;
+    unsigned passes;        /* 1 << pass for each pass, run per chunk in order */
     int64_t nfull, nchunks; /* n / CHUNK chunks of CHUNK images, then single images */
     void *buf[NBUFS];       /* the caller's buffers */
     char *scratch;
@@ -654,34 +654,39 @@ static void call_part(void *arg, int t, int nt)
     for (int64_t k = lo; k < hi; k++) {
         bool full = k < c->nfull;
         int64_t i0 = full ? k * CHUNK : c->nfull * CHUNK + (k - c->nfull);
-        run_chunk(c, &c->p->st[full ? FULL : ONE][c->pass], t, k, i0);
+        for (int pass = 0; pass < NPASSES; pass++)
+            if (c->passes & (1u << pass))
+                run_chunk(c, &c->p->st[full ? FULL : ONE][pass], t, k, i0);
     }
     restore_threads(prev);
 }
 
-/* Runs pass `pass` over n images: the weights reordered once for each
- * batch size used, then the chunks on the context's threads. */
-static void run(nn_ctx *ctx, const nn_conv_plan *p, int pass, int64_t n, void *const buf[NBUFS],
-                float *scratch)
+/* Runs the passes in `passes` (1 << pass each) over n images: the weights
+ * reordered once for each pass and batch size used, then the chunks on the
+ * context's threads, each chunk through every pass while its rows are in
+ * cache. */
+static void run(nn_ctx *ctx, const nn_conv_plan *p, unsigned passes, int64_t n,
+                void *const buf[NBUFS], float *scratch)
 {
-    struct call c = {p, pass, n / CHUNK, n / CHUNK + n % CHUNK, {0}, (char *)scratch};
+    struct call c = {p, passes, n / CHUNK, n / CHUNK + n % CHUNK, {0}, (char *)scratch};
     memcpy(c.buf, buf, sizeof c.buf);
     NN_ASSERT(n >= 1 && n <= p->max_batch, "batch outside the plan");
     int prev = one_thread();
-    for (int z = 0; z < NSIZES; z++) {
-        if (z == FULL ? c.nfull == 0 : c.nchunks == c.nfull)
-            continue;
-        const struct step *st = &p->st[z][pass];
-        NN_ASSERT(st->p, "a pass the plan was not made for");
-        for (int i = 0; i < st->nslots; i++) {
-            const struct slot *s = &st->s[i];
-            if (s->role != W_IN || !s->reorder)
+    for (int pass = 0; pass < NPASSES; pass++)
+        for (int z = 0; z < NSIZES && (passes & (1u << pass)); z++) {
+            if (z == FULL ? c.nfull == 0 : c.nchunks == c.nfull)
                 continue;
-            dnnl_memory_set_data_handle(st->m[0].user[i], c.buf[s->buf]);
-            dnnl_memory_set_data_handle(st->m[0].prim[i], c.scratch + s->off);
-            run_reorder(s, &st->m[0], i, p->streams[0], thread_scratch(&c, 0));
+            const struct step *st = &p->st[z][pass];
+            NN_ASSERT(st->p, "a pass the plan was not made for");
+            for (int i = 0; i < st->nslots; i++) {
+                const struct slot *s = &st->s[i];
+                if (s->role != W_IN || !s->reorder)
+                    continue;
+                dnnl_memory_set_data_handle(st->m[0].user[i], c.buf[s->buf]);
+                dnnl_memory_set_data_handle(st->m[0].prim[i], c.scratch + s->off);
+                run_reorder(s, &st->m[0], i, p->streams[0], thread_scratch(&c, 0));
+            }
         }
-    }
     restore_threads(prev);
     nn_pool_run(c.nchunks > 1 ? nn_ctx_pool(ctx) : NULL, call_part, &c);
 }
@@ -690,14 +695,7 @@ void nn_conv2d_fwd(nn_ctx *ctx, const nn_conv_plan *p, int64_t n, const float *x
                    const float *w, const float *b, float *y, float *scratch)
 {
     void *buf[NBUFS] = {[X] = (void *)x, [W] = (void *)w, [B] = (void *)b, [Y] = y};
-    run(ctx, p, FWD, n, buf, scratch);
-}
-
-void nn_conv2d_bwd_data(nn_ctx *ctx, const nn_conv_plan *p, int64_t n, const float *dy,
-                        const float *w, float *dx, float *scratch)
-{
-    void *buf[NBUFS] = {[DY] = (void *)dy, [W] = (void *)w, [DX] = dx};
-    run(ctx, p, BWD_D, n, buf, scratch);
+    run(ctx, p, 1u << FWD, n, buf, scratch);
 }
 
 /* dw and db += the partials, in chunk order. */
@@ -722,26 +720,32 @@ static void add_partials(const nn_conv_plan *p, int64_t nchunks, const char *par
     }
 }
 
-void nn_conv2d_bwd_weights(nn_ctx *ctx, const nn_conv_plan *p, int64_t n, const float *x,
-                           const float *dy, float *dw, float *db, float *scratch)
+void nn_conv2d_bwd(nn_ctx *ctx, const nn_conv_plan *p, int64_t n, const float *x,
+                   const float *w, const float *dy, float *dx, float *dw, float *db,
+                   float *scratch)
 {
-    void *buf[NBUFS] = {[X] = (void *)x, [DY] = (void *)dy};
-    run(ctx, p, BWD_W, n, buf, scratch);
-    add_partials(p, n / CHUNK + n % CHUNK, (const char *)scratch + p->shared_bytes, dw, db);
+    void *buf[NBUFS] = {[X] = (void *)x, [W] = (void *)w, [DY] = (void *)dy, [DX] = dx};
+    unsigned passes = (dx ? 1u << BWD_D : 0) | (dw || db ? 1u << BWD_W : 0);
+    if (!passes)
+        return;
+    run(ctx, p, passes, n, buf, scratch);
+    if (passes & (1u << BWD_W))
+        add_partials(p, n / CHUNK + n % CHUNK, (const char *)scratch + p->shared_bytes, dw,
+                     db);
 }
 
 void nn_avgpool2d_fwd(nn_ctx *ctx, const nn_conv_plan *p, int64_t n, const float *x,
                       float *y, float *scratch)
 {
     void *buf[NBUFS] = {[X] = (void *)x, [Y] = y};
-    run(ctx, p, FWD, n, buf, scratch);
+    run(ctx, p, 1u << FWD, n, buf, scratch);
 }
 
 void nn_avgpool2d_bwd(nn_ctx *ctx, const nn_conv_plan *p, int64_t n, const float *dy,
                       float *dx, float *scratch)
 {
     void *buf[NBUFS] = {[DY] = (void *)dy, [DX] = dx};
-    run(ctx, p, BWD_D, n, buf, scratch);
+    run(ctx, p, 1u << BWD_D, n, buf, scratch);
 }
 
 #else

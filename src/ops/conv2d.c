@@ -167,12 +167,8 @@ nn_status nn_conv2d_forward(nn_graph *g, nn_node *n)
 void nn_conv2d_backward(nn_graph *g, nn_node *n)
 {
     nn_node *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
-    float *db = b ? b->grad : NULL;
-    if (x->grad)
-        nn_conv2d_bwd_data(g->ctx, n->state, nn_dim0(n), n->grad, w->val, x->grad, n->aux);
-    if (w->grad || db)
-        nn_conv2d_bwd_weights(g->ctx, n->state, nn_dim0(n), x->val, n->grad, w->grad, db,
-                              n->aux);
+    nn_conv2d_bwd(g->ctx, n->state, nn_dim0(n), x->val, w->val, n->grad, x->grad, w->grad,
+                  b ? b->grad : NULL, n->aux);
 }
 
 /* Non-square input and kernel, stride, padding, dilation and two groups. */
