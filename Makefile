@@ -191,7 +191,10 @@ example: all
 $(BUILD)/bench_mlp: bench/bench_mlp.c $(BUILD)/libnn.a
 	$(CC) $(CFLAGS) $< -o $@ $(BUILD)/libnn.a $(LDFLAGS) $(LIBS)
 
-bench: deps all $(BUILD)/bench_mlp
+$(BUILD)/bench_cnn: bench/bench_cnn.c $(BUILD)/libnn.a
+	$(CC) $(CFLAGS) $< -o $@ $(BUILD)/libnn.a $(LDFLAGS) $(LIBS)
+
+bench: deps all $(BUILD)/bench_mlp $(BUILD)/bench_cnn
 	/usr/bin/python3 bench/run.py
 
 # Data-parallel training against 1 rank and PyTorch DDP (bench/mpi.py).

@@ -8,13 +8,17 @@ Fashion-MNIST preloaded in memory as float32 in [0,1], then measures seconds
 per epoch, test accuracy, inference throughput at batch 1000, batch-1 latency
 and the peak RSS of this process.  With --json it prints one JSON line.
 
-Threads: PyTorch's own (OpenMP) pool always runs 1 thread; --threads N gives
-N threads to OpenBLAS, which does the matrix products.  That split is the
-fastest measured on this 2-core machine (2 threads in both layers
-oversubscribes the cores and is several times slower).  OpenBLAS reads its thread count
-and core type from the environment only when it is loaded, so the script
-re-executes itself once with OPENBLAS_NUM_THREADS, OPENBLAS_CORETYPE and
-OMP_NUM_THREADS set for this process alone (see bench/README.md).
+Threads: PyTorch's own (OpenMP) pool runs --torch-threads threads (1 by
+default); --threads N gives N threads to OpenBLAS, which does the matrix
+products.  For the MLP the fastest split on this 2-core machine is PyTorch 1,
+OpenBLAS N (2 threads in both layers oversubscribes the cores and is several
+times slower); for the LeNet net, whose convolutions and pooling run in
+PyTorch's own pool, it is PyTorch 2, OpenBLAS 1 (--threads 1
+--torch-threads 2).  OpenBLAS and glibc's malloc read their settings from
+the environment only when they are loaded, so the script re-executes itself
+once with OPENBLAS_NUM_THREADS, OPENBLAS_CORETYPE, OMP_NUM_THREADS and (with
+--malloc tuned, the default) MALLOC_TRIM_THRESHOLD_ and
+MALLOC_MMAP_THRESHOLD_ set for this process alone (see bench/README.md).
 
 Run with Debian's interpreter: /usr/bin/python3 bench/torch_mlp.py --threads 2
 """
@@ -34,6 +38,11 @@ def parse_args():
                         "--threads 2 reproduces the oversubscribed setup)")
     p.add_argument("--coretype", default="SkylakeX",
                    help="OPENBLAS_CORETYPE for this process (default SkylakeX)")
+    p.add_argument("--malloc", choices=("tuned", "default"), default="tuned",
+                   help="glibc malloc: 'tuned' keeps freed memory in the heap "
+                        "(MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_THRESHOLD_), so that "
+                        "PyTorch's per-call tensors of a few MB do not page-fault "
+                        "anew on every call (default: tuned)")
     p.add_argument("--model", choices=("mlp", "lenet"), default="mlp")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--seed", type=int, default=1)
@@ -52,16 +61,31 @@ def parse_args():
     return p.parse_args()
 
 
+# glibc returns a freed block of more than the mmap threshold (dynamic, up to
+# 32 MiB) or the top of the heap past the trim threshold to the system, and
+# the next call's tensor of the same size page-faults again: measured here
+# (LeNet, one thread), batch-1000 inference 1,525 img/s with glibc's
+# defaults and 14,228 with these; training 8.5 and 7.0 ms per batch.
+MALLOC_TUNED = ("4294967296", "33554432")
+
+
 def reexec_with_env(args):
     """Set the BLAS/OpenMP environment before torch loads OpenBLAS."""
     want = {"OPENBLAS_NUM_THREADS": str(args.threads),
             "OPENBLAS_CORETYPE": args.coretype,
+            "MALLOC_TRIM_THRESHOLD_": MALLOC_TUNED[0] if args.malloc == "tuned" else None,
+            "MALLOC_MMAP_THRESHOLD_": MALLOC_TUNED[1] if args.malloc == "tuned" else None,
             "OMP_NUM_THREADS": str(args.torch_threads)}
     if all(os.environ.get(k) == v for k, v in want.items()):
         return
     if os.environ.get("_TORCH_MLP_REEXEC"):
         sys.exit("torch_mlp.py: environment not applied after re-exec")
-    env = dict(os.environ, _TORCH_MLP_REEXEC="1", **want)
+    env = dict(os.environ, _TORCH_MLP_REEXEC="1")
+    for k, v in want.items():  # None: unset
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 
@@ -188,6 +212,7 @@ def main(args):
     r = {"impl": "pytorch", "model": args.model, "threads": args.threads,
          "torch_threads": torch.get_num_threads(),
          "openblas_threads": blas_threads, "openblas_coretype": core,
+         "malloc": args.malloc,
          "torch_version": torch.__version__, "cpu": cpu_name(),
          "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seed": args.seed}
     try:

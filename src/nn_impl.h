@@ -223,6 +223,8 @@ struct nn_node {
     float *grad; /* same shape as val, or NULL */
     float *aux;  /* op scratch from the arena (dropout mask, pooling argmax,
                     im2col buffers ...) */
+    void *state; /* op state made by the op's prepare at compile time (the
+                    convolution backend's primitives), freed by its release */
     int64_t fed; /* inputs and labels: samples fed for this pass */
     nn_graph *g;
 };
@@ -240,6 +242,7 @@ struct nn_graph {
     float *grad_block;  /* (param_count) */
     void *arena;        /* every activation, gradient and scratch buffer */
     size_t arena_size;
+    void *arena_block;  /* the allocation arena lies in (calloc'd, not aligned) */
     int64_t max_batch;
     int64_t batch;
     bool compiled;
@@ -287,6 +290,13 @@ struct nn_op_def {
      * outputs sum many float32 products take a larger one: the check's
      * error is then the outputs' rounding divided by the step. */
     double gc_step;
+    /* Optional. Called by compile for every node in the order, before the
+     * arena is sized (aux_size may read what it made): makes the node's
+     * state (n->state) for batches of up to max_batch samples; on failure
+     * returns a status with a message naming the node. */
+    nn_status (*prepare)(nn_graph *g, nn_node *n, int64_t max_batch);
+    /* Frees n->state (called by nn_graph_free when state is set). */
+    void (*release)(nn_node *n);
 };
 
 extern const struct nn_op_def nn_op_table[NN_OP_COUNT];

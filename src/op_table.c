@@ -1,7 +1,8 @@
 /*
  * op_table.c - every op, indexed by enum nn_op: name, arity, shape
  * inference, scratch size, forward, backward, gradient-check example and
- * tolerance. Adding an op = one enum value + one row here + its tests.
+ * tolerance, and for the ops with backend state (convolution, average
+ * pooling) the compile-time prepare and its release. Adding an op = one enum value + one row here + its tests.
  */
 #include "ops/ops.h"
 
@@ -78,12 +79,14 @@ const struct nn_op_def nn_op_table[NN_OP_COUNT] = {
     ROW(NN_OP_MSE, "mse", 2, nn_pair_loss_infer, NULL, nn_mse_forward, nn_mse_backward,
         nn_mse_example),
     /* conv2d's arity is 3 with a bias, 2 without */
-    ROW_STEP(NN_OP_CONV2D, "conv2d", 3, nn_conv2d_infer, nn_conv2d_aux, nn_conv2d_forward,
-        nn_conv2d_backward, nn_conv2d_example),
+    [NN_OP_CONV2D] = {"conv2d", 3, true, nn_conv2d_infer, nn_conv2d_aux, nn_conv2d_forward,
+                      nn_conv2d_backward, nn_conv2d_example, TOL, .gc_step = 1e-2,
+                      .prepare = nn_conv2d_prepare, .release = nn_conv2d_release},
     ROW(NN_OP_MAXPOOL2D, "maxpool2d", 1, nn_pool2d_infer, nn_maxpool2d_aux,
         nn_maxpool2d_forward, nn_maxpool2d_backward, nn_maxpool2d_example),
-    ROW(NN_OP_AVGPOOL2D, "avgpool2d", 1, nn_pool2d_infer, NULL, nn_avgpool2d_forward,
-        nn_avgpool2d_backward, nn_avgpool2d_example),
+    [NN_OP_AVGPOOL2D] = {"avgpool2d", 1, true, nn_pool2d_infer, nn_avgpool2d_aux,
+                         nn_avgpool2d_forward, nn_avgpool2d_backward, nn_avgpool2d_example, TOL,
+                         .prepare = nn_avgpool2d_prepare, .release = nn_avgpool2d_release},
     ROW(NN_OP_GLOBAL_AVGPOOL, "global_avgpool", 1, nn_global_avgpool_infer, NULL,
         nn_global_avgpool_forward, nn_global_avgpool_backward, nn_global_avgpool_example),
     ROW_STEP(NN_OP_BATCHNORM, "batchnorm", 6, nn_batchnorm_infer, nn_batchnorm_aux,

@@ -4,10 +4,13 @@
  * name the node and the shapes, the output-size and same-padding helpers,
  * results that do not depend on the thread count, reshape as a view,
  * buffers (batch norm's running statistics) that no optimizer touches,
- * batch norm's two modes, max pooling's ties and NaNs, and the layer
- * helpers' parameter names.
+ * batch norm's two modes, max pooling's ties and NaNs, the layer helpers'
+ * parameter names, and which backend runs the convolutions.
  */
 #include "test.h"
+
+#include "conv.h"
+#include "nn_impl.h"
 
 static const struct nn_init ZEROS = {.kind = NN_INIT_ZEROS};
 
@@ -224,7 +227,10 @@ struct tnet {
     nn_node *x, *out;
 };
 
-enum { TN = 11 }; /* batch: not a multiple of the 4-image chunks */
+/* batch: two full chunks of the oneDNN backend (8 images) and three single
+ * images; four chunks and a partial one of the im2col backend's weight
+ * gradient (4 images) */
+enum { TN = 19 };
 
 static void tnet_build(struct tnet *t, int threads)
 {
@@ -243,7 +249,7 @@ static void tnet_build(struct tnet *t, int threads)
     h = nn_batchnorm_layer(g, h, NULL, "bn");
     t->out = nn_flatten(g, nn_global_avgpool(g, h));
     assert_non_null(t->out);
-    assert_ok(t->ctx, nn_graph_compile(g, &t->out, 1, 16));
+    assert_ok(t->ctx, nn_graph_compile(g, &t->out, 1, 24));
     nn_graph_set_training(g, true);
 }
 
@@ -554,6 +560,56 @@ static void maxpool_ties_and_nan(void **state)
     nn_ctx_free(ctx);
 }
 
+/* ---- the backend ---------------------------------------------------- */
+
+/* The default build runs convolutions and average pooling in oneDNN's
+ * primitives, made at compile time for the passes each node needs; the
+ * CBLAS build in im2col + nn_gemm. On a CPU with AVX2 oneDNN must have
+ * picked one of its JIT kernels, not its reference or GEMM-based code. */
+static void conv_backend_in_use(void **state)
+{
+    (void)state;
+    bool onednn = strcmp(nn_gemm_backend_name(), "onednn") == 0;
+    assert_string_equal(nn_conv_backend_name(), onednn ? "onednn" : "im2col");
+    nn_ctx *ctx = new_ctx(1, 2);
+    nn_graph *g = nn_graph_new(ctx);
+    nn_node *x = input4(g, 1, 28, 28);
+    struct nn_init he = {.kind = NN_INIT_HE_NORMAL};
+    nn_node *c1 = nn_conv2d_layer(g, x, 8, 5, 5, &(struct nn_conv2d_cfg){.pad_h = 2, .pad_w = 2},
+                                  true, he, "conv1");
+    nn_node *p1 = nn_maxpool2d(g, nn_relu(g, c1),
+                               &(struct nn_pool2d_cfg){.kernel_h = 2, .kernel_w = 2});
+    nn_node *c2 = nn_conv2d_layer(g, p1, 16, 5, 5, NULL, true, he, "conv2");
+    nn_node *a2 = nn_avgpool2d(g, c2, &(struct nn_pool2d_cfg){.kernel_h = 2, .kernel_w = 2});
+    nn_node *out = nn_sum(g, a2);
+    assert_ok(ctx, nn_graph_compile(g, &out, 1, 32));
+    const nn_conv_plan *pc1 = c1->state, *pc2 = c2->state, *pa = a2->state;
+    assert_non_null(pc1);
+    assert_non_null(pc2);
+    assert_non_null(pa);
+    /* the passes each node needs: conv1's input takes no gradient */
+    assert_non_null(nn_conv_plan_impl(pc1, 0));
+    assert_null(nn_conv_plan_impl(pc1, 1));
+    assert_non_null(nn_conv_plan_impl(pc1, 2));
+    for (int pass = 0; pass < 3; pass++)
+        assert_non_null(nn_conv_plan_impl(pc2, pass));
+    assert_non_null(nn_conv_plan_impl(pa, 1));
+    assert_null(nn_conv_plan_impl(pa, 2));
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (onednn && __builtin_cpu_supports("avx2"))
+        for (int pass = 0; pass < 3; pass++) {
+            const char *impl = nn_conv_plan_impl(pass == 1 ? pc2 : pc1, pass);
+            if (!strstr(impl, "jit") && !strstr(impl, "brg"))
+                fail_msg("pass %d of %s runs oneDNN's \"%s\", not a JIT kernel", pass,
+                         pass == 1 ? "conv2" : "conv1", impl);
+        }
+#endif
+    if (!onednn)
+        assert_string_equal(nn_conv_plan_impl(pc2, 0), "im2col+gemm");
+    nn_graph_free(g);
+    nn_ctx_free(ctx);
+}
+
 NN_GROUP(conv,
          cmocka_unit_test(conv_errors_name_node_and_shapes),
          cmocka_unit_test(pool_norm_reshape_errors),
@@ -564,4 +620,5 @@ NN_GROUP(conv,
          cmocka_unit_test(batchnorm_layer_parameters),
          cmocka_unit_test(buffers_are_not_trained),
          cmocka_unit_test(batchnorm_modes),
-         cmocka_unit_test(maxpool_ties_and_nan))
+         cmocka_unit_test(maxpool_ties_and_nan),
+         cmocka_unit_test(conv_backend_in_use))

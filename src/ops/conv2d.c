@@ -125,31 +125,50 @@ static struct nn_conv2d_geom geom(const nn_node *n)
                                    n->dim[1], n->dim[2], n->dim[3], n->attr.win};
 }
 
-int64_t nn_conv2d_aux(const nn_node *n, int64_t max_batch)
+/* The backend's plan: made once at compile time for the passes this node
+ * runs (its data gradient if its input takes one, its weight gradient if
+ * the weight or bias does), reused by every batch. */
+nn_status nn_conv2d_prepare(nn_graph *g, nn_node *n, int64_t max_batch)
 {
     struct nn_conv2d_geom q = geom(n);
-    return nn_conv2d_scratch(&q, n->batched ? max_batch : n->dim[0],
-                             nn_ctx_threads(n->g->ctx));
+    const nn_node *b = n->nin > 2 ? n->in[2] : NULL;
+    unsigned needs = 0;
+    if (n->requires_grad) {
+        needs |= n->in[0]->requires_grad ? NN_CONV_DATA_GRAD : 0;
+        needs |= n->in[1]->requires_grad || (b && b->requires_grad) ? NN_CONV_WEIGHT_GRAD : 0;
+    }
+    nn_conv_plan *p = NULL;
+    nn_status st = nn_conv2d_plan_new(g->ctx, n->name, &q, b != NULL, needs,
+                                      n->batched ? max_batch : n->dim[0], &p);
+    n->state = p;
+    return st;
+}
+
+void nn_conv2d_release(nn_node *n)
+{
+    nn_conv_plan_free(n->state);
+    n->state = NULL;
+}
+
+int64_t nn_conv2d_aux(const nn_node *n, int64_t max_batch)
+{
+    (void)max_batch; /* the plan was made for it */
+    return nn_conv_plan_scratch(n->state);
 }
 
 nn_status nn_conv2d_forward(nn_graph *g, nn_node *n)
 {
-    struct nn_conv2d_geom q = geom(n);
     const nn_node *b = n->nin > 2 ? n->in[2] : NULL;
-    nn_conv2d_fwd(g->ctx, &q, nn_dim0(n), n->in[0]->val, n->in[1]->val, b ? b->val : NULL,
-                  n->val, n->aux);
+    nn_conv2d_fwd(g->ctx, n->state, nn_dim0(n), n->in[0]->val, n->in[1]->val,
+                  b ? b->val : NULL, n->val, n->aux);
     return NN_OK;
 }
 
 void nn_conv2d_backward(nn_graph *g, nn_node *n)
 {
-    struct nn_conv2d_geom q = geom(n);
     nn_node *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
-    float *db = b ? b->grad : NULL;
-    if (x->grad)
-        nn_conv2d_bwd_data(g->ctx, &q, nn_dim0(n), n->grad, w->val, x->grad, n->aux);
-    if (w->grad || db)
-        nn_conv2d_bwd_weights(g->ctx, &q, nn_dim0(n), x->val, n->grad, w->grad, db, n->aux);
+    nn_conv2d_bwd(g->ctx, n->state, nn_dim0(n), x->val, w->val, n->grad, x->grad, w->grad,
+                  b ? b->grad : NULL, n->aux);
 }
 
 /* Non-square input and kernel, stride, padding, dilation and two groups. */

@@ -88,12 +88,17 @@ nn_node *nn_mse_example(nn_graph *g);
 /* conv2d.c */
 NN_OP_FNS(conv2d)
 int64_t nn_conv2d_aux(const nn_node *n, int64_t max_batch);
+nn_status nn_conv2d_prepare(nn_graph *g, nn_node *n, int64_t max_batch);
+void nn_conv2d_release(nn_node *n);
 /* pool2d.c: maxpool2d and avgpool2d share infer; global_avgpool */
 nn_status nn_pool2d_infer(nn_graph *g, nn_node *n);
 int64_t nn_maxpool2d_aux(const nn_node *n, int64_t max_batch);
 nn_status nn_maxpool2d_forward(nn_graph *g, nn_node *n);
 void nn_maxpool2d_backward(nn_graph *g, nn_node *n);
 nn_node *nn_maxpool2d_example(nn_graph *g);
+nn_status nn_avgpool2d_prepare(nn_graph *g, nn_node *n, int64_t max_batch);
+void nn_avgpool2d_release(nn_node *n);
+int64_t nn_avgpool2d_aux(const nn_node *n, int64_t max_batch);
 nn_status nn_avgpool2d_forward(nn_graph *g, nn_node *n);
 void nn_avgpool2d_backward(nn_graph *g, nn_node *n);
 nn_node *nn_avgpool2d_example(nn_graph *g);

@@ -118,18 +118,40 @@ void nn_maxpool2d_backward(nn_graph *g, nn_node *n)
                          n->in[0]->grad);
 }
 
-nn_status nn_avgpool2d_forward(nn_graph *g, nn_node *n)
+/* Average pooling's backend plan, made at compile time (conv.h). */
+nn_status nn_avgpool2d_prepare(nn_graph *g, nn_node *n, int64_t max_batch)
 {
     struct nn_conv2d_geom q = geom(n);
-    nn_avgpool2d_fwd(g->ctx, &q, nn_dim0(n), n->in[0]->val, n->val);
+    nn_conv_plan *p = NULL;
+    nn_status st = nn_avgpool2d_plan_new(g->ctx, n->name, &q,
+                                         n->in[0]->requires_grad ? NN_CONV_DATA_GRAD : 0,
+                                         n->batched ? max_batch : n->dim[0], &p);
+    n->state = p;
+    return st;
+}
+
+void nn_avgpool2d_release(nn_node *n)
+{
+    nn_conv_plan_free(n->state);
+    n->state = NULL;
+}
+
+int64_t nn_avgpool2d_aux(const nn_node *n, int64_t max_batch)
+{
+    (void)max_batch;
+    return nn_conv_plan_scratch(n->state);
+}
+
+nn_status nn_avgpool2d_forward(nn_graph *g, nn_node *n)
+{
+    nn_avgpool2d_fwd(g->ctx, n->state, nn_dim0(n), n->in[0]->val, n->val, n->aux);
     return NN_OK;
 }
 
 void nn_avgpool2d_backward(nn_graph *g, nn_node *n)
 {
-    struct nn_conv2d_geom q = geom(n);
     if (n->in[0]->grad)
-        nn_avgpool2d_bwd(g->ctx, &q, nn_dim0(n), n->grad, n->in[0]->grad);
+        nn_avgpool2d_bwd(g->ctx, n->state, nn_dim0(n), n->grad, n->in[0]->grad, n->aux);
 }
 
 nn_status nn_global_avgpool_infer(nn_graph *g, nn_node *n)
