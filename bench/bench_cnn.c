@@ -171,7 +171,8 @@ int main(int argc, char **argv)
     nn_dataset *test = nn_dataset_load_named(ctx, "fashion-mnist", "test");
     if (!train || !test)
         return die(ctx, "data");
-    nn_model *m = nn_model_new(ctx, SPEC, &(struct nn_model_cfg){.max_batch = max_batch});
+    nn_model *m = nn_model_new(ctx, SPEC, &(struct nn_model_cfg){.max_batch = max_batch,
+                                                                .loss = NN_LOSS_SOFTMAX_CE});
     struct net net = {0};
     if (!m && build_net(ctx, &net, max_batch) != NN_OK)
         return die(ctx, "model");
