@@ -701,9 +701,9 @@ nn_status nn_forward_to(nn_graph *g, nn_node *out)
 
 /* Thread t's share of every activation gradient, zeroed. The shares follow
  * the batch's split among the threads, as the kernels' do, so each thread
- * finds its part of a gradient in its own cache (on two threads LeNet's
- * backward relu of the first layer took 60-70 us after a zeroing done by
- * one thread, XX us after this). */
+ * finds its part of a gradient in its own cache. Measured on LeNet at
+ * batch 64, two threads: the zeroing 67-99 us on one thread, 47-51 on
+ * both; the first relu's backward after it 42-65 us, then 37-38. */
 static void zero_grads_part(void *arg, int t, int nt)
 {
     const nn_graph *g = arg;
