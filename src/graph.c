@@ -696,6 +696,28 @@ nn_status nn_forward_to(nn_graph *g, nn_node *out)
     return NN_OK;
 }
 
+/* Below this many gradient elements in all, one thread zeroes them. */
+#define ZERO_PARALLEL_MIN (1 << 16)
+
+/* Thread t's share of every activation gradient, zeroed. The shares follow
+ * the batch's split among the threads, as the kernels' do, so each thread
+ * finds its part of a gradient in its own cache. Measured on LeNet at
+ * batch 64, two threads: the zeroing 67-99 us on one thread, 47-51 on
+ * both; the first relu's backward after it 42-65 us, then 37-38. */
+static void zero_grads_part(void *arg, int t, int nt)
+{
+    const nn_graph *g = arg;
+    for (int i = 0; i < g->norder; i++) {
+        nn_node *n = g->order[i];
+        if (!n->grad || n->op == NN_OP_PARAM)
+            continue;
+        int64_t lo, hi;
+        nn_split(nn_numel(n), 16, t, nt, &lo, &hi);
+        if (hi > lo)
+            memset(n->grad + lo, 0, (size_t)(hi - lo) * sizeof(float));
+    }
+}
+
 nn_status nn_backward_seeded(nn_graph *g, nn_node *out, const float *seed)
 {
     nn_status st = check_run(g, "backward");
@@ -709,13 +731,15 @@ nn_status nn_backward_seeded(nn_graph *g, nn_node *out, const float *seed)
                        "backward: '%s' does not depend on any parameter", out->name);
     /* Activation gradients are per pass; parameter gradients accumulate. */
     int pos = 0;
+    int64_t zeros = 0;
     for (int i = 0; i < g->norder; i++) {
         nn_node *n = g->order[i];
         if (n == out)
             pos = i;
         if (n->grad && n->op != NN_OP_PARAM)
-            memset(n->grad, 0, (size_t)nn_numel(n) * sizeof(float));
+            zeros += nn_numel(n);
     }
+    nn_pool_run(zeros >= ZERO_PARALLEL_MIN ? nn_ctx_pool(g->ctx) : NULL, zero_grads_part, g);
     int64_t m = nn_numel(out);
     for (int64_t i = 0; i < m; i++)
         out->grad[i] += seed ? seed[i] : 1.0f;

@@ -106,16 +106,13 @@ static void relu_bias_forward(nn_graph *g, nn_node *n)
     nn_pool_run(pool, relu_bias_rows, n);
 }
 
+/* Elements [lo, m) of the forward pass. */
 NN_MULTIVERSION
-nn_status nn_unary_forward(nn_graph *g, nn_node *n)
+static void unary_forward_range(const nn_node *n, int64_t lo, int64_t m)
 {
-    if (n->in[0]->fused) {
-        relu_bias_forward(g, n);
-        return NN_OK;
-    }
-    const float *x = n->in[0]->val;
-    float *y = n->val;
-    int64_t m = nn_numel(n);
+    const float *x = n->in[0]->val + lo;
+    float *y = n->val + lo;
+    m -= lo;
     float s = n->attr.f[0], hi = n->attr.f[1];
     switch (n->op) {
     case NN_OP_RELU:
@@ -165,22 +162,43 @@ nn_status nn_unary_forward(nn_graph *g, nn_node *n)
     default:
         NN_ASSERT(0, "not a unary op");
     }
+}
+
+/* Thread t's share of the elements, cut at 64-byte multiples. */
+static void unary_forward_part(void *arg, int t, int nt)
+{
+    const nn_node *n = arg;
+    int64_t lo, hi;
+    nn_split(nn_numel(n), 16, t, nt, &lo, &hi);
+    unary_forward_range(n, lo, hi);
+}
+
+/* Large tensors (a convolution's output) are shared across the threads:
+ * the element split follows the batch's, so each thread mostly reads what
+ * it wrote (on two threads a relu of LeNet's first layer took 119 us on
+ * one thread reading the other's half, 44 on one thread alone). */
+static nn_pool *unary_pool(nn_graph *g, const nn_node *n)
+{
+    return nn_numel(n) >= PARALLEL_MIN_ELEMS ? nn_ctx_pool(g->ctx) : NULL;
+}
+
+nn_status nn_unary_forward(nn_graph *g, nn_node *n)
+{
+    if (n->in[0]->fused) {
+        relu_bias_forward(g, n);
+        return NN_OK;
+    }
+    nn_pool_run(unary_pool(g, n), unary_forward_part, n);
     return NN_OK;
 }
 
+/* Elements [lo, m) of the backward pass. */
 NN_MULTIVERSION
-void nn_unary_backward(nn_graph *g, nn_node *n)
+static void unary_backward_range(const nn_node *n, int64_t lo, int64_t m)
 {
-    (void)g;
-    if (n->in[0]->fused) {
-        relu_bias_backward(n);
-        return;
-    }
-    float *dx = n->in[0]->grad;
-    if (!dx)
-        return;
-    const float *x = n->in[0]->val, *y = n->val, *dy = n->grad;
-    int64_t m = nn_numel(n);
+    float *dx = n->in[0]->grad + lo;
+    const float *x = n->in[0]->val + lo, *y = n->val + lo, *dy = n->grad + lo;
+    m -= lo;
     float s = n->attr.f[0], hi = n->attr.f[1];
     switch (n->op) {
     case NN_OP_RELU:
@@ -229,6 +247,24 @@ void nn_unary_backward(nn_graph *g, nn_node *n)
     default:
         NN_ASSERT(0, "not a unary op");
     }
+}
+
+static void unary_backward_part(void *arg, int t, int nt)
+{
+    const nn_node *n = arg;
+    int64_t lo, hi;
+    nn_split(nn_numel(n), 16, t, nt, &lo, &hi);
+    unary_backward_range(n, lo, hi);
+}
+
+void nn_unary_backward(nn_graph *g, nn_node *n)
+{
+    if (n->in[0]->fused) {
+        relu_bias_backward(n);
+        return;
+    }
+    if (n->in[0]->grad)
+        nn_pool_run(unary_pool(g, n), unary_backward_part, n);
 }
 
 static nn_node *ex_x(nn_graph *g) { return nn_ex_input(g, "x", 2, (int64_t[]){2, 3}); }
