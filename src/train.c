@@ -569,8 +569,11 @@ nn_status nn_trainer_set_epochs(nn_trainer *t, int epochs)
     return NN_OK;
 }
 
-nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
-                         const struct nn_source *val)
+/* Before an nn_trainer_fit: the trainer can train on, the sources fit the
+ * model, and the index and best-weights buffers are allocated (only when
+ * the data size changes: never per batch). */
+static nn_status fit_prepare(nn_trainer *t, const struct nn_source *train,
+                             const struct nn_source *val, enum nn_feed_kind *kind)
 {
     nn_model *m = t->m;
     nn_graph *g = nn_model_graph(m);
@@ -589,8 +592,8 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
         return nn_fail(ctx, NN_ERR_STATE,
                        "train: %d of %d epochs are done already; raise the count with "
                        "nn_trainer_set_epochs to train on", t->nhist, c->epochs);
-    enum nn_feed_kind kind, vkind;
-    nn_status st = nn_source_check(m, train, "training data", &kind);
+    enum nn_feed_kind vkind;
+    nn_status st = nn_source_check(m, train, "training data", kind);
     if (st != NN_OK)
         return st;
     if (val && (st = nn_source_check(m, val, "validation data", &vkind)) != NN_OK)
@@ -618,6 +621,37 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
     }
     if (t->par && (st = par_check(t)) != NN_OK)
         return st;
+    return NN_OK;
+}
+
+/* The epoch's sample order: 0..n-1, shuffled from the context's
+ * generator unless no_shuffle. */
+static void epoch_order(nn_trainer *t, nn_ctx *ctx, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        t->perm[i] = i;
+    if (t->cfg.no_shuffle)
+        return;
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)nn_rng_below(&ctx->rng, (uint64_t)i + 1);
+        int64_t tmp = t->perm[i];
+        t->perm[i] = t->perm[j];
+        t->perm[j] = tmp;
+    }
+}
+
+nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
+                         const struct nn_source *val)
+{
+    nn_model *m = t->m;
+    nn_graph *g = nn_model_graph(m);
+    nn_ctx *ctx = g->ctx;
+    const struct nn_train_cfg *c = &t->cfg;
+    enum nn_feed_kind kind;
+    nn_status st = fit_prepare(t, train, val, &kind);
+    if (st != NN_OK)
+        return st;
+    bool early = c->patience > 0 && val; /* early stopping on validation */
     nn_node *loss = nn_model_loss(m);
     int64_t n = train->n, B = c->batch;
     int64_t batches = c->drop_last ? n / B : (n + B - 1) / B;
@@ -641,15 +675,7 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
                                                              : t->nhist));
         struct nn_epoch_stats es = {.epoch = t->nhist + 1, .lr = nn_optim_lr(t->opt)};
         double t0 = now_s();
-        for (int64_t i = 0; i < n; i++)
-            t->perm[i] = i;
-        if (!c->no_shuffle)
-            for (int64_t i = n - 1; i > 0; i--) {
-                int64_t j = (int64_t)nn_rng_below(&ctx->rng, (uint64_t)i + 1);
-                int64_t tmp = t->perm[i];
-                t->perm[i] = t->perm[j];
-                t->perm[j] = tmp;
-            }
+        epoch_order(t, ctx, n);
         if (t->par) /* the shared generator, back in step after the epoch */
             nn_ctx_rng_get(ctx, t->rng_epoch);
         double lsum = 0, correct = 0, ae = 0, se = 0, psums[5] = {0};
