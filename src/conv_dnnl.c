@@ -39,7 +39,8 @@
  * thread, and only their data handles change per call: libnn allocates
  * nothing per batch. (oneDNN's dnnl_primitive_execute itself makes a few
  * small allocations per call for its argument map, as dnnl_sgemm makes one
- * for its packing buffer: tests/test_conv.c counts both.)
+ * for its packing buffer: 536 per LeNet training step in all, counted apart
+ * from libnn's own by tests/test_alloc.c, which requires none of those.)
  */
 #if !defined(NN_GEMM_CBLAS)
 
@@ -54,8 +55,10 @@
 #endif
 
 /* Images per primitive execution. Measured on LeNet (one thread, Zen 5):
- * the kernels run at the same speed per image from 8 to 64 images; 16
- * gives a batch of 64 four chunks to share between threads. */
+ * the kernels run at the same speed per image from 8 to 64 images, and a
+ * training step took the same time with chunks of 4, 8 or 16 (within the
+ * noise of a shared machine); 8 gives a batch of 64 eight chunks to share
+ * between threads. */
 #define CHUNK 8
 
 enum { FULL, ONE, NSIZES };               /* primitives for CHUNK images, one image */
