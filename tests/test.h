@@ -95,4 +95,25 @@ int nn_test_optim_fixtures(const char *const **names);
 void nn_test_optim_fixture_cfg(const char *name, struct nn_optim_cfg *cfg);
 void nn_test_optim_replay(const char *name, const struct nn_optim_cfg *cfg);
 
+/* cli_util.c: the tests of the nn program. */
+/* The nn binary beside this runner (build/, build-asan/, ...). */
+const char *cli_nn(void);
+/* Runs a shell command with stderr joined to stdout, its first cap - 1
+ * bytes into out (out may be NULL); returns the exit status, or 1000 +
+ * signal if it died of one (also when sh reports a signal as 128 + it). */
+int cli_run(char *out, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Writes text to dir/name. */
+void cli_write(const char *dir, const char *name, const char *text);
+/* The lines of s that start with prefix. */
+int cli_count_lines(const char *s, const char *prefix);
+/* Whether tensor name holds the same bytes in two checkpoints (both must
+ * open and hold it). */
+bool cli_tensor_equal(const char *a, const char *b, const char *name);
+/* A malloc'd copy of tensor name's data, its element count in n. */
+float *cli_tensor_copy(const char *file, const char *name, int64_t *n);
+/* Every tensor of a and b holds the same bytes; fails naming the first
+ * float that differs, with its index and both values. */
+void cli_same_tensors(const char *a, const char *b);
+
 #endif

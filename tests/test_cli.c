@@ -17,58 +17,14 @@
 static char nn_bin[4200];
 static char dir[256];
 
-/* build/nn beside this runner (build/, build-asan/, ...). */
-static void setup_paths(void)
-{
-    if (nn_bin[0])
-        return;
-    char self[4096];
-    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
-    assert_true(k > 0);
-    self[k] = '\0';
-    char *slash = strrchr(self, '/');
-    assert_non_null(slash);
-    *slash = '\0';
-    snprintf(nn_bin, sizeof nn_bin, "%s/nn", self);
-    assert_int_equal(access(nn_bin, X_OK), 0);
-}
-
-/* Runs a shell command, capturing stdout+stderr into out; returns the exit
- * status, or 1000 + signal if it died of one. */
-static int run(char *out, size_t cap, const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[8400];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    assert_non_null(p);
-    size_t n = 0;
-    if (out) {
-        n = fread(out, 1, cap - 1, p);
-        out[n] = '\0';
-    } else {
-        char sink[4096];
-        while (fread(sink, 1, sizeof sink, p) > 0)
-            ;
-    }
-    int st = pclose(p);
-    if (WIFSIGNALED(st))
-        return 1000 + WTERMSIG(st);
-    /* sh reports a child killed by a signal as 128 + signal */
-    int code = WEXITSTATUS(st);
-    return code > 128 ? 1000 + code - 128 : code;
-}
+#define run cli_run
 
 /* Three Gaussian blobs in 4 features with string labels, and a regression
  * file; written once per run into a temporary directory. */
 static int setup(void **state)
 {
     (void)state;
-    setup_paths();
+    snprintf(nn_bin, sizeof nn_bin, "%s", cli_nn());
     snprintf(dir, sizeof dir, "/tmp/nn-cli-XXXXXX");
     if (!mkdtemp(dir))
         return -1;
@@ -335,27 +291,9 @@ static long slurp(const char *path, char **buf)
     return n;
 }
 
-/* Whether tensor name holds the same bytes in two checkpoints (both must
- * open and hold it). */
-static bool tensors_equal(const char *a, const char *b, const char *name)
-{
-    nn_ctx *ctx = nn_ctx_new(NULL);
-    nn_safetensors *x = nn_safetensors_open(ctx, a), *y = nn_safetensors_open(ctx, b);
-    if (!x || !y)
-        fail_msg("%s", nn_ctx_error(ctx));
-    const struct nn_st_view *u = nn_safetensors_find(x, name), *v = nn_safetensors_find(y, name);
-    assert_non_null(u);
-    assert_non_null(v);
-    bool same = u->nbytes == v->nbytes && memcmp(u->data, v->data, u->nbytes) == 0;
-    nn_safetensors_close(x);
-    nn_safetensors_close(y);
-    nn_ctx_free(ctx);
-    return same;
-}
-
 static void same_tensor(const char *a, const char *b, const char *name)
 {
-    if (!tensors_equal(a, b, name))
+    if (!cli_tensor_equal(a, b, name))
         fail_msg("tensor %s differs between %s and %s", name, a, b);
 }
 
@@ -391,7 +329,7 @@ static void resume_is_exact(void **state)
              "%s train %s --epochs 6 --seed 6 --out %s/other.safetensors", nn_bin, flags, dir);
     assert_int_equal(rc, 0);
     snprintf(b, sizeof b, "%s/other.safetensors", dir);
-    assert_false(tensors_equal(a, b, "dense1.weight"));
+    assert_false(cli_tensor_equal(a, b, "dense1.weight"));
 }
 
 /* --resume without --model takes the checkpoint's spec; --dropout 0 turns
@@ -431,50 +369,6 @@ static void resume_defaults_and_dropout_zero(void **state)
         fail_msg("resuming a finished run: %s", out);
 }
 
-/* Reads the float tensor name of a checkpoint into a new buffer. */
-static float *tensor_copy(const char *file, const char *name, int64_t *n)
-{
-    nn_ctx *ctx = nn_ctx_new(NULL);
-    nn_safetensors *st = nn_safetensors_open(ctx, file);
-    if (!st)
-        fail_msg("%s", nn_ctx_error(ctx));
-    const struct nn_st_view *v = nn_safetensors_find(st, name);
-    if (!v)
-        fail_msg("%s has no tensor %s", file, name);
-    float *x = malloc(v->nbytes);
-    memcpy(x, v->data, v->nbytes);
-    *n = v->numel;
-    nn_safetensors_close(st);
-    nn_ctx_free(ctx);
-    return x;
-}
-
-/* Every tensor of a and b holds the same bytes; names the first float that
- * differs, with its index and both values. */
-static void same_tensors(const char *a, const char *b)
-{
-    nn_ctx *ctx = nn_ctx_new(NULL);
-    nn_safetensors *x = nn_safetensors_open(ctx, a), *y = nn_safetensors_open(ctx, b);
-    if (!x || !y)
-        fail_msg("%s", nn_ctx_error(ctx));
-    assert_int_equal(nn_safetensors_count(x), nn_safetensors_count(y));
-    for (int i = 0; i < nn_safetensors_count(x); i++) {
-        const struct nn_st_view *u = nn_safetensors_at(x, i);
-        const struct nn_st_view *v = nn_safetensors_find(y, u->name);
-        if (!v)
-            fail_msg("%s lacks tensor %s", b, u->name);
-        assert_int_equal(u->nbytes, v->nbytes);
-        const float *p = u->data, *q = v->data;
-        for (int64_t k = 0; k < u->numel; k++)
-            if (memcmp(&p[k], &q[k], sizeof(float)) != 0)
-                fail_msg("%s[%lld]: %.9g in %s, %.9g in %s", u->name, (long long)k,
-                         (double)p[k], a, (double)q[k], b);
-    }
-    nn_safetensors_close(x);
-    nn_safetensors_close(y);
-    nn_ctx_free(ctx);
-}
-
 /* The settings of the run that a regression checkpoint records: a
  * schedule, a validation split, a non-default seed, optimizer, momentum,
  * normalization, dropout rate, penalties and clipping. */
@@ -507,13 +401,13 @@ static void resume_restores_every_setting(void **state)
     if (!strstr(out, "160 training samples, validation held out") ||
         !strstr(out, "epoch   3") || !strstr(out, "lr 0.005") || strstr(out, "epoch   2"))
         fail_msg("resume: unexpected progress: %s", out);
-    same_tensors(full, part);
+    cli_same_tensors(full, part);
     /* the check can fail: one more epoch is not the same */
     rc = run(out, sizeof out, "%s train --resume %s --epochs 5 --quiet", nn_bin, part);
     if (rc)
         fail_msg("resume: %s", out);
     int64_t n1, n2;
-    float *w1 = tensor_copy(full, "dense1.weight", &n1), *w2 = tensor_copy(part, "dense1.weight", &n2);
+    float *w1 = cli_tensor_copy(full, "dense1.weight", &n1), *w2 = cli_tensor_copy(part, "dense1.weight", &n2);
     assert_int_equal(n1, n2);
     assert_true(memcmp(w1, w2, (size_t)n1 * sizeof *w1) != 0);
     free(w1);
@@ -704,7 +598,7 @@ static void augment_resume_is_exact(void **state)
     same_tensor(a, b, "dense2.bias");
     same_tensor(a, b, "optim.state");
     same_tensor(a, e, "dense1.weight"); /* the same setting, written otherwise */
-    assert_false(tensors_equal(a, c, "dense1.weight"));
+    assert_false(cli_tensor_equal(a, c, "dense1.weight"));
     /* a resumed run keeps its augmentation: another one contradicts it */
     int rc0 = run(out, sizeof out, "%s train --resume %s/apart.safetensors --epochs 4 "
                   "--augment none --out %s/aoff.safetensors", nn_bin, dir, dir);
@@ -885,7 +779,7 @@ static void explicit_zero_flags_are_kept(void **state)
     const char *names[] = {"dense1.weight", "dense1.bias", "dense2.weight", "dense2.bias"};
     for (int i = 0; i < 4; i++)
         same_tensor(a, b, names[i]);
-    assert_false(tensors_equal(a, c, "dense1.weight")); /* the default momentum 0.9 */
+    assert_false(cli_tensor_equal(a, c, "dense1.weight")); /* the default momentum 0.9 */
     /* a resumed run keeps the zero: 1 epoch, then resumed to 2, equals sgd */
     char r1[512];
     snprintf(r1, sizeof r1, "%s/mom0r.safetensors", dir);
@@ -1192,7 +1086,7 @@ static void stats_flag_csv_info_resume(void **state)
     rc = run(out, sizeof out, "%s train %s --epochs 3 --out %s", nn_bin, flags, b);
     if (rc)
         fail_msg("%s", out);
-    same_tensors(a, b);
+    cli_same_tensors(a, b);
     assert_int_equal(lines_starting(st, "epoch,layer,op,kind,units,mean,std,unit_std,dead,"
                                         "grad_norm\n"), 1);
     for (int e = 1; e <= 3; e++) {
@@ -1242,7 +1136,7 @@ static void stats_flag_csv_info_resume(void **state)
         fail_msg("%s", out);
     assert_int_equal(lines_starting(st2, "epoch,"), 1);
     assert_int_equal(lines_starting(st2, "3,relu1,relu,activation,16,"), 1);
-    same_tensors(a, part);
+    cli_same_tensors(a, part);
 }
 
 NN_GROUP_FIXTURE(cli, setup, teardown,

@@ -16,72 +16,16 @@
 
 static char nn_bin[4200];
 static char dir[256];
+
+#define run cli_run
+#define write_file(name, text) cli_write(dir, name, text)
+#define count_lines cli_count_lines
 static char out[1 << 16];
-
-/* build/nn beside this runner (build/, build-asan/, ...). */
-static void setup_paths(void)
-{
-    if (nn_bin[0])
-        return;
-    char self[4096];
-    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
-    assert_true(k > 0);
-    self[k] = '\0';
-    char *slash = strrchr(self, '/');
-    assert_non_null(slash);
-    *slash = '\0';
-    snprintf(nn_bin, sizeof nn_bin, "%s/nn", self);
-    assert_int_equal(access(nn_bin, X_OK), 0);
-}
-
-/* Runs a shell command, capturing stdout+stderr into o; returns the exit
- * status (128 + signal as sh reports a signal). */
-static int run(char *o, size_t cap, const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[8400];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    assert_non_null(p);
-    size_t n = fread(o, 1, cap - 1, p);
-    o[n] = '\0';
-    int st = pclose(p);
-    return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
-}
-
-static void write_file(const char *name, const char *text)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-/* Lines of s that start with prefix. */
-static int count_lines(const char *s, const char *prefix)
-{
-    int n = 0;
-    size_t pl = strlen(prefix);
-    for (const char *p = s; p && *p;) {
-        if (strncmp(p, prefix, pl) == 0)
-            n++;
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return n;
-}
 
 static int setup(void **state)
 {
     (void)state;
-    setup_paths();
+    snprintf(nn_bin, sizeof nn_bin, "%s", cli_nn());
     snprintf(dir, sizeof dir, "/tmp/nn-cli16-XXXXXX");
     if (!mkdtemp(dir))
         return -1;
@@ -149,23 +93,6 @@ static void headerless_csv_keeps_first_row(void **state)
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "3 training samples"));
     assert_null(strstr(out, "no header row"));
-}
-
-/* Whether tensor name holds the same bytes in two checkpoints. */
-static bool tensors_equal(const char *a, const char *b, const char *name)
-{
-    nn_ctx *ctx = nn_ctx_new(NULL);
-    nn_safetensors *x = nn_safetensors_open(ctx, a), *y = nn_safetensors_open(ctx, b);
-    if (!x || !y)
-        fail_msg("%s", nn_ctx_error(ctx));
-    const struct nn_st_view *u = nn_safetensors_find(x, name), *v = nn_safetensors_find(y, name);
-    assert_non_null(u);
-    assert_non_null(v);
-    bool same = u->nbytes == v->nbytes && memcmp(u->data, v->data, u->nbytes) == 0;
-    nn_safetensors_close(x);
-    nn_safetensors_close(y);
-    nn_ctx_free(ctx);
-    return same;
 }
 
 /* Starts nn train with args (a shell word list) in the background, its
@@ -256,7 +183,7 @@ static void ctrl_c_stops_cleanly_and_resumes_exactly(void **state)
         fail_msg("%s", out);
     char fresh[512];
     snprintf(fresh, sizeof fresh, "%s/fresh.safetensors", dir);
-    if (!tensors_equal(ck, fresh, "dense1.weight") || !tensors_equal(ck, fresh, "optim.state"))
+    if (!cli_tensor_equal(ck, fresh, "dense1.weight") || !cli_tensor_equal(ck, fresh, "optim.state"))
         fail_msg("interrupted at epoch %d and resumed to %d differs from a fresh run", k, k + 2);
 }
 

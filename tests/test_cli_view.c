@@ -13,46 +13,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char nn_bin[4200], build_dir[4100];
+static char nn_bin[4200], build_dir[4200];
 static char dir[256];
 static char out[1 << 16];
+
+#define run cli_run
 static int class_count[3];            /* cls.csv's rows of each class */
 static double target_var;             /* reg.csv's target variance (population) */
-
-/* build/nn beside this runner (build/, build-cblas/, ...). */
-static void setup_paths(void)
-{
-    if (nn_bin[0])
-        return;
-    char self[4096];
-    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
-    assert_true(k > 0);
-    self[k] = '\0';
-    char *slash = strrchr(self, '/');
-    assert_non_null(slash);
-    *slash = '\0';
-    snprintf(build_dir, sizeof build_dir, "%s", self);
-    snprintf(nn_bin, sizeof nn_bin, "%s/nn", self);
-    assert_int_equal(access(nn_bin, X_OK), 0);
-}
-
-/* Runs a shell command with stdout+stderr into o; its exit status. */
-static int run(char *o, size_t cap, const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[8400];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    assert_non_null(p);
-    size_t n = fread(o, 1, cap - 1, p);
-    o[n] = '\0';
-    int st = pclose(p);
-    return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
-}
 
 /* The line of s that starts with prefix (after spaces), or NULL. */
 static const char *line_of(const char *s, const char *prefix)
@@ -74,7 +41,9 @@ static const char *line_of(const char *s, const char *prefix)
 static int setup(void **state)
 {
     (void)state;
-    setup_paths();
+    snprintf(nn_bin, sizeof nn_bin, "%s", cli_nn());
+    snprintf(build_dir, sizeof build_dir, "%s", nn_bin);
+    *strrchr(build_dir, '/') = '\0';
     snprintf(dir, sizeof dir, "/tmp/nn-view16-XXXXXX");
     if (!mkdtemp(dir))
         return -1;
@@ -337,7 +306,7 @@ static void eval_regression_r2(void **state)
 static void man_page_and_completion(void **state)
 {
     (void)state;
-    char path[4200];
+    char path[4300];
     snprintf(path, sizeof path, "%s/nn.1", build_dir);
     if (access(path, R_OK) != 0)
         fail_msg("%s missing: make test builds it (scripts/gen-man.sh)", path);

@@ -22,28 +22,11 @@ int stbi_write_png(char const *filename, int w, int h, int comp, const void *dat
 
 static char nn_bin[4200];
 static char dir[256];
+
+#define run(...) cli_run(out, sizeof out, __VA_ARGS__)
 static char out[1 << 16];
 static char train_idx[1200], test_idx[1200]; /* idx:IMAGES,LABELS */
 static char test_images[600], test_labels[600];
-
-/* Runs a shell command, capturing stdout+stderr into out; returns the exit
- * status. */
-static int run(const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[8400];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 1000;
-}
 
 static void write_idx(const char *path, int nd, const uint32_t *dims, const uint8_t *data,
                       size_t n)
@@ -116,13 +99,7 @@ static void make_set(const char *name, int n, unsigned seed, char *spec, char *i
 static int setup(void **state)
 {
     (void)state;
-    char self[4096];
-    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (k <= 0)
-        return -1;
-    self[k] = '\0';
-    *strrchr(self, '/') = '\0';
-    snprintf(nn_bin, sizeof nn_bin, "%s/nn", self);
+    snprintf(nn_bin, sizeof nn_bin, "%s", cli_nn());
     snprintf(dir, sizeof dir, "/tmp/nn-cnncli-XXXXXX");
     if (!mkdtemp(dir))
         return -1;
@@ -172,27 +149,6 @@ static void tiny_cnn_learns(void **state)
     assert_non_null(strstr(out, "model:       " TINY));
 }
 
-/* Every tensor of two checkpoints, bit for bit. */
-static void same_tensors(const char *a, const char *b)
-{
-    nn_ctx *ctx = nn_ctx_new(NULL);
-    nn_safetensors *x = nn_safetensors_open(ctx, a), *y = nn_safetensors_open(ctx, b);
-    if (!x || !y)
-        fail_msg("%s", nn_ctx_error(ctx));
-    assert_int_equal(nn_safetensors_count(x), nn_safetensors_count(y));
-    for (int i = 0; i < nn_safetensors_count(x); i++) {
-        const struct nn_st_view *u = nn_safetensors_at(x, i);
-        const struct nn_st_view *v = nn_safetensors_find(y, u->name);
-        if (!v)
-            fail_msg("%s lacks tensor %s", b, u->name);
-        if (u->nbytes != v->nbytes || memcmp(u->data, v->data, u->nbytes) != 0)
-            fail_msg("tensor %s differs between %s and %s", u->name, a, b);
-    }
-    nn_safetensors_close(x);
-    nn_safetensors_close(y);
-    nn_ctx_free(ctx);
-}
-
 /* A batch-norm CNN (dropout after conv) stopped after 2 of 4 epochs and
  * resumed ends bit-identical to the straight run: weights, running
  * statistics, num_batches_tracked, optimizer state. */
@@ -216,7 +172,7 @@ static void batchnorm_cnn_resume_is_exact(void **state)
     char a[512], b[512];
     snprintf(a, sizeof a, "%s/bn-full.safetensors", dir);
     snprintf(b, sizeof b, "%s/bn-resumed.safetensors", dir);
-    same_tensors(a, b);
+    cli_same_tensors(a, b);
     /* the running statistics did move, and count the batches of 4 epochs */
     nn_ctx *ctx = nn_ctx_new(NULL);
     nn_safetensors *st = nn_safetensors_open(ctx, a);

@@ -13,51 +13,17 @@
 
 static char nn_bin[4200];
 static char dir[256];
+
+#define run(...) cli_run(out, sizeof out, __VA_ARGS__)
+#define write_file(name, text) cli_write(dir, name, text)
 static char out[1 << 16];
-
-/* Runs a shell command, capturing stdout+stderr into out; returns the exit
- * status, or 1000 + signal if it died of one. */
-static int run(const char *fmt, ...)
-{
-    char cmd[8192], full[8400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    if (WIFSIGNALED(st))
-        return 1000 + WTERMSIG(st);
-    int code = WEXITSTATUS(st);
-    return code > 128 ? 1000 + code - 128 : code;
-}
-
-static void write_file(const char *name, const char *text)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 /* Two classes left and right of x = 0 in 2 features; three features; a
  * 2x2 RGB image. The models are trained by the tests that need them. */
 static int setup(void **state)
 {
     (void)state;
-    char self[4096];
-    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (k <= 0)
-        return -1;
-    self[k] = '\0';
-    *strrchr(self, '/') = '\0';
-    snprintf(nn_bin, sizeof nn_bin, "%s/nn", self);
+    snprintf(nn_bin, sizeof nn_bin, "%s", cli_nn());
     snprintf(dir, sizeof dir, "/tmp/nn-graph-XXXXXX");
     if (!mkdtemp(dir))
         return -1;

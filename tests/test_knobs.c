@@ -14,39 +14,15 @@
 
 static char nn_bin[4200];
 static char dir[256];
-static char out[1 << 16];
 
-/* Runs a shell command, capturing stdout+stderr into buf; returns the exit
- * status (1000 + signal if it died of one). */
-static int run(char *buf, size_t cap, const char *fmt, ...)
-{
-    char cmd[8192], full[8400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    assert_non_null(p);
-    size_t n = fread(buf, 1, cap - 1, p);
-    buf[n] = '\0';
-    int st = pclose(p);
-    if (WIFSIGNALED(st))
-        return 1000 + WTERMSIG(st);
-    return WEXITSTATUS(st);
-}
+#define run cli_run
+static char out[1 << 16];
 
 /* Three separable blobs in 4 features: blobs.csv (300 rows). */
 static int setup(void **state)
 {
     (void)state;
-    char self[4096];
-    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (k <= 0)
-        return -1;
-    self[k] = '\0';
-    *strrchr(self, '/') = '\0';
-    snprintf(nn_bin, sizeof nn_bin, "%s/nn", self);
+    snprintf(nn_bin, sizeof nn_bin, "%s", cli_nn());
     snprintf(dir, sizeof dir, "/tmp/nn-knobs-XXXXXX");
     if (!mkdtemp(dir))
         return -1;

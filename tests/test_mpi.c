@@ -24,6 +24,8 @@ static void nap(long ms)
 
 static char nn_bin[4200];
 static char dir[256];
+
+#define run cli_run
 static const char *mpirun = "mpirun --oversubscribe --mca btl self,vader";
 static const char *mpirun_tcp = "mpirun --oversubscribe --mca btl self,tcp "
                                 "--mca btl_tcp_if_include lo --mca oob_tcp_if_include lo";
@@ -32,25 +34,6 @@ static bool wanted(void)
 {
     const char *e = getenv("NN_TEST_MPI");
     return e && strcmp(e, "1") == 0;
-}
-
-/* Runs a shell command, stdout+stderr into out; the exit status. */
-static int run(char *out, size_t cap, const char *fmt, ...)
-{
-    char cmd[8192], full[8400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    while (fgetc(p) != EOF)
-        ;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 1000;
 }
 
 /* Three Gaussian blobs in 4 features, 300 samples, and a held-out 120. */
@@ -80,13 +63,7 @@ static int setup(void **state)
     (void)state;
     if (!wanted())
         return 0;
-    char self[4096];
-    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (k <= 0)
-        return -1;
-    self[k] = '\0';
-    *strrchr(self, '/') = '\0';
-    snprintf(nn_bin, sizeof nn_bin, "%s/nn", self);
+    snprintf(nn_bin, sizeof nn_bin, "%s", cli_nn());
     snprintf(dir, sizeof dir, "/tmp/nn-mpi-XXXXXX");
     if (!mkdtemp(dir))
         return -1;

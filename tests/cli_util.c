@@ -1,0 +1,148 @@
+/*
+ * cli_util.c - what the tests of the nn program share: the path of the nn
+ * binary built beside the runner, running a command and capturing its
+ * output, writing small files, and comparing checkpoints tensor by tensor.
+ */
+#include "test.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *cli_nn(void)
+{
+    static char bin[4200];
+    if (bin[0])
+        return bin;
+    char self[4096];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+    assert_true(k > 0);
+    self[k] = '\0';
+    char *slash = strrchr(self, '/');
+    assert_non_null(slash);
+    *slash = '\0';
+    snprintf(bin, sizeof bin, "%s/nn", self);
+    assert_int_equal(access(bin, X_OK), 0);
+    return bin;
+}
+
+int cli_run(char *out, size_t cap, const char *fmt, ...)
+{
+    char cmd[8192], full[8400];
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    if (len < 0 || (size_t)len >= sizeof cmd)
+        fail_msg("command too long (%d bytes): %.200s...", len, cmd);
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    assert_non_null(p);
+    size_t n = 0;
+    if (out && cap > 0) {
+        n = fread(out, 1, cap - 1, p);
+        out[n] = '\0';
+    }
+    char sink[4096]; /* the rest, so the command never blocks on a full pipe */
+    while (fread(sink, 1, sizeof sink, p) > 0)
+        ;
+    int st = pclose(p);
+    if (st == -1)
+        fail_msg("pclose: %s", cmd);
+    if (WIFSIGNALED(st))
+        return 1000 + WTERMSIG(st);
+    int code = WEXITSTATUS(st);
+    return code > 128 ? 1000 + code - 128 : code;
+}
+
+void cli_write(const char *dir, const char *name, const char *text)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        fail_msg("cannot write %s", path);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+int cli_count_lines(const char *s, const char *prefix)
+{
+    int n = 0;
+    size_t pl = strlen(prefix);
+    for (const char *p = s; p && *p;) {
+        if (strncmp(p, prefix, pl) == 0)
+            n++;
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return n;
+}
+
+bool cli_tensor_equal(const char *a, const char *b, const char *name)
+{
+    nn_ctx *ctx = nn_ctx_new(NULL);
+    assert_non_null(ctx);
+    nn_safetensors *x = nn_safetensors_open(ctx, a), *y = nn_safetensors_open(ctx, b);
+    if (!x || !y)
+        fail_msg("%s", nn_ctx_error(ctx));
+    const struct nn_st_view *u = nn_safetensors_find(x, name), *v = nn_safetensors_find(y, name);
+    if (!u || !v)
+        fail_msg("tensor %s missing from %s", name, u ? b : a);
+    bool same = u->nbytes == v->nbytes && memcmp(u->data, v->data, u->nbytes) == 0;
+    nn_safetensors_close(x);
+    nn_safetensors_close(y);
+    nn_ctx_free(ctx);
+    return same;
+}
+
+float *cli_tensor_copy(const char *file, const char *name, int64_t *n)
+{
+    nn_ctx *ctx = nn_ctx_new(NULL);
+    assert_non_null(ctx);
+    nn_safetensors *st = nn_safetensors_open(ctx, file);
+    if (!st)
+        fail_msg("%s", nn_ctx_error(ctx));
+    const struct nn_st_view *v = nn_safetensors_find(st, name);
+    if (!v)
+        fail_msg("%s has no tensor %s", file, name);
+    float *x = malloc(v->nbytes);
+    assert_non_null(x);
+    memcpy(x, v->data, v->nbytes);
+    *n = v->numel;
+    nn_safetensors_close(st);
+    nn_ctx_free(ctx);
+    return x;
+}
+
+void cli_same_tensors(const char *a, const char *b)
+{
+    nn_ctx *ctx = nn_ctx_new(NULL);
+    assert_non_null(ctx);
+    nn_safetensors *x = nn_safetensors_open(ctx, a), *y = nn_safetensors_open(ctx, b);
+    if (!x || !y)
+        fail_msg("%s", nn_ctx_error(ctx));
+    assert_int_equal(nn_safetensors_count(x), nn_safetensors_count(y));
+    for (int i = 0; i < nn_safetensors_count(x); i++) {
+        const struct nn_st_view *u = nn_safetensors_at(x, i);
+        const struct nn_st_view *v = nn_safetensors_find(y, u->name);
+        if (!v)
+            fail_msg("%s lacks tensor %s", b, u->name);
+        if (u->nbytes != v->nbytes)
+            fail_msg("tensor %s: %zu bytes in %s, %zu in %s", u->name, (size_t)u->nbytes, a,
+                     (size_t)v->nbytes, b);
+        if (strcmp(u->dtype, "F32") != 0) {
+            if (memcmp(u->data, v->data, u->nbytes) != 0)
+                fail_msg("tensor %s differs between %s and %s", u->name, a, b);
+            continue;
+        }
+        const float *p = u->data, *q = v->data;
+        for (int64_t k = 0; k < u->numel; k++)
+            if (memcmp(&p[k], &q[k], sizeof(float)) != 0)
+                fail_msg("%s[%lld]: %.9g in %s, %.9g in %s", u->name, (long long)k,
+                         (double)p[k], a, (double)q[k], b);
+    }
+    nn_safetensors_close(x);
+    nn_safetensors_close(y);
+    nn_ctx_free(ctx);
+}
