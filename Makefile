@@ -188,11 +188,12 @@ example: all
 	@echo "examples: embed, xor and graph_dot ran as expected"
 
 # libnn and PyTorch side by side (bench/run.py); updates bench/RESULTS.md.
-$(BUILD)/bench_mlp: bench/bench_mlp.c $(BUILD)/libnn.a
-	$(CC) $(CFLAGS) $< -o $@ $(BUILD)/libnn.a $(LDFLAGS) $(LIBS)
+# One program, two names: they differ only in their default --model.
+$(BUILD)/bench_mlp: bench/bench_model.c $(BUILD)/libnn.a
+	$(CC) $(CFLAGS) -DBENCH_DEFAULT_MODEL='"mlp"' $< -o $@ $(BUILD)/libnn.a $(LDFLAGS) $(LIBS)
 
-$(BUILD)/bench_cnn: bench/bench_cnn.c $(BUILD)/libnn.a
-	$(CC) $(CFLAGS) $< -o $@ $(BUILD)/libnn.a $(LDFLAGS) $(LIBS)
+$(BUILD)/bench_cnn: bench/bench_model.c $(BUILD)/libnn.a
+	$(CC) $(CFLAGS) -DBENCH_DEFAULT_MODEL='"lenet"' $< -o $@ $(BUILD)/libnn.a $(LDFLAGS) $(LIBS)
 
 bench: deps all $(BUILD)/bench_mlp $(BUILD)/bench_cnn
 	/usr/bin/python3 bench/run.py
