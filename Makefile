@@ -49,7 +49,7 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  = $(sort $(wildcard tools/*.c))
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps check test test-mpi bench-mpi run asan ubsan install uninstall clean fuzz bench example portable
+.PHONY: all deps check test test-mpi bench-mpi run run-cnn asan ubsan install uninstall clean fuzz bench example portable
 
 all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn $(MPI_PLUGIN) $(BUILD)/nn.1 $(BUILD)/nn.bash
 
@@ -208,6 +208,10 @@ bench-mpi: deps all $(BUILD)/bench_allreduce
 
 run: deps all
 	$(BUILD)/nn train --config examples/fashion-mnist.ini
+
+# The LeNet-style CNN of issue 17, 10 epochs (examples/lenet.ini).
+run-cnn: deps all
+	$(BUILD)/nn train --config examples/lenet.ini
 
 # fontconfig (under cairo's text) keeps caches for the process lifetime
 asan: export LSAN_OPTIONS = suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
