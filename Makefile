@@ -36,10 +36,13 @@ ifeq ($(MPI),openmpi)
   MPI_PLUGIN = $(BUILD)/nn-mpi.so
 endif
 
-# The shared library's version (from include/nn.h) and SONAME: libnn.so.MAJOR
+# The public headers: include/nn.h includes the sub-headers include/nn/*.h.
+HEADERS   = include/nn.h $(sort $(wildcard include/nn/*.h))
+
+# The shared library's version (from include/nn/core.h) and SONAME: libnn.so.MAJOR
 # names the ABI; make install adds the versioned file and the two links.
-VERSION  := $(shell sed -n 's/^\#define NN_VERSION_STRING "\(.*\)"/\1/p' include/nn.h)
-SOMAJOR  := $(shell sed -n 's/^\#define NN_VERSION_MAJOR \([0-9]*\)/\1/p' include/nn.h)
+VERSION  := $(shell sed -n 's/^\#define NN_VERSION_STRING "\(.*\)"/\1/p' include/nn/core.h)
+SOMAJOR  := $(shell sed -n 's/^\#define NN_VERSION_MAJOR \([0-9]*\)/\1/p' include/nn/core.h)
 SONAME    = libnn.so.$(SOMAJOR)
 
 LIB_SRC  = $(sort $(wildcard src/*.c src/*/*.c))
@@ -65,7 +68,7 @@ $(BUILD)/nn.bash: $(BUILD)/nn scripts/gen-completion.sh
 deps:
 	@scripts/install-deps.sh
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/*/*.h tests/*.h tools/*.h)
+$(BUILD)/%.o: %.c $(HEADERS) $(wildcard src/*.h src/*/*.h tests/*.h tools/*.h)
 	@mkdir -p $(dir $@)
 	$(if $(V),,@echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
@@ -75,11 +78,11 @@ $(BUILD)/libnn.a: $(LIB_OBJ)
 	$(if $(V),,@echo "  AR      $@")
 	$(Q)ar rcs $@ $^
 
-# The export list, from the NN_API declarations of nn.h: hidden visibility
-# alone leaves GCC's ifunc resolvers of the multiversioned kernels exported.
-$(BUILD)/libnn.map: include/nn.h
+# The export list, from the NN_API declarations of the public headers: hidden
+# visibility alone leaves GCC's ifunc resolvers of the multiversioned kernels exported.
+$(BUILD)/libnn.map: $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(Q){ echo '{ global:'; sed -n 's/^NN_API[^(]*[ *]\([a-z_][a-z0-9_]*\)(.*/  \1;/p' $<; \
+	$(Q){ echo '{ global:'; sed -n 's/^NN_API[^(]*[ *]\([a-z_][a-z0-9_]*\)(.*/  \1;/p' $^; \
 	  echo 'local: *; };'; } > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/libnn.so.$(VERSION): $(LIB_OBJ) $(BUILD)/libnn.map
@@ -104,13 +107,13 @@ $(BUILD)/tests/groups.h: $(TEST_SRC)
 
 $(BUILD)/tests/runner.o: $(BUILD)/tests/groups.h
 # The library and its tests see the private headers in src/; the CLI sees
-# only include/nn.h, as any program using the library does. The library's
-# symbols are hidden unless nn.h marks them NN_API.
+# only the public headers (include/nn.h), as any program using the library
+# does. The library's symbols are hidden unless those headers mark them NN_API.
 $(BUILD)/src/%.o: CFLAGS += -Isrc -fvisibility=hidden
 $(BUILD)/tests/%.o: CFLAGS += -Isrc -I$(BUILD)/tests -Itests -DNN_TESTING
 $(BUILD)/tools/%.o: CFLAGS += $(shell pkg-config --cflags cairo libgvc 2>/dev/null)
 
-$(BUILD)/nn-mpi.so: tools/mpi/nn_mpi.c tools/cli.h include/nn.h
+$(BUILD)/nn-mpi.so: tools/mpi/nn_mpi.c tools/cli.h $(HEADERS)
 	$(if $(V),,@echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags ompi-c) -shared $< -o $@ \
 	    $(shell pkg-config --libs ompi-c)
@@ -121,7 +124,7 @@ $(BUILD)/nn-mpi.so: tools/mpi/nn_mpi.c tools/cli.h include/nn.h
 # hooks.
 TESTING_SRC = src/io/safetensors.c
 TESTING_OBJ = $(TESTING_SRC:%.c=$(BUILD)/testing/%.o)
-$(BUILD)/testing/%.o: %.c $(wildcard include/*.h src/*.h src/*/*.h)
+$(BUILD)/testing/%.o: %.c $(HEADERS) $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(if $(V),,@echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) -Isrc -DNN_TESTING -c $< -o $@
@@ -222,8 +225,9 @@ ubsan:
 	$(MAKE) BUILD=build-ubsan OPT=-O1 SAN="-fsanitize=undefined -fno-sanitize-recover=all" test
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/include/nn $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/nn.h $(DESTDIR)$(PREFIX)/include/nn.h
+	install -m 644 $(filter include/nn/%,$(HEADERS)) $(DESTDIR)$(PREFIX)/include/nn/
 	install -m 644 $(BUILD)/libnn.a $(DESTDIR)$(PREFIX)/lib/libnn.a
 	install -m 755 $(BUILD)/libnn.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libnn.so.$(VERSION)
 	ln -sf libnn.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
@@ -239,13 +243,14 @@ install: all
 
 # Removes exactly what install put there.
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/include/nn.h $(DESTDIR)$(PREFIX)/lib/libnn.a \
+	rm -f $(DESTDIR)$(PREFIX)/include/nn.h $(addprefix $(DESTDIR)$(PREFIX)/,$(filter include/nn/%,$(HEADERS))) \
+	    $(DESTDIR)$(PREFIX)/lib/libnn.a \
 	    $(DESTDIR)$(PREFIX)/lib/libnn.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME) \
 	    $(DESTDIR)$(PREFIX)/lib/libnn.so $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc \
 	    $(DESTDIR)$(PREFIX)/bin/nn $(DESTDIR)$(PREFIX)/lib/nn/nn-mpi.so \
 	    $(DESTDIR)$(PREFIX)/share/man/man1/nn.1 \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/nn
-	-rmdir $(DESTDIR)$(PREFIX)/lib/nn 2>/dev/null
+	-rmdir $(DESTDIR)$(PREFIX)/lib/nn $(DESTDIR)$(PREFIX)/include/nn 2>/dev/null
 
 # libFuzzer targets: fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput; its seed
 # corpus is fuzz/corpus/NAME/. `make fuzz` runs each for FUZZ_SECONDS.

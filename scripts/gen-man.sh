@@ -67,4 +67,4 @@ section "LEARNING-RATE SCHEDULES" schedule
 
 printf '.SH "DATA SOURCES"\n.nf\n'
 "$nn" help | awk '/^Data sources/ {on = 1} on' | esc
-printf '.fi\n.SH "SEE ALSO"\nThe libnn README and docs/ folder; include/nn.h for the library.\n'
+printf '.fi\n.SH "SEE ALSO"\nThe libnn README and docs/ folder; include/nn.h and include/nn/*.h for the library.\n'

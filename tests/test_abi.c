@@ -1,11 +1,13 @@
 /*
  * test_abi.c - the library boundary: the shared library beside this runner
- * exports exactly the functions include/nn.h declares, every one of them
- * marked NN_API, and carries a SONAME.
+ * exports exactly the functions include/nn.h and the sub-headers it
+ * includes (include/nn/*.h) declare, every one of them marked NN_API, and
+ * carries a SONAME.
  */
 #include "test.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #define MAXN 1024
@@ -36,14 +38,45 @@ static void free_names(struct names *s)
     s->n = 0;
 }
 
-/* nn.h without comments or preprocessor lines, in one malloc'd string. */
-static char *header_code(void)
+/* The public headers' code without comments or preprocessor lines. */
+struct code {
+    char *text; /* (1 << 20) */
+    size_t k;
+    char seen[16][4096]; /* headers read, so that each is read once */
+    int nseen;
+};
+
+static void read_header(struct code *c, const char *path);
+
+/* A line's `#include "NAME"`, read as the compiler does: NAME beside the
+ * including file. Other directives are skipped. */
+static void follow_include(struct code *c, const char *path, const char *line)
 {
-    FILE *f = fopen(nn_test_path("../include/nn.h"), "r");
+    const char *p = line + strspn(line, " \t#");
+    if (strncmp(p, "include", 7) != 0)
+        return;
+    p = strchr(p, '"');
+    const char *q = p ? strchr(p + 1, '"') : NULL;
+    if (!q)
+        return; /* <system.h> */
+    const char *slash = strrchr(path, '/');
+    int dir = slash ? (int)(slash - path + 1) : 0;
+    char sub[4096];
+    snprintf(sub, sizeof sub, "%.*s%.*s", dir, path, (int)(q - p - 1), p + 1);
+    read_header(c, sub);
+}
+
+static void read_header(struct code *c, const char *path)
+{
+    for (int i = 0; i < c->nseen; i++)
+        if (strcmp(c->seen[i], path) == 0)
+            return;
+    assert_true(c->nseen < 16);
+    snprintf(c->seen[c->nseen], sizeof c->seen[0], "%s", path);
+    path = c->seen[c->nseen++];
+    FILE *f = fopen(path, "r");
     if (!f)
-        fail_msg("cannot open %s", nn_test_path("../include/nn.h"));
-    char *code = calloc(1, 1 << 20);
-    size_t k = 0;
+        fail_msg("cannot open %s", path);
     char line[4096];
     bool in_comment = false;
     while (fgets(line, sizeof line, f)) {
@@ -51,6 +84,7 @@ static char *header_code(void)
         while (*p == ' ')
             p++;
         if (!in_comment && *p == '#') {
+            follow_include(c, path, p);
             /* skip the directive and its continuation lines */
             while (strchr(line, '\\') && fgets(line, sizeof line, f)) {
             }
@@ -65,16 +99,31 @@ static char *header_code(void)
             } else if (line[i] == '/' && line[i + 1] == '/') {
                 break;
             } else {
-                code[k++] = line[i];
+                c->text[c->k++] = line[i];
             }
         }
-        assert_true(k < (1 << 20) - 4096);
+        assert_true(c->k < (1 << 20) - 4096);
     }
     fclose(f);
-    return code;
+    c->text[c->k++] = '\n';
 }
 
-/* The functions nn.h declares at file scope (outside struct and enum
+/* nn.h and the sub-headers it includes, in one malloc'd string. */
+static char *header_code(void)
+{
+    struct code *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->text = calloc(1, 1 << 20);
+    assert_non_null(c->text);
+    read_header(c, nn_test_path("../include/nn.h"));
+    if (c->nseen < 2)
+        fail_msg("nn.h includes none of include/nn/*.h");
+    char *text = c->text;
+    free(c);
+    return text;
+}
+
+/* The functions the headers declare at file scope (outside struct and enum
  * bodies); *unmarked counts declarations that lack NN_API. */
 static void declared(struct names *s, int *unmarked)
 {
@@ -104,7 +153,7 @@ static void declared(struct names *s, int *unmarked)
                 while (q > b && (isalnum((unsigned char)q[-1]) || q[-1] == '_'))
                     q--;
                 if (strncmp(b, "NN_API", 6) != 0) {
-                    print_error("nn.h declares %.*s without NN_API\n", (int)(e - q), q);
+                    print_error("the headers declare %.*s without NN_API\n", (int)(e - q), q);
                     (*unmarked)++;
                 }
                 add(s, q, (size_t)(e - q));
@@ -150,19 +199,19 @@ static void exports_are_exactly_the_header(void **state)
     int unmarked;
     declared(&h, &unmarked);
     exported(&so);
-    /* the parse found the header's functions (nn.h has about 200) */
+    /* the parse found the headers' functions (they have about 200) */
     if (h.n < 150)
-        fail_msg("found only %d declarations in nn.h", h.n);
+        fail_msg("found only %d declarations in the headers", h.n);
     qsort(h.v, (size_t)h.n, sizeof *h.v, cmp_str);
     qsort(so.v, (size_t)so.n, sizeof *so.v, cmp_str);
     int i = 0, j = 0, missing = 0, extra = 0;
     while (i < h.n || j < so.n) {
         int c = i >= h.n ? 1 : j >= so.n ? -1 : strcmp(h.v[i], so.v[j]);
         if (c < 0) {
-            print_error("declared in nn.h, not exported: %s\n", h.v[i++]);
+            print_error("declared in the headers, not exported: %s\n", h.v[i++]);
             missing++;
         } else if (c > 0) {
-            print_error("exported, not declared in nn.h: %s\n", so.v[j++]);
+            print_error("exported, not declared in the headers: %s\n", so.v[j++]);
             extra++;
         } else {
             i++, j++;
@@ -194,6 +243,63 @@ static void shared_library_has_soname(void **state)
         fail_msg("SONAME is not %s: '%s'", want, out);
 }
 
+/* Whether nn.h has the line #include "nn/NAME". */
+static bool umbrella_includes(const char *name)
+{
+    FILE *f = fopen(nn_test_path("../include/nn.h"), "r");
+    assert_non_null(f);
+    char line[512], want[300];
+    snprintf(want, sizeof want, "#include \"nn/%s\"", name);
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strncmp(line, want, strlen(want)) == 0;
+    fclose(f);
+    return found;
+}
+
+/* Every include/nn/NAME.h compiles alone, without warnings, and nn.h
+ * includes it. */
+static void sub_headers_stand_alone(void **state)
+{
+    (void)state;
+    char inc[4096];
+    snprintf(inc, sizeof inc, "%s", nn_test_path("../include"));
+    DIR *d = opendir(nn_test_path("../include/nn"));
+    if (!d)
+        fail_msg("cannot open %s", nn_test_path("../include/nn"));
+    int n = 0, bad = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 3 || strcmp(e->d_name + len - 2, ".h") != 0)
+            continue;
+        n++;
+        char cmd[8600];
+        snprintf(cmd, sizeof cmd,
+                 "printf '#include \"nn/%s\"\\n' | cc -std=c11 -Wall -Wextra -Wpedantic "
+                 "-Wstrict-prototypes -Werror -fsyntax-only -I'%s' -x c - 2>&1",
+                 e->d_name, inc);
+        FILE *p = popen(cmd, "r");
+        assert_non_null(p);
+        char line[512];
+        while (fgets(line, sizeof line, p))
+            print_error("%s", line);
+        if (pclose(p) != 0) {
+            print_error("include/nn/%s does not compile on its own\n", e->d_name);
+            bad++;
+        }
+        if (!umbrella_includes(e->d_name)) {
+            print_error("include/nn.h does not include nn/%s\n", e->d_name);
+            bad++;
+        }
+    }
+    closedir(d);
+    if (n < 2)
+        fail_msg("found only %d headers in include/nn", n);
+    assert_int_equal(bad, 0);
+}
+
 NN_GROUP(abi,
          cmocka_unit_test(exports_are_exactly_the_header),
+         cmocka_unit_test(sub_headers_stand_alone),
          cmocka_unit_test(shared_library_has_soname))
