@@ -49,7 +49,8 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  = $(sort $(wildcard tools/*.c))
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps check test test-mpi bench-mpi run asan ubsan install uninstall clean fuzz bench example portable
+.PHONY: all deps check test test-mpi bench-mpi run asan ubsan install uninstall clean fuzz bench example portable \
+        examples examples-quick
 
 all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn $(MPI_PLUGIN) $(BUILD)/nn.1 $(BUILD)/nn.bash
 
@@ -186,6 +187,24 @@ example: all
 	grep -q '^f = 6; df/dx = 2, df/dy = 5, df/dz = 0$$' $(BUILD)/graph-example.out
 	$(BUILD)/nn graph $(BUILD)/graph-example.dot --png $(BUILD)/graph-example.png
 	@echo "examples: embed, xor and graph_dot ran as expected"
+
+# The lectures' experiments (examples/*.c, issue 18): `make examples` runs each
+# in full, writing its plots to EXAMPLES_OUT; `make examples-quick` runs the
+# reduced versions that `make check` runs, which assert each claim.
+EXAMPLES_OUT ?= $(BUILD)/examples
+EXAMPLE_BINS = xor_lecture
+EXAMPLE_EXE  = $(EXAMPLE_BINS:%=$(BUILD)/examples/%)
+$(BUILD)/examples/%: examples/%.c examples/chart.c examples/chart.h $(BUILD)/libnn.a
+	@mkdir -p $(dir $@)
+	$(if $(V),,@echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags cairo) $< examples/chart.c -o $@ \
+	    $(BUILD)/libnn.a $(LDFLAGS) $(LIBS) -lcairo
+
+examples: all $(EXAMPLE_EXE) $(if $(shell grep -q "^example-sine:" Makefile && echo y),example-sine)
+	@EX=$(BUILD)/examples NN=$(BUILD)/nn OUT=$(EXAMPLES_OUT) scripts/examples.sh full
+
+examples-quick: all $(EXAMPLE_EXE)
+	@EX=$(BUILD)/examples NN=$(BUILD)/nn OUT=$(BUILD)/examples-quick scripts/examples.sh quick
 
 # libnn and PyTorch side by side (bench/run.py); updates bench/RESULTS.md.
 $(BUILD)/bench_mlp: bench/bench_mlp.c $(BUILD)/libnn.a
