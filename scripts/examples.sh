@@ -23,4 +23,8 @@ for m in 221-sigmoid 241-tanh logistic; do
 done
 ran="$ran xor"
 
+echo "== over- and under-fitting"
+if [ "$mode" = quick ]; then "$EX/overfit" "$OUT" --quick; else "$EX/overfit" "$OUT" --seeds 3; fi
+ran="$ran overfit"
+
 echo "examples ($mode):$ran ran as expected; plots in $OUT"
