@@ -98,10 +98,12 @@ static void grid_y(cairo_t *cr, const struct chart_frame *f)
     }
 }
 
-static void grid_x(cairo_t *cr, const struct chart_frame *f)
+static void grid_x(cairo_t *cr, const struct chart_frame *f, bool int_x)
 {
     char buf[32];
     double st = nice_step(f->xmax - f->xmin, 8);
+    if (int_x)
+        st = fmax(1, round(st));
     for (double v = ceil(f->xmin / st) * st; v <= f->xmax + 1e-9; v += st) {
         cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
         cairo_move_to(cr, chart_px(f, v) + 0.5, f->y0);
@@ -125,7 +127,7 @@ struct chart_frame chart_axes(cairo_t *cr, double x, double y, double w, double 
     cairo_set_line_width(cr, 1);
     cairo_set_font_size(cr, 12);
     grid_y(cr, &f);
-    grid_x(cr, &f);
+    grid_x(cr, &f, c->int_x);
     cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
     cairo_rectangle(cr, f.x0 + 0.5, f.y0 + 0.5, f.w, f.h);
     cairo_stroke(cr);
@@ -174,6 +176,8 @@ static void one_series(cairo_t *cr, const struct chart_frame *f, const struct ch
         }
 }
 
+static void legend_mark(cairo_t *cr, const struct chart_series *s, double x, double y);
+
 static void legend(cairo_t *cr, const struct chart_frame *f, const struct chart *c,
                    const struct chart_series *s, int ns)
 {
@@ -187,7 +191,7 @@ static void legend(cairo_t *cr, const struct chart_frame *f, const struct chart 
             wmax = fmax(wmax, e.x_advance);
             n++;
         }
-    if (!n)
+    if (!n || c->legend_pos < 0)
         return;
     double bw = wmax + 52, bh = 20.0 * n + 8;
     double lx = (c->legend_pos & 2) ? f->x0 + 10 : f->x0 + f->w - bw - 10;
@@ -202,22 +206,49 @@ static void legend(cairo_t *cr, const struct chart_frame *f, const struct chart 
     for (int k = 0; k < ns; k++) {
         if (!s[k].label)
             continue;
-        double dash[] = {7, 4};
-        cairo_set_source_rgb(cr, s[k].rgb[0], s[k].rgb[1], s[k].rgb[2]);
-        cairo_set_line_width(cr, 2);
-        cairo_set_dash(cr, dash, s[k].dashed ? 2 : 0, 0);
-        if (s[k].no_line) {
-            cairo_arc(cr, lx + 24, yy, 3.5, 0, 2 * PI);
-            cairo_fill(cr);
-        } else {
-            cairo_move_to(cr, lx + 8, yy);
-            cairo_line_to(cr, lx + 40, yy);
-            cairo_stroke(cr);
-        }
-        cairo_set_dash(cr, dash, 0, 0);
+        legend_mark(cr, &s[k], lx + 8, yy);
         cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
         chart_text(cr, lx + 46, yy, s[k].label, 0, 0.5);
         yy += 20;
+    }
+}
+
+/* The sample of one series in a legend: a line, or a dot, at (x, y). */
+static void legend_mark(cairo_t *cr, const struct chart_series *s, double x, double y)
+{
+    double dash[] = {7, 4};
+    cairo_set_source_rgb(cr, s->rgb[0], s->rgb[1], s->rgb[2]);
+    cairo_set_line_width(cr, 2);
+    cairo_set_dash(cr, dash, s->dashed ? 2 : 0, 0);
+    if (s->no_line) {
+        cairo_arc(cr, x + 16, y, 3.5, 0, 2 * PI);
+        cairo_fill(cr);
+    } else {
+        cairo_move_to(cr, x, y);
+        cairo_line_to(cr, x + 32, y);
+        cairo_stroke(cr);
+    }
+    cairo_set_dash(cr, dash, 0, 0);
+}
+
+void chart_legend_row(cairo_t *cr, double cx, double y, const struct chart_series *s, int ns)
+{
+    double total = 0, w[64];
+    cairo_set_font_size(cr, 13);
+    for (int k = 0; k < ns && k < 64; k++) {
+        cairo_text_extents_t e;
+        cairo_text_extents(cr, s[k].label ? s[k].label : "", &e);
+        w[k] = s[k].label ? e.x_advance + 64 : 0;
+        total += w[k];
+    }
+    double x = cx - total / 2;
+    for (int k = 0; k < ns && k < 64; k++) {
+        if (!s[k].label)
+            continue;
+        legend_mark(cr, &s[k], x, y);
+        cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+        chart_text(cr, x + 38, y, s[k].label, 0, 0.5);
+        x += w[k];
     }
 }
 

@@ -24,7 +24,9 @@ struct chart {
     bool logy;
     bool fix_x, fix_y;   /* use the ranges below instead of the data's */
     double xmin, xmax, ymin, ymax;
-    int legend_pos;      /* 0 top right, 1 bottom right, 2 top left, 3 bottom left */
+    int legend_pos;      /* 0 top right, 1 bottom right, 2 top left, 3 bottom left,
+                            -1 none (see chart_legend_row) */
+    bool int_x;          /* x ticks at whole numbers only (epochs, layers) */
 };
 
 /* The plot area of a drawn panel and its data ranges, to draw more on it. */
@@ -47,6 +49,8 @@ void chart_lines(cairo_t *cr, const struct chart_frame *f, const struct chart *c
 /* chart_axes then chart_lines. */
 void chart_draw(cairo_t *cr, double x, double y, double w, double h, const struct chart *c,
                 const struct chart_series *s, int ns);
+/* A one-row legend of the labelled series, centred at (cx, y). */
+void chart_legend_row(cairo_t *cr, double cx, double y, const struct chart_series *s, int ns);
 /* Pixel coordinates of a data point on a frame. */
 double chart_px(const struct chart_frame *f, double x);
 double chart_py(const struct chart_frame *f, double y);

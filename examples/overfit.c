@@ -147,7 +147,8 @@ static int plot(const char *path, const struct run runs[NCFG])
             {ep, runs[c].test, runs[c].epochs, "test", {rgb[0], rgb[1], rgb[2]}, true, false, false},
         };
         struct chart ch = {.title = title, .xlabel = "epoch", .ylabel = "accuracy", .fix_y = true,
-                           .ymin = 0.6, .ymax = 1.01, .legend_pos = 1};
+                           .ymin = 0.6, .ymax = 1.01, .legend_pos = 1,
+                           .int_x = true};
         chart_draw(cr, 600 * (c % 2), 20 + 400 * (c / 2), 600, 400, &ch, s, 2);
     }
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);

@@ -27,4 +27,8 @@ echo "== over- and under-fitting"
 if [ "$mode" = quick ]; then "$EX/overfit" "$OUT" --quick; else "$EX/overfit" "$OUT" --seeds 3; fi
 ran="$ran overfit"
 
+echo "== initialization"
+"$EX/init" "$OUT" $q
+ran="$ran init"
+
 echo "examples ($mode):$ran ran as expected; plots in $OUT"
