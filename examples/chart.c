@@ -79,22 +79,41 @@ static void data_range(const struct chart *c, const struct chart_series *s, int 
         f->xmax = f->xmin + 1;
 }
 
+/* One horizontal grid line at v (log10 units when logy) with its label. */
+static void grid_line_y(cairo_t *cr, const struct chart_frame *f, double v, const char *label)
+{
+    double yy = f->y0 + f->h - (v - f->ymin) / (f->ymax - f->ymin) * f->h;
+    cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
+    cairo_move_to(cr, f->x0, yy + 0.5);
+    cairo_line_to(cr, f->x0 + f->w, yy + 0.5);
+    cairo_stroke(cr);
+    cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+    chart_text(cr, f->x0 - 6, yy, label, 1, 0.5);
+}
+
 static void grid_y(cairo_t *cr, const struct chart_frame *f)
 {
     char buf[32];
+    if (f->logy && f->ymax - f->ymin < 2) {
+        /* less than two decades: 1, 2 and 5 (or every digit) times 10^k */
+        bool all = f->ymax - f->ymin < 0.8;
+        for (double k = floor(f->ymin); k <= f->ymax; k++)
+            for (int m = 1; m <= 9; m++) {
+                double v = k + log10(m);
+                if ((all || m == 1 || m == 2 || m == 5) && v >= f->ymin && v <= f->ymax) {
+                    snprintf(buf, sizeof buf, "%g", m * pow(10, k));
+                    grid_line_y(cr, f, v, buf);
+                }
+            }
+        return;
+    }
     double st = f->logy ? fmax(1, round(nice_step(f->ymax - f->ymin, 6))) : nice_step(f->ymax - f->ymin, 6);
     for (double v = ceil(f->ymin / st) * st; v <= f->ymax + 1e-12; v += st) {
-        double yy = f->y0 + f->h - (v - f->ymin) / (f->ymax - f->ymin) * f->h;
-        cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
-        cairo_move_to(cr, f->x0, yy + 0.5);
-        cairo_line_to(cr, f->x0 + f->w, yy + 0.5);
-        cairo_stroke(cr);
-        cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
         if (f->logy)
             snprintf(buf, sizeof buf, "1e%+.0f", v);
         else
             snprintf(buf, sizeof buf, "%g", fabs(v) < st * 1e-6 ? 0.0 : v);
-        chart_text(cr, f->x0 - 6, yy, buf, 1, 0.5);
+        grid_line_y(cr, f, v, buf);
     }
 }
 

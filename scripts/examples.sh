@@ -31,4 +31,8 @@ echo "== initialization"
 "$EX/init" "$OUT" $q
 ran="$ran init"
 
+echo "== optimizers"
+"$EX/optimizers" "$OUT" $q
+ran="$ran optimizers"
+
 echo "examples ($mode):$ran ran as expected; plots in $OUT"
