@@ -150,8 +150,9 @@ check: deps
 	$(LEG) cblas    build/check $(SUB) BUILD=build-cblas BLAS=openblas test || fail=$$((fail + 1)); \
 	$(LEG) portable build/check $(SUB) portable     || fail=$$((fail + 1)); \
 	$(LEG) mpi      build/check $(SUB) test-mpi     || fail=$$((fail + 1)); \
-	if [ $$fail -eq 0 ]; then echo "check: all 6 legs passed"; \
-	else echo "check: $$fail of 6 legs FAILED (logs in build/check/)"; exit 1; fi
+	$(LEG) examples build/check $(SUB) examples-quick || fail=$$((fail + 1)); \
+	if [ $$fail -eq 0 ]; then echo "check: all 7 legs passed"; \
+	else echo "check: $$fail of 7 legs FAILED (logs in build/check/)"; exit 1; fi
 
 # The suite as a CPU without AVX-512 runs it: the library's kernels built
 # without the AVX-512/AVX2 clones, oneDNN limited to AVX2.
@@ -192,7 +193,7 @@ example: all
 # in full, writing its plots to EXAMPLES_OUT; `make examples-quick` runs the
 # reduced versions that `make check` runs, which assert each claim.
 EXAMPLES_OUT ?= $(BUILD)/examples
-EXAMPLE_BINS = xor_lecture overfit init optimizers
+EXAMPLE_BINS = xor_lecture overfit init optimizers ball_render
 EXAMPLE_EXE  = $(EXAMPLE_BINS:%=$(BUILD)/examples/%)
 $(BUILD)/examples/%: examples/%.c examples/chart.c examples/chart.h $(BUILD)/libnn.a
 	@mkdir -p $(dir $@)

@@ -35,4 +35,34 @@ echo "== optimizers"
 "$EX/optimizers" "$OUT" $q
 ran="$ran optimizers"
 
+echo "== is there a ball?"
+# sizes: quick / full
+if [ "$mode" = quick ]; then ntr=1200 nte=400 emlp=20 ecnn=8; else ntr=4000 nte=1000 emlp=60 ecnn=12; fi
+rm -rf "$OUT/ball"
+"$EX/ball_render" "$OUT/ball" $ntr $nte
+# train: the lectures' 12288-3-2-1 sigmoid network with log loss, then a small CNN;
+# prints "NAME train T test A" and leaves the test accuracy in $acc
+ball_train() {
+    name=$1 epochs=$2 lr=$3 model=$4
+    shift 4
+    "$NN" train --data "$OUT/ball/train/" --test "$OUT/ball/test/" --model "$model" "$@" \
+        --epochs "$epochs" --batch 32 --lr "$lr" --seed 1 --out "$OUT/ball-$name.safetensors" \
+        --log "$OUT/ball-$name.csv" --plot "$OUT/ball-$name.png" --force --quiet \
+        > "$OUT/ball-$name.out"
+    acc=$(sed -n 's/^test accuracy: \([0-9.]*\).*/\1/p' "$OUT/ball-$name.out")
+    tr=$(tail -n 1 "$OUT/ball-$name.csv" | cut -d, -f3)
+    printf '%-34s %3d epochs  training accuracy %s  held-out accuracy %s (%d images)\n' \
+        "$name: $model" "$epochs" "$tr" "$acc" "$nte"
+}
+ball_train mlp "$emlp" 1e-3 "12288 dense:3 sigmoid dense:2 sigmoid dense:1 sigmoid" --normalize standard
+mlp=$acc
+ball_train cnn "$ecnn" 3e-3 "3x64x64 conv:16,3 batchnorm relu maxpool:2 conv:32,3 batchnorm relu maxpool:2 conv:32,3 batchnorm relu maxpool:2 conv:32,3 batchnorm relu gap dense:1 sigmoid"
+cnn=$acc
+# the claim: the CNN finds the ball where the dense sigmoid network barely can
+if ! awk -v m="$mlp" -v c="$cnn" 'BEGIN { exit !(c >= 0.65 && c >= m + 0.1) }'; then
+    echo "ball: expected the CNN (held-out $cnn) >= 0.65 and 10 points above the MLP ($mlp)" >&2
+    exit 1
+fi
+ran="$ran ball"
+
 echo "examples ($mode):$ran ran as expected; plots in $OUT"
