@@ -193,7 +193,7 @@ example: all
 # in full, writing its plots to EXAMPLES_OUT; `make examples-quick` runs the
 # reduced versions that `make check` runs, which assert each claim.
 EXAMPLES_OUT ?= $(BUILD)/examples
-EXAMPLE_BINS = xor_lecture overfit init optimizers ball_render
+EXAMPLE_BINS = xor_lecture overfit init optimizers ball_render curves
 EXAMPLE_EXE  = $(EXAMPLE_BINS:%=$(BUILD)/examples/%)
 $(BUILD)/examples/%: examples/%.c examples/chart.c examples/chart.h $(BUILD)/libnn.a
 	@mkdir -p $(dir $@)

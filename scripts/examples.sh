@@ -58,6 +58,9 @@ ball_train mlp "$emlp" 1e-3 "12288 dense:3 sigmoid dense:2 sigmoid dense:1 sigmo
 mlp=$acc
 ball_train cnn "$ecnn" 3e-3 "3x64x64 conv:16,3 batchnorm relu maxpool:2 conv:32,3 batchnorm relu maxpool:2 conv:32,3 batchnorm relu maxpool:2 conv:32,3 batchnorm relu gap dense:1 sigmoid"
 cnn=$acc
+"$EX/curves" "$OUT/ball.png" "Is there a ball? $ntr training images, training accuracy per epoch" \
+    "12288-3-2-1 sigmoid MLP" "$OUT/ball-mlp.csv" "$mlp" \
+    "CNN: 4 conv+batchnorm+relu, gap, dense:1" "$OUT/ball-cnn.csv" "$cnn"
 # the claim: the CNN finds the ball where the dense sigmoid network barely can
 if ! awk -v m="$mlp" -v c="$cnn" 'BEGIN { exit !(c >= 0.65 && c >= m + 0.1) }'; then
     echo "ball: expected the CNN (held-out $cnn) >= 0.65 and 10 points above the MLP ($mlp)" >&2
