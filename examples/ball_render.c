@@ -5,11 +5,11 @@
  * of them with a disc of random radius, colour and position on top. Writes
  *   OUTDIR/train/{background,ball}/NNNNN.png   (NTRAIN images)
  *   OUTDIR/test/{background,ball}/NNNNN.png    (NTEST images)
- *   OUTDIR/ball-samples.png                    (a labelled sheet of samples)
+ * and SHEET.png, a labelled sheet of samples,
  * for `nn train --data OUTDIR/train --test OUTDIR/test` (class 0 background,
  * class 1 ball, by the folders' sorted names). Deterministic for a seed.
  *
- *   ball_render OUTDIR NTRAIN NTEST [SEED]
+ *   ball_render OUTDIR NTRAIN NTEST SHEET.png [SEED]
  */
 #include "chart.h"
 
@@ -160,7 +160,7 @@ static int write_split(const char *dir, const char *split, int n)
 }
 
 /* A sheet of 8 x 3 samples, each scaled up 2x, labelled. */
-static int sample_sheet(const char *dir)
+static int sample_sheet(const char *path)
 {
     cairo_t *cr = chart_begin(8 * 140 + 20, 3 * 160 + 60);
     if (!cr)
@@ -184,15 +184,13 @@ static int sample_sheet(const char *dir)
         cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
         chart_text(cr, x + 64, y + 134, i % 3 != 0 ? "ball" : "background", 0.5, 0);
     }
-    char path[1024];
-    snprintf(path, sizeof path, "%s/ball-samples.png", dir);
     return chart_save(cr, path);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 4) {
-        fprintf(stderr, "usage: ball_render OUTDIR NTRAIN NTEST [SEED]\n");
+    if (argc < 5) {
+        fprintf(stderr, "usage: ball_render OUTDIR NTRAIN NTEST SHEET.png [SEED]\n");
         return 2;
     }
     int ntrain = atoi(argv[2]), ntest = atoi(argv[3]);
@@ -201,9 +199,9 @@ int main(int argc, char **argv)
                 argv[2], argv[3]);
         return 2;
     }
-    rng_state = 0x9E3779B97F4A7C15ULL ^ (argc > 4 ? strtoull(argv[4], NULL, 10) : 1);
+    rng_state = 0x9E3779B97F4A7C15ULL ^ (argc > 5 ? strtoull(argv[5], NULL, 10) : 1);
     if (write_split(argv[1], "train", ntrain) || write_split(argv[1], "test", ntest) ||
-        sample_sheet(argv[1]))
+        sample_sheet(argv[4]))
         return 1;
     printf("ball_render: %d training and %d test images (half with a ball) in %s\n", ntrain, ntest,
            argv[1]);

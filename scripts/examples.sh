@@ -39,7 +39,7 @@ echo "== is there a ball?"
 # sizes: quick / full
 if [ "$mode" = quick ]; then ntr=1200 nte=400 emlp=20 ecnn=8; else ntr=4000 nte=1000 emlp=60 ecnn=12; fi
 rm -rf "$OUT/ball"
-"$EX/ball_render" "$OUT/ball" $ntr $nte
+"$EX/ball_render" "$OUT/ball" $ntr $nte "$OUT/ball-samples.png"
 # train: the lectures' 12288-3-2-1 sigmoid network with log loss, then a small CNN;
 # prints "NAME train T test A" and leaves the test accuracy in $acc
 ball_train() {
