@@ -52,7 +52,8 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  = $(sort $(wildcard tools/*.c))
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps check test test-mpi bench-mpi run run-cnn asan ubsan install uninstall clean fuzz bench example portable
+.PHONY: all deps check test test-mpi bench-mpi run run-cnn asan ubsan install uninstall clean fuzz bench example \
+        portable examples examples-quick
 
 all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn $(MPI_PLUGIN) $(BUILD)/nn.1 $(BUILD)/nn.bash
 
@@ -152,8 +153,9 @@ check: deps
 	$(LEG) cblas    build/check $(SUB) BUILD=build-cblas BLAS=openblas test || fail=$$((fail + 1)); \
 	$(LEG) portable build/check $(SUB) portable     || fail=$$((fail + 1)); \
 	$(LEG) mpi      build/check $(SUB) test-mpi     || fail=$$((fail + 1)); \
-	if [ $$fail -eq 0 ]; then echo "check: all 6 legs passed"; \
-	else echo "check: $$fail of 6 legs FAILED (logs in build/check/)"; exit 1; fi
+	$(LEG) examples build/check $(SUB) examples-quick || fail=$$((fail + 1)); \
+	if [ $$fail -eq 0 ]; then echo "check: all 7 legs passed"; \
+	else echo "check: $$fail of 7 legs FAILED (logs in build/check/)"; exit 1; fi
 
 # The suite as a CPU without AVX-512 runs it: the library's kernels built
 # without the AVX-512/AVX2 clones, oneDNN limited to AVX2.
@@ -189,6 +191,24 @@ example: all
 	grep -q '^f = 6; df/dx = 2, df/dy = 5, df/dz = 0$$' $(BUILD)/graph-example.out
 	$(BUILD)/nn graph $(BUILD)/graph-example.dot --png $(BUILD)/graph-example.png
 	@echo "examples: embed, xor and graph_dot ran as expected"
+
+# The lectures' experiments (examples/*.c, issue 18): `make examples` runs each
+# in full, writing its plots to EXAMPLES_OUT; `make examples-quick` runs the
+# reduced versions that `make check` runs, which assert each claim.
+EXAMPLES_OUT ?= $(BUILD)/examples
+EXAMPLE_BINS = xor_lecture overfit init optimizers ball_render curves
+EXAMPLE_EXE  = $(EXAMPLE_BINS:%=$(BUILD)/examples/%)
+$(BUILD)/examples/%: examples/%.c examples/chart.c examples/chart.h $(BUILD)/libnn.a
+	@mkdir -p $(dir $@)
+	$(if $(V),,@echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags cairo) $< examples/chart.c -o $@ \
+	    $(BUILD)/libnn.a $(LDFLAGS) $(LIBS) -lcairo
+
+examples: all $(EXAMPLE_EXE) $(if $(shell grep -q "^example-sine:" Makefile && echo y),example-sine)
+	@EX=$(BUILD)/examples NN=$(BUILD)/nn OUT=$(EXAMPLES_OUT) scripts/examples.sh full
+
+examples-quick: all $(EXAMPLE_EXE)
+	@EX=$(BUILD)/examples NN=$(BUILD)/nn OUT=$(BUILD)/examples-quick scripts/examples.sh quick
 
 # libnn and PyTorch side by side (bench/run.py); updates bench/RESULTS.md.
 # One program, two names: they differ only in their default --model.
