@@ -4,7 +4,8 @@
 (1 thread per rank) over shared memory (btl self,vader) and TCP on the
 loopback (self,tcp), plain and --reproducible, at global batch 256 and
 1024; PyTorch DistributedDataParallel (gloo) on the same task; one
-MPI_Allreduce of the gradient block. Prints a Markdown table: seconds per
+MPI_Allreduce of the gradient block, and the reduce-scatter + allgather
+pair of the sharded step that replaces it. Prints a Markdown table: seconds per
 epoch (median over --epochs), speed-up over 1 rank, bytes each rank sends
 per step, test accuracy. The machine's load average is printed: the
 numbers mean little on a loaded machine.
@@ -56,9 +57,11 @@ def main():
         r = subprocess.run(["mpirun", "-np", "2"] + BTL[btl] +
                            [os.path.join(a.build, "bench_allreduce")],
                            env=ENV, capture_output=True, text=True)
-        us = json.loads(r.stdout)["us"] if r.returncode == 0 else float("nan")
-        print("MPI_Allreduce of %d floats (%.2f MB), 2 ranks, %s: %.0f us (median of 200)"
-              % (P, 4 * P / 1e6, btl, us))
+        j = json.loads(r.stdout) if r.returncode == 0 else {}
+        print("MPI_Allreduce of %d floats (%.2f MB), 2 ranks, %s: %.0f us; MPI_Reduce_scatter "
+              "+ MPI_Allgatherv (the sharded step's): %.0f us (medians of 200)"
+              % (P, 4 * P / 1e6, btl, j.get("us", float("nan")),
+                 j.get("rs_ag_us", float("nan"))))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for batch in (256, 1024):
@@ -68,8 +71,10 @@ def main():
                                       (1, "-", True), (2, "shm", True)):
                 s, acc = (nn_run(a.build, ranks, btl, batch, a.epochs, repro, tmp)
                           if (ranks, repro) != (1, False) else (base, base_acc))
-                # bytes each rank sends per step: an allreduce of 2 ranks sends
-                # the block once; the reproducible gather sends its 2 chunks
+                # bytes each rank sends per step: the sharded step's reduce-scatter
+                # and allgather send half the block each (plus 24 bytes of the
+                # norm's allreduce), as an allreduce of 2 ranks sends the block
+                # once; the reproducible gather sends its 2 chunks
                 sent = 0 if ranks == 1 else (4 * P if not repro else 4 * P * 4 // ranks)
                 rows.append(("libnn" + (" --reproducible" if repro else ""), batch, ranks, btl,
                              s, base / s, sent, acc, steps))

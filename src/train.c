@@ -386,12 +386,13 @@ nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg)
     if (c.monitor_acc && c.schedule.kind == NN_SCHED_PLATEAU)
         c.schedule.mode_max = t->cfg.schedule.mode_max = true; /* accuracy should rise */
     t->par = (c.dist && c.dist->size > 1) || c.reproducible;
-    t->shard = c.dist && c.dist->size > 1 && !c.reproducible && c.dist->reduce_scatter;
     t->opt = nn_optim_new(g, &c.optim);
     if (!t->opt) {
         free(t);
         return NULL;
     }
+    t->shard = c.dist && c.dist->size > 1 && !c.reproducible && c.dist->reduce_scatter &&
+               nn_optim_shard_kind(t->opt) != NN_SHARD_NONE;
     if (c.schedule_per_step && c.schedule.kind == NN_SCHED_PLATEAU) {
         nn_fail(ctx, NN_ERR_INVALID, "trainer: the plateau schedule follows the validation "
                 "metric once per epoch; it cannot be stepped per batch");
@@ -677,6 +678,7 @@ static nn_status fit_prepare(nn_trainer *t, const struct nn_source *train,
     }
     if (t->par && (st = par_check(t)) != NN_OK)
         return st;
+    t->agreed = false;
     return NN_OK;
 }
 
@@ -978,7 +980,7 @@ static nn_status par_shards(nn_trainer *t)
     t->flags = malloc((size_t)(1 + size) * sizeof *t->flags);
     if (!t->bound || !t->scount || !t->flags)
         return nn_fail(g->ctx, NN_ERR_NOMEM, "train: out of memory");
-    bool elementwise = nn_optim_elementwise(t->opt);
+    bool elementwise = nn_optim_shard_kind(t->opt) == NN_SHARD_ELEMENTS;
     int i = 0;
     for (int r = 0; r < size; r++) {
         int64_t target = P * r / size;

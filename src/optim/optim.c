@@ -395,7 +395,21 @@ nn_status nn_optim_step(nn_optim *o)
     return nn_optim_step_range(o, 0, o ? o->n : 0);
 }
 
-bool nn_optim_elementwise(const nn_optim *o) { return o->cfg.kind != NN_OPTIM_ADAFACTOR; }
+enum nn_shard_kind nn_optim_shard_kind(const nn_optim *o)
+{
+    switch (o->cfg.kind) {
+    case NN_OPTIM_SGD:
+    case NN_OPTIM_MOMENTUM:
+    case NN_OPTIM_NESTEROV:
+    case NN_OPTIM_ADAGRAD:
+    case NN_OPTIM_ADADELTA:
+    case NN_OPTIM_RMSPROP:
+    case NN_OPTIM_ADAM:
+    case NN_OPTIM_ADAMW: return NN_SHARD_ELEMENTS;
+    case NN_OPTIM_ADAFACTOR: return NN_SHARD_TENSORS;
+    default: return NN_SHARD_NONE;
+    }
+}
 
 int nn_optim_state_runs(const nn_optim *o)
 {
