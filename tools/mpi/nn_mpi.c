@@ -93,9 +93,14 @@ int nn_mpi_start(struct cli_dist *d)
     d->displs = malloc((size_t)d->size * sizeof *d->displs);
     if (!d->counts || !d->displs)
         return 2;
+    /* NN_MPI_SHARD=1: the sharded optimizer step (reduce-scatter, each rank
+     * steps its share, allgather); by default one allreduce and the whole
+     * step on every rank, which measured faster here (docs/scale-out.md) */
+    const char *shard = getenv("NN_MPI_SHARD");
     d->d = (struct nn_dist){.rank = d->rank, .size = d->size, .allreduce = reduce,
                             .allreduce_f64 = reduce_f64, .allgather = gather, .user = d,
-                            .reduce_scatter = reduce_scatter};
+                            .reduce_scatter = shard && strcmp(shard, "1") == 0
+                                                  ? reduce_scatter : NULL};
     return 0;
 }
 
