@@ -6,7 +6,7 @@
  * of the shares, as the nn-mpi plugin makes them (MPI_Reduce_scatter into
  * a buffer copied into place, MPI_Allgatherv in place); median of 200
  * after 20 warm-up calls. Run under mpirun; rank 0 prints. (A ring of
- * MPI_Sendrecv calls made the same pair 1.6-1.8x slower than
+ * MPI_Sendrecv calls made the same pair 1.4-1.8x slower than
  * MPI_Reduce_scatter and MPI_Allgatherv over shared memory.)
  */
 #include <mpi.h>

@@ -55,7 +55,7 @@ static nn_status gather(void *user, float *buf, const int64_t *counts)
 
 /* MPI_Reduce_scatter into a buffer of this rank's segment (allocated at
  * the first call: the block keeps its size), copied into place. (A ring
- * of MPI_Sendrecv calls was 1.6-1.8x slower over shared memory.) */
+ * of MPI_Sendrecv calls was 1.4-1.8x slower over shared memory.) */
 static nn_status reduce_scatter(void *user, float *buf, const int64_t *counts)
 {
     struct cli_dist *d = user;
