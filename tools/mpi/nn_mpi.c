@@ -72,7 +72,8 @@ static nn_status reduce_scatter(void *user, float *buf, const int64_t *counts)
     if (MPI_Reduce_scatter(buf, d->tmp, d->counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) !=
         MPI_SUCCESS)
         return NN_ERR_IO;
-    memcpy(buf + d->displs[d->rank], d->tmp, (size_t)mine * sizeof *buf);
+    if (mine > 0) /* an Adafactor share may be empty */
+        memcpy(buf + d->displs[d->rank], d->tmp, (size_t)mine * sizeof *buf);
     return NN_OK;
 }
 
