@@ -2,9 +2,11 @@
 """`make bench-mpi`: data-parallel training of the MLP 784-256-128-10 (Adam
 1e-3) on Fashion-MNIST, `nn train` on 1 rank and under `mpirun -np 2`
 (1 thread per rank) over shared memory (btl self,vader) and TCP on the
-loopback (self,tcp), plain and --reproducible, at global batch 256 and
-1024; PyTorch DistributedDataParallel (gloo) on the same task; one
-MPI_Allreduce of the gradient block. Prints a Markdown table: seconds per
+loopback (self,tcp), plain (one allreduce per step, and the sharded
+optimizer step of NN_MPI_SHARD=1) and --reproducible, at global batch
+256 and 1024; PyTorch DistributedDataParallel (gloo) on the same task;
+one MPI_Allreduce of the gradient block, and the reduce-scatter +
+allgather pair of the sharded step. Prints a Markdown table: seconds per
 epoch (median over --epochs), speed-up over 1 rank, bytes each rank sends
 per step, test accuracy. The machine's load average is printed: the
 numbers mean little on a loaded machine.
@@ -27,7 +29,7 @@ BTL = {"shm": ["--mca", "btl", "self,vader"],
        "tcp": ["--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo"]}
 
 
-def nn_run(build, ranks, btl, batch, epochs, repro, tmp):
+def nn_run(build, ranks, btl, batch, epochs, repro, tmp, shard=False):
     log = os.path.join(tmp, "log.csv")
     cmd = [os.path.join(build, "nn"), "train", "--batch", str(batch), "--epochs", str(epochs),
            "--lr", "0.001", "--threads", "1", "--log", log, "--out",
@@ -35,8 +37,9 @@ def nn_run(build, ranks, btl, batch, epochs, repro, tmp):
     if repro:
         cmd.append("--reproducible")
     if ranks > 1:
-        cmd = ["mpirun", "-np", str(ranks)] + BTL[btl] + cmd
-    out = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+        cmd = ["mpirun", "-np", str(ranks), "-x", "NN_MPI_SHARD"] + BTL[btl] + cmd
+    env = dict(ENV, NN_MPI_SHARD="1" if shard else "0")
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit("bench-mpi: %s failed:\n%s%s" % (" ".join(cmd), out.stdout, out.stderr))
     with open(log) as f:
@@ -56,23 +59,30 @@ def main():
         r = subprocess.run(["mpirun", "-np", "2"] + BTL[btl] +
                            [os.path.join(a.build, "bench_allreduce")],
                            env=ENV, capture_output=True, text=True)
-        us = json.loads(r.stdout)["us"] if r.returncode == 0 else float("nan")
-        print("MPI_Allreduce of %d floats (%.2f MB), 2 ranks, %s: %.0f us (median of 200)"
-              % (P, 4 * P / 1e6, btl, us))
+        j = json.loads(r.stdout) if r.returncode == 0 else {}
+        print("MPI_Allreduce of %d floats (%.2f MB), 2 ranks, %s: %.0f us; MPI_Reduce_scatter "
+              "+ MPI_Allgatherv (the sharded step's): %.0f us (medians of 200)"
+              % (P, 4 * P / 1e6, btl, j.get("us", float("nan")),
+                 j.get("rs_ag_us", float("nan"))))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for batch in (256, 1024):
             base, base_acc = nn_run(a.build, 1, None, batch, a.epochs, False, tmp)
             steps = -(-60000 // batch)
-            for ranks, btl, repro in ((1, "-", False), (2, "shm", False), (2, "tcp", False),
-                                      (1, "-", True), (2, "shm", True)):
-                s, acc = (nn_run(a.build, ranks, btl, batch, a.epochs, repro, tmp)
+            for ranks, btl, repro, shard in ((1, "-", False, False), (2, "shm", False, False),
+                                             (2, "shm", False, True), (2, "tcp", False, False),
+                                             (2, "tcp", False, True), (1, "-", True, False),
+                                             (2, "shm", True, False)):
+                s, acc = (nn_run(a.build, ranks, btl, batch, a.epochs, repro, tmp, shard)
                           if (ranks, repro) != (1, False) else (base, base_acc))
-                # bytes each rank sends per step: an allreduce of 2 ranks sends
-                # the block once; the reproducible gather sends its 2 chunks
+                # bytes each rank sends per step: the sharded step's reduce-scatter
+                # and allgather send half the block each (plus 24 bytes of the
+                # norm's allreduce), as an allreduce of 2 ranks sends the block
+                # once; the reproducible gather sends its 2 chunks
                 sent = 0 if ranks == 1 else (4 * P if not repro else 4 * P * 4 // ranks)
-                rows.append(("libnn" + (" --reproducible" if repro else ""), batch, ranks, btl,
-                             s, base / s, sent, acc, steps))
+                name = ("libnn" + (" --reproducible" if repro else "") +
+                        (" sharded (NN_MPI_SHARD=1)" if shard else ""))
+                rows.append((name, batch, ranks, btl, s, base / s, sent, acc, steps))
             if not a.no_torch:
                 t1 = None
                 for procs in (1, 2):

@@ -371,6 +371,23 @@ const float *nn_trainer_best_weights(const nn_trainer *t);
 const struct nn_train_cfg *nn_trainer_config(const nn_trainer *t);
 nn_model *nn_trainer_model(const nn_trainer *t);
 
+/* The sharded step of data-parallel training (optim.c): each rank updates
+ * the parameters of its share [lo, hi) of the parameter block. A shard of
+ * an element-wise optimizer (NN_SHARD_ELEMENTS) may cut a tensor anywhere;
+ * Adafactor's (NN_SHARD_TENSORS) must start and end at parameter offsets,
+ * since it computes per tensor; an optimizer of another kind is not
+ * sharded (NN_SHARD_NONE). nn_optim_step_range advances the step
+ * count as nn_optim_step does (every rank steps every time). The state
+ * block consists of nn_optim_state_runs runs, run i's part for the
+ * parameters [lo, hi) being [*slo, *shi) (contiguous, and in rank order
+ * for consecutive shares): what to gather to make the whole state. */
+enum nn_shard_kind { NN_SHARD_NONE, NN_SHARD_TENSORS, NN_SHARD_ELEMENTS };
+enum nn_shard_kind nn_optim_shard_kind(const nn_optim *o);
+nn_status nn_optim_step_range(nn_optim *o, int64_t lo, int64_t hi);
+int nn_optim_state_runs(const nn_optim *o);
+void nn_optim_state_span(const nn_optim *o, int run, int64_t lo, int64_t hi, int64_t *slo,
+                         int64_t *shi);
+
 /* Aligned allocation helpers. */
 void *nn_aligned_alloc(size_t bytes);
 void nn_aligned_free(void *p);

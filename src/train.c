@@ -36,6 +36,18 @@ struct nn_trainer {
     float *cbuf;      /* (chunks, param_count) chunk gradients, reproducible */
     int64_t *counts;  /* (dist size) floats each rank adds to cbuf */
     uint64_t rng_epoch[4]; /* the shared generator after the epoch's shuffle */
+    /* the sharded step (plain data-parallel with dist->reduce_scatter):
+     * rank r sums, checks and updates [bound[r], bound[r + 1]) of the block */
+    bool shard;
+    bool state_stale;  /* other ranks' shares of the optimizer state are old */
+    bool agreed;       /* the last step's failure was agreed by every rank */
+    int64_t *bound;    /* (size + 1) */
+    int64_t *scount;   /* (2 * size) floats per rank: of the block, of a state run */
+    double *flags;     /* (1 + size) the sum of squares, each rank's failure */
+    /* buffers (batch norm's running statistics), the same on every rank */
+    int *bufs;         /* (nbufs) their parameter indices */
+    int nbufs;
+    float *bsave;      /* their values before the step */
 };
 
 static nn_status make_chunks(nn_trainer *t, nn_graph *g);
@@ -44,6 +56,7 @@ static nn_status par_step(nn_trainer *t, const struct nn_source *src, enum nn_fe
                           int epoch, int64_t b, int64_t k, double sums[5]);
 static nn_status par_epoch_end(nn_trainer *t, double sums[5]);
 static nn_status par_agree(nn_trainer *t, bool *stop);
+static nn_status par_gather_state(nn_trainer *t);
 
 static double now_s(void)
 {
@@ -348,7 +361,8 @@ nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg)
         bad = "monitor_acc needs a classifier (a regression model has no accuracy)";
     else if (c.dist && (c.dist->size < 1 || c.dist->rank < 0 || c.dist->rank >= c.dist->size ||
                         !c.dist->allreduce || !c.dist->allreduce_f64 || !c.dist->allgather))
-        bad = "dist needs 0 <= rank < size and its three collectives";
+        bad = "dist needs 0 <= rank < size and its three collectives (reduce_scatter is "
+              "optional)";
     else if (c.chunks < 0 || c.chunks > 4096)
         bad = "chunks must be between 0 (default 4) and 4096";
     if (!bad && c.reproducible && c.chunks == 0)
@@ -377,6 +391,8 @@ nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg)
         free(t);
         return NULL;
     }
+    t->shard = c.dist && c.dist->size > 1 && !c.reproducible && c.dist->reduce_scatter &&
+               nn_optim_shard_kind(t->opt) != NN_SHARD_NONE;
     if (c.schedule_per_step && c.schedule.kind == NN_SCHED_PLATEAU) {
         nn_fail(ctx, NN_ERR_INVALID, "trainer: the plateau schedule follows the validation "
                 "metric once per epoch; it cannot be stepped per batch");
@@ -420,6 +436,11 @@ void nn_trainer_free(nn_trainer *t)
     nn_aligned_free(t->best);
     nn_aligned_free(t->cbuf);
     free(t->counts);
+    free(t->bound);
+    free(t->scount);
+    free(t->flags);
+    free(t->bufs);
+    free(t->bsave);
     free(t->hist);
     free(t);
 }
@@ -468,22 +489,36 @@ struct chunk {
 struct check_job {
     nn_trainer *t;
     nn_graph *g;
+    int64_t lo, hi; /* the part of the block to check */
 };
+
+/* Chunk k's part [*a, *b) within its parameter that lies in [lo, hi) of
+ * the block; false if none. */
+static bool chunk_part(const nn_graph *g, const struct chunk *k, int64_t lo, int64_t hi,
+                       int64_t *a, int64_t *b)
+{
+    int64_t base = g->params[k->param]->param_offset;
+    *a = k->off > lo - base ? k->off : lo - base;
+    *b = k->off + k->len < hi - base ? k->off + k->len : hi - base;
+    return *a < *b;
+}
 
 static void check_part(void *arg, int th, int nth)
 {
     struct check_job *j = arg;
     nn_trainer *t = j->t;
     float l1 = t->cfg.l1, l2 = t->cfg.l2;
-    int64_t lo, hi;
+    int64_t lo, hi, a, b;
     nn_split(t->nchunks, 1, th, nth, &lo, &hi);
     for (int64_t c = lo; c < hi; c++) {
         const struct chunk *k = &t->chunks[c];
         nn_node *p = j->g->params[k->param];
-        float *d = p->grad + k->off;
+        t->partial[c] = 0;
+        if (!chunk_part(j->g, k, j->lo, j->hi, &a, &b))
+            continue;
         if ((l1 > 0 || l2 > 0) && penalized(t, p))
-            add_penalty_grad(d, p->val + k->off, k->len, l1, l2);
-        t->partial[c] = sum_sq(d, k->len);
+            add_penalty_grad(p->grad + a, p->val + a, b - a, l1, l2);
+        t->partial[c] = sum_sq(p->grad + a, b - a);
     }
 }
 
@@ -507,14 +542,15 @@ static nn_status make_chunks(nn_trainer *t, nn_graph *g)
     return NN_OK;
 }
 
-/* Adds the penalties' gradients, then checks and clips the global norm.
- * Returns false (message set) if a gradient is not finite. */
-static bool regularize_and_check(nn_trainer *t)
+/* Adds the penalties' gradients to [lo, hi) of the block and sets *sq to
+ * its sum of squares. Returns false (message set) if a gradient is not
+ * finite. */
+static bool regularize_range(nn_trainer *t, int64_t lo, int64_t hi, double *sq_out)
 {
     nn_graph *g = nn_model_graph(t->m);
     nn_graph_grad_block(g); /* deferred zeros, before the threads read */
-    struct check_job j = {t, g};
-    nn_pool_run(g->param_count >= 4 * CHUNK ? nn_ctx_pool(g->ctx) : NULL, check_part, &j);
+    struct check_job j = {t, g, lo, hi};
+    nn_pool_run(hi - lo >= 4 * CHUNK ? nn_ctx_pool(g->ctx) : NULL, check_part, &j);
     double sq = 0;
     for (int64_t c = 0; c < t->nchunks; c++) {
         if (isfinite(t->partial[c])) {
@@ -525,7 +561,9 @@ static bool regularize_and_check(nn_trainer *t)
         const struct chunk *k = &t->chunks[c];
         nn_node *p = g->params[k->param];
         double sd = 0;
-        for (int64_t i = k->off; i < k->off + k->len; i++) {
+        int64_t a, b;
+        chunk_part(g, k, lo, hi, &a, &b);
+        for (int64_t i = a; i < b; i++) {
             if (!isfinite(p->grad[i])) {
                 nn_fail(g->ctx, NN_ERR_NUMERIC,
                         "the gradient of '%s' is not finite; training stopped before "
@@ -536,13 +574,32 @@ static bool regularize_and_check(nn_trainer *t)
         }
         sq += sd;
     }
+    *sq_out = sq;
+    return true;
+}
+
+/* Clips [lo, hi) of the gradient block to the global norm sqrt(sq). */
+static void clip_range(nn_trainer *t, double sq, int64_t lo, int64_t hi)
+{
+    nn_graph *g = nn_model_graph(t->m);
     double norm = sqrt(sq);
     if (t->cfg.clip_norm > 0 && norm > t->cfg.clip_norm) {
         float f = (float)(t->cfg.clip_norm / (norm + 1e-6));
         NN_SIMD
-        for (int64_t i = 0; i < g->param_count; i++)
+        for (int64_t i = lo; i < hi; i++)
             g->grad_block[i] *= f;
     }
+}
+
+/* Adds the penalties' gradients, then checks and clips the global norm.
+ * Returns false (message set) if a gradient is not finite. */
+static bool regularize_and_check(nn_trainer *t)
+{
+    int64_t P = nn_model_graph(t->m)->param_count;
+    double sq;
+    if (!regularize_range(t, 0, P, &sq))
+        return false;
+    clip_range(t, sq, 0, P);
     return true;
 }
 
@@ -621,6 +678,7 @@ static nn_status fit_prepare(nn_trainer *t, const struct nn_source *train,
     }
     if (t->par && (st = par_check(t)) != NN_OK)
         return st;
+    t->agreed = false;
     return NN_OK;
 }
 
@@ -799,6 +857,10 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
         if (c->dist && c->dist->size > 1 && (st = par_agree(t, &stop)) != NN_OK)
             break;
     }
+    if (t->shard && (st == NN_OK || t->agreed)) { /* stopped mid-epoch: the whole state */
+        nn_status gs = par_gather_state(t);
+        st = st == NN_OK ? gs : st;
+    }
     nn_graph_set_training(g, false);
     if (train->begin_pass)
         train->begin_pass(train->self, -1);
@@ -886,11 +948,69 @@ static void par_stream(nn_trainer *t, uint64_t a, uint64_t b)
 static int dist_rank(const nn_trainer *t) { return t->cfg.dist ? t->cfg.dist->rank : 0; }
 static int dist_size(const nn_trainer *t) { return t->cfg.dist ? t->cfg.dist->size : 1; }
 
-/* The chunk buffer of reproducible training, once. */
+/* The buffers' list and copy, once. */
+static nn_status par_buffers(nn_trainer *t)
+{
+    nn_graph *g = nn_model_graph(t->m);
+    int64_t nb = 0;
+    for (int i = 0; i < g->nparams; i++)
+        if (!g->params[i]->trainable)
+            t->nbufs++, nb += g->params[i]->sample_numel;
+    t->bufs = malloc((size_t)(t->nbufs ? t->nbufs : 1) * sizeof *t->bufs);
+    t->bsave = malloc((size_t)(nb ? nb : 1) * sizeof *t->bsave);
+    if (!t->bufs || !t->bsave)
+        return nn_fail(g->ctx, NN_ERR_NOMEM, "train: out of memory");
+    t->nbufs = 0;
+    for (int i = 0; i < g->nparams; i++)
+        if (!g->params[i]->trainable)
+            t->bufs[t->nbufs++] = i;
+    return NN_OK;
+}
+
+/* The shares of the sharded step, once: equal to 16 floats for an
+ * element-wise optimizer, at the parameter whose middle is nearest for
+ * Adafactor (which computes per tensor). */
+static nn_status par_shards(nn_trainer *t)
+{
+    nn_graph *g = nn_model_graph(t->m);
+    int size = dist_size(t);
+    int64_t P = g->param_count;
+    t->bound = malloc((size_t)(size + 1) * sizeof *t->bound);
+    t->scount = malloc((size_t)(2 * size) * sizeof *t->scount);
+    t->flags = malloc((size_t)(1 + size) * sizeof *t->flags);
+    if (!t->bound || !t->scount || !t->flags)
+        return nn_fail(g->ctx, NN_ERR_NOMEM, "train: out of memory");
+    bool elementwise = nn_optim_shard_kind(t->opt) == NN_SHARD_ELEMENTS;
+    int i = 0;
+    for (int r = 0; r < size; r++) {
+        int64_t target = P * r / size;
+        if (elementwise) {
+            t->bound[r] = target / 16 * 16;
+            continue;
+        }
+        while (i < g->nparams &&
+               g->params[i]->param_offset + g->params[i]->sample_numel / 2 < target)
+            i++;
+        t->bound[r] = i < g->nparams ? g->params[i]->param_offset : P;
+    }
+    t->bound[0] = 0;
+    t->bound[size] = P;
+    for (int r = 0; r < size; r++)
+        t->scount[r] = t->bound[r + 1] - t->bound[r];
+    return NN_OK;
+}
+
+/* The buffers and the shares of data-parallel training and the chunk
+ * buffer of reproducible training, once. */
 static nn_status par_check(nn_trainer *t)
 {
     nn_graph *g = nn_model_graph(t->m);
     int size = dist_size(t);
+    nn_status st;
+    if (!t->bufs && (st = par_buffers(t)) != NN_OK)
+        return st;
+    if (t->shard && !t->bound && (st = par_shards(t)) != NN_OK)
+        return st;
     if (!t->cfg.reproducible || t->cbuf)
         return NN_OK;
     int64_t P = g->param_count, K = t->cfg.chunks;
@@ -911,6 +1031,71 @@ static nn_status par_check(nn_trainer *t)
         t->counts[r] = (c1 - c0) * P;
     }
     return NN_OK;
+}
+
+/* Buffers (batch norm's running statistics) are updated by every forward
+ * pass in training mode. To keep them the same on every rank, and the
+ * same whatever the number of ranks in reproducible mode, each share (or
+ * chunk) starts from the values before the step and puts its change,
+ * scaled by its part of the batch, into the buffer's place in the
+ * gradient block (which no gradient uses): the collective sum then gives
+ * the step's change, the changes of the shares averaged, one update per
+ * step as one process makes. */
+static void buffers_save(nn_trainer *t)
+{
+    nn_graph *g = nn_model_graph(t->m);
+    float *s = t->bsave;
+    for (int i = 0; i < t->nbufs; i++) {
+        const nn_node *p = g->params[t->bufs[i]];
+        memcpy(s, p->val, (size_t)p->sample_numel * sizeof *s);
+        s += p->sample_numel;
+    }
+}
+
+static void buffers_restore(nn_trainer *t)
+{
+    nn_graph *g = nn_model_graph(t->m);
+    const float *s = t->bsave;
+    for (int i = 0; i < t->nbufs; i++) {
+        nn_node *p = g->params[t->bufs[i]];
+        memcpy(p->val, s, (size_t)p->sample_numel * sizeof *s);
+        s += p->sample_numel;
+    }
+}
+
+/* Writes w x (change of each buffer) into its place in row (laid out as
+ * the gradient block). */
+static void buffers_delta(nn_trainer *t, float *row, float w)
+{
+    nn_graph *g = nn_model_graph(t->m);
+    const float *s = t->bsave;
+    for (int i = 0; i < t->nbufs; i++) {
+        const nn_node *p = g->params[t->bufs[i]];
+        float *d = row + p->param_offset;
+        for (int64_t j = 0; j < p->sample_numel; j++)
+            d[j] = w * (p->val[j] - s[j]);
+        s += p->sample_numel;
+    }
+}
+
+/* The buffers' elements in [lo, hi) of the block become their values
+ * before the step plus the summed change in gb (a count, batch norm's
+ * num_batches_tracked, rounded), and their places in gb zeros again. */
+static void buffers_apply(nn_trainer *t, float *gb, int64_t lo, int64_t hi)
+{
+    nn_graph *g = nn_model_graph(t->m);
+    const float *s = t->bsave;
+    for (int i = 0; i < t->nbufs; i++) {
+        nn_node *p = g->params[t->bufs[i]];
+        int64_t off = p->param_offset, n = p->sample_numel;
+        int64_t a = lo > off ? lo - off : 0, b = hi < off + n ? hi - off : n;
+        for (int64_t j = a; j < b; j++) {
+            float v = s[j] + gb[off + j];
+            p->val[j] = p->int_count ? roundf(v) : v;
+            gb[off + j] = 0;
+        }
+        s += n;
+    }
 }
 
 /* Forward and backward over perm[lo, hi) of batch b; the loss and metrics
@@ -958,9 +1143,141 @@ static void add_into(float *dst, const float *x, int64_t n)
         dst[i] += x[i];
 }
 
+/* This rank's share of batch b in plain data-parallel training: the
+ * gradient scaled by share / k (by 1 when every share is equal: the
+ * sharded step scales the sum), the buffers' changes alongside; a zero
+ * gradient for no share, NaN in its first element if the loss was not
+ * finite (*bad names the node). */
+static nn_status plain_share(nn_trainer *t, const struct nn_source *src, enum nn_feed_kind kind,
+                             int64_t b, int64_t k, bool equal, double sums[5], const char **bad)
+{
+    nn_graph *g = nn_model_graph(t->m);
+    int rank = dist_rank(t), size = dist_size(t);
+    int64_t B = t->cfg.batch, base = b * B, P = g->param_count, lo, hi;
+    nn_split(k, 1, rank, size, &lo, &hi);
+    if (b == 0) /* this rank's dropout stream for the epoch */
+        par_stream(t, (uint64_t)rank, 0);
+    if (src->prefetch && base + B < t->perm_n) {
+        int64_t kn = t->perm_n - base - B < B ? t->perm_n - base - B : B, l2, h2;
+        nn_split(kn, 1, rank, size, &l2, &h2);
+        if (h2 > l2)
+            src->prefetch(src->self, t->perm + base + B + l2, h2 - l2);
+    }
+    nn_status st = NN_OK;
+    if (hi > lo)
+        st = par_share(t, src, kind, base + lo, base + hi, sums, bad);
+    if (st != NN_OK)
+        return st;
+    float *gb = nn_graph_grad_block(g); /* zeros when this rank had no share */
+    float w = equal ? 1.0f : (float)((double)(hi - lo) / (double)k);
+    if (hi == lo || *bad)
+        memset(gb, 0, (size_t)P * sizeof(float));
+    if (*bad && !t->shard)
+        gb[0] = NAN; /* every rank then stops at the same step (sharded: by the flags) */
+    else if (w != 1.0f)
+        scale_into(gb, gb, P, w);
+    if (!*bad)
+        buffers_delta(t, gb, w);
+    return NN_OK;
+}
+
+/* This rank's chunks of batch b in reproducible training, each from the
+ * buffers as they were before the step, into their rows of cbuf. */
+static nn_status repro_chunks(nn_trainer *t, const struct nn_source *src,
+                              enum nn_feed_kind kind, int64_t b, int64_t k, double sums[5],
+                              const char **bad)
+{
+    nn_graph *g = nn_model_graph(t->m);
+    int64_t K = t->cfg.chunks, P = g->param_count, base = b * t->cfg.batch, c0, c1;
+    nn_split(K, 1, dist_rank(t), dist_size(t), &c0, &c1);
+    for (int64_t j = c0; j < c1; j++) {
+        int64_t lo, hi;
+        nn_split(k, 1, (int)j, (int)K, &lo, &hi);
+        float *row = t->cbuf + j * P;
+        const char *bj = NULL;
+        if (j > c0)
+            buffers_restore(t);
+        par_stream(t, (uint64_t)b, (uint64_t)j + 1);
+        nn_status st = NN_OK;
+        if (hi > lo)
+            st = par_share(t, src, kind, base + lo, base + hi, sums, &bj);
+        if (st != NN_OK)
+            return st;
+        if (hi == lo || bj) {
+            memset(row, 0, (size_t)P * sizeof(float));
+            if (bj)
+                row[0] = NAN, *bad = bj;
+            continue;
+        }
+        float w = (float)((double)(hi - lo) / (double)k);
+        scale_into(row, nn_graph_grad_block(g), P, w);
+        buffers_delta(t, row, w);
+    }
+    return NN_OK;
+}
+
+/* The sharded step after this rank's share: the reduce-scatter of the
+ * gradient block, on this rank's part of it the buffers, the penalties
+ * and the check, one allreduce of the sum of squares and of every rank's
+ * failure (so that every rank stops at the same step, before any update),
+ * the clipping and the optimizer step of this part, and the allgather of
+ * the parameter block. The optimizer state of the other parts is left
+ * old (par_gather_state). */
+static nn_status shard_step(nn_trainer *t, int epoch, int64_t b, bool equal, const char *bad)
+{
+    nn_graph *g = nn_model_graph(t->m);
+    const struct nn_dist *d = t->cfg.dist;
+    int rank = d->rank, size = d->size;
+    int64_t lo = t->bound[rank], hi = t->bound[rank + 1];
+    float *gb = g->grad_block;
+    nn_status st = d->reduce_scatter(d->user, gb, t->scount);
+    if (st != NN_OK)
+        return nn_fail(g->ctx, st, "train: the reduce-scatter of the gradients failed at "
+                       "epoch %d, batch %lld", epoch, (long long)b + 1);
+    if (equal && hi > lo)
+        scale_into(gb + lo, gb + lo, hi - lo, 1.0f / (float)size);
+    buffers_apply(t, gb, lo, hi);
+    double sq = 0;
+    bool ok = !bad && regularize_range(t, lo, hi, &sq);
+    for (int r = 0; r <= size; r++)
+        t->flags[r] = 0;
+    t->flags[0] = ok ? sq : 0;
+    t->flags[1 + rank] = bad ? 2 : !ok;
+    if ((st = d->allreduce_f64(d->user, t->flags, 1 + size)) != NN_OK)
+        return nn_fail(g->ctx, st, "train: the allreduce of the gradient norm failed");
+    for (int r = 0; r < size; r++)
+        if (t->flags[1 + r] > 0) {
+            t->agreed = true;
+            if (!ok || bad)
+                return NN_ERR_NUMERIC; /* the message is set (bad: by par_step) */
+            return nn_fail(g->ctx, NN_ERR_NUMERIC,
+                           "the %s on rank %d was not finite at epoch %d, batch %lld; "
+                           "training stopped before the update, keeping the last good "
+                           "weights", t->flags[1 + r] > 1 ? "loss" : "gradient", r, epoch,
+                           (long long)b + 1);
+        }
+    clip_range(t, t->flags[0], lo, hi);
+    if ((st = nn_optim_step_range(t->opt, lo, hi)) != NN_OK)
+        return st;
+    t->state_stale = true;
+    if ((st = d->allgather(d->user, g->param_block, t->scount)) != NN_OK)
+        return nn_fail(g->ctx, st, "train: the allgather of the parameters failed at epoch "
+                       "%d, batch %lld", epoch, (long long)b + 1);
+    return NN_OK;
+}
+
+static nn_status loss_fail(nn_ctx *ctx, int epoch, int64_t b, int rank, const char *bad)
+{
+    return nn_fail(ctx, NN_ERR_NUMERIC,
+                   "the loss became non-finite at epoch %d, batch %lld on rank %d; the first "
+                   "non-finite value was in node '%s'. Training stopped before the update, "
+                   "keeping the last good weights (try a smaller learning rate or gradient "
+                   "clipping)", epoch, (long long)b + 1, rank, bad);
+}
+
 /* One training step on batch b (k samples from perm[b * batch]): this
  * rank's share or chunks, the collective sum, the penalties and the check
- * of the global gradient, the optimizer step. */
+ * of the global gradient, the optimizer step (sharded or whole). */
 static nn_status par_step(nn_trainer *t, const struct nn_source *src, enum nn_feed_kind kind,
                           int epoch, int64_t b, int64_t k, double sums[5])
 {
@@ -968,69 +1285,36 @@ static nn_status par_step(nn_trainer *t, const struct nn_source *src, enum nn_fe
     nn_ctx *ctx = g->ctx;
     const struct nn_dist *d = t->cfg.dist;
     int rank = dist_rank(t), size = dist_size(t);
-    int64_t B = t->cfg.batch, base = b * B, P = g->param_count;
+    int64_t P = g->param_count;
     const char *bad = NULL;
-    nn_status st = NN_OK;
+    nn_status st;
+    bool equal = t->shard && k % size == 0;
+    buffers_save(t);
     if (!t->cfg.reproducible) {
-        int64_t lo, hi;
-        nn_split(k, 1, rank, size, &lo, &hi);
-        if (b == 0) /* this rank's dropout stream for the epoch */
-            par_stream(t, (uint64_t)rank, 0);
-        if (src->prefetch && base + B < t->perm_n) {
-            int64_t kn = t->perm_n - base - B < B ? t->perm_n - base - B : B, l2, h2;
-            nn_split(kn, 1, rank, size, &l2, &h2);
-            if (h2 > l2)
-                src->prefetch(src->self, t->perm + base + B + l2, h2 - l2);
-        }
-        if (hi > lo)
-            st = par_share(t, src, kind, base + lo, base + hi, sums, &bad);
-        if (st != NN_OK)
+        if ((st = plain_share(t, src, kind, b, k, equal, sums, &bad)) != NN_OK)
             return st;
-        float *gb = nn_graph_grad_block(g); /* zeros when this rank had no share */
-        if (hi == lo || bad)
-            memset(gb, 0, (size_t)P * sizeof(float));
-        if (bad)
-            gb[0] = NAN; /* every rank then stops at the same step */
-        else if (hi - lo != k)
-            scale_into(gb, gb, P, (float)((double)(hi - lo) / (double)k));
-        if ((st = d->allreduce(d->user, gb, P)) != NN_OK)
+        if (t->shard) {
+            if (bad)
+                loss_fail(ctx, epoch, b, rank, bad);
+            return shard_step(t, epoch, b, equal, bad);
+        }
+        if ((st = d->allreduce(d->user, g->grad_block, P)) != NN_OK)
             return nn_fail(ctx, st, "train: the allreduce of the gradients failed at epoch "
                            "%d, batch %lld", epoch, (long long)b + 1);
     } else {
-        int64_t K = t->cfg.chunks, c0, c1;
-        nn_split(K, 1, rank, size, &c0, &c1);
-        for (int64_t j = c0; j < c1 && st == NN_OK; j++) {
-            int64_t lo, hi;
-            nn_split(k, 1, (int)j, (int)K, &lo, &hi);
-            float *row = t->cbuf + j * P;
-            const char *bj = NULL;
-            par_stream(t, (uint64_t)b, (uint64_t)j + 1);
-            if (hi > lo)
-                st = par_share(t, src, kind, base + lo, base + hi, sums, &bj);
-            if (st != NN_OK)
-                return st;
-            if (hi == lo || bj) {
-                memset(row, 0, (size_t)P * sizeof(float));
-                if (bj)
-                    row[0] = NAN, bad = bj;
-                continue;
-            }
-            scale_into(row, nn_graph_grad_block(g), P, (float)((double)(hi - lo) / (double)k));
-        }
+        if ((st = repro_chunks(t, src, kind, b, k, sums, &bad)) != NN_OK)
+            return st;
         if (size > 1 && (st = d->allgather(d->user, t->cbuf, t->counts)) != NN_OK)
             return nn_fail(ctx, st, "train: the gather of the chunk gradients failed at epoch "
                            "%d, batch %lld", epoch, (long long)b + 1);
         float *gb = nn_graph_grad_block(g);
         memcpy(gb, t->cbuf, (size_t)P * sizeof(float));
-        for (int64_t j = 1; j < K; j++)
+        for (int64_t j = 1; j < t->cfg.chunks; j++)
             add_into(gb, t->cbuf + j * P, P);
     }
+    buffers_apply(t, g->grad_block, 0, P);
     if (bad)
-        return nn_fail(ctx, NN_ERR_NUMERIC,
-                       "the loss became non-finite at epoch %d, batch %lld on rank %d; the "
-                       "first non-finite value was in node '%s'. Training stopped before the "
-                       "update, keeping the last good weights (try a smaller learning rate "
-                       "or gradient clipping)", epoch, (long long)b + 1, rank, bad);
+        return loss_fail(ctx, epoch, b, rank, bad);
     if (!regularize_and_check(t))
         return NN_ERR_NUMERIC;
     return nn_optim_step(t->opt);
@@ -1050,8 +1334,33 @@ static nn_status par_agree(nn_trainer *t, bool *stop)
     return NN_OK;
 }
 
-/* The epoch's metric sums over every rank; buffers (batch norm's running
- * statistics), which each rank updated from its own shares, averaged. */
+/* The optimizer state of every share on every rank after sharded steps
+ * (each rank updated its share's): what a checkpoint saves. */
+static nn_status par_gather_state(nn_trainer *t)
+{
+    const struct nn_dist *d = t->cfg.dist;
+    if (!t->shard || !t->state_stale)
+        return NN_OK;
+    float *state = nn_optim_state(t->opt);
+    int size = d->size;
+    int64_t *cnt = t->scount + size, first, lo, hi;
+    for (int run = 0; run < nn_optim_state_runs(t->opt); run++) {
+        nn_optim_state_span(t->opt, run, t->bound[0], t->bound[1], &first, &hi);
+        for (int r = 0; r < size; r++) {
+            nn_optim_state_span(t->opt, run, t->bound[r], t->bound[r + 1], &lo, &hi);
+            cnt[r] = hi - lo;
+        }
+        nn_status st = d->allgather(d->user, state + first, cnt);
+        if (st != NN_OK)
+            return nn_fail(nn_model_ctx(t->m), st,
+                           "train: the allgather of the optimizer state failed");
+    }
+    t->state_stale = false;
+    return NN_OK;
+}
+
+/* The epoch's metric sums over every rank, and the whole optimizer state
+ * on every rank. (Buffers are the same on every rank after every step.) */
 static nn_status par_epoch_end(nn_trainer *t, double sums[5])
 {
     const struct nn_dist *d = t->cfg.dist;
@@ -1059,15 +1368,7 @@ static nn_status par_epoch_end(nn_trainer *t, double sums[5])
     if (!d || d->size < 2)
         return NN_OK;
     nn_status st = d->allreduce_f64(d->user, sums, 5);
-    for (int i = 0; st == NN_OK && i < g->nparams; i++) {
-        nn_node *p = g->params[i];
-        if (p->trainable)
-            continue;
-        if ((st = d->allreduce(d->user, p->val, p->sample_numel)) == NN_OK)
-            for (int64_t j = 0; j < p->sample_numel; j++)
-                p->val[j] /= (float)d->size;
-    }
     if (st != NN_OK)
         return nn_fail(g->ctx, st, "train: the allreduce of the epoch's metrics failed");
-    return NN_OK;
+    return par_gather_state(t);
 }

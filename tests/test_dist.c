@@ -2,18 +2,25 @@
  * test_dist.c - the trainer's data-parallel path without MPI: two "ranks"
  * as two threads of this process, each with its own context, model and
  * trainer, joined by collectives over shared memory and a barrier (struct
- * nn_dist). Reproducible mode gives one process's bits; plain mode one
- * process's weights up to the order of float sums; a bad nn_dist is
- * refused by name.
+ * nn_dist). Reproducible mode gives one process's bits, batch norm's
+ * running statistics included; plain mode one process's weights up to the
+ * order of float sums, with the optimizer step whole (allreduce) or
+ * sharded (reduce_scatter: each rank steps its share, the optimizer state
+ * gathered for checkpoints) for element-wise optimizers and Adafactor; the
+ * ranks' weights, buffers and optimizer states agree exactly; a bad
+ * nn_dist is refused by name.
  */
 #include "test.h"
 
 #include <pthread.h>
 
-#define NS 90
+#define NS 91 /* the last batch of 11: unequal shares */
 #define NF 4
 #define SPEC_DROP "4 dense:16 relu dropout:0.2 dense:3 softmax"
 #define SPEC_PLAIN "4 dense:16 relu dense:3 softmax"
+#define SPEC_BN "4 dense:16 batchnorm relu dense:8 batchnorm relu dense:3 softmax"
+/* batch norm of the inputs: its batch statistics do not depend on weights */
+#define SPEC_BN_IN "4 batchnorm dense:16 relu dense:3 softmax"
 
 static float xs[NS * NF];
 static int32_t ys[NS];
@@ -44,8 +51,12 @@ struct rank {
     struct nn_dist d;
     const char *spec;
     bool reproducible;
+    bool shard;          /* provide reduce_scatter */
+    nn_optim_kind kind;  /* 0: SGD */
     float *out; /* the final parameter block */
     int64_t nout;
+    float *state; /* the final optimizer state */
+    int64_t nstate;
     nn_status st;
 };
 
@@ -85,8 +96,33 @@ static nn_status fake_gather(void *user, float *buf, const int64_t *counts)
     return NN_OK;
 }
 
-/* Trains 3 epochs at batch 20 (the last batch 10) as rank r of w (w NULL:
- * one process); the weights into r->out. */
+/* Rank r's segment of the sums; the others left as they are. */
+static nn_status fake_reduce_scatter(void *user, float *buf, const int64_t *counts)
+{
+    struct rank *r = user;
+    struct world *w = r->w;
+    int64_t off = r->rank ? counts[0] : 0, total = counts[0] + counts[1];
+    memcpy(w->slot[r->rank], buf, (size_t)total * sizeof *buf);
+    pthread_barrier_wait(&w->bar);
+    for (int64_t i = off; i < off + counts[r->rank]; i++)
+        buf[i] = w->slot[0][i] + w->slot[1][i];
+    pthread_barrier_wait(&w->bar);
+    return NN_OK;
+}
+
+/* The optimizer of r (defaults, SGD at lr 0.1). */
+static struct nn_optim_cfg optim_of(const struct rank *r)
+{
+    struct nn_optim_cfg o = {.kind = r->kind};
+    nn_optim_defaults(&o);
+    if (r->kind == NN_OPTIM_SGD)
+        o.lr = 0.1f;
+    return o;
+}
+
+/* Trains 3 epochs at batch 20 (the last batch 11) as rank r of w (w NULL:
+ * one process); the weights into r->out, the optimizer state into
+ * r->state. */
 static void *train_rank(void *arg)
 {
     struct rank *r = arg;
@@ -99,14 +135,13 @@ static void *train_rank(void *arg)
         return NULL;
     }
     struct nn_train_cfg tc = {.epochs = 3, .batch = 20, .reproducible = r->reproducible};
-    /* SGD: unlike Adam, a wrongly scaled gradient changes its steps */
-    tc.optim = (struct nn_optim_cfg){.kind = NN_OPTIM_SGD};
-    nn_optim_defaults(&tc.optim);
-    tc.optim.lr = 0.1f;
+    /* SGD by default: unlike Adam, a wrongly scaled gradient changes its steps */
+    tc.optim = optim_of(r);
     if (r->w) {
         r->d = (struct nn_dist){.rank = r->rank, .size = r->w->size, .allreduce = fake_reduce,
                                 .allreduce_f64 = fake_reduce_f64, .allgather = fake_gather,
-                                .user = r};
+                                .user = r,
+                                .reduce_scatter = r->shard ? fake_reduce_scatter : NULL};
         tc.dist = &r->d;
     }
     struct nn_array_source a = {.x = xs, .labels = ys, .n = NS, .features = NF};
@@ -120,17 +155,50 @@ static void *train_rank(void *arg)
     r->out = malloc((size_t)r->nout * sizeof *r->out);
     if (r->out)
         memcpy(r->out, nn_graph_param_block(g), (size_t)r->nout * sizeof *r->out);
+    if (t) {
+        nn_optim *o = nn_trainer_optim(t);
+        r->nstate = nn_optim_state_size(o);
+        r->state = malloc((size_t)(r->nstate ? r->nstate : 1) * sizeof *r->state);
+        if (r->state)
+            memcpy(r->state, nn_optim_state(o), (size_t)r->nstate * sizeof *r->state);
+    }
     nn_trainer_free(t);
     nn_model_free(m);
     nn_ctx_free(ctx);
     return NULL;
 }
 
-/* The weights of one process and of 2 thread-ranks; max |difference|. */
-static double one_vs_two(const char *spec, bool reproducible)
+/* How far 2 thread-ranks are from one process, each rank alike. */
+struct gap {
+    double weights, state;   /* max |difference| of the trainable parameters, the state */
+    double mean, var, count; /* of the first batch norm's buffers (0 without) */
+};
+
+/* Adds the max |differences| between a and b, blocks of model m, to gp. */
+static void measure(const float *a, const float *b, nn_model *m, struct gap *gp)
+{
+    nn_graph *g = nn_model_graph(m);
+    for (int i = 0; i < nn_graph_nparams(g); i++) {
+        const nn_node *p = nn_graph_param(g, i);
+        const char *name = nn_node_name(p);
+        double other = 0;
+        double *to = nn_param_is_trainable(p)                ? &gp->weights
+                     : strncmp(name, "bn1.", 4) != 0         ? &other
+                     : strstr(name, "running_mean")          ? &gp->mean
+                     : strstr(name, "running_var")           ? &gp->var
+                                                             : &gp->count;
+        int64_t off = nn_param_offset(p);
+        for (int64_t j = off; j < off + nn_node_numel(p); j++)
+            *to = fmax(*to, fabs((double)a[j] - b[j]));
+    }
+}
+
+/* One process and 2 thread-ranks configured as proto (spec, reproducible,
+ * shard, kind); how far apart. The ranks must agree exactly. */
+static struct gap one_vs_two(struct rank proto)
 {
     make_data();
-    struct rank one = {.spec = spec, .reproducible = reproducible};
+    struct rank one = proto;
     train_rank(&one);
     assert_int_equal(one.st, NN_OK);
     struct world w = {.size = 2};
@@ -144,44 +212,105 @@ static double one_vs_two(const char *spec, bool reproducible)
     struct rank two[2];
     pthread_t th[2];
     for (int i = 0; i < 2; i++) {
-        two[i] = (struct rank){.w = &w, .rank = i, .spec = spec, .reproducible = reproducible};
+        two[i] = proto;
+        two[i].w = &w;
+        two[i].rank = i;
         assert_int_equal(pthread_create(&th[i], NULL, train_rank, &two[i]), 0);
     }
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
     pthread_barrier_destroy(&w.bar);
-    double md = 0;
+    struct gap gp = {0};
+    nn_ctx *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.seed = 5, .threads = 1});
+    nn_model *m = nn_model_new(ctx, proto.spec, &(struct nn_model_cfg){.max_batch = 32});
+    assert_non_null(m);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(two[i].st, NN_OK);
         assert_int_equal(two[i].nout, one.nout);
-        for (int64_t j = 0; j < one.nout; j++)
-            md = fmax(md, fabs((double)two[i].out[j] - one.out[j]));
+        assert_int_equal(two[i].nstate, one.nstate);
+        measure(two[i].out, one.out, m, &gp);
+        for (int64_t j = 0; j < one.nstate; j++)
+            gp.state = fmax(gp.state, fabs((double)two[i].state[j] - one.state[j]));
     }
-    /* the ranks agree with each other exactly */
+    /* the ranks agree with each other exactly: weights, buffers, state */
     assert_memory_equal(two[0].out, two[1].out, (size_t)one.nout * sizeof(float));
+    assert_memory_equal(two[0].state, two[1].state, (size_t)one.nstate * sizeof(float));
+    nn_model_free(m);
+    nn_ctx_free(ctx);
     for (int i = 0; i < 2; i++) {
         free(two[i].out);
+        free(two[i].state);
         free(w.slot[i]);
         free(w.dslot[i]);
     }
     free(one.out);
-    return md;
+    free(one.state);
+    return gp;
 }
 
 static void dist_reproducible_matches_one_process_bitwise(void **state)
 {
     (void)state;
-    double md = one_vs_two(SPEC_DROP, true);
-    if (md != 0)
-        fail_msg("reproducible: 2 ranks differ from 1 process by %g", md);
+    struct gap gp = one_vs_two((struct rank){.spec = SPEC_DROP, .reproducible = true});
+    if (gp.weights != 0 || gp.state != 0)
+        fail_msg("reproducible: 2 ranks differ from 1 process by %g (state %g)", gp.weights,
+                 gp.state);
+}
+
+/* Batch norm: the batch statistics of each chunk whatever the ranks, and
+ * the running statistics one update per step from the chunks' in chunk
+ * order: the same bits on 2 ranks as on 1 process. */
+static void dist_reproducible_batchnorm_bitwise(void **state)
+{
+    (void)state;
+    struct gap gp = one_vs_two((struct rank){.spec = SPEC_BN, .reproducible = true});
+    if (gp.weights != 0 || gp.mean != 0 || gp.var != 0 || gp.count != 0)
+        fail_msg("reproducible batch norm: 2 ranks differ from 1 process by %g (weights), %g "
+                 "(running_mean), %g (running_var), %g (num_batches_tracked)", gp.weights,
+                 gp.mean, gp.var, gp.count);
 }
 
 static void dist_plain_matches_one_process(void **state)
 {
     (void)state;
-    double md = one_vs_two(SPEC_PLAIN, false);
-    if (md > 1e-5)
-        fail_msg("2 ranks differ from 1 process by %g", md);
+    for (int shard = 0; shard < 2; shard++) {
+        struct gap gp = one_vs_two((struct rank){.spec = SPEC_PLAIN, .shard = shard});
+        if (gp.weights > 1e-5 || gp.state > 1e-5)
+            fail_msg("2 ranks (%s step) differ from 1 process by %g (state %g)",
+                     shard ? "sharded" : "whole", gp.weights, gp.state);
+    }
+}
+
+/* The sharded step with a state per element (Adam, momentum) and per
+ * tensor (Adafactor): one process's weights and optimizer state. */
+static void dist_sharded_state_matches_one_process(void **state)
+{
+    (void)state;
+    const nn_optim_kind kinds[] = {NN_OPTIM_ADAM, NN_OPTIM_MOMENTUM, NN_OPTIM_ADAFACTOR};
+    for (int i = 0; i < 3; i++) {
+        struct gap gp = one_vs_two((struct rank){.spec = SPEC_PLAIN, .shard = true,
+                                                 .kind = kinds[i]});
+        if (gp.weights > 1e-4 || gp.state > 1e-4)
+            fail_msg("sharded %s: 2 ranks differ from 1 process by %g (state %g)",
+                     nn_optim_name(kinds[i]), gp.weights, gp.state);
+    }
+}
+
+/* Batch norm on 2 ranks, each normalizing by its share's statistics: the
+ * running statistics the same on both ranks (one_vs_two), and, for batch
+ * norm of the inputs, near one process's: running_mean up to float sums
+ * (the mean of the shares' means is the batch's), running_var the mean of
+ * the shares' variances (without the spread of the shares' means). */
+static void dist_batchnorm_running_stats(void **state)
+{
+    (void)state;
+    for (int shard = 0; shard < 2; shard++) {
+        struct gap gp = one_vs_two((struct rank){.spec = SPEC_BN_IN, .shard = shard});
+        if (gp.count != 0 || gp.mean > 1e-6 || gp.var > 0.05)
+            fail_msg("batch norm (%s step): running_mean %g, running_var %g, "
+                     "num_batches_tracked %g from 1 process", shard ? "sharded" : "whole",
+                     gp.mean, gp.var, gp.count);
+    }
 }
 
 static void dist_bad_config_refused(void **state)
@@ -205,5 +334,8 @@ static void dist_bad_config_refused(void **state)
 }
 
 NN_GROUP(dist, cmocka_unit_test(dist_reproducible_matches_one_process_bitwise),
+         cmocka_unit_test(dist_reproducible_batchnorm_bitwise),
          cmocka_unit_test(dist_plain_matches_one_process),
+         cmocka_unit_test(dist_sharded_state_matches_one_process),
+         cmocka_unit_test(dist_batchnorm_running_stats),
          cmocka_unit_test(dist_bad_config_refused))

@@ -2,8 +2,10 @@
  * test_mpi.c - `mpirun -np N nn train` end to end (issue 19): one process's
  * model on 2 ranks, --reproducible bit-identical on 1, 2 and 4 ranks and 1
  * or 2 threads, over shared memory and over TCP on the loopback, a
- * checkpoint of 2 ranks resumed on 4, a missing file on one rank, and a
- * rank killed mid-run. These run only when NN_TEST_MPI=1 (`make
+ * checkpoint of 2 ranks resumed on 4, batch norm (reproducible: the same
+ * bits on 1, 2 and 4 ranks; plain: running statistics near one
+ * process's), the optimizer state of the sharded step (whole in the
+ * checkpoint), a missing file on one rank, and a rank killed mid-run. These run only when NN_TEST_MPI=1 (`make
  * test-mpi`, a leg of `make check`), where a missing mpirun is a failure.
  */
 #include "test.h"
@@ -27,6 +29,9 @@ static char dir[256];
 
 #define run cli_run
 static const char *mpirun = "mpirun --oversubscribe --mca btl self,vader";
+/* the sharded optimizer step (NN_MPI_SHARD=1, exported to every rank) */
+static const char *mpirun_shard = "NN_MPI_SHARD=1 mpirun -x NN_MPI_SHARD --oversubscribe "
+                                  "--mca btl self,vader";
 static const char *mpirun_tcp = "mpirun --oversubscribe --mca btl self,tcp "
                                 "--mca btl_tcp_if_include lo --mca oob_tcp_if_include lo";
 
@@ -136,6 +141,40 @@ static void assert_same_weights(const char *a, const char *b)
     free(wb);
 }
 
+/* The largest |difference| between tensor `name` of checkpoints a and b. */
+static double tensor_gap(const char *a, const char *b, const char *name)
+{
+    char pa[512], pb[512];
+    snprintf(pa, sizeof pa, "%s/%s", dir, a);
+    snprintf(pb, sizeof pb, "%s/%s", dir, b);
+    nn_ctx *ctx = nn_ctx_new(NULL);
+    assert_non_null(ctx);
+    nn_safetensors *x = nn_safetensors_open(ctx, pa), *y = nn_safetensors_open(ctx, pb);
+    if (!x || !y)
+        fail_msg("%s", nn_ctx_error(ctx));
+    const struct nn_st_view *u = nn_safetensors_find(x, name), *v = nn_safetensors_find(y, name);
+    if (!u || !v || strcmp(u->dtype, v->dtype) != 0 || u->numel != v->numel ||
+        (strcmp(u->dtype, "F32") != 0 && strcmp(u->dtype, "I64") != 0))
+        fail_msg("no F32 or I64 tensor %s of the same size in %s and %s", name, a, b);
+    double gap = 0;
+    for (int64_t i = 0; i < u->numel; i++) {
+        double p, q;
+        if (strcmp(u->dtype, "F32") == 0) {
+            p = ((const float *)u->data)[i], q = ((const float *)v->data)[i];
+        } else {
+            int64_t pi, qi;
+            memcpy(&pi, (const char *)u->data + 8 * i, 8);
+            memcpy(&qi, (const char *)v->data + 8 * i, 8);
+            p = (double)pi, q = (double)qi;
+        }
+        gap = fmax(gap, fabs(p - q));
+    }
+    nn_safetensors_close(x);
+    nn_safetensors_close(y);
+    nn_ctx_free(ctx);
+    return gap;
+}
+
 static double test_accuracy(const char *out)
 {
     const char *t = strstr(out, "test accuracy: ");
@@ -154,7 +193,9 @@ static int count(const char *s, const char *needle)
 
 /* 2 ranks train the model of one process (no dropout, whose streams
  * differ per rank): test accuracy within 0.3 points after 5 epochs,
- * weights equal up to the order of float sums, and only rank 0 prints. */
+ * weights equal up to the order of float sums, and only rank 0 prints.
+ * With the sharded optimizer step: its state, gathered, in the
+ * checkpoint. */
 static void mpi_two_ranks_match_one(void **state)
 {
     (void)state;
@@ -163,8 +204,8 @@ static void mpi_two_ranks_match_one(void **state)
 #define PLAIN COMMON " --epochs 5 --threads 1 --model '4 dense:32 relu dense:3 softmax'"
     assert_int_equal(run(o1, sizeof o1, "%s " PLAIN " --out %s/one.st", nn_bin, dir, dir, dir),
                      0);
-    int rc = run(o2, sizeof o2, "%s -np 2 %s " PLAIN " --out %s/two.st", mpirun, nn_bin, dir,
-                 dir, dir);
+    int rc = run(o2, sizeof o2, "%s -np 2 %s " PLAIN " --out %s/two.st", mpirun_shard, nn_bin,
+                 dir, dir, dir);
     if (rc != 0)
         fail_msg("mpirun exited %d:\n%s", rc, o2);
     double a1 = test_accuracy(o1), a2 = test_accuracy(o2);
@@ -183,16 +224,23 @@ static void mpi_two_ranks_match_one(void **state)
     /* the same steps; only the order of float sums differs */
     if (md > 1e-4)
         fail_msg("weights of 1 process and 2 ranks differ by %g", md);
+    /* the sharded step's optimizer state, gathered whole for the checkpoint */
+    double sg = tensor_gap("one.st", "two.st", "optim.state");
+    if (sg > 1e-4)
+        fail_msg("optimizer states of 1 process and 2 ranks differ by %g", sg);
 }
 
 /* --reproducible: the same bits for 1 process on 1 or 2 threads and for
- * 2 and 4 ranks over shared memory, and 2 ranks over TCP. */
+ * 2 and 4 ranks over shared memory, and 2 ranks over TCP, for a model
+ * with dropout and batch norm (whose running statistics are in the
+ * compared block). */
 static void mpi_reproducible_bit_identical(void **state)
 {
     (void)state;
     NEED_MPI();
     static char o[16384];
-#define REPRO COMMON " --epochs 3 --reproducible --quiet"
+#define REPRO COMMON " --epochs 3 --reproducible --quiet --model '4 dense:32 batchnorm relu " \
+                     "dropout:0.1 dense:3 softmax'"
     assert_int_equal(run(o, sizeof o, "%s " REPRO " --threads 1 --out %s/r1.st", nn_bin, dir,
                          dir, dir), 0);
     assert_int_equal(run(o, sizeof o, "%s " REPRO " --threads 2 --out %s/r1t2.st", nn_bin, dir,
@@ -213,6 +261,31 @@ static void mpi_reproducible_bit_identical(void **state)
     assert_same_weights("r1.st", "r2.st");
     assert_same_weights("r1.st", "r4.st");
     assert_same_weights("r1.st", "r2tcp.st");
+}
+
+/* Batch norm on 2 ranks, each normalizing by its share's statistics:
+ * the checkpoint keeps one process's running_mean of the inputs (up to
+ * float sums) and nearly its running_var (the mean of the shares'
+ * variances), and one update per step. (tests/test_dist.c checks that
+ * the ranks' statistics are equal.) */
+static void mpi_batchnorm(void **state)
+{
+    (void)state;
+    NEED_MPI();
+    static char o[16384];
+#define BN COMMON " --epochs 2 --quiet --threads 1 --model '4 batchnorm dense:16 batchnorm " \
+              "relu dense:3 softmax'"
+    assert_int_equal(run(o, sizeof o, "%s " BN " --out %s/bnp1.st", nn_bin, dir, dir, dir), 0);
+    int rc = run(o, sizeof o, "%s -np 2 %s " BN " --out %s/bnp2.st", mpirun_shard, nn_bin, dir,
+                 dir, dir);
+    if (rc != 0)
+        fail_msg("mpirun -np 2 exited %d:\n%s", rc, o);
+    double gm = tensor_gap("bnp1.st", "bnp2.st", "bn1.running_mean");
+    double gv = tensor_gap("bnp1.st", "bnp2.st", "bn1.running_var");
+    double gc = tensor_gap("bnp1.st", "bnp2.st", "bn1.num_batches_tracked");
+    if (gm > 1e-5 || gv > 0.05 || gc != 0)
+        fail_msg("2 ranks' running statistics of the inputs from 1 process's: mean %g, "
+                 "var %g, count %g", gm, gv, gc);
 }
 
 /* A checkpoint of 2 ranks resumes on 4 (and on 1 process) where the
@@ -372,5 +445,6 @@ static void mpi_killed_rank_stops_all(void **state)
 NN_GROUP_FIXTURE(mpi, setup, teardown, cmocka_unit_test(mpi_two_ranks_match_one),
                  cmocka_unit_test(mpi_reproducible_bit_identical),
                  cmocka_unit_test(mpi_resume_on_other_rank_count),
+                 cmocka_unit_test(mpi_batchnorm),
                  cmocka_unit_test(mpi_missing_file_names_rank),
                  cmocka_unit_test(mpi_killed_rank_stops_all))

@@ -228,7 +228,9 @@ struct cli_dist {
     int rank, size;
     char host[256];
     char where[300];
-    int *counts, *displs; /* (size) for the gather */
+    int *counts, *displs; /* (size) for the gather and the reduce-scatter */
+    float *tmp;           /* (cap) this rank's segment of a reduce-scatter */
+    int64_t cap;
     struct nn_dist d;
 };
 /* false after printing an error (e.g. mpirun but no MPI support). */

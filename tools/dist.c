@@ -104,5 +104,6 @@ void cli_dist_end(struct cli_dist *d)
     }
     free(d->counts);
     free(d->displs);
+    free(d->tmp);
     d->on = false;
 }

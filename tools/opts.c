@@ -166,7 +166,8 @@ static const struct opt table[] = {
      "early stopping: keep the last weights instead of the best"},
     {"reproducible", NULL, T_BOOL, O(reproducible), 0, 0, TR,
      "the same weights, bit for bit, for any number of mpirun ranks (1, 2, 4) and "
-     "threads: each batch's gradient is summed over 4 fixed chunks in order"},
+     "threads: each batch's gradient is summed over 4 fixed chunks in order (batch norm's "
+     "batch statistics are each chunk's)"},
     {"out", "FILE", T_STR, O(out), 0, 0, TR | PL | IM,
      "train: the checkpoint to write after every epoch (default model.safetensors; with "
      "--resume, the file resumed); plot: the PNG to write (default: beside the model, "

@@ -170,6 +170,15 @@ struct nn_dist {
      * own, and afterwards every rank holds all of them. */
     nn_status (*allgather)(void *user, float *buf, const int64_t *counts);
     void *user;
+    /* Optional (NULL: the trainer sums the whole block with allreduce and
+     * every rank takes the whole step). In place, buf laid out as for
+     * allgather, every rank having filled every segment: afterwards rank
+     * r's own segment holds the sum over the ranks of their segment r
+     * (the other segments are left undefined). With it, plain
+     * data-parallel training shards the optimizer step: a reduce-scatter
+     * of the gradient block, each rank updates its share of the
+     * parameters, an allgather of the parameter block. */
+    nn_status (*reduce_scatter)(void *user, float *buf, const int64_t *counts);
 };
 
 /* nn_evaluate split across the ranks of d (contiguous shares of the
@@ -280,21 +289,27 @@ struct nn_train_cfg {
      * is the global batch: each is cut into size contiguous shares of one
      * shuffled order, the gradient block is summed with one allreduce per
      * step (scaled so the loss is the mean over the global batch), and
-     * every rank takes the same step. Validation is split as in
-     * nn_evaluate_dist. on_batch and on_epoch run on every rank; a stop
-     * asked by any rank stops all of them at the same step. Dropout draws
-     * a stream per rank from the shared generator, which is back in step
-     * on every rank after each epoch. Batch-norm batch statistics are those
-     * of each rank's share; running statistics are averaged over the
-     * ranks after each epoch. */
+     * every rank takes the same step; with dist->reduce_scatter the step
+     * is sharded instead (each rank updates its share of the parameters,
+     * then an allgather; the optimizer state is gathered at the end of
+     * every epoch and of nn_trainer_fit, so it is whole for checkpoints).
+     * Validation is split as in nn_evaluate_dist. on_batch and on_epoch
+     * run on every rank; a stop asked by any rank stops all of them at the
+     * same step. Dropout draws a stream per rank from the shared
+     * generator, which is back in step on every rank after each epoch.
+     * Batch-norm batch statistics are those of each rank's share; the
+     * running statistics take one update per step, the mean of the
+     * shares' updates (weighted by their sizes), the same on every rank. */
     const struct nn_dist *dist;
     /* Results that do not depend on the number of ranks or threads: each
      * global batch is cut into `chunks` fixed contiguous chunks (default
      * 4; at least the number of ranks), each chunk's gradient computed
-     * alone with its own dropout stream, and the chunk gradients added in
-     * chunk order (an allgather of chunks x the gradient block instead of
-     * one allreduce). Weights are then bit-identical for any rank count
-     * dividing chunks and any thread count. */
+     * alone with its own dropout stream (and batch-norm batch statistics
+     * over the chunk), and the chunk gradients added in chunk order (an
+     * allgather of chunks x the gradient block instead of one allreduce);
+     * running statistics take the mean of the chunks' updates, added in
+     * chunk order. Weights and buffers are then bit-identical for any
+     * rank count dividing chunks and any thread count. */
     bool reproducible;
     int chunks;
     /* Called after every batch / epoch when set; return false to stop. */

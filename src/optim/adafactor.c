@@ -208,13 +208,14 @@ static void step_param(nn_optim *o, const struct nn_af_param *a, double w, doubl
     }
 }
 
-void nn_adafactor_step(nn_optim *o)
+void nn_adafactor_step(nn_optim *o, int64_t lo, int64_t hi)
 {
     const struct nn_optim_cfg *c = &o->cfg;
     const double t = (double)o->steps;
     const double w = pow(t, c->beta2_decay);
     const double rho = fmin(c->lr, 1.0 / sqrt(t));
     for (int i = 0; i < o->nparams; i++)
-        if (nn_param_is_trainable(nn_graph_param(o->g, i))) /* buffers stay */
+        if (o->af[i].off >= lo && o->af[i].off < hi &&
+            nn_param_is_trainable(nn_graph_param(o->g, i))) /* buffers stay */
             step_param(o, &o->af[i], w, rho);
 }

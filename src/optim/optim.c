@@ -371,6 +371,7 @@ struct step_job {
     nn_optim *o;
     void (*update)(nn_optim *, const struct nn_optim_args *, int64_t, int64_t);
     const struct nn_optim_args *decay, *plain;
+    int64_t lo, hi; /* the range of the block to update */
 };
 
 static void step_part(void *arg, int t, int n)
@@ -378,14 +379,61 @@ static void step_part(void *arg, int t, int n)
     const struct step_job *j = arg;
     for (int s = 0; s < j->o->nsegs; s++) {
         const struct nn_optim_seg *seg = &j->o->segs[s];
+        int64_t a = seg->off > j->lo ? seg->off : j->lo;
+        int64_t b = seg->off + seg->len < j->hi ? seg->off + seg->len : j->hi;
         int64_t lo, hi;
-        nn_split(seg->len, 16, t, n, &lo, &hi);
+        if (a >= b)
+            continue;
+        nn_split(b - a, 16, t, n, &lo, &hi);
         if (lo < hi)
-            j->update(j->o, seg->decay ? j->decay : j->plain, seg->off + lo, hi - lo);
+            j->update(j->o, seg->decay ? j->decay : j->plain, a + lo, hi - lo);
     }
 }
 
 nn_status nn_optim_step(nn_optim *o)
+{
+    return nn_optim_step_range(o, 0, o ? o->n : 0);
+}
+
+enum nn_shard_kind nn_optim_shard_kind(const nn_optim *o)
+{
+    switch (o->cfg.kind) {
+    case NN_OPTIM_SGD:
+    case NN_OPTIM_MOMENTUM:
+    case NN_OPTIM_NESTEROV:
+    case NN_OPTIM_ADAGRAD:
+    case NN_OPTIM_ADADELTA:
+    case NN_OPTIM_RMSPROP:
+    case NN_OPTIM_ADAM:
+    case NN_OPTIM_ADAMW: return NN_SHARD_ELEMENTS;
+    case NN_OPTIM_ADAFACTOR: return NN_SHARD_TENSORS;
+    default: return NN_SHARD_NONE;
+    }
+}
+
+int nn_optim_state_runs(const nn_optim *o)
+{
+    return o->cfg.kind == NN_OPTIM_ADAFACTOR ? 1 : nn_optim_slots(&o->cfg);
+}
+
+void nn_optim_state_span(const nn_optim *o, int run, int64_t lo, int64_t hi, int64_t *slo,
+                         int64_t *shi)
+{
+    if (o->cfg.kind != NN_OPTIM_ADAFACTOR) { /* slots laid out as the block */
+        *slo = run * o->n + lo;
+        *shi = run * o->n + hi;
+        return;
+    }
+    *slo = *shi = o->state_size; /* an offset at the end: the end of the state */
+    for (int i = o->nparams - 1; i >= 0; i--) {
+        if (o->af[i].off >= lo)
+            *slo = o->af[i].soff;
+        if (o->af[i].off >= hi)
+            *shi = o->af[i].soff;
+    }
+}
+
+nn_status nn_optim_step_range(nn_optim *o, int64_t lo, int64_t hi)
 {
     if (!o)
         return NN_ERR_INVALID;
@@ -396,7 +444,7 @@ nn_status nn_optim_step(nn_optim *o)
                        nn_optim_name(c->kind), (double)c->lr);
     o->steps++;
     if (c->kind == NN_OPTIM_ADAFACTOR) {
-        nn_adafactor_step(o);
+        nn_adafactor_step(o, lo, hi);
         return NN_OK;
     }
     void (*update)(nn_optim *, const struct nn_optim_args *, int64_t, int64_t);
@@ -419,8 +467,8 @@ nn_status nn_optim_step(nn_optim *o)
      * share of every segment (cut at multiples of 16 floats), so the result
      * is the same for any thread count. */
     nn_graph_grad_block(o->g); /* materializes deferred zeros before the threads read */
-    struct step_job j = {o, update, &decay, &plain};
-    nn_pool_run(o->n >= PARALLEL_MIN_ELEMS ? nn_ctx_pool(o->ctx) : NULL, step_part, &j);
+    struct step_job j = {o, update, &decay, &plain, lo, hi};
+    nn_pool_run(hi - lo >= PARALLEL_MIN_ELEMS ? nn_ctx_pool(o->ctx) : NULL, step_part, &j);
     return NN_OK;
 }
 

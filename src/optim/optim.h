@@ -77,9 +77,10 @@ void nn_optim_adam_update(nn_optim *o, const struct nn_optim_args *a, int64_t of
 int nn_optim_slots(const struct nn_optim_cfg *c);
 
 /* Adafactor: lays out its per-parameter factors (sets o->af, o->work and
- * returns the state size, or -1 when out of memory), and one full step over
- * every parameter, weight decay included. */
+ * returns the state size, or -1 when out of memory), and one step over
+ * the parameters that start in [lo, hi) of the block, weight decay
+ * included. */
 int64_t nn_adafactor_setup(nn_optim *o);
-void nn_adafactor_step(nn_optim *o);
+void nn_adafactor_step(nn_optim *o, int64_t lo, int64_t hi);
 
 #endif /* NN_OPTIM_PRIVATE_H */
