@@ -52,7 +52,8 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  = $(sort $(wildcard tools/*.c))
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps check test test-mpi bench-mpi run asan ubsan install uninstall clean fuzz bench example portable
+.PHONY: all deps check test test-mpi bench-mpi run asan ubsan install uninstall clean fuzz bench example portable \
+        stage tutorial
 
 all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn $(MPI_PLUGIN) $(BUILD)/nn.1 $(BUILD)/nn.bash
 
@@ -162,10 +163,18 @@ portable:
 	    OPT="-O2 -DNN_NO_MULTIVERSION" test
 
 # The embedding example, built against an installed copy of the library
-# through pkg-config, run on a model trained by the CLI.
+# through pkg-config, run on a model trained by the CLI; and the tutorial.
 STAGE = $(CURDIR)/$(BUILD)/stage
-example: all
+stage: all
 	@rm -rf $(STAGE) && $(MAKE) --no-print-directory install PREFIX=$(STAGE) >/dev/null
+
+# docs/tutorial.md's code blocks, compiled against the staged install and
+# run (scripts/tutorial.py), in $(BUILD)/tutorial.
+TUTORIAL = /usr/bin/python3 scripts/tutorial.py docs/tutorial.md $(BUILD)/tutorial --prefix $(STAGE)
+tutorial: stage
+	$(TUTORIAL)
+
+example: stage
 	@grep -q '^\.TH NN 1' $(STAGE)/share/man/man1/nn.1 && \
 	    grep -q -- '--optim' $(STAGE)/share/bash-completion/completions/nn \
 	    || { echo "example: nn.1 or the bash completion not installed"; exit 1; }
@@ -188,7 +197,8 @@ example: all
 	$(BUILD)/graph_dot 2>$(BUILD)/graph-example.out > $(BUILD)/graph-example.dot
 	grep -q '^f = 6; df/dx = 2, df/dy = 5, df/dz = 0$$' $(BUILD)/graph-example.out
 	$(BUILD)/nn graph $(BUILD)/graph-example.dot --png $(BUILD)/graph-example.png
-	@echo "examples: embed, xor and graph_dot ran as expected"
+	$(TUTORIAL)
+	@echo "examples: embed, xor, graph_dot and the tutorial ran as expected"
 
 # libnn and PyTorch side by side (bench/run.py); updates bench/RESULTS.md.
 $(BUILD)/bench_mlp: bench/bench_mlp.c $(BUILD)/libnn.a
