@@ -53,7 +53,7 @@ CLI_SRC  = $(sort $(wildcard tools/*.c))
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps check test test-mpi bench-mpi run asan ubsan install uninstall clean fuzz bench example portable \
-        stage tutorial
+        stage tutorial docs
 
 all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn $(MPI_PLUGIN) $(BUILD)/nn.1 $(BUILD)/nn.bash
 
@@ -199,6 +199,15 @@ example: stage
 	$(BUILD)/nn graph $(BUILD)/graph-example.dot --png $(BUILD)/graph-example.png
 	$(TUTORIAL)
 	@echo "examples: embed, xor, graph_dot and the tutorial ran as expected"
+
+# The API reference, generated from the public headers by Debian's doxygen
+# (docs/Doxyfile; installed on demand): build/docs/html/index.html. Fails on
+# any doxygen warning, e.g. a public declaration without a comment.
+docs:
+	@scripts/install-deps.sh docs
+	@rm -rf build/docs
+	doxygen docs/Doxyfile
+	@echo "docs: build/docs/html/index.html"
 
 # libnn and PyTorch side by side (bench/run.py); updates bench/RESULTS.md.
 $(BUILD)/bench_mlp: bench/bench_mlp.c $(BUILD)/libnn.a
