@@ -14,6 +14,7 @@ comments documentation:
     ("Shares the comment of nn_ctx_new().", a link);
   - runs of indented lines in a comment (formulas, grammars, examples)
     keep their layout (@verbatim);
+  - "int a, b; /* c */" documents a and b (doxygen alone: b only);
   - a comment followed by a blank line starts a section of the file page
     ("@name" with its first words as the title, the rest as its text),
     which lasts until the next such comment (one line is added for it);
@@ -144,58 +145,82 @@ def verbatim_line(line, mark):
     return line
 
 
-def main():
-    path = sys.argv[1]
-    lines = open(path, encoding="utf-8").read().split("\n")
-    role = classify(lines)
-    verbatim, in_verbatim = verbatim_runs(lines, role), False
-    open_group = False
-    out = []
-    run_head = None  # the documented function a run of declarations started with
-    depth = 0        # inside how many struct or enum bodies
-    for i, line in enumerate(lines):
-        r = role.get(i)
+class Filter:
+    """The state of one pass over a header's lines."""
+
+    def __init__(self, path, lines):
+        self.path, self.lines = path, lines
+        self.role = classify(lines)
+        self.verbatim, self.in_verbatim = verbatim_runs(lines, self.role), False
+        self.open_group = False  # inside an @name section
+        self.run_head = None     # the documented declaration a run started with
+        self.depth = 0           # inside how many struct or enum bodies
+        self.out = []
+
+    def comment_line(self, i, line, r):
+        """A line of a comment that becomes documentation."""
+        if r == "doc":
+            return escape(line).replace("/*", "/**", 1)
+        if r == "section":
+            title, body = section_title(line)
+            rest = escape(body[len(title):].lstrip(" .:"))
+            self.out.append(("/** @} */ " if self.open_group else "") + "/** @name "
+                            + escape(title))
+            self.open_group = True
+            return " * " + rest + (" */" if "*/" in line else "")
+        if i in self.verbatim or self.in_verbatim:
+            mark = self.verbatim.get(i, set())
+            self.in_verbatim = (self.in_verbatim or "start" in mark) and "end" not in mark
+            return verbatim_line(line, mark)
+        return escape(line)
+
+    def code_line(self, i, line, code):
+        """A line of code, with its trailing comment if any."""
+        if self.depth > 0 and code.strip().endswith(";") and not code.lstrip().startswith("}"):
+            return member_line(line)
+        if "/*" in line and code.strip():
+            return code + "/**<" + escape(line.partition("/*")[2])
+        if line.startswith("NN_API") and self.run_head:
+            return "/** Shares the comment of " + self.run_head + " */ " + line
+        if line.startswith("#define") and self.run_head:
+            return "/** Shares the comment of " + self.run_head + ". */ " + line
+        if line.startswith("#ifdef __cplusplus") and self.open_group and \
+                i > len(self.lines) // 2:
+            self.out.append("/** @} */")
+            self.open_group = False
+        return line
+
+    def line(self, i, line):
+        r = self.role.get(i)
         code = line.partition("/*")[0] if r is None else ""
         if not line.strip() or r in ("doc", "section"):
-            run_head = None
+            self.run_head = None
         if RULE.match(line):
             line = ""
         elif i == 0 and line.startswith("/*") and not line.startswith("/**"):
-            line = "/** @file " + path.split("include/")[-1]
-        elif r == "doc":
-            line = escape(line).replace("/*", "/**", 1)
-        elif r == "section":
-            title, body = section_title(line)
-            rest = escape(body[len(title):].lstrip(" .:"))
-            out.append(("/** @} */ " if open_group else "") + "/** @name " + escape(title))
-            line = " * " + rest + (" */" if "*/" in line else "")
-            open_group = True
-        elif r == "text" and (i in verbatim or in_verbatim):
-            mark = verbatim.get(i, set())
-            in_verbatim = (in_verbatim or "start" in mark) and "end" not in mark
-            line = verbatim_line(line, mark)
-        elif r == "text":
-            line = escape(line)
-        elif depth > 0 and r is None and code.strip() and code.rstrip().endswith(";") \
-                and not code.lstrip().startswith("}"):
-            line = member_line(line)
-        elif (line.startswith("NN_API") or line.startswith("#define")) and run_head:
-            line = "/** Shares the comment of " + run_head + "(). */ " + line
-        elif re.search(r"\S.*?/\*(?![*])", line) and not line.lstrip().startswith("/*"):
-            code, _, comment = line.partition("/*")
-            line = code + "/**<" + escape(comment)
-        elif line.startswith("#ifdef __cplusplus") and open_group and i > len(lines) // 2:
-            out.append("/** @} */")
-            open_group = False
-        if role.get(("end", i)):
+            line = "/** @file " + self.path.split("include/")[-1]
+        elif r is not None:
+            line = self.comment_line(i, line, r)
+        else:
+            line = self.code_line(i, line, code)
+        if self.role.get(("end", i)):
             line += " /** @{ */"
-        m = re.match(r"NN_API[^(]*?(\w+)\(", lines[i]) or re.match(r"#define (\w+)", lines[i])
-        if m and role.get(i - 1) in ("doc", "text") and "/*" not in lines[i]:
-            run_head = m.group(1)
-        if 'extern "C"' not in code and not (i > 0 and lines[i - 1].startswith("#ifdef __cplusplus")):
-            depth += code.count("{") - code.count("}")  # struct and enum bodies only
-        out.append(line)
-    sys.stdout.write("\n".join(out))
+        f = re.match(r"NN_API[^(]*?(\w+)\(", self.lines[i])
+        m = f or re.match(r"#define (\w+)", self.lines[i])
+        if m and self.role.get(i - 1) in ("doc", "text") and "/*" not in self.lines[i]:
+            self.run_head = m.group(1) + ("()." if f else "")
+        if 'extern "C"' not in code and not (i > 0 and self.lines[i - 1].startswith("#ifdef")):
+            self.depth += code.count("{") - code.count("}")  # struct and enum bodies only
+        self.out.append(line)
+
+
+def main():
+    path = sys.argv[1]
+    lines = open(path, encoding="utf-8").read().split("\n")
+    f = Filter(path, lines)
+    for i, line in enumerate(lines):
+        f.line(i, line)
+    sys.stdout.write("\n".join(f.out))
 
 
 if __name__ == "__main__":
