@@ -53,7 +53,6 @@ CLI_SRC  = $(sort $(wildcard tools/*.c))
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps check test test-mpi bench-mpi run asan ubsan install uninstall clean fuzz bench example portable
-.PHONY: stage tutorial docs
 
 all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn $(MPI_PLUGIN) $(BUILD)/nn.1 $(BUILD)/nn.bash
 
@@ -165,6 +164,7 @@ portable:
 # The embedding example, built against an installed copy of the library
 # through pkg-config, run on a model trained by the CLI; and the tutorial.
 STAGE = $(CURDIR)/$(BUILD)/stage
+.PHONY: stage tutorial docs
 stage: all
 	@rm -rf $(STAGE) && $(MAKE) --no-print-directory install PREFIX=$(STAGE) >/dev/null
 
