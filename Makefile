@@ -164,10 +164,19 @@ portable:
 	    OPT="-O2 -DNN_NO_MULTIVERSION" test
 
 # The embedding example, built against an installed copy of the library
-# through pkg-config, run on a model trained by the CLI.
+# through pkg-config, run on a model trained by the CLI; and the tutorial.
 STAGE = $(CURDIR)/$(BUILD)/stage
-example: all
+.PHONY: stage tutorial docs
+stage: all
 	@rm -rf $(STAGE) && $(MAKE) --no-print-directory install PREFIX=$(STAGE) >/dev/null
+
+# docs/tutorial.md's code blocks, compiled against the staged install and
+# run (scripts/tutorial.py), in $(BUILD)/tutorial.
+TUTORIAL = /usr/bin/python3 scripts/tutorial.py docs/tutorial.md $(BUILD)/tutorial --prefix $(STAGE)
+tutorial: stage
+	$(TUTORIAL)
+
+example: stage
 	@grep -q '^\.TH NN 1' $(STAGE)/share/man/man1/nn.1 && \
 	    grep -q -- '--optim' $(STAGE)/share/bash-completion/completions/nn \
 	    || { echo "example: nn.1 or the bash completion not installed"; exit 1; }
@@ -190,7 +199,17 @@ example: all
 	$(BUILD)/graph_dot 2>$(BUILD)/graph-example.out > $(BUILD)/graph-example.dot
 	grep -q '^f = 6; df/dx = 2, df/dy = 5, df/dz = 0$$' $(BUILD)/graph-example.out
 	$(BUILD)/nn graph $(BUILD)/graph-example.dot --png $(BUILD)/graph-example.png
-	@echo "examples: embed, xor and graph_dot ran as expected"
+	$(TUTORIAL)
+	@echo "examples: embed, xor, graph_dot and the tutorial ran as expected"
+
+# The API reference, generated from the public headers by Debian's doxygen
+# (docs/Doxyfile; installed on demand): build/docs/html/index.html. Fails on
+# any doxygen warning, e.g. a public declaration without a comment.
+docs:
+	@scripts/install-deps.sh docs
+	@rm -rf build/docs
+	doxygen docs/Doxyfile
+	@echo "docs: build/docs/html/index.html"
 
 # The lectures' experiments (examples/*.c, issue 18): `make examples` runs each
 # in full, writing its plots to EXAMPLES_OUT; `make examples-quick` runs the

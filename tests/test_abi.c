@@ -1,7 +1,7 @@
 /*
  * test_abi.c - the library boundary: the shared library beside this runner
  * exports exactly the functions include/nn.h and the sub-headers it
- * includes (include/nn/*.h) declare, every one of them marked NN_API, and
+ * includes (include/nn/NAME.h) declare, every one of them marked NN_API, and
  * carries a SONAME.
  */
 #include "test.h"

@@ -26,15 +26,19 @@ extern "C" {
 #define NN_API
 #endif
 
+/* The library's version: major (the ABI, as in the SONAME libnn.so.MAJOR),
+ * minor, patch, and all three as text. */
 #define NN_VERSION_MAJOR 0
 #define NN_VERSION_MINOR 1
 #define NN_VERSION_PATCH 0
 #define NN_VERSION_STRING "0.1.0"
 
+/* The most dimensions a tensor has, batch axis included. */
 #define NN_MAX_DIMS 4
 
+/* What a call that can fail returns; the message is in the context. */
 typedef enum nn_status {
-    NN_OK = 0,
+    NN_OK = 0,      /* success */
     NN_ERR_INVALID, /* a bad argument or option value */
     NN_ERR_SHAPE,   /* shapes that do not fit together */
     NN_ERR_NOMEM,   /* an allocation failed */
@@ -56,8 +60,11 @@ NN_API const char *nn_gemm_backend_name(void);
 /* ------------------------------------------------------------------------ */
 /* Context: error messages, the random number generator, thread count.      */
 
+/* A context (opaque): the last error message, the random generator, the
+ * thread count and the warning handler, shared by what is made from it. */
 typedef struct nn_ctx nn_ctx;
 
+/* The settings of a new context (nn_ctx_new). */
 struct nn_ctx_cfg {
     uint64_t seed; /* seed of the context's random number generator */
     int threads;   /* cores to use in total; 0 = all available */

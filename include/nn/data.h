@@ -33,8 +33,10 @@ extern "C" {
  * gather from one data set at once.
  */
 
+/* A data set (opaque): samples, their labels and their normalization. */
 typedef struct nn_dataset nn_dataset;
 
+/* What a data set holds besides the features. */
 typedef enum nn_label_kind {
     NN_LABELS_NONE = 0, /* features only */
     NN_LABELS_CLASS,    /* one int32 class index in [0, classes) per sample */
@@ -53,8 +55,8 @@ typedef enum nn_norm_kind {
 /* The normalization of a data set, to store in a checkpoint and reapply at
  * evaluation or prediction time. shift and scale hold nfeatures floats. */
 struct nn_norm_stats {
-    nn_norm_kind kind;
-    int64_t nfeatures;
+    nn_norm_kind kind; /* how shift and scale were fitted */
+    int64_t nfeatures; /* features per sample */
     const float *shift; /* (nfeatures) */
     const float *scale; /* (nfeatures) */
 };
@@ -83,6 +85,7 @@ NN_API nn_dataset *nn_dataset_load_idx(nn_ctx *ctx, const char *images_path,
  * how to install it (apt-get install dataset-fashion-mnist). */
 NN_API nn_dataset *nn_dataset_load_named(nn_ctx *ctx, const char *name, const char *split);
 
+/* How a CSV file's label column is read (struct nn_csv_opts). */
 typedef enum nn_csv_task {
     NN_CSV_AUTO = 0, /* classification if every label is an integer in
                         [0, NN_CSV_AUTO_MAX_CLASSES), regression if every
@@ -94,6 +97,7 @@ typedef enum nn_csv_task {
     NN_CSV_REGRESS   /* regression: every label must be a finite number */
 } nn_csv_task;
 
+/* NN_CSV_AUTO reads integer labels below this as class indices. */
 #define NN_CSV_AUTO_MAX_CLASSES 1000
 #define NN_CSV_MAX_CLASSES 1000000 /* classes by index or by name, at most */
 
@@ -115,7 +119,7 @@ struct nn_csv_opts {
      * column, every column is a feature (inputs to predict). */
     const char *label;
     bool no_header;    /* the first row is data (same as header = NN_CSV_HEADER_NO) */
-    nn_csv_task task;
+    nn_csv_task task;  /* how the label column is read (default: NN_CSV_AUTO) */
     char delimiter;    /* 0 = ',' */
     nn_csv_header header; /* whether the first row names the columns (default:
                              NN_CSV_HEADER_AUTO) */
@@ -169,12 +173,12 @@ NN_API float *nn_image_load_file(nn_ctx *ctx, const char *path,
 struct nn_array_data {
     int64_t n;             /* samples */
     int ndim;              /* per-sample shape dims[0..ndim), 1..NN_MAX_DIMS-1 */
-    const int64_t *dims;
+    const int64_t *dims;   /* (ndim) */
     const float *x;        /* (n, prod dims) features, finite */
     const int32_t *labels; /* (n) class indices >= 0, or NULL */
     int64_t classes;       /* 0: max label + 1 */
     const float *targets;  /* (n, ntargets) regression targets, or NULL */
-    int64_t ntargets;
+    int64_t ntargets;      /* targets per sample */
 };
 /* A data set from arrays (labels or targets or neither, not both).
  * Normalization NN_NORM_NONE. */

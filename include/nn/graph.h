@@ -18,6 +18,7 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 /* Initializers.                                                             */
 
+/* The initializers' kinds; a and b are struct nn_init's numbers. */
 typedef enum nn_init_kind {
     NN_INIT_ZEROS = 0,
     NN_INIT_CONSTANT,       /* a */
@@ -50,8 +51,9 @@ typedef enum nn_init_kind {
  *   he_uniform[:GAIN]
  * e.g. "normal:0.1", "uniform:0.5", "constant:0.25", "he_uniform". */
 struct nn_init {
-    nn_init_kind kind;
-    float a, b, gain;
+    nn_init_kind kind;  /* the distribution */
+    float a, b;         /* its numbers, as nn_init_kind says */
+    float gain;         /* Xavier and He: the gain (0: the default) */
 };
 
 /* "zeros", "xavier_uniform", ... ; NULL for an unknown kind. */
@@ -73,7 +75,11 @@ NN_API nn_status nn_init_fill(nn_ctx *ctx, struct nn_init init, float *x, int64_
 /* ------------------------------------------------------------------------ */
 /* Computation graph.                                                        */
 
+/* A computation graph (opaque): its nodes, and once compiled their
+ * values, gradients and the parameter block. */
 typedef struct nn_graph nn_graph;
+/* A node of a graph (opaque): an input, a parameter, a constant or the
+ * output of an op; owned by its graph. */
 typedef struct nn_node nn_node;
 
 /* A new, empty graph that reports errors to ctx (which must outlive it).
@@ -190,6 +196,7 @@ NN_API const char *nn_graph_first_nonfinite(const nn_graph *g);
  * Graphviz's dot program or library renders (nn graph FILE.dot --png OUT
  * does). */
 
+/* What nn_graph_dot shows; a zeroed struct: the structure only. */
 struct nn_dot_cfg {
     bool values;       /* show each node's value from the last forward pass */
     bool grads;        /* show each node's gradient from the last backward
@@ -229,6 +236,7 @@ NN_API char *nn_graph_dot(nn_graph *g, const struct nn_dot_cfg *cfg);
 /* ------------------------------------------------------------------------ */
 /* Gradient checking by central finite differences.                         */
 
+/* The largest differences a gradient check found. */
 struct nn_gradcheck_result {
     double max_rel_err; /* max over entries of |a - f| / max(|a|, |f|, floor) */
     double max_abs_err; /* max over entries of |a - f| */

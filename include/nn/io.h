@@ -27,16 +27,17 @@ extern "C" {
  * the others with a message naming the dtype. Checkpoints hold F32 weights;
  * the other float types are read for nn_import_torch, which converts them. */
 
+/* A safetensors file read into memory and validated (opaque). */
 typedef struct nn_safetensors nn_safetensors;
 
 /* One tensor to write. name must be valid UTF-8, unique within the file and
  * not "__metadata__"; data holds numel (product of dims; 1 when ndim is 0)
  * elements of dtype in host byte order (written little-endian). */
 struct nn_st_tensor {
-    const char *name;
+    const char *name;  /* the tensor's name in the file */
     const char *dtype; /* "F32", "F64", "F16", "BF16", "I32", "I64" or "U8" */
     int ndim;          /* 0 (a scalar) to NN_MAX_DIMS */
-    int64_t dims[NN_MAX_DIMS];
+    int64_t dims[NN_MAX_DIMS]; /* its shape, dims[0..ndim) */
     const void *data;  /* may be NULL only when numel is 0 */
 };
 
@@ -73,7 +74,7 @@ NN_API void nn_safetensors_close(nn_safetensors *st);
 /* A tensor of an open file. Every pointer stays valid until the handle is
  * closed; data is in host byte order and aligned to the element size. */
 struct nn_st_view {
-    const char *name;
+    const char *name;    /* the tensor's name in the file */
     const char *dtype;   /* "F32", "F64", "F16", "BF16", "I32", "I64" or "U8" */
     int ndim;            /* 0 for a scalar; may exceed NN_MAX_DIMS */
     const int64_t *dims; /* (ndim) */
@@ -135,18 +136,19 @@ NN_API nn_model *nn_model_load(nn_ctx *ctx, const char *path, const struct nn_mo
  * (nn_checkpoint_info's train, with any epoch count). */
 NN_API nn_status nn_trainer_resume(nn_trainer *t, const char *path);
 
+/* A checkpoint opened to read what it records (opaque). */
 typedef struct nn_checkpoint nn_checkpoint;
 
 /* What a checkpoint records, without building its model. Every pointer is
  * owned by the nn_checkpoint it came from and valid until it is closed. */
 struct nn_checkpoint_info {
-    const char *path;
+    const char *path;        /* the file */
     const char *spec;        /* the model spec, for nn_model_new */
     nn_loss_kind loss;       /* the model's loss (NN_LOSS_AUTO if the file has none) */
     int64_t max_batch;       /* the model's max_batch */
     int64_t parameters;      /* trainable parameters */
     bool has_norm;           /* norm is the input normalization (else unset) */
-    struct nn_norm_stats norm;
+    struct nn_norm_stats norm; /* when has_norm */
     int64_t nclasses;        /* named classes, 0 if the classes have no names */
     const char *const *class_names; /* (nclasses) */
     /* A trainer's state, when one was saved (else the fields below are 0): */
@@ -156,11 +158,11 @@ struct nn_checkpoint_info {
      * defaults filled in (a cosine's t_max resolved), epochs the planned
      * count; on_batch, on_epoch and user are NULL. */
     struct nn_train_cfg train;
-    int epochs_done;
-    int64_t optim_steps;
+    int epochs_done;         /* epochs trained */
+    int64_t optim_steps;     /* the optimizer's step count */
     double lr;               /* the optimizer's rate at the save (the last epoch's) */
     int best_epoch;          /* early stopping: 0 if none */
-    bool stopped_early;
+    bool stopped_early;      /* early stopping ended the training */
     const struct nn_epoch_stats *history; /* (epochs_done) */
 };
 
@@ -242,6 +244,7 @@ struct nn_import_info {
                             order, modules by shape" */
 };
 
+/* Options of nn_import_torch; NULL or a zeroed struct: the defaults. */
 struct nn_import_cfg {
     int64_t max_batch;     /* largest batch the model runs (default 256) */
     /* The loss, for nn_evaluate and the predictions. NN_LOSS_AUTO: binary
@@ -251,11 +254,11 @@ struct nn_import_cfg {
     nn_loss_kind loss;
     const char *map_file;  /* NULL, or the map as a file (see above) */
     const struct nn_import_pair *map; /* nmap more pairs, or NULL */
-    int nmap;
+    int nmap;              /* the number of pairs in map */
     /* Called once per parameter, in the model's order, after every one is
      * filled (optional). */
     void (*on_assign)(const struct nn_import_info *a, void *user);
-    void *user;
+    void *user;            /* passed to on_assign */
 };
 
 /* Builds the model of spec (see nn_model_new) and fills every parameter

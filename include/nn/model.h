@@ -44,6 +44,7 @@ NN_API nn_node *nn_conv2d_layer(nn_graph *g, nn_node *x, int64_t out_channels, i
 NN_API nn_node *nn_batchnorm_layer(nn_graph *g, nn_node *x, const struct nn_batchnorm_cfg *cfg,
                             const char *name);
 
+/* A model's loss. */
 typedef enum nn_loss_kind {
     NN_LOSS_AUTO = 0,      /* from the final activation: softmax -> cross-entropy,
                               sigmoid -> binary cross-entropy, else mse */
@@ -52,21 +53,24 @@ typedef enum nn_loss_kind {
     NN_LOSS_MSE            /* regression targets, one per output unit */
 } nn_loss_kind;
 
+/* Options of nn_model_new; NULL or a zeroed struct: the defaults. */
 struct nn_model_cfg {
     int64_t max_batch;    /* largest batch the model runs (default 256) */
     bool has_dropout;     /* use dropout for "dropout" layers written without a
                              rate; otherwise 0.5 */
-    float dropout;
+    float dropout;        /* the rate, when has_dropout */
     bool has_init;        /* use init for the weights of every dense and conv
                              layer that gives none; otherwise He normal before
                              the relu family, Xavier uniform elsewhere */
-    struct nn_init init;
+    struct nn_init init;  /* the weights' initializer, when has_init */
     bool has_bias_init;   /* use bias_init for the biases of every dense and conv
                              layer that gives none (and has one); otherwise zeros */
-    struct nn_init bias_init;
-    nn_loss_kind loss;
+    struct nn_init bias_init; /* the biases' initializer, when has_bias_init */
+    nn_loss_kind loss;    /* default NN_LOSS_AUTO: from the final activation */
 };
 
+/* A sequential model (opaque): its graph, compiled, with its input,
+ * loss and prediction nodes, normalization and class names. */
 typedef struct nn_model nn_model;
 
 /* Builds a sequential model from a spec such as

@@ -91,6 +91,7 @@ NN_API int64_t nn_conv_output_size(int64_t in, int kernel, int stride, int pad, 
  * if D(K-1) is odd (symmetric padding cannot keep it) or an argument is < 1. */
 NN_API nn_status nn_conv2d_same_pad(nn_ctx *ctx, int kernel, int dilation, int *pad);
 
+/* Settings of a pooling op (nn_maxpool2d, nn_avgpool2d). */
 struct nn_pool2d_cfg {
     const char *name;       /* node name (NULL: automatic) */
     int kernel_h, kernel_w; /* required, >= 1 */
@@ -107,6 +108,7 @@ NN_API nn_node *nn_avgpool2d(nn_graph *g, nn_node *x, const struct nn_pool2d_cfg
 /* y[n,c] = mean over h, w of x[n,c,h,w]: (N, C, H, W) -> (N, C). */
 NN_API nn_node *nn_global_avgpool(nn_graph *g, nn_node *x);
 
+/* Settings of nn_batchnorm; NULL or a zeroed struct: the defaults. */
 struct nn_batchnorm_cfg {
     const char *name; /* node name (NULL: automatic) */
     float momentum;   /* running-statistics update rate in (0, 1] (default 0.1) */

@@ -20,6 +20,7 @@ extern "C" {
  * torch.optim; each optimizer updates the graph's one parameter block from
  * its one gradient block, and keeps its state in one contiguous block.      */
 
+/* The optimizers. */
 typedef enum nn_optim_kind {
     NN_OPTIM_SGD = 0,   /* p -= lr g (batch, mini-batch, stochastic: batch size) */
     NN_OPTIM_MOMENTUM,  /* SGD with momentum (heavy ball, torch semantics) */
@@ -45,8 +46,8 @@ typedef enum nn_optim_kind {
  *   c.momentum = 0;          // kept
  * Fields the kind does not read must stay 0. */
 struct nn_optim_cfg {
-    nn_optim_kind kind;
-    float lr;
+    nn_optim_kind kind; /* the optimizer */
+    float lr;           /* learning rate */
     float momentum;     /* momentum, nesterov, rmsprop */
     float dampening;    /* momentum */
     float weight_decay; /* coupled (added to the gradient) unless decoupled */
@@ -67,6 +68,7 @@ struct nn_optim_cfg {
                            zeros are not replaced by defaults */
 };
 
+/* An optimizer (opaque) over one compiled graph's parameters. */
 typedef struct nn_optim nn_optim;
 
 /* Unless cfg->filled is already set: gives every zero field of cfg the
@@ -132,6 +134,7 @@ NN_API const struct nn_optim_cfg *nn_optim_config(const nn_optim *o);
  * "plateau:patience=3:factor=0.5:mode=max", "warmup:3:0.1+step:10:0.5".
  * ("exponential" and "cosine" are accepted for exp and cos.) */
 
+/* The schedules, with torch's names for them. */
 typedef enum nn_schedule_kind {
     NN_SCHED_CONSTANT = 0,
     NN_SCHED_STEP,        /* StepLR */
@@ -144,7 +147,7 @@ typedef enum nn_schedule_kind {
 /* Zero fields take torch's defaults (shown in parentheses). Fields another
  * kind uses must stay 0. */
 struct nn_schedule_cfg {
-    nn_schedule_kind kind;
+    nn_schedule_kind kind; /* the schedule */
     int64_t step_size;     /* step: epochs per decay (required, >= 1) */
     double gamma;          /* step: decay factor (0.1); exponential: required, > 0 */
     int64_t t_max;         /* cosine: half period (the epochs after warm-up) */
@@ -164,6 +167,7 @@ struct nn_schedule_cfg {
                               default: fall (loss) */
 };
 
+/* A learning-rate schedule (opaque). */
 typedef struct nn_schedule nn_schedule;
 
 /* Fills unset (zero) fields of cfg with the defaults of cfg->kind (t_max
@@ -200,6 +204,7 @@ NN_API float nn_schedule_on_metric(nn_schedule *s, int64_t epoch, double metric)
  * first), [2] bad epochs counted, [3] cooldown epochs left. The other kinds
  * are functions of the epoch and ignore it. */
 #define NN_SCHEDULE_STATE_LEN 4
+/* Copies the state out of s. */
 NN_API void nn_schedule_get_state(const nn_schedule *s, double state[NN_SCHEDULE_STATE_LEN]);
 /* NN_ERR_INVALID if a value is impossible (negative or non-integral counts,
  * a negative or non-finite rate, a NaN best). */

@@ -34,9 +34,10 @@ struct nn_source {
     int64_t classes;    /* the labels lie in [0, classes); 0 if not known */
     int64_t ntargets;   /* floats per sample gather can write into targets
                            (0: it has no targets) */
+    /* copies samples, as described above */
     nn_status (*gather)(void *self, const int64_t *idx, int64_t n, float *x,
                         int32_t *labels, float *targets);
-    void *self;
+    void *self;         /* passed to gather, prefetch and begin_pass */
     /* gather may run on several threads at once for disjoint parts of a
      * batch (the context's threads share the copying) */
     bool parallel;
@@ -58,8 +59,9 @@ struct nn_array_source {
     const float *x;         /* (n, features) */
     const int32_t *labels;  /* (n) or NULL */
     const float *targets;   /* (n, ntargets) or NULL */
-    int64_t n, features, ntargets;
+    int64_t n, features, ntargets; /* samples, floats per sample in x and in targets */
 };
+/* The source that gathers from a. */
 NN_API struct nn_source nn_source_from_arrays(struct nn_array_source *a);
 
 /* A data set as a source (parallel, with prefetching): its features (with
@@ -90,9 +92,10 @@ struct nn_augment_cfg {
 /* The transform of one sample. */
 struct nn_augment_draw {
     int dy, dx; /* rows down and columns right */
-    bool flip;
+    bool flip;  /* mirrored left to right */
 };
 
+/* The largest shift nn_augment_parse accepts. */
 #define NN_AUGMENT_MAX_SHIFT 4096
 
 /* Parses the text form into cfg's shift and flip (its seed is kept):
@@ -116,7 +119,7 @@ NN_API void nn_augment_image(float *img, int64_t c, int64_t h, int64_t w, struct
 struct nn_augment_source {
     struct nn_source inner;    /* the source whose samples are transformed */
     const nn_dataset *ds;      /* inner's data set, if made by nn_source_from_dataset */
-    struct nn_augment_cfg cfg;
+    struct nn_augment_cfg cfg; /* the transforms */
     int64_t c, h, w;           /* image shape */
     int epoch;                 /* of the current pass; -1: no transform */
 };
@@ -141,13 +144,14 @@ NN_API nn_status nn_source_augment(nn_ctx *ctx, struct nn_augment_source *a,
                             const struct nn_source *src, const int64_t *chw,
                             const struct nn_augment_cfg *cfg, struct nn_source *out);
 
+/* A model's loss and metrics over a source (nn_evaluate). */
 struct nn_metrics {
     double loss;     /* data term, mean over samples */
     double penalty;  /* L1 + L2 penalty at the end (training only) */
     double accuracy; /* classification; NAN for regression */
     double mae;      /* regression: mean absolute error; NAN otherwise */
     double mse;      /* regression: mean squared error; NAN otherwise */
-    int64_t n;
+    int64_t n;       /* samples evaluated */
 };
 
 /* Loss and metrics of the model over a whole source (at least one
@@ -164,12 +168,12 @@ struct nn_dist {
     int rank, size; /* this rank, 0-based, of size (>= 1) */
     /* Sums buf[0..n) over every rank, in place: the sum on every rank. */
     nn_status (*allreduce)(void *user, float *buf, int64_t n);
-    nn_status (*allreduce_f64)(void *user, double *buf, int64_t n);
+    nn_status (*allreduce_f64)(void *user, double *buf, int64_t n); /* the same in double */
     /* In place: buf holds size segments, rank r's of counts[r] floats at
      * offset counts[0] + ... + counts[r-1]; each rank has filled in its
      * own, and afterwards every rank holds all of them. */
     nn_status (*allgather)(void *user, float *buf, const int64_t *counts);
-    void *user;
+    void *user;     /* passed to the collectives */
     /* Optional (NULL: the trainer sums the whole block with allreduce and
      * every rank takes the whole step). In place, buf laid out as for
      * allgather, every rank having filled every segment: afterwards rank
@@ -230,29 +234,32 @@ NN_API int nn_layer_stats(const nn_graph *g, const nn_node *from, struct nn_laye
 NN_API nn_status nn_model_layer_stats(nn_model *m, const struct nn_source *src, int64_t n,
                                       struct nn_layer_stat *out, int cap, int *count);
 
+/* One epoch of training, as nn_trainer_history and on_epoch give it. */
 struct nn_epoch_stats {
     int epoch;               /* 1-based */
     struct nn_metrics train; /* running averages over the epoch's batches, or
                                 with train_eval the whole set in eval mode */
     struct nn_metrics val;   /* n = 0 when there is no validation data */
     double lr;               /* learning rate used during the epoch */
-    double seconds;
+    double seconds;          /* the epoch's time */
 };
 
+/* Where training is, for on_batch. */
 struct nn_train_progress {
-    int epoch, epochs;
+    int epoch, epochs;           /* this epoch (1-based), of epochs */
     int64_t batch, batches;      /* within the epoch, 1-based */
     int64_t samples_done;        /* within the epoch */
     double loss, accuracy;       /* running averages over the epoch */
     double seconds;              /* since the epoch began */
 };
 
+/* Options of nn_trainer_new; a zeroed struct: the defaults. */
 struct nn_train_cfg {
     int epochs;               /* default 10 */
     int64_t batch;            /* default 64; n = full batch, 1 = stochastic */
     bool drop_last;           /* drop the last partial batch (default: train on it) */
     bool no_shuffle;          /* keep the source order (default: reshuffle per epoch) */
-    struct nn_optim_cfg optim;
+    struct nn_optim_cfg optim; /* the optimizer and its hyperparameters */
     float l1, l2;             /* penalties l1 |W|_1 and (l2 / 2) |W|^2 */
     bool penalize_biases;     /* apply l1/l2 to 1-D parameters too (default no) */
     bool decay_biases;        /* apply weight decay to 1-D parameters (default no) */
@@ -311,13 +318,15 @@ struct nn_train_cfg {
      * chunk order. Weights and buffers are then bit-identical for any
      * rank count dividing chunks and any thread count. */
     bool reproducible;
-    int chunks;
+    int chunks;               /* see reproducible */
     /* Called after every batch / epoch when set; return false to stop. */
     bool (*on_batch)(const struct nn_train_progress *p, void *user);
-    bool (*on_epoch)(const struct nn_epoch_stats *s, void *user);
-    void *user;
+    bool (*on_epoch)(const struct nn_epoch_stats *s, void *user); /* the same per epoch */
+    void *user;               /* passed to on_batch and on_epoch */
 };
 
+/* A trainer (opaque): a model, its optimizer and schedule, and the
+ * training position and history. */
 typedef struct nn_trainer nn_trainer;
 
 /* A trainer for the model (which it does not own). NULL on error. */
