@@ -375,7 +375,8 @@ static bool load_data(struct run *r)
             cli_fail("train", "give --val or --val-split, not both");
             goto fail;
         }
-        if (nn_dataset_split(all, (float)o->val_split, o->seed, &r->train, &r->val) != NN_OK) {
+        uint64_t seed = o->split_seed >= 0 ? (uint64_t)o->split_seed : o->seed;
+        if (nn_dataset_split(all, (float)o->val_split, seed, &r->train, &r->val) != NN_OK) {
             cli_fail("train", "%s", nn_ctx_error(r->ctx));
             goto fail;
         }
@@ -823,13 +824,42 @@ static void run_free(struct run *r)
     free(r);
 }
 
+/* For a caller that runs nn train as a step (nn sweep): the epochs run and
+ * the final weights' metrics on the training and validation data, in
+ * evaluation mode (the training set without augmentation). */
+static bool fill_result(struct run *r, struct cli_train_result *res)
+{
+    res->epochs = nn_trainer_epoch(r->t);
+    res->regression = r->regression;
+    struct nn_source s = nn_source_from_dataset(r->train);
+    if (nn_evaluate(r->m, &s, &res->train) != NN_OK) {
+        cli_fail("train", "%s", nn_ctx_error(r->ctx));
+        return false;
+    }
+    res->val = (struct nn_metrics){.loss = NAN, .accuracy = NAN, .mae = NAN, .mse = NAN};
+    if (r->val) {
+        s = nn_source_from_dataset(r->val);
+        if (nn_evaluate(r->m, &s, &res->val) != NN_OK) {
+            cli_fail("train", "%s", nn_ctx_error(r->ctx));
+            return false;
+        }
+    }
+    res->done = true;
+    return true;
+}
+
 int cmd_train(int argc, char **argv)
+{
+    return cli_train_run(argc, argv, NULL);
+}
+
+int cli_train_run(int argc, char **argv, struct cli_train_result *res)
 {
     struct run *r = calloc(1, sizeof *r);
     if (!r)
         return cli_fail("train", "out of memory");
     struct opts *o = &r->o;
-    *o = (struct opts){.seed = 1, .epochs = 10, .batch = 64};
+    *o = (struct opts){.seed = 1, .epochs = 10, .batch = 64, .split_seed = -1};
     const char *pos;
     int rc = 2;
     if (!cli_parse(CMD_TRAIN, argc, argv, o, &pos))
@@ -864,11 +894,14 @@ int cmd_train(int argc, char **argv)
     r->data = o->data ? o->data : "fashion-mnist";
     r->builtin = strcmp(r->data, "fashion-mnist") == 0;
     r->tty = isatty(2) && !o->quiet;
-    catch_interrupts();
+    if (!res || !res->embedded)
+        catch_interrupts();
     if (check_outputs(o) && load_data(r) && augment_parse(r) && build_model(r) &&
         check_overwrite(r) && augment_setup(r) &&
         make_trainer(r) && open_outputs(r) && train_and_test(r) && finish(r))
         rc = interrupted ? 128 + interrupted : 0; /* 130 for Ctrl-C, as a shell reports it */
+    if (rc == 0 && res && !fill_result(r, res))
+        rc = 1;
 done:
     if (rc != 0) /* the other ranks would wait for this one forever */
         cli_dist_abort(&r->dist, "train", rc);
