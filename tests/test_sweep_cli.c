@@ -226,7 +226,7 @@ static void test_sweep_interrupt(void **state)
     char cmd[2048], csv[512];
     snprintf(csv, sizeof csv, "%s/c/sweep.csv", dir);
     snprintf(cmd, sizeof cmd, "exec %s sweep --model '1 dense:2 tanh dense:1' --epochs "
-             "'{3,1000000}' --data %s/sine.csv --label y --val-split 0.3 --jobs 1 --quiet "
+             "'{3,300000}' --data %s/sine.csv --label y --val-split 0.3 --jobs 1 --quiet "
              "--out-dir %s/c > %s/c.out 2>&1", cli_nn(), dir, dir, dir);
     pid_t pid = fork();
     assert_true(pid >= 0);

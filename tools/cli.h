@@ -169,7 +169,8 @@ int cmd_train(int argc, char **argv);
 /* One nn train run invoked with an argv (the options after "train"), as a
  * step of another command (nn sweep): what it did, for res's caller. */
 struct cli_train_result {
-    bool embedded;   /* in: leave Ctrl-C and SIGTERM to the default action */
+    bool embedded;   /* in: leave Ctrl-C and SIGTERM to the default action,
+                        and write the checkpoint at the end only */
     bool done;       /* out: trained to the end and wrote its checkpoint */
     int epochs;      /* epochs run (fewer than asked after early stopping) */
     bool regression; /* mae, not accuracy */

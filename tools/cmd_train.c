@@ -53,6 +53,7 @@ struct run {
     struct nn_source s_tr; /* the training source, augmented if asked */
     struct nn_train_cfg tc; /* the trainer's configuration */
     struct cli_dist dist;  /* ranks under mpirun; only rank 0 writes */
+    bool final_only; /* a step of nn sweep: the checkpoint at the end only */
 };
 
 /* Ctrl-C and SIGTERM: the first asks training to stop after the current
@@ -140,8 +141,8 @@ static bool on_epoch(const struct nn_epoch_stats *s, void *user)
         r->failed = 1;
         return false;
     }
-    if (nn_checkpoint_save(r->out, r->m, r->t, r->record.keys, r->record.vals,
-                           r->record.n) != NN_OK) {
+    if (!r->final_only && nn_checkpoint_save(r->out, r->m, r->t, r->record.keys,
+                                             r->record.vals, r->record.n) != NN_OK) {
         fprintf(stderr, "nn train: %s\n", nn_ctx_error(r->ctx));
         r->failed = 1;
         return false;
@@ -896,6 +897,7 @@ int cli_train_run(int argc, char **argv, struct cli_train_result *res)
     r->tty = isatty(2) && !o->quiet;
     if (!res || !res->embedded)
         catch_interrupts();
+    r->final_only = res && res->embedded;
     if (check_outputs(o) && load_data(r) && augment_parse(r) && build_model(r) &&
         check_overwrite(r) && augment_setup(r) &&
         make_trainer(r) && open_outputs(r) && train_and_test(r) && finish(r))
