@@ -2,8 +2,9 @@
  * test_sweep_cli.c - nn sweep (issue 18 item 2), driving the built nn:
  * the CSV's rows, the best setting against the CSV's own means, the saved
  * model and plot, resuming after lost rows, the same results for any
- * --jobs, Ctrl-C, the errors for bad lists and commands; and nn train's
- * --split-seed, which the sweep's restarts share.
+ * --jobs, Ctrl-C, the errors for bad lists and commands; nn train's
+ * --split-seed, which the sweep's restarts share, and --save-every, which
+ * long full-batch runs such as examples/sine.sh need.
  */
 #include "test.h"
 
@@ -330,10 +331,30 @@ static void test_train_split_seed(void **state)
         fail_msg("resume with the same --split-seed: exit %d\n%s", rc, out);
 }
 
+/* nn train --save-every N: a checkpoint every N epochs and after the last,
+ * which --resume continues from; the flag may change on resume. */
+static void test_train_save_every(void **state)
+{
+    (void)state;
+    int rc = run(out, sizeof out, "%s train --model '1 dense:2 tanh dense:1' --data %s/sine.csv "
+                 "--label y --epochs 3 --save-every 2 --out %s/se.safetensors", cli_nn(), dir, dir);
+    if (rc != 0)
+        fail_msg("exit %d\n%s", rc, out);
+    rc = run(out, sizeof out, "%s train --resume %s/se.safetensors --epochs 5 --save-every 10",
+             cli_nn(), dir);
+    if (rc != 0 || !strstr(out, "after epoch 3") || !strstr(out, "epoch   5"))
+        fail_msg("expected a resume after epoch 3 to epoch 5: exit %d\n%s", rc, out);
+    rc = run(out, sizeof out, "%s train --model '1 dense:2 tanh dense:1' --data %s/sine.csv "
+             "--save-every 0 --out %s/se0.safetensors", cli_nn(), dir, dir);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "--save-every must be an integer from 1"));
+}
+
 NN_GROUP_FIXTURE(sweep_cli, setup, teardown,
                  cmocka_unit_test(test_sweep_rows_best_model_plot),
                  cmocka_unit_test(test_sweep_run_is_train),
                  cmocka_unit_test(test_sweep_resume_and_jobs),
                  cmocka_unit_test(test_sweep_interrupt),
                  cmocka_unit_test(test_sweep_errors),
-                 cmocka_unit_test(test_train_split_seed))
+                 cmocka_unit_test(test_train_split_seed),
+                 cmocka_unit_test(test_train_save_every))

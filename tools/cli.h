@@ -27,6 +27,7 @@ struct opts {
     double dropout;
     /* training */
     int64_t epochs, batch, threads, patience;
+    int64_t save_every; /* train: checkpoint every N epochs (and the last) */
     uint64_t seed;
     bool drop_last, no_shuffle, keep_last, penalize_biases, decay_biases;
     bool reproducible; /* train: the same weights for any rank or thread count */
@@ -45,7 +46,7 @@ struct opts {
     int64_t top;
     /* graph and plot */
     const char *png, *svg, *values, *label_value;
-    bool dot, boundary;
+    bool dot, boundary, fit;
     /* sweep */
     int64_t restarts, jobs;
     const char *out_dir;
@@ -213,6 +214,9 @@ int cmd_graph(int argc, char **argv);
 /* cmd_sweep.c: nn sweep, model selection over lists of settings. */
 int cmd_sweep(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+/* fit_plot.c: nn plot A[,B...] --fit, the curves of 1-input regression
+ * models (list: their checkpoints, comma-separated) over the points. */
+int cli_plot_fits(struct opts *o, const char *list);
 
 /* plot.c's drawing helpers, shared with boundary.c: text anchored at
  * (x, y) by fractions (ax, ay) of its extent, and a tick step of 1, 2 or 5

@@ -54,6 +54,7 @@ struct run {
     struct nn_train_cfg tc; /* the trainer's configuration */
     struct cli_dist dist;  /* ranks under mpirun; only rank 0 writes */
     bool final_only; /* a step of nn sweep: the checkpoint at the end only */
+    int saved_epoch; /* the epoch r->out holds, 0 if this run wrote none */
 };
 
 /* Ctrl-C and SIGTERM: the first asks training to stop after the current
@@ -141,12 +142,17 @@ static bool on_epoch(const struct nn_epoch_stats *s, void *user)
         r->failed = 1;
         return false;
     }
-    if (!r->final_only && nn_checkpoint_save(r->out, r->m, r->t, r->record.keys,
-                                             r->record.vals, r->record.n) != NN_OK) {
+    int every = r->o.save_every > 1 ? (int)r->o.save_every : 1;
+    bool due = !r->final_only && (s->epoch % every == 0 || s->epoch >= r->tc.epochs ||
+                                  interrupted);
+    if (due && nn_checkpoint_save(r->out, r->m, r->t, r->record.keys, r->record.vals,
+                                  r->record.n) != NN_OK) {
         fprintf(stderr, "nn train: %s\n", nn_ctx_error(r->ctx));
         r->failed = 1;
         return false;
     }
+    if (due)
+        r->saved_epoch = s->epoch;
     return !interrupted;
 }
 
@@ -761,17 +767,19 @@ static bool write_plot(struct run *r)
  * has every whole epoch, and the plot is drawn from them. */
 static void finish_interrupted(struct run *r)
 {
-    int done = nn_trainer_epoch(r->t), total = (int)r->o.epochs;
-    /* the file holding epoch done: this run's, or the one it resumed */
-    const char *file = done > r->first_epoch ? r->out : r->resuming ? r->o.resume : NULL;
+    int total = (int)r->o.epochs;
+    /* the file holding the last epoch saved: this run's (every --save-every
+     * epochs), or the one it resumed */
+    const char *file = r->saved_epoch > 0 ? r->out : r->resuming ? r->o.resume : NULL;
+    int done = r->saved_epoch > 0 ? r->saved_epoch : r->first_epoch;
     if (file) {
         write_plot(r);
         printf("interrupted after epoch %d of %d; the checkpoint %s holds epoch %d "
                "(a partial epoch is not saved); continue with: nn train --resume %s\n",
                done, total, file, done, file);
     } else {
-        printf("interrupted during epoch %d of %d, before it finished: nothing was "
-               "written\n", done + 1, total);
+        printf("interrupted during epoch %d of %d, before a checkpoint was written: "
+               "nothing was written\n", nn_trainer_epoch(r->t) + 1, total);
     }
     fflush(stdout);
 }

@@ -174,6 +174,10 @@ static const struct opt table[] = {
      "train: the checkpoint to write after every epoch (default model.safetensors; with "
      "--resume, the file resumed); plot: the PNG to write (default: beside the model, "
      "MODEL-boundary.png); import: the checkpoint to write (required)"},
+    {"save-every", "N", T_INT, O(save_every), 1, 1e6, TR,
+     "write the checkpoint every N epochs and after the last (default 1; a long full-batch "
+     "run of a small model spends most of its time writing checkpoints otherwise); Ctrl-C "
+     "keeps the last one written"},
     {"resume", "FILE", T_STR, O(resume), 0, 0, TR,
      "continue a run from its checkpoint with all its settings (data, model, optimizer, "
      "schedule, ...); only --epochs and the outputs may be given, or flags repeating them"},
@@ -236,6 +240,10 @@ static const struct opt table[] = {
     {"out-dir", "DIR", T_STR, O(out_dir), 0, 0, CMD_SWEEP,
      "sweep: the folder of its results (created; required): sweep.csv, best.safetensors, "
      "sweep.png and each setting's best model under models/"},
+    {"fit", NULL, T_BOOL, O(fit), 0, 0, PL,
+     "draw the curves of 1-input, 1-output regression models (give several checkpoints "
+     "separated by commas: A.safetensors,B.safetensors) over the data's points, each "
+     "with its mean squared error on them"},
     {"all", NULL, T_BOOL, O(all), 0, 0, CMD_GRADCHECK, "check every op"},
     {"op", "NAME", T_STR, O(op), 0, 0, CMD_GRADCHECK, "check one op"},
 };
@@ -261,7 +269,7 @@ int cli_fail(const char *cmd, const char *fmt, ...)
  * its threads (each run has one) and --config (the sweep is its command
  * line), and adds its own. */
 static const char *const not_in_sweep[] = {"out", "resume", "log", "plot", "stats",
-                                           "force", "threads", "config"};
+                                           "force", "threads", "config", "save-every"};
 
 static bool applies(const struct opt *p, int cmd)
 {

@@ -249,7 +249,7 @@ struct cmp {
 
 /* The flags a resumed run may change: its length and where output goes. */
 static const char *const may_change[] = {"epochs", "out", "log", "plot", "stats", "threads",
-                                         "quiet", "config", "resume"};
+                                         "quiet", "config", "resume", "save-every"};
 
 static bool differs(const struct cmp *c)
 {
