@@ -153,11 +153,24 @@ static void fit_draw(cairo_t *cr, const struct fits *f, const struct fit_view *v
         cairo_stroke(cr);
     }
     cairo_restore(cr);
-    /* the legend: each model's spec and its error on the points */
+    /* the legend: each model's spec and its error on the points, in the
+     * corner with the fewest points under it */
     cairo_set_font_size(cr, 12);
-    double lx = v->x0 + 12, ly = v->y0 + 14;
+    double bw = 420, bh = 20.0 * (f->n + 1), lx = v->x0 + 12, ly = v->y0 + 14;
+    int fewest = -1;
+    for (int c = 0; c < 4; c++) {
+        double cx = c & 1 ? v->x0 + v->w - bw - 6 : v->x0 + 12;
+        double cy = c & 2 ? v->y0 + v->h - bh : v->y0 + 14;
+        int under = 0;
+        for (int64_t j = 0; j < f->np; j++) {
+            double px = vx(v, f->x[j]), py = vy(v, f->y[j]);
+            under += px >= cx - 6 && px <= cx - 6 + bw && py >= cy - 10 && py <= cy - 10 + bh;
+        }
+        if (fewest < 0 || under < fewest)
+            fewest = under, lx = cx, ly = cy;
+    }
     cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
-    cairo_rectangle(cr, lx - 6, ly - 10, 420, 20.0 * (f->n + 1));
+    cairo_rectangle(cr, lx - 6, ly - 10, bw, bh);
     cairo_fill(cr);
     cairo_set_source_rgba(cr, 0.25, 0.25, 0.25, 0.75);
     cairo_arc(cr, lx + 10, ly, 3.5, 0, 2 * PI);
