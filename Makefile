@@ -49,7 +49,8 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  = $(sort $(wildcard tools/*.c))
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps check test test-mpi bench-mpi run asan ubsan install uninstall clean fuzz bench example portable
+.PHONY: all deps check test test-mpi bench-mpi run asan ubsan install uninstall clean fuzz bench example portable \
+        example-sine example-sine-quick
 
 all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn $(MPI_PLUGIN) $(BUILD)/nn.1 $(BUILD)/nn.bash
 
@@ -185,7 +186,17 @@ example: all
 	$(BUILD)/graph_dot 2>$(BUILD)/graph-example.out > $(BUILD)/graph-example.dot
 	grep -q '^f = 6; df/dx = 2, df/dy = 5, df/dz = 0$$' $(BUILD)/graph-example.out
 	$(BUILD)/nn graph $(BUILD)/graph-example.dot --png $(BUILD)/graph-example.png
-	@echo "examples: embed, xor and graph_dot ran as expected"
+	@$(MAKE) --no-print-directory example-sine-quick
+	@echo "examples: embed, xor, graph_dot and sine (quick) ran as expected"
+
+# The lectures' sine regression (examples/sine.sh): fits of 1, 3 and 10 tanh
+# units and an nn sweep of the hidden units with restarts, with their plots
+# in $(BUILD)/examples/sine/; example-sine-quick is its reduced run (a few
+# seconds), which make check runs.
+example-sine: $(BUILD)/nn
+	NN=$(BUILD)/nn examples/sine.sh $(BUILD)/examples/sine
+example-sine-quick: $(BUILD)/nn
+	NN=$(BUILD)/nn examples/sine.sh --quick $(BUILD)/examples/sine-quick
 
 # libnn and PyTorch side by side (bench/run.py); updates bench/RESULTS.md.
 $(BUILD)/bench_mlp: bench/bench_mlp.c $(BUILD)/libnn.a

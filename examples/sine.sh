@@ -58,4 +58,9 @@ rm -f "$out/sweep/sweep.csv"
     | tee "$out/sweep.out"
 chosen=$(sed -n 's/^best setting: [0-9]* (model=\([0-9]*\)).*/\1/p' "$out/sweep.out")
 [ -n "$chosen" ] || { echo "sine: no setting chosen" >&2; exit 1; }
+for png in fits.png sweep/sweep.png; do
+    [ -s "$out/$png" ] || { echo "sine: $out/$png was not written" >&2; exit 1; }
+done
+# one tanh unit is a step: it cannot follow a whole period of the sine
+[ "$chosen" != 1 ] || { echo "sine: the sweep chose M = 1, which underfits" >&2; exit 1; }
 echo "sine: the sweep chooses M = $chosen hidden units (plots: $out/fits.png, $out/sweep/sweep.png)"
