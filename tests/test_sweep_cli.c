@@ -4,7 +4,7 @@
  * model and plot, resuming after lost rows, the same results for any
  * --jobs, Ctrl-C, the errors for bad lists and commands; nn train's
  * --split-seed, which the sweep's restarts share, and --save-every, which
- * long full-batch runs such as examples/sine.sh need.
+ * long full-batch runs such as examples/sine.sh need; nn plot --fit.
  */
 #include "test.h"
 
@@ -93,8 +93,10 @@ static int read_rows(const char *csv, struct csv_row *rows, int max)
 {
     char *text = slurp(csv), *line = strchr(text, '\n');
     assert_non_null(line);
-    assert_true(strncmp(text, "setting,model,restart,seed,train_loss,train_accuracy,train_mae,"
-                              "val_loss,val_accuracy,val_mae,epochs\n", (size_t)(line - text) + 1) == 0);
+    static const char header[] = "setting,model,restart,seed,train_loss,train_accuracy,"
+                                 "train_mae,val_loss,val_accuracy,val_mae,epochs\n";
+    assert_int_equal((size_t)(line - text) + 1, strlen(header));
+    assert_memory_equal(text, header, strlen(header));
     int n = 0;
     for (char *p = line + 1; *p && n < max; n++) {
         char model[32];
@@ -317,7 +319,8 @@ static void test_train_split_seed(void **state)
 {
     (void)state;
     int rc = run(out, sizeof out, "%s train --model '1 dense:2 tanh dense:1' --data %s/sine.csv "
-                 "--label y --val-split 0.3 --split-seed 7 --epochs 1 --quiet --out %s/ss.safetensors",
+                 "--label y --val-split 0.3 --split-seed 7 --epochs 1 --quiet "
+                 "--out %s/ss.safetensors",
                  cli_nn(), dir, dir);
     assert_int_equal(rc, 0);
     rc = run(out, sizeof out, "%s train --resume %s/ss.safetensors --split-seed 8 --epochs 2",
@@ -350,6 +353,42 @@ static void test_train_save_every(void **state)
     assert_non_null(strstr(out, "--save-every must be an integer from 1"));
 }
 
+/* nn plot A,B --fit: the curves of 1-input regression models over the
+ * points, as a PNG naming each model's error; other models are refused. */
+static void test_plot_fit(void **state)
+{
+    (void)state;
+    for (int m = 1; m <= 3; m += 2) {
+        int rc = run(out, sizeof out, "%s train --model '1 dense:%d tanh dense:1' --data "
+                     "%s/sine.csv --label y --epochs 3 --batch 40 --quiet "
+                     "--out %s/fit%d.safetensors",
+                     cli_nn(), m, dir, dir, m);
+        if (rc != 0)
+            fail_msg("exit %d\n%s", rc, out);
+    }
+    int rc = run(out, sizeof out, "%s plot %s/fit1.safetensors,%s/fit3.safetensors --fit "
+                 "--out %s/fits.png", cli_nn(), dir, dir, dir);
+    if (rc != 0 || !strstr(out, "fitted curves written to"))
+        fail_msg("exit %d\n%s", rc, out);
+    char path[512];
+    snprintf(path, sizeof path, "%s/fits.png", dir);
+    char *png = slurp(path);
+    assert_memory_equal(png, "\x89PNG\r\n\x1a\n", 8);
+    free(png);
+    /* a model of 2 inputs, and a classifier */
+    cli_write(dir, "two.csv", "a,b,y\n0,1,0.5\n1,0,0.25\n0.5,0.5,1\n1,1,0\n");
+    rc = run(out, sizeof out, "%s train --model '2 dense:2 tanh dense:1' --data %s/two.csv "
+             "--label y --epochs 1 --quiet --out %s/two.safetensors", cli_nn(), dir, dir);
+    assert_int_equal(rc, 0);
+    rc = run(out, sizeof out, "%s plot %s/fit1.safetensors,%s/two.safetensors --fit", cli_nn(),
+             dir, dir);
+    if (rc == 0 || !strstr(out, "two.safetensors has 2 inputs, 1 outputs"))
+        fail_msg("expected the 2-input model refused: exit %d\n%s", rc, out);
+    rc = run(out, sizeof out, "%s plot %s/fit1.safetensors --fit --boundary", cli_nn(), dir);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "not both"));
+}
+
 NN_GROUP_FIXTURE(sweep_cli, setup, teardown,
                  cmocka_unit_test(test_sweep_rows_best_model_plot),
                  cmocka_unit_test(test_sweep_run_is_train),
@@ -357,4 +396,5 @@ NN_GROUP_FIXTURE(sweep_cli, setup, teardown,
                  cmocka_unit_test(test_sweep_interrupt),
                  cmocka_unit_test(test_sweep_errors),
                  cmocka_unit_test(test_train_split_seed),
-                 cmocka_unit_test(test_train_save_every))
+                 cmocka_unit_test(test_train_save_every),
+                 cmocka_unit_test(test_plot_fit))

@@ -423,7 +423,8 @@ static void progress(const struct sweep *s, long done, long todo, double t0)
         fprintf(stderr, "\r\033[Ksweep [%s] %ld/%ld runs  %.0fs  ETA %.0fs", bar, all, s->runs,
                 t, eta);
         fflush(stderr);
-    } else if (!s->o.quiet && todo >= 10 && done > 0 && done * 10 / todo != (done - 1) * 10 / todo) {
+    } else if (!s->o.quiet && todo >= 10 && done > 0 &&
+               done * 10 / todo != (done - 1) * 10 / todo) { /* every tenth */
         printf("sweep: %ld/%ld runs done, %.0fs, ETA %.0fs\n", all, s->runs, t, eta);
         fflush(stdout);
     }

@@ -50,7 +50,8 @@ struct fits {
 /* Each model's curve on the grid and its mean squared error on the points. */
 static bool predict_all(struct fits *f)
 {
-    float xs[NGRID], *xp = malloc((size_t)f->np * sizeof *xp), *yp = malloc((size_t)f->np * sizeof *yp);
+    float xs[NGRID];
+    float *xp = malloc((size_t)f->np * sizeof *xp), *yp = malloc((size_t)f->np * sizeof *yp);
     bool ok = xp && yp;
     for (int i = 0; ok && i < f->n; i++) {
         memcpy(xs, f->grid, sizeof xs);

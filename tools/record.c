@@ -332,7 +332,8 @@ static bool agrees(const struct opts *o, struct cmp *c, size_t nc, const char *p
         show(&c[i], false, s, sizeof s);
         cli_fail("train", "--%s %s contradicts the checkpoint %s, whose run has %s %s (a "
                  "resumed run keeps its settings: only --epochs, --out, --log, --plot, --stats, "
-                 "--threads and --quiet may be given)", c[i].flag, g, path, c[i].flag, s);
+                 "--threads, --save-every and --quiet may be given)", c[i].flag, g, path,
+                 c[i].flag, s);
         return false;
     }
     /* a flag none of c covers: the checkpoint cannot say whether it agrees */
@@ -346,8 +347,8 @@ static bool agrees(const struct opts *o, struct cmp *c, size_t nc, const char *p
             known = strcmp(given[k], c[i].flag) == 0;
         if (!known) {
             cli_fail("train", "--%s cannot be given with --resume: the checkpoint %s does "
-                     "not record it (only --epochs, --out, --log, --plot, --stats, --threads and "
-                     "--quiet may change)", given[k], path);
+                     "not record it (only --epochs, --out, --log, --plot, --stats, --threads, "
+                     "--save-every and --quiet may change)", given[k], path);
             return false;
         }
     }
