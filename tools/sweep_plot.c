@@ -166,9 +166,28 @@ static void points(cairo_t *cr, const struct frame *f, const struct sweep_plot *
     }
 }
 
-static void legend(cairo_t *cr, const struct frame *f)
+/* How many dots the legend's box at (x, y) would cover. */
+static int covered(const struct frame *f, const struct sweep_plot *sp, double x, double y)
+{
+    int n = 0;
+    for (long k = 0; k < sp->settings; k++) {
+        double px = fx(f, sp->x[k]);
+        if (px < x - 18 || px > x + 192)
+            continue;
+        for (int r = 0; r < sp->restarts; r++) {
+            double v = sp->loss[k * sp->restarts + r];
+            n += isfinite(v) && v > 0 && fy(f, v) >= y - 6 && fy(f, v) <= y + 54;
+        }
+    }
+    return n;
+}
+
+/* In the top corner that hides fewer dots. */
+static void legend(cairo_t *cr, const struct frame *f, const struct sweep_plot *sp)
 {
     double x = f->x0 + f->w - 190, y = f->y0 + 12;
+    if (covered(f, sp, f->x0 + 16, y) < covered(f, sp, x, y))
+        x = f->x0 + 16;
     cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
     cairo_rectangle(cr, x - 8, y - 6, 190, 60);
     cairo_fill(cr);
@@ -231,7 +250,7 @@ bool sweep_plot_png(const struct sweep_plot *sp)
     cairo_rectangle(cr, f.x0 + 0.5, f.y0 + 0.5, f.w, f.h);
     cairo_stroke(cr);
     cairo_set_font_size(cr, 12);
-    legend(cr, &f);
+    legend(cr, &f, sp);
     labels(cr, &f, sp);
     cairo_destroy(cr);
     cairo_status_t st = cairo_surface_write_to_png(s, sp->path);
