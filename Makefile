@@ -53,7 +53,7 @@ CLI_SRC  = $(sort $(wildcard tools/*.c))
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all deps check test test-mpi bench-mpi run run-cnn asan ubsan install uninstall clean fuzz bench example \
-        portable examples examples-quick
+        portable examples examples-quick example-sine example-sine-quick
 
 all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn $(MPI_PLUGIN) $(BUILD)/nn.1 $(BUILD)/nn.bash
 
@@ -223,11 +223,20 @@ $(BUILD)/examples/%: examples/%.c examples/chart.c examples/chart.h $(BUILD)/lib
 	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags cairo) $< examples/chart.c -o $@ \
 	    $(BUILD)/libnn.a $(LDFLAGS) $(LIBS) -lcairo
 
-examples: all $(EXAMPLE_EXE) $(if $(shell grep -q "^example-sine:" Makefile && echo y),example-sine)
+examples: all $(EXAMPLE_EXE) example-sine
 	@EX=$(BUILD)/examples NN=$(BUILD)/nn OUT=$(EXAMPLES_OUT) scripts/examples.sh full
 
-examples-quick: all $(EXAMPLE_EXE)
+examples-quick: all $(EXAMPLE_EXE) example-sine-quick
 	@EX=$(BUILD)/examples NN=$(BUILD)/nn OUT=$(BUILD)/examples-quick scripts/examples.sh quick
+
+# The lectures' sine regression (examples/sine.sh): fits of 1, 3 and 10 tanh
+# units and an nn sweep of the hidden units with restarts, with their plots
+# in $(BUILD)/examples/sine/; example-sine-quick is its reduced run (a few
+# seconds), which make check runs.
+example-sine: $(BUILD)/nn
+	NN=$(BUILD)/nn examples/sine.sh $(BUILD)/examples/sine
+example-sine-quick: $(BUILD)/nn
+	NN=$(BUILD)/nn examples/sine.sh --quick $(BUILD)/examples/sine-quick
 
 # libnn and PyTorch side by side (bench/run.py); updates bench/RESULTS.md.
 # One program, two names: they differ only in their default --model.

@@ -13,19 +13,21 @@
 
 enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8, CMD_GRADCHECK = 16,
        CMD_GRAPH = 32, CMD_PLOT = 64, CMD_IMPORT = 128,
-       CMD_SUMMARY = 256 };
+       CMD_SUMMARY = 256, CMD_SWEEP = 512 };
 
 struct opts {
     /* data */
     const char *data, *label, *val, *test, *split, *normalize, *task, *image_size, *input;
     const char *header; /* CSV: yes, no or auto */
     double val_split;
+    int64_t split_seed; /* --val-split's shuffle; -1: --seed */
     bool resize;
     /* model */
     const char *model, *init, *bias_init, *loss;
     double dropout;
     /* training */
     int64_t epochs, batch, threads, patience;
+    int64_t save_every; /* train: checkpoint every N epochs (and the last) */
     uint64_t seed;
     bool drop_last, no_shuffle, keep_last, penalize_biases, decay_biases;
     bool reproducible; /* train: the same weights for any rank or thread count */
@@ -44,7 +46,10 @@ struct opts {
     int64_t top;
     /* graph and plot */
     const char *png, *svg, *values, *label_value;
-    bool dot, boundary;
+    bool dot, boundary, fit;
+    /* sweep */
+    int64_t restarts, jobs;
+    const char *out_dir;
     /* import */
     const char *map, *mean, *std, *classes;
     /* which options were given (by index in the table), for "flags override" */
@@ -134,6 +139,7 @@ struct cli_recorded {
     const struct nn_checkpoint_info *info;
     const char *data, *label, *task, *val, *test, *init, *seed, *augment, *header;
     const char *stats; /* the --stats CSV, NULL if none */
+    const char *split_seed; /* --split-seed, NULL if not given */
     double val_split;       /* 0: none */
     bool has_dropout;
     float dropout;          /* 0.5 when not recorded */
@@ -161,6 +167,20 @@ bool cli_resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r);
 bool cli_resume_check_data(const struct cli_recorded *r, const nn_dataset *train);
 
 int cmd_train(int argc, char **argv);
+/* One nn train run invoked with an argv (the options after "train"), as a
+ * step of another command (nn sweep): what it did, for res's caller. */
+struct cli_train_result {
+    bool embedded;   /* in: leave Ctrl-C and SIGTERM to the default action,
+                        and write the checkpoint at the end only */
+    bool done;       /* out: trained to the end and wrote its checkpoint */
+    int epochs;      /* epochs run (fewer than asked after early stopping) */
+    bool regression; /* mae, not accuracy */
+    struct nn_metrics train, val; /* the final weights, evaluation mode; val's
+                                     loss NAN without validation data */
+};
+/* nn train's exit code (0, 1 error, 2 usage, 128 + signal when
+ * interrupted); res (may be NULL) is filled when it returns 0. */
+int cli_train_run(int argc, char **argv, struct cli_train_result *res);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -191,7 +211,12 @@ bool cli_plot_confusion(const nn_model *m, const struct cli_eval_report *r, cons
 int cmd_summary(int argc, char **argv);
 void cli_layer_table(FILE *f, const nn_model *m, bool json);
 int cmd_graph(int argc, char **argv);
+/* cmd_sweep.c: nn sweep, model selection over lists of settings. */
+int cmd_sweep(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+/* fit_plot.c: nn plot A[,B...] --fit, the curves of 1-input regression
+ * models (list: their checkpoints, comma-separated) over the points. */
+int cli_plot_fits(struct opts *o, const char *list);
 
 /* plot.c's drawing helpers, shared with boundary.c: text anchored at
  * (x, y) by fractions (ax, ay) of its extent, and a tick step of 1, 2 or 5

@@ -53,6 +53,8 @@ struct run {
     struct nn_source s_tr; /* the training source, augmented if asked */
     struct nn_train_cfg tc; /* the trainer's configuration */
     struct cli_dist dist;  /* ranks under mpirun; only rank 0 writes */
+    bool final_only; /* a step of nn sweep: the checkpoint at the end only */
+    int saved_epoch; /* the epoch r->out holds, 0 if this run wrote none */
 };
 
 /* Ctrl-C and SIGTERM: the first asks training to stop after the current
@@ -140,12 +142,17 @@ static bool on_epoch(const struct nn_epoch_stats *s, void *user)
         r->failed = 1;
         return false;
     }
-    if (nn_checkpoint_save(r->out, r->m, r->t, r->record.keys, r->record.vals,
-                           r->record.n) != NN_OK) {
+    int every = r->o.save_every > 1 ? (int)r->o.save_every : 1;
+    bool due = !r->final_only && (s->epoch % every == 0 || s->epoch >= r->tc.epochs ||
+                                  interrupted);
+    if (due && nn_checkpoint_save(r->out, r->m, r->t, r->record.keys, r->record.vals,
+                                  r->record.n) != NN_OK) {
         fprintf(stderr, "nn train: %s\n", nn_ctx_error(r->ctx));
         r->failed = 1;
         return false;
     }
+    if (due)
+        r->saved_epoch = s->epoch;
     return !interrupted;
 }
 
@@ -375,7 +382,8 @@ static bool load_data(struct run *r)
             cli_fail("train", "give --val or --val-split, not both");
             goto fail;
         }
-        if (nn_dataset_split(all, (float)o->val_split, o->seed, &r->train, &r->val) != NN_OK) {
+        uint64_t seed = o->split_seed >= 0 ? (uint64_t)o->split_seed : o->seed;
+        if (nn_dataset_split(all, (float)o->val_split, seed, &r->train, &r->val) != NN_OK) {
             cli_fail("train", "%s", nn_ctx_error(r->ctx));
             goto fail;
         }
@@ -759,17 +767,19 @@ static bool write_plot(struct run *r)
  * has every whole epoch, and the plot is drawn from them. */
 static void finish_interrupted(struct run *r)
 {
-    int done = nn_trainer_epoch(r->t), total = (int)r->o.epochs;
-    /* the file holding epoch done: this run's, or the one it resumed */
-    const char *file = done > r->first_epoch ? r->out : r->resuming ? r->o.resume : NULL;
+    int total = (int)r->o.epochs;
+    /* the file holding the last epoch saved: this run's (every --save-every
+     * epochs), or the one it resumed */
+    const char *file = r->saved_epoch > 0 ? r->out : r->resuming ? r->o.resume : NULL;
+    int done = r->saved_epoch > 0 ? r->saved_epoch : r->first_epoch;
     if (file) {
         write_plot(r);
         printf("interrupted after epoch %d of %d; the checkpoint %s holds epoch %d "
                "(a partial epoch is not saved); continue with: nn train --resume %s\n",
                done, total, file, done, file);
     } else {
-        printf("interrupted during epoch %d of %d, before it finished: nothing was "
-               "written\n", done + 1, total);
+        printf("interrupted during epoch %d of %d, before a checkpoint was written: "
+               "nothing was written\n", nn_trainer_epoch(r->t) + 1, total);
     }
     fflush(stdout);
 }
@@ -823,13 +833,42 @@ static void run_free(struct run *r)
     free(r);
 }
 
+/* For a caller that runs nn train as a step (nn sweep): the epochs run and
+ * the final weights' metrics on the training and validation data, in
+ * evaluation mode (the training set without augmentation). */
+static bool fill_result(struct run *r, struct cli_train_result *res)
+{
+    res->epochs = nn_trainer_epoch(r->t);
+    res->regression = r->regression;
+    struct nn_source s = nn_source_from_dataset(r->train);
+    if (nn_evaluate(r->m, &s, &res->train) != NN_OK) {
+        cli_fail("train", "%s", nn_ctx_error(r->ctx));
+        return false;
+    }
+    res->val = (struct nn_metrics){.loss = NAN, .accuracy = NAN, .mae = NAN, .mse = NAN};
+    if (r->val) {
+        s = nn_source_from_dataset(r->val);
+        if (nn_evaluate(r->m, &s, &res->val) != NN_OK) {
+            cli_fail("train", "%s", nn_ctx_error(r->ctx));
+            return false;
+        }
+    }
+    res->done = true;
+    return true;
+}
+
 int cmd_train(int argc, char **argv)
+{
+    return cli_train_run(argc, argv, NULL);
+}
+
+int cli_train_run(int argc, char **argv, struct cli_train_result *res)
 {
     struct run *r = calloc(1, sizeof *r);
     if (!r)
         return cli_fail("train", "out of memory");
     struct opts *o = &r->o;
-    *o = (struct opts){.seed = 1, .epochs = 10, .batch = 64};
+    *o = (struct opts){.seed = 1, .epochs = 10, .batch = 64, .split_seed = -1};
     const char *pos;
     int rc = 2;
     if (!cli_parse(CMD_TRAIN, argc, argv, o, &pos))
@@ -864,11 +903,15 @@ int cmd_train(int argc, char **argv)
     r->data = o->data ? o->data : "fashion-mnist";
     r->builtin = strcmp(r->data, "fashion-mnist") == 0;
     r->tty = isatty(2) && !o->quiet;
-    catch_interrupts();
+    if (!res || !res->embedded)
+        catch_interrupts();
+    r->final_only = res && res->embedded;
     if (check_outputs(o) && load_data(r) && augment_parse(r) && build_model(r) &&
         check_overwrite(r) && augment_setup(r) &&
         make_trainer(r) && open_outputs(r) && train_and_test(r) && finish(r))
         rc = interrupted ? 128 + interrupted : 0; /* 130 for Ctrl-C, as a shell reports it */
+    if (rc == 0 && res && !fill_result(r, res))
+        rc = 1;
 done:
     if (rc != 0) /* the other ranks would wait for this one forever */
         cli_dist_abort(&r->dist, "train", rc);

@@ -33,8 +33,15 @@ static const struct {
      "nn graph MODEL.safetensors|\"SPEC\"|FILE.dot [--dot] [--png FILE] [--svg FILE] "
      "[--values INPUT]",
      "the computation graph as Graphviz DOT or a picture, with values and gradients"},
-    {"plot", CMD_PLOT, "nn plot MODEL.safetensors --boundary [--data FILE.csv] [--out FILE.png]",
-     "a 2-input classifier's decision regions with the data over them"},
+    {"sweep", CMD_SWEEP,
+     "nn sweep --model \"1 dense:{1..12} tanh dense:1\" --restarts 30 --data FILE.csv "
+     "--val-split 0.3 --out-dir DIR [train options]",
+     "model selection: train every combination of the {lists} in the options, with "
+     "restarts, in parallel; the best setting by mean validation loss"},
+    {"plot", CMD_PLOT, "nn plot MODEL.safetensors --boundary [--data FILE.csv] [--out FILE.png] | "
+     "nn plot A.safetensors[,B...] --fit [--data FILE.csv] [--out FILE.png]",
+     "a 2-input classifier's decision regions with the data over them, or 1-input "
+     "regression models' curves over the points"},
 };
 #define NCMD (sizeof commands / sizeof commands[0])
 
@@ -171,6 +178,33 @@ static int help_model(void)
     return 0;
 }
 
+static void help_sweep(void)
+{
+    printf("\nLists: any option's value, a --model spec's numbers included, may hold\n"
+           "  {a,b,c}             these values (e.g. --lr '{0.01,0.1}', --optim '{sgd,adam}')\n"
+           "  {FROM..TO[..STEP]}  the integers FROM, FROM+STEP, ... up to TO\n"
+           "                      (e.g. --model \"1 dense:{1..12} tanh dense:1\")\n"
+           "Quote them: the shell would expand {a,b} itself. A setting is one\n"
+           "combination of the lists' values (the first list varying slowest); each\n"
+           "runs --restarts times, restart r with --seed + r (the initial weights and\n"
+           "the batch order), every restart on the same validation split (drawn with\n"
+           "--split-seed, default --seed). Each run is an nn train on one thread in a\n"
+           "worker process, --jobs at a time.\n"
+           "\n"
+           "In --out-dir: sweep.csv, one row per run (setting, its values, restart,\n"
+           "seed, training and validation loss, accuracy or mae, epochs run), in\n"
+           "evaluation mode with the final weights; models/setting-K.safetensors,\n"
+           "setting K's best restart; best.safetensors, the best restart of the setting\n"
+           "of lowest mean validation loss; sweep.png, validation loss against the\n"
+           "setting, a dot per restart and the mean; sweep.cmd, the command.\n"
+           "The table printed gives each setting's mean and standard deviation (n - 1)\n"
+           "of the validation loss over its restarts.\n"
+           "\n"
+           "An interrupted sweep (Ctrl-C, or killed) run again with the same command\n"
+           "skips the runs in its sweep.csv; a different command (other than --jobs and\n"
+           "--quiet) is refused, naming the difference. At most 10000 runs.\n");
+}
+
 static int help(const char *what)
 {
     if (!what)
@@ -190,6 +224,8 @@ static int help(const char *what)
             }
             if (commands[i].cmd == CMD_IMPORT)
                 cmd_import_help();
+            if (commands[i].cmd == CMD_SWEEP)
+                help_sweep();
             if (commands[i].cmd == CMD_TRAIN)
                 printf("\nEvery option can also be set in an INI file given with --config;\n"
                        "flags on the command line override it. See also: nn help model,\n"
@@ -268,6 +304,8 @@ int main(int argc, char **argv)
         return cmd_gradcheck(argc - 2, argv + 2);
     if (strcmp(cmd, "graph") == 0)
         return cmd_graph(argc - 2, argv + 2);
+    if (strcmp(cmd, "sweep") == 0)
+        return cmd_sweep(argc - 2, argv + 2);
     if (strcmp(cmd, "plot") == 0)
         return cmd_plot(argc - 2, argv + 2);
     if (strcmp(cmd, "import") == 0)

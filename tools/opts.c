@@ -67,6 +67,9 @@ static const struct opt table[] = {
     {"val", "SRC", T_STR, O(val), 0, 0, TR, "validation data (same forms as --data)"},
     {"val-split", "F", T_NUM, O(val_split), 0, 0.9, TR,
      "hold out this fraction of the training data for validation (seeded)"},
+    {"split-seed", "N", T_INT, O(split_seed), 0, 1e18, TR,
+     "the seed of --val-split's choice of samples (default: --seed), so that runs of "
+     "different seeds can share one validation set (as nn sweep's restarts do)"},
     {"test", "SRC", T_STR, O(test), 0, 0, TR,
      "test data to evaluate at the end (fashion-mnist: its test split by default)"},
     {"split", "NAME", T_STR, O(split), 0, 0, EV,
@@ -172,6 +175,10 @@ static const struct opt table[] = {
      "train: the checkpoint to write after every epoch (default model.safetensors; with "
      "--resume, the file resumed); plot: the PNG to write (default: beside the model, "
      "MODEL-boundary.png); import: the checkpoint to write (required)"},
+    {"save-every", "N", T_INT, O(save_every), 1, 1e6, TR,
+     "write the checkpoint every N epochs and after the last (default 1; a long full-batch "
+     "run of a small model spends most of its time writing checkpoints otherwise); Ctrl-C "
+     "keeps the last one written"},
     {"resume", "FILE", T_STR, O(resume), 0, 0, TR,
      "continue a run from its checkpoint with all its settings (data, model, optimizer, "
      "schedule, ...); only --epochs and the outputs may be given, or flags repeating them"},
@@ -227,6 +234,17 @@ static const struct opt table[] = {
      "draw a 2-input classifier's decision regions (a fine grid coloured by the predicted "
      "class, paler where the model is less sure, boundaries in grey) with the data's points "
      "over them, coloured by their true class"},
+    {"restarts", "N", T_INT, O(restarts), 1, 10000, CMD_SWEEP,
+     "sweep: runs of each setting, restart r (0, 1, ...) with seed --seed + r (default 1)"},
+    {"jobs", "N", T_INT, O(jobs), 1, 1024, CMD_SWEEP,
+     "sweep: runs in parallel, each on one core (default: the number of cores)"},
+    {"out-dir", "DIR", T_STR, O(out_dir), 0, 0, CMD_SWEEP,
+     "sweep: the folder of its results (created; required): sweep.csv, best.safetensors, "
+     "sweep.png and each setting's best model under models/"},
+    {"fit", NULL, T_BOOL, O(fit), 0, 0, PL,
+     "draw the curves of 1-input, 1-output regression models (give several checkpoints "
+     "separated by commas: A.safetensors,B.safetensors) over the data's points, each "
+     "with its mean squared error on them"},
     {"all", NULL, T_BOOL, O(all), 0, 0, CMD_GRADCHECK, "check every op"},
     {"op", "NAME", T_STR, O(op), 0, 0, CMD_GRADCHECK, "check one op"},
 };
@@ -248,6 +266,24 @@ int cli_fail(const char *cmd, const char *fmt, ...)
     return 1;
 }
 
+/* nn sweep takes nn train's options but those naming one run's files,
+ * its threads (each run has one) and --config (the sweep is its command
+ * line), and adds its own. */
+static const char *const not_in_sweep[] = {"out", "resume", "log", "plot", "stats",
+                                           "force", "threads", "config", "save-every"};
+
+static bool applies(const struct opt *p, int cmd)
+{
+    if (p->cmds & cmd)
+        return true;
+    if (cmd != CMD_SWEEP || !(p->cmds & CMD_TRAIN))
+        return false;
+    for (size_t i = 0; i < sizeof not_in_sweep / sizeof not_in_sweep[0]; i++)
+        if (strcmp(p->name, not_in_sweep[i]) == 0)
+            return false;
+    return true;
+}
+
 static const char *cmd_name(int cmd)
 {
     switch (cmd) {
@@ -258,6 +294,7 @@ static const char *cmd_name(int cmd)
     case CMD_GRAPH: return "graph";
     case CMD_PLOT: return "plot";
     case CMD_IMPORT: return "import";
+    case CMD_SWEEP: return "sweep";
     default: return "gradcheck";
     }
 }
@@ -379,7 +416,7 @@ static const char *suggest(int cmd, const char *name, char *buf, size_t size)
     int bd = 3, prefixes = 0;
     const char *prefix = NULL;
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
-        if (!(table[i].cmds & cmd))
+        if (!applies(&table[i], cmd))
             continue;
         int d = distance(name, table[i].name);
         if (d < bd)
@@ -424,7 +461,7 @@ static int on_ini(void *user, const char *section, const char *name, const char 
     (void)section; /* sections only group keys for the reader */
     char where[600];
     const struct opt *p = find(name);
-    if (!p || !(p->cmds & s->cmd) || strcmp(name, "config") == 0) {
+    if (!p || !applies(p, s->cmd) || strcmp(name, "config") == 0) {
         char hint[96];
         cli_fail(cmd_name(s->cmd), "%s: unknown option '%s' for nn %s%s (see: nn help %s)",
                  s->path, name, cmd_name(s->cmd), suggest(s->cmd, name, hint, sizeof hint),
@@ -476,7 +513,7 @@ bool cli_parse(int cmd, int argc, char **argv, struct opts *o, const char **posi
         size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
         snprintf(name, sizeof name, "%.*s", (int)(len < 63 ? len : 63), a + 2);
         const struct opt *p = find(name);
-        if (!p || !(p->cmds & cmd)) {
+        if (!p || !applies(p, cmd)) {
             char hint[96];
             cli_fail(cmd_name(cmd), "unknown option '--%s'%s (see: nn help %s)", name,
                      suggest(cmd, name, hint, sizeof hint), cmd_name(cmd));
@@ -515,7 +552,7 @@ int cli_help(FILE *f, int cmd)
     int n = 0;
     for (int i = 0; i < NOPT; i++) {
         const struct opt *p = &table[i];
-        if (!(p->cmds & cmd))
+        if (!applies(p, cmd))
             continue;
         char left[48];
         snprintf(left, sizeof left, "--%s%s%s", p->name, p->meta ? " " : "",

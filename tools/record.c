@@ -137,6 +137,8 @@ bool cli_record_build(struct cli_record *r, const struct opts *o, bool has_dropo
     if (o->test)
         add(r, "test_data", keep(r, cli_resolve_source(o->test)));
     add(r, "seed", keep_fmt(r, "%" PRIu64, o->seed));
+    if (o->split_seed >= 0)
+        add(r, "split_seed", keep_fmt(r, "%lld", (long long)o->split_seed));
     if (o->init)
         add(r, "init", o->init);
     if (o->augment)
@@ -187,6 +189,7 @@ bool cli_recorded_open(nn_ctx *ctx, const char *cmd, const char *path, struct cl
     r->test = nn_checkpoint_meta(r->ck, "test_data");
     r->init = nn_checkpoint_meta(r->ck, "init");
     r->seed = nn_checkpoint_meta(r->ck, "seed");
+    r->split_seed = nn_checkpoint_meta(r->ck, "split_seed");
     r->augment = nn_checkpoint_meta(r->ck, "augment");
     const char *vs = nn_checkpoint_meta(r->ck, "val_split");
     r->val_split = vs ? strtod(vs, NULL) : 0;
@@ -246,7 +249,7 @@ struct cmp {
 
 /* The flags a resumed run may change: its length and where output goes. */
 static const char *const may_change[] = {"epochs", "out", "log", "plot", "stats", "threads",
-                                         "quiet", "config", "resume"};
+                                         "quiet", "config", "resume", "save-every"};
 
 static bool differs(const struct cmp *c)
 {
@@ -329,7 +332,8 @@ static bool agrees(const struct opts *o, struct cmp *c, size_t nc, const char *p
         show(&c[i], false, s, sizeof s);
         cli_fail("train", "--%s %s contradicts the checkpoint %s, whose run has %s %s (a "
                  "resumed run keeps its settings: only --epochs, --out, --log, --plot, --stats, "
-                 "--threads and --quiet may be given)", c[i].flag, g, path, c[i].flag, s);
+                 "--threads, --save-every and --quiet may be given)", c[i].flag, g, path,
+                 c[i].flag, s);
         return false;
     }
     /* a flag none of c covers: the checkpoint cannot say whether it agrees */
@@ -343,8 +347,8 @@ static bool agrees(const struct opts *o, struct cmp *c, size_t nc, const char *p
             known = strcmp(given[k], c[i].flag) == 0;
         if (!known) {
             cli_fail("train", "--%s cannot be given with --resume: the checkpoint %s does "
-                     "not record it (only --epochs, --out, --log, --plot, --stats, --threads and "
-                     "--quiet may change)", given[k], path);
+                     "not record it (only --epochs, --out, --log, --plot, --stats, --threads, "
+                     "--save-every and --quiet may change)", given[k], path);
             return false;
         }
     }
@@ -376,6 +380,7 @@ static void restore(struct opts *o, const struct cli_recorded *r)
     o->batch = in->train.batch;
     if (r->seed)
         o->seed = strtoull(r->seed, NULL, 10);
+    o->split_seed = r->split_seed ? strtoll(r->split_seed, NULL, 10) : -1;
     if (!cli_given(o, "epochs"))
         o->epochs = in->train.epochs;
 }
@@ -414,7 +419,7 @@ static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
     }
     const struct nn_train_cfg *t = &in->train;
     const struct nn_optim_cfg *op = &t->optim;
-    char sched_saved[256], sched_given[256], seed[32];
+    char sched_saved[256], sched_given[256], seed[32], split_seed[32];
     nn_schedule_format(&t->schedule, sched_saved, sizeof sched_saved);
     const char *sg = NULL;
     if (o->schedule &&
@@ -422,6 +427,7 @@ static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
         return false;
     int ok_kind = o->optim ? nn_optim_parse(o->optim) : -1;
     snprintf(seed, sizeof seed, "%" PRIu64, o->seed);
+    snprintf(split_seed, sizeof split_seed, "%lld", (long long)o->split_seed);
     char *spec_given = o->model ? recorded_spec(ctx, o) : NULL;
     /* --augment in its canonical form (the form recorded) */
     char aug_given[64];
@@ -445,6 +451,7 @@ static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
         BOOL("resize", o->resize, r->resize),
         F64("val-split", o->val_split, r->val_split),
         STR("seed", seed, r->seed),
+        STR("split-seed", split_seed, r->split_seed),
         STR("init", o->init, r->init),
         F32("dropout", o->dropout, r->dropout),
         STR("normalize", o->normalize, norm),
