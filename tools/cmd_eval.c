@@ -59,6 +59,8 @@ int cmd_eval(int argc, char **argv)
     m = load(ctx, "eval", path, o.batch);
     if (!m || !cli_recorded_open(ctx, "eval", path, &rec))
         goto done;
+    if (!o.task) /* the labels read as the model's outputs: classes or targets */
+        o.task = nn_model_loss_kind(m) == NN_LOSS_MSE ? "regress" : "classify";
     cli_recorded_defaults(&o, &rec);
     const char *data = o.data ? o.data : "fashion-mnist";
     const char *split = o.split ? o.split : "test";
@@ -229,12 +231,20 @@ static void free_files(char **v, int64_t n)
     free(v);
 }
 
-/* A CSV of inputs: its columns are the features, or, when it has more
- * than the model takes and the checkpoint records a label column, every
- * column but that one (the labels are read and ignored). */
+/* A CSV of inputs: the columns of the file the model was trained on
+ * (when the checkpoint records them), by name with a header, else by
+ * position, with or without the label (read and ignored). Older
+ * checkpoints: its columns are the features, or, when it has more than the
+ * model takes and the checkpoint records a label column, every column but
+ * that one. */
 static nn_dataset *load_csv_inputs(nn_ctx *ctx, const char *in, const nn_model *m,
                                    const struct cli_recorded *rec, nn_csv_header header)
 {
+    if (rec->ncolumns > 0 && rec->label) /* the training file's columns, by name or count */
+        return nn_dataset_load_csv(ctx, in, &(struct nn_csv_opts){
+            .label = rec->label, .ignore = rec->ignore, .task = NN_CSV_CLASSIFY,
+            .header = header, .columns = (const char *const *)rec->columns,
+            .ncolumns = rec->ncolumns, .label_optional = true});
     nn_dataset *ds = nn_dataset_load_csv(ctx, in, &(struct nn_csv_opts){.header = header});
     if ((ds && nn_dataset_features(ds) == nn_model_inputs(m)) || !rec->label)
         return ds;

@@ -85,10 +85,16 @@ nn_dataset *cli_load_data(nn_ctx *ctx, const struct opts *o, const char *spec,
         else if (o->task && strcmp(o->task, "regress") == 0)
             task = NN_CSV_REGRESS;
         else if (o->task && strcmp(o->task, "auto") != 0) {
-            fprintf(stderr, "nn: --task must be auto, classify or regress, not '%s'\n", o->task);
+            static const char *const kinds[] = {"auto", "classify", "regress"};
+            const char *near = cli_nearest(o->task, kinds, 3);
+            fprintf(stderr, "nn: --task must be auto, classify or regress, not '%s'%s%s%s\n",
+                    o->task, near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
             return NULL;
         }
-        struct nn_csv_opts co = {.label = o->label ? o->label : "-1", .task = task};
+        struct nn_csv_opts co = {.label = o->label ? o->label : "-1", .task = task,
+                                 .ignore = o->ignore, .columns = o->layout,
+                                 .ncolumns = o->nlayout,
+                                 .label_optional = o->label_optional};
         if (!cli_csv_header(o, &co.header))
             return NULL;
         ds = nn_dataset_load_csv(ctx, spec, &co);
