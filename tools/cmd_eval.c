@@ -596,12 +596,16 @@ static void info_json(nn_checkpoint *ck, const struct nn_checkpoint_info *in, co
         json_str(in->class_names[i]);
     }
     printf("]");
-    const char *keys[] = {"data", "label", "task", "header", "seed", "init", "created"};
+    const char *keys[] = {"data", "label", "task", "header", "ignore", "columns", "seed", "init",
+                          "created"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const char *v = nn_checkpoint_meta(ck, keys[i]);
         if (v) {
             printf(", \"%s\": ", keys[i]);
-            json_str(v);
+            if (strcmp(keys[i], "columns") == 0 && v[0] == '[')
+                printf("%s", v); /* a JSON array already */
+            else
+                json_str(v);
         }
     }
     if (in->has_trainer) {
@@ -638,6 +642,25 @@ static void info_json(nn_checkpoint *ck, const struct nn_checkpoint_info *in, co
         printf("]");
     }
     printf("}\n");
+}
+
+/* The training CSV's columns as recorded (a JSON array of names, null
+ * without a header): "columns      id, a, b" or "columns      4 (no header)". */
+static void info_columns(const char *json)
+{
+    cJSON *a = json ? cJSON_Parse(json) : NULL;
+    int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
+    if (n > 0 && cJSON_IsString(cJSON_GetArrayItem(a, 0))) {
+        printf("%-12s", "columns");
+        for (int c = 0; c < n; c++) {
+            const cJSON *it = cJSON_GetArrayItem(a, c);
+            printf("%s%s", c ? ", " : " ", cJSON_IsString(it) ? it->valuestring : "?");
+        }
+        printf("\n");
+    } else if (n > 0) {
+        printf("%-12s %d (no header: matched by position)\n", "columns", n);
+    }
+    cJSON_Delete(a);
 }
 
 int cmd_info(int argc, char **argv)
@@ -687,7 +710,8 @@ int cmd_info(int argc, char **argv)
     printf("%-12s %s\n", "loss", loss[in->loss]);
     if (in->has_norm)
         printf("%-12s %s\n", "norm", nn_norm_name(in->norm.kind));
-    const char *keys[] = {"image", "augment", "data", "label", "task", "header", "val_split", "val_data", "test_data",
+    const char *keys[] = {"image", "augment", "data", "label", "task", "header", "ignore",
+                          "val_split", "val_data", "test_data",
                           "seed", "init", "dropout", "threads", "created", "test",
                           "imported_from", "stats", "layer_stats"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -695,6 +719,7 @@ int cmd_info(int argc, char **argv)
         if (v)
             printf("%-12s %s\n", keys[i], v);
     }
+    info_columns(nn_checkpoint_meta(ck, "columns"));
     if (in->nclasses > 0) {
         printf("classes:    ");
         for (int64_t i = 0; i < in->nclasses; i++)
