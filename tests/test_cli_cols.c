@@ -303,7 +303,52 @@ static void images_fit_the_model(void **state)
         fail_msg("predict --resize: %s", out);
 }
 
+#define PYTHON "/usr/bin/python3"
+
+/* examples/load_in_pytorch.py on a dense model trained on a CSV (string
+ * class names, min-max normalization, a column left out), run on the file
+ * with its columns shuffled: the accuracy nn eval prints; and a regression
+ * model's mse and mae. */
+static void pytorch_reads_csv_models(void **state)
+{
+    (void)state;
+    if (access(PYTHON, X_OK) != 0)
+        fail_msg(PYTHON " is missing: run scripts/install-deps.sh (python3-torch)");
+    const char *script = nn_test_path("../examples/load_in_pytorch.py");
+    int rc = run(out, sizeof out, "%s train --data %s/train.csv --ignore id --normalize minmax "
+                 "--model '3 dense:16 tanh dense:3 softmax' --epochs 5 --seed 4 --quiet "
+                 "--out %s/pt.safetensors", nn_bin, dir, dir);
+    if (rc)
+        fail_msg("train: %s", out);
+    rc = run(out, sizeof out, "%s eval %s/pt.safetensors --data %s/shuffled.csv", nn_bin, dir,
+             dir);
+    if (rc)
+        fail_msg("eval: %s", out);
+    char want[64];
+    double acc = strtod(out + strlen("accuracy "), NULL);
+    snprintf(want, sizeof want, "accuracy %.4f on 90 rows", acc);
+    rc = run(out, sizeof out, "%s %s %s/pt.safetensors %s/shuffled.csv", PYTHON, script, dir, dir);
+    if (rc || !strstr(out, want) || !strstr(out, "classes: setosa, versicolor, virginica"))
+        fail_msg("load_in_pytorch.py lacks nn eval's '%s': %s", want, out);
+    /* regression: nn eval's mse and mae */
+    rc = run(out, sizeof out, "%s train --data %s/train.csv --ignore species --label c "
+             "--model '3 dense:8 relu dense:1' --epochs 3 --quiet --out %s/ptr.safetensors",
+             nn_bin, dir, dir);
+    if (rc)
+        fail_msg("train regression: %s", out);
+    rc = run(out, sizeof out, "%s eval %s/ptr.safetensors", nn_bin, dir);
+    const char *m = strstr(out, "mse ");
+    const char *e = m ? strstr(m, "  r2") : NULL;
+    if (rc || !m || !e)
+        fail_msg("eval regression: %s", out);
+    snprintf(want, sizeof want, "%.*s", (int)(e - m), m); /* "mse X  mae Y" */
+    rc = run(out, sizeof out, "%s %s %s/ptr.safetensors %s/train.csv", PYTHON, script, dir, dir);
+    if (rc || !strstr(out, want))
+        fail_msg("load_in_pytorch.py lacks nn eval's '%s': %s", want, out);
+}
+
 NN_GROUP_FIXTURE(cli_cols, setup, teardown,
+                 cmocka_unit_test(pytorch_reads_csv_models),
                  cmocka_unit_test(columns_found_by_name),
                  cmocka_unit_test(ignore_is_recorded_and_checked),
                  cmocka_unit_test(headerless_goes_by_position),
