@@ -160,6 +160,10 @@ static void ignore_is_recorded_and_checked(void **state)
              nn_bin, dir);
     if (rc == 0 || !strstr(out, "--ignore a contradicts") || !strstr(out, "ignore id"))
         fail_msg("resume with another --ignore: %s", out);
+    rc = run(out, sizeof out, "%s train --resume %s/i.safetensors --optim adma --epochs 2",
+             nn_bin, dir);
+    if (rc == 0 || !strstr(out, "unknown optimizer 'adma' (did you mean adam?)"))
+        fail_msg("resume with a mistyped optimizer: %s", out);
     rc = run(out, sizeof out, "%s train --resume %s/i.safetensors --epochs 2 --quiet", nn_bin,
              dir);
     if (rc)

@@ -503,6 +503,15 @@ static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
         !(sg = schedule_text(ctx, o->schedule, &t->schedule, sched_given, sizeof sched_given)))
         return false;
     int ok_kind = o->optim ? nn_optim_parse(o->optim) : -1;
+    if (o->optim && ok_kind < 0) { /* a typo: say so, not that it contradicts */
+        const char *names[NN_OPTIM_COUNT];
+        for (int k = 0; k < NN_OPTIM_COUNT; k++)
+            names[k] = nn_optim_name((nn_optim_kind)k);
+        const char *near = cli_nearest(o->optim, names, NN_OPTIM_COUNT);
+        cli_fail("train", "unknown optimizer '%s'%s%s%s", o->optim,
+                 near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
+        return false;
+    }
     snprintf(seed, sizeof seed, "%" PRIu64, o->seed);
     char *spec_given = o->model ? recorded_spec(ctx, o) : NULL;
     /* --augment in its canonical form (the form recorded) */
