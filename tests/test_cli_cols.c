@@ -97,6 +97,12 @@ static void columns_found_by_name(void **state)
         fail_msg("train does not say which columns it uses: %s", out);
     assert_non_null(strstr(out, "3 dense:64")); /* id is not a feature */
     char a[256], b[256];
+    /* --val and --test files are read in the training file's columns too */
+    rc = run(out, sizeof out, "%s train --data %s/train.csv --ignore id --epochs 1 --quiet "
+             "--val %s/shuffled.csv --test %s/shuffled.csv --out %s/cv.safetensors", nn_bin,
+             dir, dir, dir, dir);
+    if (rc)
+        fail_msg("--val and --test with the columns shuffled: %s", out);
     rc = run(out, sizeof out, "%s eval %s/c.safetensors --json", nn_bin, dir);
     assert_int_equal(rc, 0);
     line_of("{\"loss\"", a, sizeof a);

@@ -338,7 +338,20 @@ static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
  * normalization. */
 static nn_dataset *load_other(struct run *r, const char *src, const char *flag)
 {
-    nn_dataset *ds = cli_load_data(r->ctx, &r->o, src, "test", true);
+    /* a CSV is read in the training file's layout: its columns by name */
+    struct opts o = r->o;
+    int64_t nc = nn_dataset_columns(r->train);
+    const char **cols = nc > 0 ? calloc((size_t)nc, sizeof *cols) : NULL;
+    if (nc > 0 && !cols) {
+        cli_fail("train", "out of memory");
+        return NULL;
+    }
+    for (int64_t c = 0; c < nc; c++)
+        cols[c] = nn_dataset_column(r->train, c, NULL);
+    o.layout = nc > 0 && cols[0] ? cols : NULL;
+    o.nlayout = nc;
+    nn_dataset *ds = cli_load_data(r->ctx, &o, src, "test", true);
+    free(cols);
     if (!ds || !cli_match_classes(r->ctx, ds, r->names, r->nnames, flag)) {
         nn_dataset_free(ds);
         return NULL;
