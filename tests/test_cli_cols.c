@@ -156,6 +156,15 @@ static void ignore_is_recorded_and_checked(void **state)
     if (rc == 0 || !strstr(out, "ignore column 'idd' not found") ||
         !strstr(out, "did you mean 'id'?"))
         fail_msg("--ignore idd: %s", out);
+    /* a text column as a feature: the message says how to leave it out */
+    rc = run(out, sizeof out, "%s train --data %s/train.csv --label a --epochs 1 "
+             "--out %s/i.safetensors", nn_bin, dir, dir);
+    if (rc == 0 || !strstr(out, "'setosa' is not a number") || !strstr(out, "--ignore COLUMN"))
+        fail_msg("a text feature column: %s", out);
+    rc = run(out, sizeof out, "%s train --data %s/train.csv --header yse --epochs 1 "
+             "--out %s/i.safetensors", nn_bin, dir, dir);
+    if (rc == 0 || !strstr(out, "not 'yse' (did you mean yes?)"))
+        fail_msg("--header yse: %s", out);
     rc = run(out, sizeof out, "%s train --data %s/train.csv --ignore id --epochs 1 --quiet "
              "--out %s/i.safetensors", nn_bin, dir, dir);
     assert_int_equal(rc, 0);

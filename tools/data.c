@@ -49,7 +49,9 @@ bool cli_csv_header(const struct opts *o, nn_csv_header *out)
             *out = (nn_csv_header)i;
             return true;
         }
-    fprintf(stderr, "nn: --header must be yes, no or auto, not '%s'\n", o->header);
+    const char *near = cli_nearest(o->header, names, 3);
+    fprintf(stderr, "nn: --header must be yes, no or auto, not '%s'%s%s%s\n", o->header,
+            near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
     return false;
 }
 
@@ -100,7 +102,13 @@ nn_dataset *cli_load_data(nn_ctx *ctx, const struct opts *o, const char *spec,
         ds = nn_dataset_load_csv(ctx, spec, &co);
     }
     if (!ds) {
-        fprintf(stderr, "nn: %s\n", nn_ctx_error(ctx));
+        /* a text column read as a feature (a name, an id with letters):
+         * training can leave it out */
+        bool text = !o->layout && strstr(nn_ctx_error(ctx), "is not a number") &&
+                    !strstr(nn_ctx_error(ctx), "target");
+        fprintf(stderr, "nn: %s%s\n", nn_ctx_error(ctx),
+                text ? " (if that column is not a feature, leave it out with nn train "
+                       "--ignore COLUMN, or name the label with --label COLUMN)" : "");
         return NULL;
     }
     if (labels_required && nn_dataset_label_kind(ds) == NN_LABELS_NONE) {
