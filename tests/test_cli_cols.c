@@ -250,6 +250,15 @@ static void task_is_decided_and_printed(void **state)
              nn_bin, dir);
     if (rc == 0 || !strstr(out, "--task classify contradicts") || !strstr(out, "task regress"))
         fail_msg("resume with another --task: %s", out);
+    /* a run that chose classes itself agrees with --task classify, not regress */
+    rc = run(out, sizeof out, "%s train --resume %s/f.safetensors --task classify --epochs 2 "
+             "--quiet", nn_bin, dir);
+    if (rc)
+        fail_msg("resume of an auto run with the task it chose: %s", out);
+    rc = run(out, sizeof out, "%s train --resume %s/f.safetensors --task regress --epochs 3",
+             nn_bin, dir);
+    if (rc == 0 || !strstr(out, "--task regress contradicts"))
+        fail_msg("resume of an auto run with the other task: %s", out);
     rc = run(out, sizeof out, "%s train --data %s/flags.csv --task clasify --epochs 1 "
              "--out %s/fx.safetensors", nn_bin, dir, dir);
     if (rc == 0 || !strstr(out, "did you mean classify?"))

@@ -484,6 +484,16 @@ static char *recorded_spec(nn_ctx *ctx, const struct opts *o)
     return text;
 }
 
+/* The recorded --task to compare a given one with: a run that chose
+ * automatically agrees with the task it chose (regress for an mse model,
+ * classify otherwise). */
+static const char *task_saved(const struct opts *o, const struct cli_recorded *r)
+{
+    if (r->task && strcmp(r->task, "auto") == 0 && o->task && strcmp(o->task, "auto") != 0)
+        return r->info->loss == NN_LOSS_MSE ? "regress" : "classify";
+    return r->task;
+}
+
 static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
                             char *const resolved[3])
 {
@@ -530,7 +540,7 @@ static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
         STR("val", resolved[1], r->val),
         STR("test", resolved[2], r->test),
         STR("label", o->label, r->label),
-        STR("task", o->task, r->task),
+        STR("task", o->task, task_saved(o, r)),
         STR("header", o->header, r->header ? r->header : "auto"),
         STR("ignore", o->ignore, r->ignore),
         STR("image-size", o->image_size, r->image_size[0] ? r->image_size : NULL),
