@@ -716,7 +716,9 @@ int cmd_info(int argc, char **argv)
                           "imported_from", "stats", "layer_stats"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const char *v = nn_checkpoint_meta(ck, keys[i]);
-        if (v)
+        if (v && strcmp(keys[i], "task") == 0 && strcmp(v, "auto") == 0)
+            printf("%-12s auto (%s)\n", keys[i], regression ? "regression" : "classification");
+        else if (v)
             printf("%-12s %s\n", keys[i], v);
     }
     info_columns(nn_checkpoint_meta(ck, "columns"));
