@@ -170,7 +170,8 @@ static void ignore_is_recorded_and_checked(void **state)
     assert_int_equal(rc, 0);
     rc = run(out, sizeof out, "%s info %s/i.safetensors", nn_bin, dir);
     if (rc || !strstr(out, "ignore       id") ||
-        !strstr(out, "task         auto (classification)") || !strstr(out, "columns      id, a, b, c, species"))
+        !strstr(out, "task         auto (classification)") ||
+        !strstr(out, "columns      id, a, b, c, species"))
         fail_msg("info does not show the columns: %s", out);
     rc = run(out, sizeof out, "%s train --resume %s/i.safetensors --ignore a --epochs 2",
              nn_bin, dir);

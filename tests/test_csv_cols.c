@@ -37,11 +37,13 @@ static void ignore_and_columns(void **state)
     assert_true(x[0] == 3 && x[1] == 4);
     nn_dataset_free(ds);
     /* an unknown column: named, with the nearest */
-    assert_null(mem(ctx, "id,a,b,y\n10,1,2,0\n", &(struct nn_csv_opts){.label = "y", .ignore = "iid"}));
+    assert_null(mem(ctx, "id,a,b,y\n10,1,2,0\n",
+                    &(struct nn_csv_opts){.label = "y", .ignore = "iid"}));
     assert_non_null(strstr(nn_ctx_error(ctx), "ignore column 'iid' not found"));
     assert_non_null(strstr(nn_ctx_error(ctx), "did you mean 'id'?"));
     /* a column both label and ignored */
-    assert_null(mem(ctx, "id,a,b,y\n10,1,2,0\n", &(struct nn_csv_opts){.label = "y", .ignore = "y"}));
+    assert_null(mem(ctx, "id,a,b,y\n10,1,2,0\n",
+                    &(struct nn_csv_opts){.label = "y", .ignore = "y"}));
     assert_non_null(strstr(nn_ctx_error(ctx), "given twice"));
     nn_ctx_free(ctx);
 }
