@@ -1,10 +1,11 @@
 /*
  * csv.c - CSV data sets through libcsv (quoted fields, any delimiter):
  * a header row (given, absent, or detected from the first two rows), one
- * or more label columns chosen by name or index, float
- * features, and labels decided after the whole file is read (class indices,
- * class names in sorted order, or regression targets). Every problem is
- * reported with the file, line and column.
+ * or more label columns chosen by name or index, columns left out, float
+ * features (or those of a training file's layout, found by name or by
+ * position), and labels decided after the whole file is read (class
+ * indices, class names in sorted order, or regression targets). Every
+ * problem is reported with the file, line and column.
  */
 #include "data/data.h"
 
