@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Load a libnn checkpoint into PyTorch and evaluate it.
 
-    /usr/bin/python3 examples/load_in_pytorch.py model.safetensors [IMAGES LABELS]
+    /usr/bin/python3 examples/load_in_pytorch.py model.safetensors [IMAGES LABELS | FILE.csv]
 
 A libnn checkpoint is a plain safetensors file whose tensors are named and
 shaped as a PyTorch state dict: a dense layer's DENSEk.weight (out, in) and
@@ -14,10 +14,26 @@ json and numpy alone (no safetensors package), builds the matching
 torch.nn.Sequential from the model spec in the metadata (its modules named
 as libnn names its layers, so the file's tensors are its state dict as they
 stand), and reports the accuracy on an IDX image/label pair (gzip or raw;
-by default the Fashion-MNIST test split), which equals what `nn eval`
-prints for the same file and data.
+by default the Fashion-MNIST test split) or on a CSV file, which equals
+what `nn eval` prints for the same file and data.
+
+A CSV file is read as `nn eval` reads it: the checkpoint records the
+training file's columns ("columns", a JSON list of names, null without a
+header), its label column ("label": a name or a 0-based index, -1 the last)
+and the columns left out ("ignore"); a file with a header has its feature
+columns picked by name in the recorded order, one without by position. Class
+names ("classes", a JSON list; class i is output i) map the labels to
+indices and name the predictions; without them labels are whole-number
+indices. Softmax and sigmoid classifiers report accuracy, regression models
+(loss mse) their mse and mae.
+
+Not handled (the script says so and stops): image folders and single image
+files (decode them to the model's C x H x W with values 0-255 and apply
+norm.shift / norm.scale as above), and spec tokens other than those in
+build() below.
 """
 import collections
+import csv
 import gzip
 import json
 import struct
@@ -189,12 +205,74 @@ def read_idx(path):
     return np.frombuffer(raw[4 + 4 * nd:], np.uint8).reshape(dims)
 
 
+def is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def resolve(spec, names, n):
+    """Column indices of a label or ignore spec: one name, or names and
+    0-based indices (negative from the end) separated by commas."""
+    if spec is None:
+        return []
+    if names and spec in names:
+        return [names.index(spec)]
+    out = []
+    for tok in (t.strip() for t in spec.split(",")):
+        if names and tok in names:
+            out.append(names.index(tok))
+        else:
+            out.append(int(tok) % n)
+    return out
+
+
+def read_csv_data(path, meta):
+    """(features (N, F) float32, label texts (N, L) or None) as nn eval
+    selects them."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", newline="") as f:
+        rows = [r for r in csv.reader(f) if r and r != [""]]
+    layout = json.loads(meta["columns"]) if "columns" in meta else None
+    named = layout if layout and layout[0] is not None else None
+    first, second = rows[0], rows[1] if len(rows) > 1 else None
+    header = meta.get("header", "auto")
+    if header == "auto":  # text above a number, or a recorded column name
+        header = "yes" if any(
+            not is_number(v) and (second is None or (i < len(second) and is_number(second[i])))
+            or (named and v in named) for i, v in enumerate(first)) else "no"
+    head = rows[0] if header == "yes" else None
+    data = rows[1:] if head else rows
+    ref = named if named else head
+    n = len(layout) if layout else len(first)
+    label = resolve(meta.get("label", "-1"), ref, n)
+    drop = set(label) | set(resolve(meta.get("ignore"), ref, n))
+    feats = [c for c in range(n) if c not in drop]
+    if named and head:  # by name, wherever they are in this file
+        for c in feats + label:
+            if named[c] not in head:
+                sys.exit(f"load_in_pytorch.py: {path}: column '{named[c]}' is missing")
+        feats = [head.index(named[c]) for c in feats]
+        label = [head.index(named[c]) for c in label]
+    elif len(first) != n:
+        sys.exit(f"load_in_pytorch.py: {path} has {len(first)} columns, the training file "
+                 f"had {n}")
+    x = np.array([[float(r[c]) for c in feats] for r in data], np.float32)
+    y = [[r[c] for c in label] for r in data] if label else None
+    return x, y
+
+
 def main():
-    if len(sys.argv) not in (2, 4):
+    if len(sys.argv) not in (2, 3, 4):
         sys.exit(__doc__.split("\n\n")[1])
     tensors, meta = read_safetensors(sys.argv[1])
     model, in_shape = build(meta["spec"], tensors)
     model.eval()
+    if len(sys.argv) == 3:
+        evaluate_csv(model, tensors, meta, sys.argv[2])
+        return
     images = sys.argv[2] if len(sys.argv) == 4 else f"{DATA}/t10k-images-idx3-ubyte.gz"
     labels = sys.argv[3] if len(sys.argv) == 4 else f"{DATA}/t10k-labels-idx1-ubyte.gz"
     y = read_idx(labels)
@@ -206,6 +284,40 @@ def main():
         pred = model(torch.from_numpy(x)).argmax(1).numpy()
     print(f"PyTorch {torch.__version__}: accuracy {np.mean(pred == y):.4f} on {len(y)} test "
           f"images; the checkpoint's own record: {meta.get('test', 'none')}")
+
+
+def evaluate_csv(model, tensors, meta, path):
+    """nn eval's numbers on a CSV file: accuracy for a classifier, mse and
+    mae for a regression model; and the first predictions by class name."""
+    if not (path.endswith(".csv") or path.endswith(".csv.gz")):
+        sys.exit(f"load_in_pytorch.py: {path}: give a .csv file, or IMAGES LABELS (IDX); image "
+                 "folders and image files are not handled")
+    x, y = read_csv_data(path, meta)
+    if "norm.shift" in tensors:
+        x = (x - tensors["norm.shift"]) * tensors["norm.scale"]
+    with torch.no_grad():
+        out = model(torch.from_numpy(x)).numpy()
+    loss = meta.get("loss", "cross_entropy")
+    if loss == "mse":
+        t = np.array(y, np.float64)
+        err = out.astype(np.float64) - t
+        print(f"PyTorch {torch.__version__}: mse {np.mean(err ** 2):.4f}  mae "
+              f"{np.mean(np.abs(err)):.4f} on {len(t)} rows of {path}")
+        return
+    classes = json.loads(meta["classes"]) if "classes" in meta else None
+    if out.shape[1] == 1:  # one sigmoid output: p > 0.5 (a logit > 0 without the sigmoid)
+        ends_in_sigmoid = spec_tokens(meta["spec"])[-1][0] == "sigmoid"
+        pred = (out[:, 0] > (0.5 if ends_in_sigmoid else 0.0)).astype(np.int64)
+    else:
+        pred = out.argmax(1)
+    names = classes if classes else [str(i) for i in range(max(2, out.shape[1]))]
+    print("classes: " + ", ".join(names))
+    for i in range(min(3, len(pred))):
+        print(f"row {i}: {names[pred[i]]}")
+    if y is not None:
+        truth = np.array([classes.index(v[0]) if classes else int(float(v[0])) for v in y])
+        print(f"PyTorch {torch.__version__}: accuracy {np.mean(pred == truth):.4f} on "
+              f"{len(truth)} rows of {path}")
 
 
 if __name__ == "__main__":

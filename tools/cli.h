@@ -19,6 +19,12 @@ struct opts {
     /* data */
     const char *data, *label, *val, *test, *split, *normalize, *task, *image_size, *input;
     const char *header; /* CSV: yes, no or auto */
+    const char *ignore; /* CSV: columns left out */
+    /* CSV: the training file's layout (eval, predict: from the checkpoint):
+     * its column names (NULL: no header) and count (0: none) */
+    const char *const *layout;
+    int64_t nlayout;
+    bool label_optional; /* predict: the file may lack the label column */
     double val_split;
     int64_t split_seed; /* --val-split's shuffle; -1: --seed */
     bool resize;
@@ -138,6 +144,10 @@ struct cli_recorded {
     nn_checkpoint *ck;
     const struct nn_checkpoint_info *info;
     const char *data, *label, *task, *val, *test, *init, *seed, *augment, *header;
+    const char *ignore;     /* the --ignore given to train, or NULL */
+    char **columns;         /* the training CSV's column names (ncolumns), or
+                               NULL (no header, or not recorded) */
+    int64_t ncolumns;       /* 0: not recorded */
     const char *stats; /* the --stats CSV, NULL if none */
     const char *split_seed; /* --split-seed, NULL if not given */
     double val_split;       /* 0: none */

@@ -59,6 +59,8 @@ int cmd_eval(int argc, char **argv)
     m = load(ctx, "eval", path, o.batch);
     if (!m || !cli_recorded_open(ctx, "eval", path, &rec))
         goto done;
+    if (!o.task) /* the labels read as the model's outputs: classes or targets */
+        o.task = nn_model_loss_kind(m) == NN_LOSS_MSE ? "regress" : "classify";
     cli_recorded_defaults(&o, &rec);
     const char *data = o.data ? o.data : "fashion-mnist";
     const char *split = o.split ? o.split : "test";
@@ -229,12 +231,20 @@ static void free_files(char **v, int64_t n)
     free(v);
 }
 
-/* A CSV of inputs: its columns are the features, or, when it has more
- * than the model takes and the checkpoint records a label column, every
- * column but that one (the labels are read and ignored). */
+/* A CSV of inputs: the columns of the file the model was trained on
+ * (when the checkpoint records them), by name with a header, else by
+ * position, with or without the label (read and ignored). Older
+ * checkpoints: its columns are the features, or, when it has more than the
+ * model takes and the checkpoint records a label column, every column but
+ * that one. */
 static nn_dataset *load_csv_inputs(nn_ctx *ctx, const char *in, const nn_model *m,
                                    const struct cli_recorded *rec, nn_csv_header header)
 {
+    if (rec->ncolumns > 0 && rec->label) /* the training file's columns, by name or count */
+        return nn_dataset_load_csv(ctx, in, &(struct nn_csv_opts){
+            .label = rec->label, .ignore = rec->ignore, .task = NN_CSV_CLASSIFY,
+            .header = header, .columns = (const char *const *)rec->columns,
+            .ncolumns = rec->ncolumns, .label_optional = true});
     nn_dataset *ds = nn_dataset_load_csv(ctx, in, &(struct nn_csv_opts){.header = header});
     if ((ds && nn_dataset_features(ds) == nn_model_inputs(m)) || !rec->label)
         return ds;
@@ -586,12 +596,16 @@ static void info_json(nn_checkpoint *ck, const struct nn_checkpoint_info *in, co
         json_str(in->class_names[i]);
     }
     printf("]");
-    const char *keys[] = {"data", "label", "task", "header", "seed", "init", "created"};
+    const char *keys[] = {"data", "label", "task", "header", "ignore", "columns", "seed", "init",
+                          "created"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const char *v = nn_checkpoint_meta(ck, keys[i]);
         if (v) {
             printf(", \"%s\": ", keys[i]);
-            json_str(v);
+            if (strcmp(keys[i], "columns") == 0 && v[0] == '[')
+                printf("%s", v); /* a JSON array already */
+            else
+                json_str(v);
         }
     }
     if (in->has_trainer) {
@@ -628,6 +642,25 @@ static void info_json(nn_checkpoint *ck, const struct nn_checkpoint_info *in, co
         printf("]");
     }
     printf("}\n");
+}
+
+/* The training CSV's columns as recorded (a JSON array of names, null
+ * without a header): "columns      id, a, b" or "columns      4 (no header)". */
+static void info_columns(const char *json)
+{
+    cJSON *a = json ? cJSON_Parse(json) : NULL;
+    int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
+    if (n > 0 && cJSON_IsString(cJSON_GetArrayItem(a, 0))) {
+        printf("%-12s", "columns");
+        for (int c = 0; c < n; c++) {
+            const cJSON *it = cJSON_GetArrayItem(a, c);
+            printf("%s%s", c ? ", " : " ", cJSON_IsString(it) ? it->valuestring : "?");
+        }
+        printf("\n");
+    } else if (n > 0) {
+        printf("%-12s %d (no header: matched by position)\n", "columns", n);
+    }
+    cJSON_Delete(a);
 }
 
 int cmd_info(int argc, char **argv)
@@ -677,14 +710,18 @@ int cmd_info(int argc, char **argv)
     printf("%-12s %s\n", "loss", loss[in->loss]);
     if (in->has_norm)
         printf("%-12s %s\n", "norm", nn_norm_name(in->norm.kind));
-    const char *keys[] = {"image", "augment", "data", "label", "task", "header", "val_split", "val_data", "test_data",
+    const char *keys[] = {"image", "augment", "data", "label", "task", "header", "ignore",
+                          "val_split", "val_data", "test_data",
                           "seed", "init", "dropout", "threads", "created", "test",
                           "imported_from", "stats", "layer_stats"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const char *v = nn_checkpoint_meta(ck, keys[i]);
-        if (v)
+        if (v && strcmp(keys[i], "task") == 0 && strcmp(v, "auto") == 0)
+            printf("%-12s auto (%s)\n", keys[i], regression ? "regression" : "classification");
+        else if (v)
             printf("%-12s %s\n", keys[i], v);
     }
+    info_columns(nn_checkpoint_meta(ck, "columns"));
     if (in->nclasses > 0) {
         printf("classes:    ");
         for (int64_t i = 0; i < in->nclasses; i++)

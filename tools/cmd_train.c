@@ -345,7 +345,20 @@ static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
  * normalization. */
 static nn_dataset *load_other(struct run *r, const char *src, const char *flag)
 {
-    nn_dataset *ds = cli_load_data(r->ctx, &r->o, src, "test", true);
+    /* a CSV is read in the training file's layout: its columns by name */
+    struct opts o = r->o;
+    int64_t nc = nn_dataset_columns(r->train);
+    const char **cols = nc > 0 ? calloc((size_t)nc, sizeof *cols) : NULL;
+    if (nc > 0 && !cols) {
+        cli_fail("train", "out of memory");
+        return NULL;
+    }
+    for (int64_t c = 0; c < nc; c++)
+        cols[c] = nn_dataset_column(r->train, c, NULL);
+    o.layout = nc > 0 && cols[0] ? cols : NULL;
+    o.nlayout = nc;
+    nn_dataset *ds = cli_load_data(r->ctx, &o, src, "test", true);
+    free(cols);
     if (!ds || !cli_match_classes(r->ctx, ds, r->names, r->nnames, flag)) {
         nn_dataset_free(ds);
         return NULL;
@@ -678,6 +691,70 @@ static void print_columns(const struct run *r)
                "0-based index (--header yes if the first row names them)\n");
 }
 
+/* The label columns of a CSV data set, "species" or "column 4 (0-based)",
+ * comma-separated, into buf. */
+static void label_columns(const nn_dataset *ds, char *buf, size_t size)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int64_t c = 0; c < nn_dataset_columns(ds) && k < size; c++) {
+        nn_column_role role;
+        const char *name = nn_dataset_column(ds, c, &role);
+        if (role != NN_COLUMN_LABEL)
+            continue;
+        if (name)
+            k += (size_t)snprintf(buf + k, size - k, "%s%s", k ? ", " : "", name);
+        else
+            k += (size_t)snprintf(buf + k, size - k, "%s%lld", k ? ", " : "", (long long)c);
+    }
+    if (k < size && !nn_dataset_column(ds, 0, NULL))
+        snprintf(buf + k, size - k, " (0-based; no header)");
+}
+
+/* A CSV's task as read: "task: classification, 3 classes (a, b, c),
+ * label column species" or "task: regression, target column y". */
+static void print_task(const struct run *r)
+{
+    const nn_dataset *ds = r->train;
+    char cols[256];
+    if (nn_dataset_columns(ds) == 0)
+        return;
+    const char *sep = "columns left out: ";
+    for (int64_t c = 0; c < nn_dataset_columns(ds); c++) {
+        nn_column_role role;
+        const char *name = nn_dataset_column(ds, c, &role);
+        if (role == NN_COLUMN_IGNORED) {
+            if (name)
+                printf("%s%s", sep, name);
+            else
+                printf("%s%lld", sep, (long long)c);
+            sep = ", ";
+        }
+    }
+    if (sep[0] == ',')
+        printf("\n");
+    label_columns(ds, cols, sizeof cols);
+    bool chosen = !r->o.task || strcmp(r->o.task, "auto") == 0;
+    if (nn_dataset_label_kind(ds) == NN_LABELS_CLASS) {
+        int64_t k = nn_dataset_classes(ds);
+        printf("task: classification, %lld classes (", (long long)k);
+        for (int64_t i = 0; i < k && i < 12; i++) {
+            const char *name = nn_dataset_class_name(ds, i);
+            if (name)
+                printf("%s%s", i ? ", " : "", name);
+            else
+                printf("%s%lld", i ? ", " : "", (long long)i);
+        }
+        printf("%s), label column %s%s\n", k > 12 ? ", ..." : "", cols,
+               chosen && !nn_dataset_class_name(ds, 0)
+                   ? " (--task regress to read the labels as numbers)" : "");
+    } else {
+        printf("task: regression, target column%s %s%s\n",
+               nn_dataset_targets(ds) > 1 ? "s" : "", cols,
+               chosen ? " (--task classify to read them as classes)" : "");
+    }
+}
+
 /* Trains, then evaluates the test set if there is one. */
 static bool train_and_test(struct run *r)
 {
@@ -687,8 +764,10 @@ static bool train_and_test(struct run *r)
                nn_model_spec(r->m), (long long)trainable_count(r->m),
                nn_dataset_source(r->train), (long long)nn_dataset_size(r->train),
                r->val ? ", validation held out" : "");
-    if (!o->quiet)
+    if (!o->quiet) {
         print_columns(r);
+        print_task(r);
+    }
     if (!o->quiet && r->augment)
         printf("augmentation: %s (training batches only)\n", r->aug_text);
     struct nn_source s_va;

@@ -49,7 +49,9 @@ bool cli_csv_header(const struct opts *o, nn_csv_header *out)
             *out = (nn_csv_header)i;
             return true;
         }
-    fprintf(stderr, "nn: --header must be yes, no or auto, not '%s'\n", o->header);
+    const char *near = cli_nearest(o->header, names, 3);
+    fprintf(stderr, "nn: --header must be yes, no or auto, not '%s'%s%s%s\n", o->header,
+            near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
     return false;
 }
 
@@ -85,16 +87,28 @@ nn_dataset *cli_load_data(nn_ctx *ctx, const struct opts *o, const char *spec,
         else if (o->task && strcmp(o->task, "regress") == 0)
             task = NN_CSV_REGRESS;
         else if (o->task && strcmp(o->task, "auto") != 0) {
-            fprintf(stderr, "nn: --task must be auto, classify or regress, not '%s'\n", o->task);
+            static const char *const kinds[] = {"auto", "classify", "regress"};
+            const char *near = cli_nearest(o->task, kinds, 3);
+            fprintf(stderr, "nn: --task must be auto, classify or regress, not '%s'%s%s%s\n",
+                    o->task, near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
             return NULL;
         }
-        struct nn_csv_opts co = {.label = o->label ? o->label : "-1", .task = task};
+        struct nn_csv_opts co = {.label = o->label ? o->label : "-1", .task = task,
+                                 .ignore = o->ignore, .columns = o->layout,
+                                 .ncolumns = o->nlayout,
+                                 .label_optional = o->label_optional};
         if (!cli_csv_header(o, &co.header))
             return NULL;
         ds = nn_dataset_load_csv(ctx, spec, &co);
     }
     if (!ds) {
-        fprintf(stderr, "nn: %s\n", nn_ctx_error(ctx));
+        /* a text column read as a feature (a name, an id with letters):
+         * training can leave it out */
+        bool text = !o->layout && strstr(nn_ctx_error(ctx), "is not a number") &&
+                    !strstr(nn_ctx_error(ctx), "target");
+        fprintf(stderr, "nn: %s%s\n", nn_ctx_error(ctx),
+                text ? " (if that column is not a feature, leave it out with nn train "
+                       "--ignore COLUMN, or name the label with --label COLUMN)" : "");
         return NULL;
     }
     if (labels_required && nn_dataset_label_kind(ds) == NN_LABELS_NONE) {

@@ -42,8 +42,13 @@ static const struct opt table[] = {
      "CSV label column: header name or 0-based index (-1 = last); default: the last column "
      "(eval: the checkpoint's)"},
     {"task", "KIND", T_STR, O(task), 0, 0, DATA | PL | IM,
-     "CSV labels: auto, classify or regress (default auto); import: classify (cross-entropy, "
-     "or bce after a final sigmoid) or regress (mse), recorded for eval's CSV labels"},
+     "CSV labels: auto, classify or regress (default auto: whole numbers below 1000 with at "
+     "most 20 distinct values, or names, are classes; other numbers are regression "
+     "targets); import: classify (cross-entropy, or bce after a final sigmoid) or regress "
+     "(mse), recorded for eval's CSV labels"},
+    {"ignore", "COL,...", T_STR, O(ignore), 0, 0, TR,
+     "CSV columns to leave out, such as an id: header names or 0-based indices, "
+     "comma-separated (recorded: eval and predict leave them out too)"},
     {"header", "yes|no|auto", T_STR, O(header), 0, 0, DATA | PR | PL,
      "whether a CSV file's first row names the columns; auto (default): it does when it "
      "has text above numbers"},

@@ -9,6 +9,7 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
 
+#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -116,6 +117,30 @@ static const char *keep_fmt(struct cli_record *r, const char *fmt, ...)
     return keep(r, strdup(buf));
 }
 
+/* A CSV's columns as read, as a JSON array of their names (null for
+ * each without a header), so that eval and predict find them by name in
+ * another file (or check its column count); malloc'ed, NULL if not a CSV
+ * or out of memory. */
+static char *columns_json(const nn_dataset *ds)
+{
+    int64_t n = nn_dataset_columns(ds);
+    cJSON *a = n > 0 ? cJSON_CreateArray() : NULL;
+    for (int64_t c = 0; a && c < n; c++) {
+        const char *name = nn_dataset_column(ds, c, NULL);
+        cJSON *item = name ? cJSON_CreateString(name) : cJSON_CreateNull();
+        if (!item || !cJSON_AddItemToArray(a, item)) {
+            cJSON_Delete(item);
+            cJSON_Delete(a);
+            return NULL;
+        }
+    }
+    char *text = a ? cJSON_PrintUnformatted(a) : NULL;
+    cJSON_Delete(a);
+    char *out = text ? strdup(text) : NULL; /* freed with free() */
+    cJSON_free(text);
+    return out;
+}
+
 bool cli_record_build(struct cli_record *r, const struct opts *o, bool has_dropout,
                       const nn_dataset *train, int threads)
 {
@@ -126,6 +151,10 @@ bool cli_record_build(struct cli_record *r, const struct opts *o, bool has_dropo
         add(r, "label", o->label ? o->label : "-1");
         add(r, "task", o->task ? o->task : "auto");
         add(r, "header", o->header ? o->header : "auto");
+        if (o->ignore)
+            add(r, "ignore", o->ignore);
+        if (nn_dataset_columns(train) > 0)
+            add(r, "columns", keep(r, columns_json(train)));
     }
     char num[40];
     if (o->val_split > 0) {
@@ -172,6 +201,43 @@ void cli_record_free(struct cli_record *r)
 
 /* ---- reading ------------------------------------------------------------ */
 
+static void free_columns(struct cli_recorded *r)
+{
+    for (int64_t c = 0; r->columns && c < r->ncolumns; c++)
+        free(r->columns[c]);
+    free(r->columns);
+    r->columns = NULL;
+    r->ncolumns = 0;
+}
+
+/* The "columns" record (a JSON array of names or nulls) into r; true when
+ * there is none. */
+static bool read_columns(const char *text, struct cli_recorded *r)
+{
+    if (!text)
+        return true;
+    cJSON *a = cJSON_Parse(text);
+    int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0;
+    bool named = false, ok = n > 0;
+    for (int c = 0; ok && c < n; c++) {
+        cJSON *it = cJSON_GetArrayItem(a, c);
+        ok = cJSON_IsString(it) || cJSON_IsNull(it);
+        named |= cJSON_IsString(it);
+    }
+    if (ok && named && !(r->columns = calloc((size_t)n, sizeof *r->columns)))
+        ok = false;
+    for (int c = 0; ok && named && c < n; c++) {
+        cJSON *it = cJSON_GetArrayItem(a, c);
+        ok = (r->columns[c] = strdup(cJSON_IsString(it) ? it->valuestring : "")) != NULL;
+        r->ncolumns = c + 1; /* what free_columns frees */
+    }
+    r->ncolumns = ok ? n : r->ncolumns;
+    cJSON_Delete(a);
+    if (!ok)
+        free_columns(r);
+    return ok;
+}
+
 bool cli_recorded_open(nn_ctx *ctx, const char *cmd, const char *path, struct cli_recorded *r)
 {
     memset(r, 0, sizeof *r);
@@ -184,6 +250,13 @@ bool cli_recorded_open(nn_ctx *ctx, const char *cmd, const char *path, struct cl
     r->label = nn_checkpoint_meta(r->ck, "label");
     r->task = nn_checkpoint_meta(r->ck, "task");
     r->header = nn_checkpoint_meta(r->ck, "header");
+    r->ignore = nn_checkpoint_meta(r->ck, "ignore");
+    if (!read_columns(nn_checkpoint_meta(r->ck, "columns"), r)) {
+        cli_fail(cmd, "%s: its recorded CSV columns are not a JSON array of names, or out "
+                 "of memory", path);
+        cli_recorded_close(r);
+        return false;
+    }
     r->stats = nn_checkpoint_meta(r->ck, "stats");
     r->val = nn_checkpoint_meta(r->ck, "val_data");
     r->test = nn_checkpoint_meta(r->ck, "test_data");
@@ -209,6 +282,7 @@ void cli_recorded_close(struct cli_recorded *r)
 {
     nn_checkpoint_close(r->ck);
     r->ck = NULL;
+    free_columns(r);
 }
 
 void cli_recorded_defaults(struct opts *o, const struct cli_recorded *r)
@@ -222,6 +296,13 @@ void cli_recorded_defaults(struct opts *o, const struct cli_recorded *r)
             o->task = r->task;
         if (!o->header)
             o->header = r->header;
+        /* the training file's columns, found by name (or counted) in this
+         * one, unless another label column is given */
+        if (r->ncolumns > 0 && r->label && strcmp(o->label, r->label) == 0) {
+            o->layout = (const char *const *)r->columns;
+            o->nlayout = r->ncolumns;
+            o->ignore = r->ignore;
+        }
     }
     if (!o->image_size && r->image_size[0]) {
         o->image_size = r->image_size;
@@ -366,6 +447,7 @@ static void restore(struct opts *o, const struct cli_recorded *r)
     o->label = r->label;
     o->task = r->task;
     o->header = r->header;
+    o->ignore = r->ignore;
     if (!o->stats) /* a resumed run goes on writing its statistics */
         o->stats = r->stats;
     o->val = r->val;
@@ -407,6 +489,16 @@ static char *recorded_spec(nn_ctx *ctx, const struct opts *o)
     return text;
 }
 
+/* The recorded --task to compare a given one with: a run that chose
+ * automatically agrees with the task it chose (regress for an mse model,
+ * classify otherwise). */
+static const char *task_saved(const struct opts *o, const struct cli_recorded *r)
+{
+    if (r->task && strcmp(r->task, "auto") == 0 && o->task && strcmp(o->task, "auto") != 0)
+        return r->info->loss == NN_LOSS_MSE ? "regress" : "classify";
+    return r->task;
+}
+
 static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
                             char *const resolved[3])
 {
@@ -426,6 +518,15 @@ static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
         !(sg = schedule_text(ctx, o->schedule, &t->schedule, sched_given, sizeof sched_given)))
         return false;
     int ok_kind = o->optim ? nn_optim_parse(o->optim) : -1;
+    if (o->optim && ok_kind < 0) { /* a typo: say so, not that it contradicts */
+        const char *names[NN_OPTIM_COUNT];
+        for (int k = 0; k < NN_OPTIM_COUNT; k++)
+            names[k] = nn_optim_name((nn_optim_kind)k);
+        const char *near = cli_nearest(o->optim, names, NN_OPTIM_COUNT);
+        cli_fail("train", "unknown optimizer '%s'%s%s%s", o->optim,
+                 near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
+        return false;
+    }
     snprintf(seed, sizeof seed, "%" PRIu64, o->seed);
     snprintf(split_seed, sizeof split_seed, "%lld", (long long)o->split_seed);
     char *spec_given = o->model ? recorded_spec(ctx, o) : NULL;
@@ -445,8 +546,9 @@ static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
         STR("val", resolved[1], r->val),
         STR("test", resolved[2], r->test),
         STR("label", o->label, r->label),
-        STR("task", o->task, r->task),
+        STR("task", o->task, task_saved(o, r)),
         STR("header", o->header, r->header ? r->header : "auto"),
+        STR("ignore", o->ignore, r->ignore),
         STR("image-size", o->image_size, r->image_size[0] ? r->image_size : NULL),
         BOOL("resize", o->resize, r->resize),
         F64("val-split", o->val_split, r->val_split),

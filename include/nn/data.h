@@ -87,24 +87,32 @@ NN_API nn_dataset *nn_dataset_load_named(nn_ctx *ctx, const char *name, const ch
 
 /* How a CSV file's label column is read (struct nn_csv_opts). */
 typedef enum nn_csv_task {
-    NN_CSV_AUTO = 0, /* classification if every label is an integer in
-                        [0, NN_CSV_AUTO_MAX_CLASSES), regression if every
-                        label is some other number, else classification by
-                        name */
-    NN_CSV_CLASSIFY, /* classification: non-negative integer labels are class
-                        indices (classes = max + 1); otherwise each distinct
-                        string is a class, indexed in sorted (strcmp) order */
+    NN_CSV_AUTO = 0, /* classification if every label is a whole number
+                        (written 1, 1.0 or 1.00000 alike) of magnitude below
+                        NN_CSV_AUTO_MAX_CLASSES and there are at most
+                        NN_CSV_AUTO_MAX_LEVELS distinct ones, or if some
+                        label is not a number (class names); regression
+                        otherwise (other numbers, or more levels) */
+    NN_CSV_CLASSIFY, /* classification: non-negative whole-number labels are
+                        class indices (classes = max + 1); otherwise each
+                        distinct string is a class named as written, indexed
+                        in sorted order (by value when every label is a
+                        number, e.g. -1 and 1; else strcmp order) */
     NN_CSV_REGRESS   /* regression: every label must be a finite number */
 } nn_csv_task;
 
-/* NN_CSV_AUTO reads integer labels below this as class indices. */
+/* NN_CSV_AUTO: whole-number labels with at most this many distinct values
+ * are classes (0/1 flags, a 1-5 rating, digits); more are a quantity. */
+#define NN_CSV_AUTO_MAX_LEVELS 20
+/* NN_CSV_AUTO reads whole-number labels below this (in magnitude) as classes. */
 #define NN_CSV_AUTO_MAX_CLASSES 1000
 #define NN_CSV_MAX_CLASSES 1000000 /* classes by index or by name, at most */
 
 /* Whether a CSV file's first row is a header. AUTO: it is when one of its
  * fields is not a number where the second row's field in the same column is
- * (or, in a one-row file, when any field is not a number), or when it holds
- * the label column's name (opts.label) as text; else the first row is data. */
+ * (or, in a one-row file without opts.columns, when any field is not a
+ * number), or when it holds the label column's name (opts.label) or one of
+ * opts.columns as text; else the first row is data. */
 typedef enum nn_csv_header {
     NN_CSV_HEADER_AUTO = 0,
     NN_CSV_HEADER_YES,
@@ -123,6 +131,25 @@ struct nn_csv_opts {
     char delimiter;    /* 0 = ',' */
     nn_csv_header header; /* whether the first row names the columns (default:
                              NN_CSV_HEADER_AUTO) */
+    /* Columns left out, such as an id: names or 0-based indices as for
+     * label, comma-separated. An unknown one is an error naming it (and the
+     * nearest column name). NULL: none. */
+    const char *ignore;
+    /* The layout of the file a model was trained on (nn_dataset_columns and
+     * nn_dataset_column of its training set), to read another file the same
+     * way: columns holds its ncolumns names in order, or is NULL when it had
+     * no header; label and ignore are resolved against it. When both files
+     * have a header, the features are the layout's feature columns taken by
+     * name, in the layout's order, wherever they are in this file; its other
+     * columns are left out, and a missing one is an error naming it and the
+     * file. Otherwise columns are matched by position and the file must have
+     * ncolumns columns (an error giving both counts). ncolumns 0: no layout. */
+    const char *const *columns;
+    int64_t ncolumns;
+    /* With a layout: a file may lack the label column(s) (inputs to
+     * predict): by name, or by position with ncolumns minus the label
+     * columns. Such a file has no labels. */
+    bool label_optional;
 };
 
 /* A CSV file (gzip-compressed or not; quoted fields allowed). Every
@@ -206,6 +233,18 @@ NN_API int64_t nn_dataset_targets(const nn_dataset *ds);
 NN_API const char *nn_dataset_class_name(const nn_dataset *ds, int64_t i);
 /* The name of feature j (a CSV header), or NULL. Owned by the data set. */
 NN_API const char *nn_dataset_feature_name(const nn_dataset *ds, int64_t j);
+/* What a column of a CSV file was read as. */
+typedef enum nn_column_role {
+    NN_COLUMN_FEATURE = 0,
+    NN_COLUMN_LABEL,   /* a label or regression target */
+    NN_COLUMN_IGNORED  /* left out (nn_csv_opts.ignore, or not in its layout) */
+} nn_column_role;
+/* The columns of the CSV file a data set was read from (features, labels
+ * and columns left out, in the file's order); 0 for other sources. */
+NN_API int64_t nn_dataset_columns(const nn_dataset *ds);
+/* Column c's name (NULL without a header, or c out of range), and its role
+ * into *role (if not NULL). Owned by the data set. */
+NN_API const char *nn_dataset_column(const nn_dataset *ds, int64_t c, nn_column_role *role);
 /* The file or folder it was loaded from (for messages). */
 NN_API const char *nn_dataset_source(const nn_dataset *ds);
 

@@ -1,10 +1,11 @@
 /*
  * csv.c - CSV data sets through libcsv (quoted fields, any delimiter):
  * a header row (given, absent, or detected from the first two rows), one
- * or more label columns chosen by name or index, float
- * features, and labels decided after the whole file is read (class indices,
- * class names in sorted order, or regression targets). Every problem is
- * reported with the file, line and column.
+ * or more label columns chosen by name or index, columns left out, float
+ * features (or those of a training file's layout, found by name or by
+ * position), and labels decided after the whole file is read (class
+ * indices, class names in sorted order, or regression targets). Every
+ * problem is reported with the file, line and column.
  */
 #include "data/data.h"
 
@@ -40,7 +41,8 @@ struct csvs {
     int64_t ncols, nfeat, nlab;
     char **colnames;       /* (ncols) with a header, else NULL */
     int64_t *labcol;       /* (nlab) label columns in the order given */
-    bool *islab;           /* (ncols) */
+    int64_t *featcol;      /* (nfeat) the column of each feature */
+    unsigned char *islab;  /* (ncols) nn_column_role of each column */
     /* the rows */
     int64_t nrows, rows_cap;
     float *x;              /* (rows_cap, nfeat) */
@@ -150,14 +152,195 @@ static bool is_int_text(const char *t, int64_t *v)
     return true;
 }
 
-/* Resolves opts.label against the first record into labcol/islab. */
+/* "columns: a, b, c" (or a hint without names) for a message, into buf. */
+static const char *name_list(char *const *names, int64_t n, char *buf, size_t len)
+{
+    char nb[48];
+    if (!names) {
+        snprintf(buf, len, "no header; give a 0-based index");
+        return buf;
+    }
+    size_t o = (size_t)snprintf(buf, len, "columns: ");
+    for (int64_t k = 0; k < n && o < len; k++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%s", k ? ", " : "", clean(names[k], nb));
+    if (o >= len - 1 && len > 4)
+        memcpy(buf + len - 4, "...", 4);
+    return buf;
+}
+
+/* Column tok among names[0..n) (NULL: no header), or as a 0-based index
+ * (negative from the end); -1 after setting the error. */
+static int64_t find_col(struct csvs *s, const char *tok, char *const *names, int64_t n,
+                        const char *what)
+{
+    char tb[48], nb[48], list[200];
+    int64_t v;
+    for (int64_t k = 0; names && k < n; k++)
+        if (names[k] && strcmp(names[k], tok) == 0)
+            return k;
+    if (is_int_text(tok, &v)) {
+        if (v >= -n && v < n)
+            return v < 0 ? n + v : v;
+        s->st = nn_fail(s->ctx, NN_ERR_INVALID, "%s: %s column index %lld is out of range "
+                        "for %lld columns", s->name, what, (long long)v, (long long)n);
+        return -1;
+    }
+    const char *near = names ? nn_nearest_name(tok, (const char *const *)names, (int)n) : NULL;
+    char hint[80] = "";
+    if (near)
+        snprintf(hint, sizeof hint, " (did you mean '%s'?)", clean(near, nb));
+    s->st = nn_fail(s->ctx, NN_ERR_INVALID, "%s: %s column '%s' not found%s (%s)", s->name,
+                    what, clean(tok, tb), hint, name_list(names, n, list, sizeof list));
+    return -1;
+}
+
+/* Marks the columns of spec (the whole text as one name, else a comma
+ * list of names and indices) as role in roles[0..n), resolved against
+ * names (NULL: no header), appending them to cols[*k] in the order given.
+ * false after setting the error. */
+static bool resolve_cols(struct csvs *s, const char *spec, char *const *names, int64_t n,
+                         unsigned char role, unsigned char *roles, int64_t *cols, int64_t *k)
+{
+    const char *what = role == NN_COLUMN_LABEL ? "label" : "ignore";
+    char tb[48];
+    for (int64_t c = 0; names && c < n; c++)
+        if (names[c] && strcmp(names[c], spec) == 0 && roles[c] == NN_COLUMN_FEATURE) {
+            roles[c] = role;
+            cols[(*k)++] = c;
+            return true;
+        }
+    char *tok = malloc(strlen(spec) + 1);
+    if (!tok) {
+        oom(s);
+        return false;
+    }
+    for (const char *p = spec; s->st == NN_OK;) {
+        const char *q = strchr(p, ',');
+        size_t tl = q ? (size_t)(q - p) : strlen(p);
+        while (tl && (*p == ' ' || *p == '\t'))
+            p++, tl--;
+        while (tl && (p[tl - 1] == ' ' || p[tl - 1] == '\t'))
+            tl--;
+        memcpy(tok, p, tl);
+        tok[tl] = '\0';
+        int64_t c = find_col(s, tok, names, n, what);
+        if (c >= 0 && roles[c] != NN_COLUMN_FEATURE)
+            s->st = nn_fail(s->ctx, NN_ERR_INVALID, "%s: %s column '%s' given twice (or "
+                            "both as a label and ignored)", s->name, what, clean(tok, tb));
+        if (s->st != NN_OK)
+            break;
+        roles[c] = role;
+        cols[(*k)++] = c;
+        if (!q)
+            break;
+        p = q + 1;
+    }
+    free(tok);
+    return s->st == NN_OK;
+}
+
+/* The label and ignored columns of opts over a layout of n columns named
+ * names (NULL: no header) into roles (zeroed: features) and labcol. */
+static bool resolve_roles(struct csvs *s, char *const *names, int64_t n, unsigned char *roles,
+                          int64_t *labcol, int64_t *nlab)
+{
+    int64_t nign = 0;
+    int64_t *ign = malloc((size_t)n * sizeof *ign);
+    if (!ign) {
+        oom(s);
+        return false;
+    }
+    *nlab = 0;
+    bool ok = (!s->opts.label || resolve_cols(s, s->opts.label, names, n, NN_COLUMN_LABEL,
+                                              roles, labcol, nlab)) &&
+              (!s->opts.ignore || resolve_cols(s, s->opts.ignore, names, n,
+                                               NN_COLUMN_IGNORED, roles, ign, &nign));
+    free(ign);
+    return ok;
+}
+
+/* With a layout (opts.columns): this file's columns matched to it by
+ * name, else by position. roles/labcol/nlab describe the layout. */
+static void match_layout(struct csvs *s, const unsigned char *lroles, const int64_t *llab,
+                         int64_t lnlab)
+{
+    const char *const *ln = s->opts.columns;
+    int64_t n = s->opts.ncolumns;
+    char tb[48], list[200];
+    if (ln && s->colnames) {
+        bool lab_missing = false;
+        memset(s->islab, NN_COLUMN_IGNORED, (size_t)s->ncols); /* unless matched */
+        for (int64_t k = 0; k < lnlab && !lab_missing; k++) {
+            int64_t c = 0;
+            while (c < s->ncols && strcmp(s->colnames[c], ln[llab[k]]) != 0)
+                c++;
+            if (c == s->ncols && s->opts.label_optional) {
+                lab_missing = true;
+            } else if (c == s->ncols) {
+                s->st = nn_fail(s->ctx, NN_ERR_INVALID, "%s: label column '%s' is missing "
+                                "(%s)", s->name, clean(ln[llab[k]], tb),
+                                name_list(s->colnames, s->ncols, list, sizeof list));
+                return;
+            } else {
+                s->islab[c] = NN_COLUMN_LABEL;
+                s->labcol[s->nlab++] = c;
+            }
+        }
+        if (lab_missing) { /* no labels at all */
+            for (int64_t k = 0; k < s->nlab; k++)
+                s->islab[s->labcol[k]] = NN_COLUMN_IGNORED;
+            s->nlab = 0;
+        }
+        for (int64_t r = 0; r < n; r++) {
+            if (lroles[r] != NN_COLUMN_FEATURE)
+                continue;
+            int64_t c = 0;
+            while (c < s->ncols && strcmp(s->colnames[c], ln[r]) != 0)
+                c++;
+            if (c == s->ncols) {
+                s->st = nn_fail(s->ctx, NN_ERR_INVALID, "%s: column '%s' is missing: the "
+                                "model reads it (%s)", s->name, clean(ln[r], tb),
+                                name_list(s->colnames, s->ncols, list, sizeof list));
+                return;
+            }
+            s->islab[c] = NN_COLUMN_FEATURE;
+            s->featcol[s->nfeat++] = c;
+        }
+        return;
+    }
+    /* by position: this file's columns are the layout's (maybe less its labels) */
+    bool all = s->ncols == n, nolab = s->opts.label_optional && lnlab && s->ncols == n - lnlab;
+    if (!all && !nolab) {
+        char alt[64] = "";
+        if (s->opts.label_optional && lnlab)
+            snprintf(alt, sizeof alt, ", or %lld without the label", (long long)(n - lnlab));
+        s->st = nn_fail(s->ctx, NN_ERR_FORMAT, "%s has %lld columns, but the file the model "
+                        "was trained on had %lld%s (%s, so columns are matched by position)",
+                        s->name, (long long)s->ncols, (long long)n, alt,
+                        ln ? "this file has no header" : "that file had no header");
+        return;
+    }
+    for (int64_t r = 0, c = 0; r < n; r++) {
+        if (lroles[r] == NN_COLUMN_LABEL && nolab)
+            continue;
+        s->islab[c] = lroles[r];
+        if (lroles[r] == NN_COLUMN_FEATURE)
+            s->featcol[s->nfeat++] = c;
+        c++;
+    }
+    for (int64_t k = 0; all && k < lnlab; k++)
+        s->labcol[s->nlab++] = llab[k];
+}
+
+/* Resolves opts.label and opts.ignore (against opts.columns when given)
+ * against the first record into featcol, labcol and islab. */
 static void layout(struct csvs *s)
 {
-    char tb[48];
     s->ncols = s->rnf;
-    s->islab = calloc((size_t)s->ncols, sizeof(bool));
+    s->islab = calloc((size_t)s->ncols, 1);
     s->labcol = calloc((size_t)s->ncols, sizeof(int64_t));
-    if (!s->islab || !s->labcol)
+    s->featcol = calloc((size_t)s->ncols, sizeof(int64_t));
+    if (!s->islab || !s->labcol || !s->featcol)
         OOM_RETURN(s);
     if (!s->no_header) {
         s->colnames = calloc((size_t)s->ncols, sizeof(char *));
@@ -167,82 +350,31 @@ static void layout(struct csvs *s)
             if (!(s->colnames[c] = nn_data_strdup(s->ctx, s->rb + s->rf[c])))
                 OOM_RETURN(s);
     }
-    const char *spec = s->opts.label;
-    if (spec) {
-        /* The whole text as one column name first, then a comma list. */
-        size_t sl = strlen(spec);
-        char *tok = malloc(sl + 1);
-        if (!tok)
-            OOM_RETURN(s);
-        bool whole = false;
-        for (int64_t c = 0; s->colnames && c < s->ncols && !whole; c++)
-            if (strcmp(s->colnames[c], spec) == 0) {
-                s->labcol[s->nlab++] = c;
-                s->islab[c] = true;
-                whole = true;
-            }
-        for (const char *p = spec; !whole && s->st == NN_OK;) {
-            const char *q = strchr(p, ',');
-            size_t tl = q ? (size_t)(q - p) : strlen(p);
-            while (tl && (*p == ' ' || *p == '\t'))
-                p++, tl--;
-            while (tl && (p[tl - 1] == ' ' || p[tl - 1] == '\t'))
-                tl--;
-            memcpy(tok, p, tl);
-            tok[tl] = '\0';
-            int64_t c = -1, v;
-            for (int64_t k = 0; s->colnames && k < s->ncols && c < 0; k++)
-                if (strcmp(s->colnames[k], tok) == 0)
-                    c = k;
-            if (c < 0 && is_int_text(tok, &v)) {
-                if (v < -s->ncols || v >= s->ncols) {
-                    s->st = nn_fail(s->ctx, NN_ERR_INVALID, "%s: label column index "
-                                    "%lld is out of range for %lld columns",
-                                    s->name, (long long)v, (long long)s->ncols);
-                    break;
-                }
-                c = v < 0 ? s->ncols + v : v;
-            }
-            if (c < 0) {
-                char list[160] = "";
-                char nb[48];
-                for (int64_t k = 0; s->colnames && k < s->ncols; k++) {
-                    size_t o = strlen(list);
-                    snprintf(list + o, sizeof list - o, "%s%s", k ? ", " : "",
-                             clean(s->colnames[k], nb));
-                }
-                if (strlen(list) == sizeof list - 1)
-                    memcpy(list + sizeof list - 4, "...", 4);
-                s->st = nn_fail(s->ctx, NN_ERR_INVALID, "%s: label column '%s' not "
-                                "found (%s%s)", s->name, clean(tok, tb),
-                                s->colnames ? "columns: " : "no header; give a "
-                                "0-based index", list);
-                break;
-            }
-            if (s->islab[c]) {
-                s->st = nn_fail(s->ctx, NN_ERR_INVALID, "%s: label column '%s' given "
-                                "twice", s->name, clean(tok, tb));
-                break;
-            }
-            s->islab[c] = true;
-            s->labcol[s->nlab++] = c;
-            if (!q)
-                break;
-            p = q + 1;
-        }
-        free(tok);
-        if (s->st != NN_OK)
-            return;
-        if (s->nlab > 1 && s->opts.task == NN_CSV_CLASSIFY) {
-            s->st = nn_fail(s->ctx, NN_ERR_INVALID, "%s: %lld label columns; "
-                            "classification takes one", s->name, (long long)s->nlab);
-            return;
-        }
+    if (s->opts.ncolumns > 0) {
+        int64_t n = s->opts.ncolumns, lnlab = 0;
+        unsigned char *lroles = calloc((size_t)n, 1);
+        int64_t *llab = calloc((size_t)n, sizeof *llab);
+        if (!lroles || !llab)
+            oom(s);
+        else if (resolve_roles(s, (char *const *)s->opts.columns, n, lroles, llab, &lnlab))
+            match_layout(s, lroles, llab, lnlab);
+        free(lroles);
+        free(llab);
+    } else if (resolve_roles(s, s->colnames, s->ncols, s->islab, s->labcol, &s->nlab)) {
+        for (int64_t c = 0; c < s->ncols; c++)
+            if (s->islab[c] == NN_COLUMN_FEATURE)
+                s->featcol[s->nfeat++] = c;
     }
-    s->nfeat = s->ncols - s->nlab;
+    if (s->st != NN_OK)
+        return;
+    if (s->nlab > 1 && s->opts.task == NN_CSV_CLASSIFY) {
+        s->st = nn_fail(s->ctx, NN_ERR_INVALID, "%s: %lld label columns; "
+                        "classification takes one", s->name, (long long)s->nlab);
+        return;
+    }
     if (s->nfeat < 1) {
         s->st = nn_fail(s->ctx, NN_ERR_FORMAT, "%s: no feature columns (every column "
-                        "is a label)", s->name);
+                        "is a label or ignored)", s->name);
         return;
     }
     s->have_layout = true;
@@ -266,11 +398,9 @@ static void data_row(struct csvs *s)
         OOM_RETURN(s);
     s->rows_cap = (int64_t)cap; /* the three arrays grow in step */
     float *xr = s->x + s->nrows * s->nfeat;
-    int64_t j = 0;
-    for (int64_t c = 0; c < s->ncols; c++) {
+    for (int64_t j = 0; j < s->nfeat; j++) {
+        int64_t c = s->featcol[j];
         const char *f = s->rb + s->rf[c];
-        if (s->islab[c])
-            continue;
         while (*f == ' ' || *f == '\t')
             f++;
         if (!*f) {
@@ -295,7 +425,7 @@ static void data_row(struct csvs *s)
                             col_str(s, c, cb, sizeof cb), clean(f, tb));
             return;
         }
-        xr[j++] = (float)v;
+        xr[j] = (float)v;
     }
     for (int64_t k = 0; k < s->nlab; k++) {
         const char *f = s->rb + s->rf[s->labcol[k]];
@@ -357,12 +487,14 @@ static void release_first(struct csvs *s, bool have_second)
         const char *f1 = s->hb + s->hf[c];
         if (is_num_text(f1))
             continue;
-        if (!have_second)
-            header = true;
+        if (!have_second && !s->opts.columns)
+            header = true; /* (with a layout: when it names one of its columns) */
         else if (c < s->rnf && is_num_text(s->rb + s->rf[c]))
             header = true; /* text above a number */
         else if (lab && strcmp(lab, f1) == 0)
             header = true; /* the label column's name */
+        for (int64_t k = 0; s->opts.columns && k < s->opts.ncolumns && !header; k++)
+            header = s->opts.columns[k] && strcmp(s->opts.columns[k], f1) == 0;
     }
     s->no_header = !header;
     s->held = false;
@@ -415,6 +547,42 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* A label that reads as one finite number into *v. */
+static bool num_value(const char *f, double *v)
+{
+    char *end;
+    *v = strtod(f, &end);
+    while (end != f && (*end == ' ' || *end == '\t'))
+        end++;
+    return end != f && !*end && isfinite(*v);
+}
+
+/* Numeric labels by value, equal values by text (a total order). */
+static int cmp_num(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    double u, v;
+    num_value(x, &u);
+    num_value(y, &v);
+    return u < v ? -1 : u > v ? 1 : strcmp(x, y);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double u = *(const double *)a, v = *(const double *)b;
+    return (u > v) - (u < v);
+}
+
+/* A whole-number label that can be a class index. */
+static bool index_value(const char *f, int64_t *k)
+{
+    double v;
+    if (!num_value(f, &v) || v != floor(v) || v < 0 || v >= NN_CSV_MAX_CLASSES)
+        return false;
+    *k = (int64_t)v;
+    return true;
+}
+
 static const char *label_at(const struct csvs *s, int64_t i, int64_t k)
 {
     return s->lb + s->lo[i * s->nlab + k];
@@ -447,21 +615,26 @@ static nn_status finish_labels(struct csvs *s, nn_dataset *ds)
             }
         return NN_OK;
     }
-    /* Classification: integer indices if every label is one. */
-    bool all_int = true;
+    /* Classification: indices if every label is a whole number >= 0. */
+    bool all_int = true, all_num = true;
     for (int64_t i = 0; i < s->nrows && all_int; i++) {
         int64_t v;
-        all_int = is_int_text(label_at(s, i, 0), &v) && v >= 0 && v < NN_CSV_MAX_CLASSES;
+        all_int = index_value(label_at(s, i, 0), &v);
     }
     if (all_int) {
         for (int64_t i = 0; i < s->nrows; i++) {
             int64_t v = 0;
-            is_int_text(label_at(s, i, 0), &v);
+            index_value(label_at(s, i, 0), &v);
             st->labels[i] = (int32_t)v;
         }
         nn_ds_count_classes(ds);
         return NN_OK;
     }
+    for (int64_t i = 0; i < s->nrows && all_num; i++) {
+        double v;
+        all_num = num_value(label_at(s, i, 0), &v);
+    }
+    int (*cmp)(const void *, const void *) = all_num ? cmp_num : cmp_str;
     /* Class names: the distinct strings in sorted order. */
     const char **p = malloc((size_t)s->nrows * sizeof *p);
     if (!p)
@@ -475,7 +648,7 @@ static nn_status finish_labels(struct csvs *s, nn_dataset *ds)
                            col_str(s, s->labcol[0], cb, sizeof cb));
         }
     }
-    qsort(p, (size_t)s->nrows, sizeof *p, cmp_str);
+    qsort(p, (size_t)s->nrows, sizeof *p, cmp);
     int64_t nu = 0;
     for (int64_t i = 0; i < s->nrows; i++)
         if (i == 0 || strcmp(p[i], p[nu - 1]) != 0)
@@ -499,7 +672,7 @@ static nn_status finish_labels(struct csvs *s, nn_dataset *ds)
     }
     for (int64_t i = 0; i < s->nrows; i++) {
         const char *key = label_at(s, i, 0);
-        const char **hit = bsearch(&key, p, (size_t)nu, sizeof *p, cmp_str);
+        const char **hit = bsearch(&key, p, (size_t)nu, sizeof *p, cmp);
         NN_ASSERT(hit, "label among the sorted names");
         st->labels[i] = (int32_t)(hit - p);
     }
@@ -508,7 +681,9 @@ static nn_status finish_labels(struct csvs *s, nn_dataset *ds)
     return NN_OK;
 }
 
-/* The label kind per the task and the label texts. */
+/* The label kind per the task and the label texts: under NN_CSV_AUTO,
+ * whole numbers of at most NN_CSV_AUTO_MAX_LEVELS distinct values are
+ * classes, other numbers targets, and anything else class names. */
 static nn_label_kind decide_kind(const struct csvs *s)
 {
     if (s->nlab == 0)
@@ -517,20 +692,28 @@ static nn_label_kind decide_kind(const struct csvs *s)
         return NN_LABELS_TARGETS;
     if (s->opts.task == NN_CSV_CLASSIFY)
         return NN_LABELS_CLASS;
-    bool all_int = true, all_num = true;
-    for (int64_t i = 0; i < s->nrows && all_num; i++) {
-        const char *f = label_at(s, i, 0);
-        int64_t v;
-        if (!(is_int_text(f, &v) && v >= 0 && v < NN_CSV_AUTO_MAX_CLASSES))
-            all_int = false;
-        char *end;
-        double d = strtod(f, &end);
-        while (end != f && (*end == ' ' || *end == '\t'))
-            end++;
-        if (end == f || *end || !isfinite(d))
-            all_num = false;
+    double *v = malloc((size_t)s->nrows * sizeof *v);
+    bool whole = true;
+    for (int64_t i = 0; i < s->nrows; i++) {
+        double d;
+        if (!num_value(label_at(s, i, 0), &d)) {
+            free(v);
+            return NN_LABELS_CLASS; /* names */
+        }
+        whole = whole && d == floor(d) && fabs(d) < NN_CSV_AUTO_MAX_CLASSES;
+        if (v)
+            v[i] = d;
     }
-    return all_int || !all_num ? NN_LABELS_CLASS : NN_LABELS_TARGETS;
+    if (!whole || !v) { /* (out of memory: a quantity, as the safe guess) */
+        free(v);
+        return NN_LABELS_TARGETS;
+    }
+    qsort(v, (size_t)s->nrows, sizeof *v, cmp_double);
+    int64_t levels = 0;
+    for (int64_t i = 0; i < s->nrows && levels <= NN_CSV_AUTO_MAX_LEVELS; i++)
+        levels += i == 0 || v[i] != v[i - 1];
+    free(v);
+    return levels <= NN_CSV_AUTO_MAX_LEVELS ? NN_LABELS_CLASS : NN_LABELS_TARGETS;
 }
 
 static void csvs_free(struct csvs *s)
@@ -544,6 +727,7 @@ static void csvs_free(struct csvs *s)
             free(s->colnames[c]);
     free(s->colnames);
     free(s->labcol);
+    free(s->featcol);
     free(s->islab);
     free(s->x);
     free(s->rowline);
@@ -574,18 +758,21 @@ static nn_dataset *csvs_build(struct csvs *s)
     free(st->f32); /* hand the rows read over instead of copying them */
     st->f32 = s->x;
     s->x = NULL;
+    st->column_roles = s->islab; /* the file's columns, as read */
+    s->islab = NULL;
+    st->ncolumns = s->ncols;
     if (s->colnames) {
         st->feature_names = calloc((size_t)s->nfeat, sizeof(char *));
         if (!st->feature_names)
             goto oom;
-        for (int64_t c = 0, j = 0; c < s->ncols; c++)
-            if (!s->islab[c]) {
-                st->feature_names[j++] = s->colnames[c];
-                s->colnames[c] = NULL;
-            }
+        for (int64_t j = 0; j < s->nfeat; j++)
+            if (!(st->feature_names[j] = nn_data_strdup(s->ctx, s->colnames[s->featcol[j]])))
+                goto fail;
     }
     if (kind != NN_LABELS_NONE && finish_labels(s, ds) != NN_OK)
         goto fail;
+    st->column_names = s->colnames; /* NULL without a header */
+    s->colnames = NULL;
     if (nn_dataset_fit_norm(ds, NN_NORM_STANDARD) != NN_OK)
         goto fail;
     return ds;

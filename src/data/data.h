@@ -21,6 +21,9 @@ struct nn_ds_store {
     char **class_names;   /* (nclass_names) owned strings, or NULL */
     int64_t nclass_names;
     char **feature_names; /* (features) owned strings, or NULL */
+    int64_t ncolumns;     /* CSV: the file's columns, else 0 */
+    char **column_names;  /* (ncolumns) owned strings, or NULL (no header) */
+    unsigned char *column_roles; /* (ncolumns) nn_column_role */
 };
 
 struct nn_dataset {

@@ -79,6 +79,12 @@ static void store_release(struct nn_ds_store *s)
             free(s->feature_names[j]);
         free(s->feature_names);
     }
+    if (s->column_names) {
+        for (int64_t c = 0; c < s->ncolumns; c++)
+            free(s->column_names[c]);
+        free(s->column_names);
+    }
+    free(s->column_roles);
     free(s);
 }
 
@@ -292,6 +298,21 @@ const char *nn_dataset_feature_name(const nn_dataset *ds, int64_t j)
     if (!ds->store->feature_names || j < 0 || j >= ds->features)
         return NULL;
     return ds->store->feature_names[j];
+}
+
+int64_t nn_dataset_columns(const nn_dataset *ds)
+{
+    return ds->store->ncolumns;
+}
+
+const char *nn_dataset_column(const nn_dataset *ds, int64_t c, nn_column_role *role)
+{
+    const struct nn_ds_store *s = ds->store;
+    if (c < 0 || c >= s->ncolumns)
+        return NULL;
+    if (role)
+        *role = (nn_column_role)s->column_roles[c];
+    return s->column_names ? s->column_names[c] : NULL;
 }
 
 nn_status nn_dataset_check_classes(nn_dataset *ds, int64_t classes)
