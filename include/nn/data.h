@@ -145,7 +145,7 @@ struct nn_csv_opts {
      * file. Otherwise columns are matched by position and the file must have
      * ncolumns columns (an error giving both counts). ncolumns 0: no layout. */
     const char *const *columns;
-    int64_t ncolumns;
+    int64_t ncolumns; /* the number of names in columns (0: no layout) */
     /* With a layout: a file may lack the label column(s) (inputs to
      * predict): by name, or by position with ncolumns minus the label
      * columns. Such a file has no labels. */
