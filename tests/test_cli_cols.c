@@ -333,6 +333,52 @@ static void images_fit_the_model(void **state)
         fail_msg("predict --resize: %s", out);
 }
 
+/* A flat model of n = s * s inputs (an MLP trained on 4 x 4 grey images
+ * written as CSV rows) reads an image as s x s grey pixels: an RGB PNG of
+ * that size becomes grey (before, predict refused it: "has 48 features per
+ * sample, but the model takes 16 inputs"), and another size names
+ * --resize. */
+static void flat_model_reads_images(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof path, "%s/px.csv", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 40; i++) {
+        int light = i % 2;
+        for (int k = 0; k < 16; k++)
+            fprintf(f, "%d,", light ? 180 + (i * 7 + k * 3) % 60 : 10 + (i * 5 + k) % 50);
+        fprintf(f, "%s\n", light ? "light" : "dark");
+    }
+    fclose(f);
+    int rc = run(out, sizeof out, "%s train --data %s --model '16 dense:2 softmax' --epochs 30 "
+                 "--lr 0.05 --quiet --out %s/px.safetensors", nn_bin, path, dir);
+    if (rc)
+        fail_msg("train on 4x4 pixels as CSV rows: %s", out);
+    uint8_t rgb[4 * 4 * 3];
+    for (int k = 0; k < 4 * 4 * 3; k++)
+        rgb[k] = (uint8_t)(k % 3 == 2 ? 150 : 230); /* light, a little blue */
+    snprintf(path, sizeof path, "%s/light_rgb.png", dir);
+    assert_true(stbi_write_png(path, 4, 4, 3, rgb, 4 * 3));
+    rc = run(out, sizeof out, "%s predict %s/px.safetensors --input %s", nn_bin, dir, path);
+    char want[700];
+    snprintf(want, sizeof want, "%s: class 1 (light)", path);
+    if (rc || !strstr(out, want))
+        fail_msg("predict on a 4x4 RGB image for a 16-input model: %s", out);
+    uint8_t big[8 * 8 * 3];
+    memset(big, 230, sizeof big);
+    snprintf(path, sizeof path, "%s/light8.png", dir);
+    assert_true(stbi_write_png(path, 8, 8, 3, big, 8 * 3));
+    rc = run(out, sizeof out, "%s predict %s/px.safetensors --input %s", nn_bin, dir, path);
+    if (rc == 0 || !strstr(out, "--resize") || !strstr(out, "4 x 4"))
+        fail_msg("predict on 8x8 for a 16-input model: %s", out);
+    rc = run(out, sizeof out, "%s predict %s/px.safetensors --input %s --resize", nn_bin, dir,
+             path);
+    if (rc || !strstr(out, "light8.png: class 1 (light)"))
+        fail_msg("predict --resize on 8x8 for a 16-input model: %s", out);
+}
+
 #define PYTHON "/usr/bin/python3"
 
 /* examples/load_in_pytorch.py on a dense model trained on a CSV (string
@@ -383,4 +429,5 @@ NN_GROUP_FIXTURE(cli_cols, setup, teardown,
                  cmocka_unit_test(ignore_is_recorded_and_checked),
                  cmocka_unit_test(headerless_goes_by_position),
                  cmocka_unit_test(task_is_decided_and_printed),
-                 cmocka_unit_test(images_fit_the_model))
+                 cmocka_unit_test(images_fit_the_model),
+                 cmocka_unit_test(flat_model_reads_images))

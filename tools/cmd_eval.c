@@ -264,6 +264,26 @@ static nn_dataset *load_csv_inputs(nn_ctx *ctx, const char *in, const nn_model *
     return ds;
 }
 
+/* The image an image model takes, as (channels, height, width): its input
+ * shape when that is 3-D; for a flat input of n features (an MLP trained
+ * on 28 x 28 images takes 784), a square grey image of n pixels, or a
+ * square colour one of n / 3. False when neither fits. */
+static bool image_input(const nn_model *m, int64_t chw[NN_MAX_DIMS])
+{
+    if (nn_model_input_shape(m, chw) == 3)
+        return chw[0] <= 4;
+    int64_t n = nn_model_inputs(m);
+    for (int64_t c = 1; c <= 3; c += 2) {
+        int64_t side = (int64_t)(sqrt((double)(n / c)) + 0.5);
+        if (n % c == 0 && side > 0 && side * side == n / c) {
+            chw[0] = c;
+            chw[1] = chw[2] = side;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Inputs to predict: a CSV of features, an IDX images file, or images. */
 static nn_dataset *load_inputs1(nn_ctx *ctx, struct opts *o, const char *in, const nn_model *m,
                                 const struct cli_recorded *rec, char ***names, int64_t *nnames)
@@ -289,7 +309,7 @@ static nn_dataset *load_inputs1(nn_ctx *ctx, struct opts *o, const char *in, con
     if (!cli_image_opts(o, &io))
         return NULL;
     int64_t chw[NN_MAX_DIMS];
-    if (!o->image_size && nn_model_input_shape(m, chw) == 3 && chw[0] <= 4) {
+    if (!o->image_size && image_input(m, chw)) {
         /* an image model: its input's channels (a colour image becomes
          * grey for a 1-channel model) and size (another size is an error
          * naming both, or resized with --resize) */
