@@ -20,7 +20,12 @@
  * variable. The spin adapts: a worker that arrives to find every item
  * already claimed halves its spin (it is not getting a core in time, and
  * its spinning may be what keeps the caller from one); a worker that
- * claims work doubles it, up to SPINS. Every backend call made on a pool
+ * claims work doubles it, up to SPINS. Every 256 polls it yields its core
+ * (a no-op when nothing else waits for it): on a loaded machine its spin
+ * otherwise took the core from the caller or from the thread holding the
+ * work (measured, MLP epoch at 2 threads under a load of 14: 2.9-4.4 s
+ * without, 1.9-3.0 s with; the worker's spin was 19% of the process's
+ * samples without). Every backend call made on a pool
  * thread is single-threaded (nn_gemm), so the pool's size is the total.
  */
 #include "nn_impl.h"
@@ -112,7 +117,10 @@ static bool next_job(nn_pool *p, uint32_t *gen, int spins)
             return true;
         if (atomic_load_explicit(&p->stop, memory_order_relaxed))
             return false;
-        relax();
+        if (s % 256 == 255)
+            sched_yield();
+        else
+            relax();
     }
     pthread_mutex_lock(&p->mu);
     atomic_fetch_add(&p->sleepers, 1); /* seq_cst: pairs with nn_pool_for's check */
