@@ -20,14 +20,20 @@
  * variable. The spin adapts: a worker that arrives to find every item
  * already claimed halves its spin (it is not getting a core in time, and
  * its spinning may be what keeps the caller from one); a worker that
- * claims work doubles it, up to SPINS. Every 256 polls it yields its core
- * (a no-op when nothing else waits for it): on a loaded machine its spin
- * otherwise took the core from the caller or from the thread holding the
- * work (measured, MLP epoch at 2 threads under a load of 14: 2.9-4.4 s
- * without, 1.9-3.0 s with; the worker's spin was 19% of the process's
- * samples without). Every backend call made on a pool
- * thread is single-threaded (nn_gemm), so the pool's size is the total.
+ * claims work doubles it, up to SPINS. Every 256 polls it also yields its
+ * core if the caller last ran on the same one: on a loaded machine the
+ * scheduler can put both on one core, and the spin then delays the
+ * caller's serial work (the worker's spin was 19% of the samples of a
+ * 2-thread MLP run at a load of 14). Yielding always, wherever the worker
+ * runs, gave its share of the other core to whatever else ran there (with
+ * a busy process on core 1: 2.8-3.6 s per MLP epoch; 2.2-3.4 s when it
+ * yields only to the caller; bench/RESULTS.md). Every backend call made on
+ * a pool thread is single-threaded (nn_gemm), so the pool's size is the
+ * total.
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* sched_getcpu */
+#endif
 #include "nn_impl.h"
 
 #include <pthread.h>
@@ -54,6 +60,7 @@ struct nn_pool {
     _Atomic int64_t done; /* items of the current job finished */
     _Atomic int sleepers; /* workers asleep (or about to be) on cv */
     _Atomic int stop;
+    _Atomic int caller_cpu; /* the CPU the caller last posted a job from, or -1 */
     _Atomic unsigned held; /* test hook: bit t holds worker t before it claims */
     void (*fn)(void *arg, int64_t i, int t); /* stable while items are unclaimed */
     void *arg;
@@ -71,6 +78,30 @@ static inline void relax(void)
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
+}
+
+/* The CPU the calling thread runs on, or -1 where that is unknown. */
+static int this_cpu(void)
+{
+#if defined(__linux__)
+    return sched_getcpu();
+#else
+    return -1;
+#endif
+}
+
+/* Every 256 polls a spinning worker yields its core if the caller last ran
+ * there: its spin would otherwise delay the caller's serial work. */
+static void spin_poll(nn_pool *p, int s)
+{
+    if (s % 256 == 255) {
+        int cpu = this_cpu();
+        if (cpu >= 0 && cpu == atomic_load_explicit(&p->caller_cpu, memory_order_relaxed)) {
+            sched_yield();
+            return;
+        }
+    }
+    relax();
 }
 
 static uint32_t gen_of(uint64_t w) { return (uint32_t)(w >> 32); }
@@ -117,10 +148,7 @@ static bool next_job(nn_pool *p, uint32_t *gen, int spins)
             return true;
         if (atomic_load_explicit(&p->stop, memory_order_relaxed))
             return false;
-        if (s % 256 == 255)
-            sched_yield();
-        else
-            relax();
+        spin_poll(p, s);
     }
     pthread_mutex_lock(&p->mu);
     atomic_fetch_add(&p->sleepers, 1); /* seq_cst: pairs with nn_pool_for's check */
@@ -243,6 +271,7 @@ void nn_pool_for(nn_pool *p, int64_t count, void (*fn)(void *arg, int64_t i, int
     p->fn = fn;
     p->arg = arg;
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->caller_cpu, this_cpu(), memory_order_relaxed);
     atomic_store_explicit(&p->limit, (uint64_t)gen << 32 | (uint64_t)count,
                           memory_order_release);
     atomic_store(&p->work, (uint64_t)gen << 32); /* seq_cst: pairs with next_job */
