@@ -209,6 +209,7 @@ nn_pool *nn_pool_new(int n)
         free(p);
         return NULL;
     }
+    atomic_init(&p->caller_cpu, -1); /* no job posted yet */
     p->n = 1;
     for (int t = 1; t < n; t++) {
         struct worker_arg *wa = malloc(sizeof *wa);
