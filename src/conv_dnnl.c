@@ -648,19 +648,17 @@ static void run_chunk(const struct call *c, const struct step *st, int t, int64_
     }
 }
 
-static void call_part(void *arg, int t, int nt)
+/* Chunk k, on whichever thread t claimed it (t picks the stream and the
+ * scratch; the chunk's result does not depend on it). */
+static void call_chunk(void *arg, int64_t k, int t)
 {
     const struct call *c = arg;
     int prev = one_thread();
-    int64_t lo, hi;
-    nn_split(c->nchunks, 1, t, nt, &lo, &hi);
-    for (int64_t k = lo; k < hi; k++) {
-        bool full = k < c->nfull;
-        int64_t i0 = full ? k * CHUNK : c->nfull * CHUNK + (k - c->nfull);
-        for (int pass = 0; pass < NPASSES; pass++)
-            if (c->passes & (1u << pass))
-                run_chunk(c, &c->p->st[full ? FULL : ONE][pass], t, k, i0);
-    }
+    bool full = k < c->nfull;
+    int64_t i0 = full ? k * CHUNK : c->nfull * CHUNK + (k - c->nfull);
+    for (int pass = 0; pass < NPASSES; pass++)
+        if (c->passes & (1u << pass))
+            run_chunk(c, &c->p->st[full ? FULL : ONE][pass], t, k, i0);
     restore_threads(prev);
 }
 
@@ -691,7 +689,7 @@ static void run(nn_ctx *ctx, const nn_conv_plan *p, unsigned passes, int64_t n,
             }
         }
     restore_threads(prev);
-    nn_pool_run(c.nchunks > 1 ? nn_ctx_pool(ctx) : NULL, call_part, &c);
+    nn_pool_for(c.nchunks > 1 ? nn_ctx_pool(ctx) : NULL, c.nchunks, call_chunk, &c);
 }
 
 void nn_conv2d_fwd(nn_ctx *ctx, const nn_conv_plan *p, int64_t n, const float *x,

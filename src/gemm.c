@@ -109,23 +109,21 @@ static void gemm_block(const struct gemm_job *j, int64_t lo, int64_t hi)
               j->C + lo * j->ldc, j->ldc);
 }
 
-/* Thread t of n runs a contiguous run of whole blocks. */
-static void gemm_part(void *arg, int t, int n)
+/* Block b, on whichever thread claimed it. */
+static void gemm_item(void *arg, int64_t b, int t)
 {
+    (void)t;
     const struct gemm_job *j = arg;
-    int64_t b0, b1;
-    nn_split(j->blocks, 1, t, n, &b0, &b1);
-    for (int64_t b = b0; b < b1; b++) {
-        int64_t lo = b * j->block, hi = lo + j->block;
-        gemm_block(j, lo, hi < j->len ? hi : j->len);
-    }
+    int64_t lo = b * j->block, hi = lo + j->block;
+    gemm_block(j, lo, hi < j->len ? hi : j->len);
 }
 
 /* The threading policy: a large product is cut into blocks of C (along M
  * for tall products, else along N) whose shapes depend only on the
  * product's shape, never on the thread count; each block is one
- * single-threaded backend call, and the context's pool hands whole blocks
- * to its threads (on one thread, the same blocks run one after another).
+ * single-threaded backend call, and the context's threads claim whole
+ * blocks as they come free (on one thread, the same blocks run one after
+ * another; a thread that loses its core delays only the block it holds).
  * So every element of C is computed by the same backend call with the same
  * arguments whatever the number of threads, and results are bit-identical
  * for any thread count on any backend and CPU. (Cutting at the thread count
@@ -156,7 +154,7 @@ void nn_gemm(nn_ctx *ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int6
     }
     struct gemm_job j = {trans_a, trans_b, along_n, M, N, K, lda, ldb, ldc, len, block,
                          (len + block - 1) / block, alpha, beta, A, B, C};
-    nn_pool_run(ctx ? nn_ctx_pool(ctx) : NULL, gemm_part, &j);
+    nn_pool_for(ctx ? nn_ctx_pool(ctx) : NULL, j.blocks, gemm_item, &j);
 }
 
 const char *nn_gemm_backend_name(void)

@@ -64,14 +64,24 @@ double nn_rng_uniform_d(struct nn_rng *r); /* [0, 1) with 53 random bits */
 float nn_rng_normal(struct nn_rng *r);  /* Box-Muller, one draw per call pair */
 uint64_t nn_rng_below(struct nn_rng *r, uint64_t n); /* uniform in [0, n) */
 
-/* The library's worker threads (pool.c). nn_pool_run calls fn(arg, t, n)
- * on every thread t of n (the caller is thread 0) and returns when all are
- * done. A NULL pool runs fn(arg, 0, 1). */
+/* The library's worker threads (pool.c). nn_pool_for calls fn(arg, i, t)
+ * once for every item i in [0, count) and returns when all are done: the
+ * running threads, the caller included, claim items in no fixed order, t
+ * being the thread that runs the item (0 the caller, < nn_pool_size; for
+ * per-thread scratch). The items' work must not depend on t or the order.
+ * nn_pool_run calls fn(arg, t, n) for every part t of n = nn_pool_size
+ * parts, each claimed the same way: t names the part, not the thread that
+ * runs it (scratch indexed by t is the part's own). A NULL pool runs every
+ * item (part 0 of 1) on the caller. */
 typedef struct nn_pool nn_pool;
 nn_pool *nn_pool_new(int threads);
 void nn_pool_free(nn_pool *p);
 int nn_pool_size(const nn_pool *p);
+void nn_pool_for(nn_pool *p, int64_t count, void (*fn)(void *arg, int64_t i, int t), void *arg);
 void nn_pool_run(nn_pool *p, void (*fn)(void *arg, int t, int n), void *arg);
+/* Test hook: while held, worker t (1..31) claims nothing, as if it had lost
+ * its core. */
+void nn_pool_hold(nn_pool *p, int t, bool held);
 
 struct nn_ctx {
     struct nn_rng rng;
