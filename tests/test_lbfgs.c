@@ -472,7 +472,106 @@ static void lbfgs_validation(void **state)
     nn_ctx_free(ctx);
 }
 
+/* ---- the trainer ---------------------------------------------------------- */
+
+static nn_status no_allreduce(void *u, float *b, int64_t n)
+{
+    (void)u, (void)b, (void)n;
+    return NN_OK;
+}
+static nn_status no_allreduce_f64(void *u, double *b, int64_t n)
+{
+    (void)u, (void)b, (void)n;
+    return NN_OK;
+}
+static nn_status no_allgather(void *u, float *b, const int64_t *c)
+{
+    (void)u, (void)b, (void)c;
+    return NN_OK;
+}
+
+/* A 1-3-1 tanh model (seed 3) and its trainer with cfg; NULL trainer on error. */
+static nn_trainer *sine_trainer(nn_ctx **ctx, nn_model **m, const struct nn_train_cfg *cfg)
+{
+    *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.seed = 3, .threads = 1});
+    *m = nn_model_new(*ctx, "1 dense:3 tanh dense:1",
+                      &(struct nn_model_cfg){.max_batch = 32, .loss = NN_LOSS_MSE});
+    assert_non_null(*m);
+    return nn_trainer_new(*m, cfg);
+}
+
+/* Full batch through nn_trainer_fit: a mini-batch is refused at fit, data-
+ * parallel training at nn_trainer_new; the loss falls; fitting 2 epochs and
+ * then 2 more gives the weights of one 4-epoch fit, bit for bit. */
+static void lbfgs_trainer(void **state)
+{
+    (void)state;
+    enum { N = 24 };
+    float x[N], y[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = (float)i / N;
+        y[i] = sinf(6.2831853f * x[i]) + 0.05f * (float)((i * 7) % 5 - 2);
+    }
+    struct nn_train_cfg tc = {.epochs = 4, .batch = 8, .no_shuffle = true,
+                              .optim = {.kind = NN_OPTIM_LBFGS, .max_iter = 10}};
+    nn_ctx *ctx;
+    nn_model *m;
+    nn_trainer *t = sine_trainer(&ctx, &m, &tc);
+    assert_non_null(t);
+    nn_dataset *ds = nn_dataset_from_arrays(ctx, &(struct nn_array_data){
+        .n = N, .ndim = 1, .dims = (int64_t[]){1}, .x = x, .targets = y, .ntargets = 1});
+    assert_non_null(ds);
+    struct nn_source src = nn_source_from_dataset(ds);
+    assert_int_equal(nn_trainer_fit(t, &src, NULL), NN_ERR_INVALID);
+    const char *msg = nn_ctx_error(ctx);
+    if (!strstr(msg, "full-batch") || !strstr(msg, "8 of 24"))
+        fail_msg("message '%s' should say lbfgs is full-batch and name 8 of 24", msg);
+    nn_trainer_free(t);
+    nn_model_free(m);
+
+    struct nn_dist d = {.rank = 0, .size = 2, .allreduce = no_allreduce,
+                        .allreduce_f64 = no_allreduce_f64, .allgather = no_allgather};
+    nn_ctx *c2;
+    tc.batch = N;
+    tc.dist = &d;
+    assert_null(sine_trainer(&c2, &m, &tc));
+    if (!strstr(nn_ctx_error(c2), "lbfgs") || !strstr(nn_ctx_error(c2), "data-parallel"))
+        fail_msg("message '%s' should refuse lbfgs with data-parallel training",
+                 nn_ctx_error(c2));
+    nn_model_free(m);
+    nn_ctx_free(c2);
+    tc.dist = NULL;
+
+    float w4[10], w22[10];
+    for (int split = 0; split < 2; split++) {
+        t = sine_trainer(&c2, &m, &tc);
+        assert_non_null(t);
+        if (split) {
+            assert_ok(c2, nn_trainer_set_epochs(t, 2));
+            assert_ok(c2, nn_trainer_fit(t, &src, NULL));
+            assert_ok(c2, nn_trainer_set_epochs(t, 4));
+        }
+        assert_ok(c2, nn_trainer_fit(t, &src, NULL));
+        int nh;
+        const struct nn_epoch_stats *h = nn_trainer_history(t, &nh);
+        assert_int_equal(nh, 4);
+        if (!(h[3].train.loss < 0.5 * h[0].train.loss))
+            fail_msg("loss %g at epoch 1, %g at epoch 4: expected below half", h[0].train.loss,
+                     h[3].train.loss);
+        assert_int_equal(nn_optim_steps(nn_trainer_optim(t)), 4);
+        assert_int_equal(nn_graph_param_count(nn_model_graph(m)), 10);
+        memcpy(split ? w22 : w4, nn_graph_param_block(nn_model_graph(m)), sizeof w4);
+        nn_trainer_free(t);
+        nn_model_free(m);
+        nn_ctx_free(c2);
+    }
+    assert_memory_equal(w4, w22, sizeof w4);
+    nn_dataset_free(ds);
+    nn_ctx_free(ctx);
+}
+
 NN_GROUP(lbfgs,
+         cmocka_unit_test(lbfgs_trainer),
          cmocka_unit_test(lbfgs_torch_fixtures),
          cmocka_unit_test(lbfgs_fixture_check_can_fail),
          cmocka_unit_test(lbfgs_zero_curvature),
