@@ -518,6 +518,13 @@ static bool full_batch(struct run *r)
     const char *optim = r->resuming ? nn_optim_name(r->rec.info->train.optim.kind) : o->optim;
     if (!optim || nn_optim_parse(optim) != NN_OPTIM_LBFGS)
         return true;
+    if (r->dist.on || o->reproducible) {
+        cli_fail("train", "--optim lbfgs evaluates the loss of the whole training set several "
+                 "times per step in one process: it cannot train data-parallel%s; run it "
+                 "without %s", r->dist.on ? " over mpirun's ranks" : " (--reproducible)",
+                 r->dist.on ? "mpirun" : "--reproducible");
+        return false;
+    }
     int64_t n = nn_dataset_size(r->train);
     if (!cli_given(o, "batch") && !r->resuming)
         o->batch = n;
