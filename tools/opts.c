@@ -133,6 +133,7 @@ static const struct opt table[] = {
     {"initial-accumulator", "F", T_NUM, O(initial_accumulator), 0, 1e6, TR,
      "adagrad: initial value of the squared-gradient sums (0)"},
     {"amsgrad", NULL, T_BOOL, O(amsgrad), 0, 0, TR, "adam/adamw: the amsgrad variant"},
+    {"centered", NULL, T_BOOL, O(centered), 0, 0, TR, "rmsprop: the centered variant"},
     {"history", "N", T_INT, O(history), 1, 1e6, TR,
      "lbfgs: curvature pairs kept (torch's history_size, default 100)"},
     {"max-iter", "N", T_INT, O(max_iter), 1, 1e6, TR,
@@ -146,7 +147,6 @@ static const struct opt table[] = {
     {"line-search", "KIND", T_STR, O(line_search), 0, 0, TR,
      "lbfgs: none (a fixed step of --lr along the direction) or strong_wolfe (default "
      "none)"},
-    {"centered", NULL, T_BOOL, O(centered), 0, 0, TR, "rmsprop: the centered variant"},
     {"l1", "F", T_NUM, O(l1), 0, 1e3, TR, "L1 penalty l1 * |W|_1 on weights"},
     {"l2", "F", T_NUM, O(l2), 0, 1e3, TR, "L2 penalty (l2 / 2) * |W|^2 on weights"},
     {"penalize-biases", NULL, T_BOOL, O(penalize_biases), 0, 0, TR,
