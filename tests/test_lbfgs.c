@@ -407,6 +407,7 @@ static void lbfgs_closure_error(void **state)
             nn_optim *o = nn_optim_new(p.g, &c);
             assert_non_null(o);
             assert_int_equal(nn_optim_step_closure(o, mlp_closure, &p, NULL), NN_ERR_NUMERIC);
+            assert_int_equal(nn_optim_steps(o), 0);
             assert_memory_equal(nn_graph_param_block(p.g), p.seen,
                                 (size_t)fx.P * sizeof(float));
             nn_optim_free(o);
@@ -470,6 +471,47 @@ static void lbfgs_validation(void **state)
     nn_optim_free(o);
     nn_graph_free(g);
     nn_ctx_free(ctx);
+}
+
+/* Every other kind through nn_optim_step_closure: one evaluation, then
+ * nn_optim_step, as torch's optimizer.step(closure). */
+static void closure_step_of_other_kinds(void **state)
+{
+    (void)state;
+    struct lfix fx;
+    load("quad", &fx);
+    for (int k = 0; k < NN_OPTIM_COUNT; k++) {
+        if (k == NN_OPTIM_LBFGS)
+            continue;
+        struct nn_optim_cfg c = {.kind = (nn_optim_kind)k};
+        struct prob a, b;
+        prob_build(&a, &fx);
+        prob_build(&b, &fx);
+        nn_optim *oa = nn_optim_new(a.g, &c), *ob = nn_optim_new(b.g, &c);
+        assert_true(oa && ob);
+        for (int s = 0; s < 3; s++) {
+            double la, lb;
+            assert_ok(a.ctx, nn_optim_step_closure(oa, quad_closure, &a, &la));
+            assert_ok(b.ctx, quad_closure(&b, &lb));
+            assert_ok(b.ctx, nn_optim_step(ob));
+            assert_true(la == lb);
+        }
+        assert_int_equal(a.calls, 3);
+        assert_int_equal(nn_optim_steps(oa), 3);
+        assert_memory_equal(nn_graph_param_block(a.g), nn_graph_param_block(b.g),
+                            (size_t)fx.P * sizeof(float));
+        /* a closure error: no step */
+        a.fail_at = a.calls + 1;
+        assert_int_equal(nn_optim_step_closure(oa, quad_closure, &a, NULL), NN_ERR_NUMERIC);
+        assert_int_equal(nn_optim_steps(oa), 3);
+        assert_memory_equal(nn_graph_param_block(a.g), nn_graph_param_block(b.g),
+                            (size_t)fx.P * sizeof(float));
+        nn_optim_free(oa);
+        nn_optim_free(ob);
+        prob_free(&a);
+        prob_free(&b);
+    }
+    free(fx.data);
 }
 
 /* ---- the trainer ---------------------------------------------------------- */
@@ -577,4 +619,5 @@ NN_GROUP(lbfgs,
          cmocka_unit_test(lbfgs_zero_curvature),
          cmocka_unit_test(lbfgs_state_restore_exact),
          cmocka_unit_test(lbfgs_closure_error),
-         cmocka_unit_test(lbfgs_validation))
+         cmocka_unit_test(lbfgs_validation),
+         cmocka_unit_test(closure_step_of_other_kinds))

@@ -497,9 +497,8 @@ nn_status nn_optim_step_closure(nn_optim *o, nn_optim_closure f, void *user, dou
         st = nn_fail(o->ctx, NN_ERR_INVALID,
                      "optimizer lbfgs: learning rate is %g, expected a finite value >= 0",
                      (double)o->cfg.lr);
-    } else {
+    } else if ((st = nn_lbfgs_step(o, f, user, &first)) == NN_OK) {
         o->steps++;
-        st = nn_lbfgs_step(o, f, user, &first);
     }
     if (loss)
         *loss = first;
