@@ -8,44 +8,15 @@
  */
 #include "test.h"
 
-#include <sys/wait.h>
 #include <unistd.h>
 
-static char nn_bin[4200];
 static char dir[256];
 static char out[16384];
-
-static int run(char *buf, size_t cap, const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[8400];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    assert_non_null(p);
-    size_t n = fread(buf, 1, cap - 1, p);
-    buf[n] = '\0';
-    int st = pclose(p);
-    if (WIFSIGNALED(st))
-        return 1000 + WTERMSIG(st);
-    int code = WEXITSTATUS(st);
-    return code > 128 ? 1000 + code - 128 : code;
-}
 
 /* 40 samples of sin(2 pi x) + noise (sd about 0.1), x in [0, 1). */
 static int setup(void **state)
 {
     (void)state;
-    char self[4096];
-    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (k <= 0)
-        return -1;
-    self[k] = '\0';
-    *strrchr(self, '/') = '\0';
-    snprintf(nn_bin, sizeof nn_bin, "%s/nn", self);
     snprintf(dir, sizeof dir, "/tmp/nn-lbfgs-XXXXXX");
     if (!mkdtemp(dir))
         return -1;
@@ -110,7 +81,7 @@ static void lbfgs_fits_where_sgd_does_not(void **state)
     };
     double loss[3];
     for (int i = 0; i < 3; i++) {
-        int rc = run(out, sizeof out, "%s train " FIT " %s --epochs 10 --out %s/%s", nn_bin,
+        int rc = cli_run(out, sizeof out, "%s train " FIT " %s --epochs 10 --out %s/%s", cli_nn(),
                      dir, runs[i].flags, dir, runs[i].file);
         if (rc != 0)
             fail_msg("nn train %s: %s", runs[i].flags, out);
@@ -136,17 +107,7 @@ static bool same_tensor(const char *a, const char *b, const char *name)
     char pa[512], pb[512];
     snprintf(pa, sizeof pa, "%s/%s", dir, a);
     snprintf(pb, sizeof pb, "%s/%s", dir, b);
-    nn_ctx *ctx = nn_ctx_new(NULL);
-    nn_safetensors *x = nn_safetensors_open(ctx, pa), *y = nn_safetensors_open(ctx, pb);
-    if (!x || !y)
-        fail_msg("%s", nn_ctx_error(ctx));
-    const struct nn_st_view *u = nn_safetensors_find(x, name), *v = nn_safetensors_find(y, name);
-    assert_true(u && v);
-    bool same = u->nbytes == v->nbytes && memcmp(u->data, v->data, u->nbytes) == 0;
-    nn_safetensors_close(x);
-    nn_safetensors_close(y);
-    nn_ctx_free(ctx);
-    return same;
+    return cli_tensor_equal(pa, pb, name);
 }
 
 /* 3 epochs, then --resume to 6, equal a 6-epoch run bit for bit: weights
@@ -158,23 +119,23 @@ static void lbfgs_resume_is_exact(void **state)
         const char *flags = ls ? "--optim lbfgs --history 4 --max-iter 6 --line-search "
                                  "strong_wolfe"
                                : "--optim lbfgs --history 4 --max-iter 6 --lr 0.5";
-        int rc = run(out, sizeof out, "%s train " FIT " %s --epochs 6 --out %s/full.safetensors",
-                     nn_bin, dir, flags, dir);
+        int rc = cli_run(out, sizeof out, "%s train " FIT " %s --epochs 6 --out %s/full.safetensors",
+                     cli_nn(), dir, flags, dir);
         if (rc == 0)
-            rc = run(out, sizeof out,
-                     "%s train " FIT " %s --epochs 3 --out %s/part.safetensors", nn_bin, dir,
+            rc = cli_run(out, sizeof out,
+                     "%s train " FIT " %s --epochs 3 --out %s/part.safetensors", cli_nn(), dir,
                      flags, dir);
         if (rc == 0) /* repeating the run's flags is allowed */
-            rc = run(out, sizeof out, "%s train %s --resume %s/part.safetensors --epochs 6 --quiet",
-                     nn_bin, flags, dir);
+            rc = cli_run(out, sizeof out, "%s train %s --resume %s/part.safetensors --epochs 6 --quiet",
+                     cli_nn(), flags, dir);
         if (rc != 0)
             fail_msg("%s: %s", flags, out);
         assert_true(same_tensor("full.safetensors", "part.safetensors", "dense1.weight"));
         assert_true(same_tensor("full.safetensors", "part.safetensors", "dense2.bias"));
         assert_true(same_tensor("full.safetensors", "part.safetensors", "optim.state"));
         /* the check can fail: another seed's run differs */
-        rc = run(out, sizeof out, "%s train " FIT " %s --epochs 6 --seed 5 --out "
-                 "%s/other.safetensors", nn_bin, dir, flags, dir);
+        rc = cli_run(out, sizeof out, "%s train " FIT " %s --epochs 6 --seed 5 --out "
+                 "%s/other.safetensors", cli_nn(), dir, flags, dir);
         assert_int_equal(rc, 0);
         assert_false(same_tensor("full.safetensors", "other.safetensors", "optim.state"));
     }
@@ -185,10 +146,10 @@ static void lbfgs_resume_is_exact(void **state)
 static void lbfgs_flags_recorded(void **state)
 {
     (void)state;
-    int rc = run(out, sizeof out,
+    int rc = cli_run(out, sizeof out,
                  "%s train " FIT " --optim lbfgs --lr 0.5 --history 7 --max-iter 9 "
                  "--tolerance-grad 1e-5 --tolerance-change 1e-6 --line-search strong_wolfe "
-                 "--epochs 1 --out %s/f.safetensors", nn_bin, dir, dir);
+                 "--epochs 1 --out %s/f.safetensors", cli_nn(), dir, dir);
     if (rc != 0)
         fail_msg("%s", out);
     char path[512];
@@ -207,14 +168,14 @@ static void lbfgs_flags_recorded(void **state)
     assert_int_equal(in->train.batch, 40); /* the training set's size */
     nn_checkpoint_close(ck);
     nn_ctx_free(ctx);
-    rc = run(out, sizeof out, "%s train --resume %s --epochs 2 --max-eval 3", nn_bin, path);
+    rc = cli_run(out, sizeof out, "%s train --resume %s --epochs 2 --max-eval 3", cli_nn(), path);
     assert_int_equal(rc, 1);
     assert_non_null(strstr(out, "--max-eval 3 contradicts"));
     assert_non_null(strstr(out, "max-eval 11"));
-    rc = run(out, sizeof out, "%s train --resume %s --epochs 2 --line-search none", nn_bin, path);
+    rc = cli_run(out, sizeof out, "%s train --resume %s --epochs 2 --line-search none", cli_nn(), path);
     assert_int_equal(rc, 1);
     assert_non_null(strstr(out, "line-search strong_wolfe"));
-    rc = run(out, sizeof out, "%s help train", nn_bin);
+    rc = cli_run(out, sizeof out, "%s help train", cli_nn());
     assert_int_equal(rc, 0);
     const char *want[] = {"--history", "--max-iter", "--max-eval", "--tolerance-grad",
                           "--tolerance-change", "--line-search", "lbfgs", "strong_wolfe"};
@@ -241,8 +202,8 @@ static void lbfgs_refusals(void **state)
         {"--optim lbfgs --max-iter 0", "--max-iter", "0"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        int rc = run(out, sizeof out, "%s train " FIT " %s --epochs 1 --out %s/bad.safetensors",
-                     nn_bin, dir, bad[i].flags, dir);
+        int rc = cli_run(out, sizeof out, "%s train " FIT " %s --epochs 1 --out %s/bad.safetensors",
+                     cli_nn(), dir, bad[i].flags, dir);
         if (rc == 0 || rc >= 1000)
             fail_msg("%s: exit %d, expected an error: %s", bad[i].flags, rc, out);
         if (!strstr(out, bad[i].want1) || !strstr(out, bad[i].want2))
@@ -250,8 +211,8 @@ static void lbfgs_refusals(void **state)
                      bad[i].want1, bad[i].want2);
     }
     /* a batch as large as the data is the full batch: accepted */
-    int rc = run(out, sizeof out, "%s train " FIT " --optim lbfgs --batch 40 --epochs 1 --out "
-                 "%s/ok.safetensors", nn_bin, dir, dir);
+    int rc = cli_run(out, sizeof out, "%s train " FIT " --optim lbfgs --batch 40 --epochs 1 --out "
+                 "%s/ok.safetensors", cli_nn(), dir, dir);
     if (rc != 0)
         fail_msg("--batch 40: %s", out);
 }
