@@ -29,6 +29,7 @@ _nn()
     --schedule) COMPREPLY=(\$(compgen -W "$schedules" -- "\$cur")); return ;;
     --task) COMPREPLY=(\$(compgen -W "auto classify regress" -- "\$cur")); return ;;
     --header) COMPREPLY=(\$(compgen -W "yes no auto" -- "\$cur")); return ;;
+    --line-search) COMPREPLY=(\$(compgen -W "none strong_wolfe" -- "\$cur")); return ;;
     --split) COMPREPLY=(\$(compgen -W "test train" -- "\$cur")); return ;;
     --normalize) COMPREPLY=(\$(compgen -W "standard minmax scale255 none" -- "\$cur")); return ;;
     esac

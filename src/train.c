@@ -369,6 +369,10 @@ nn_trainer *nn_trainer_new(nn_model *m, const struct nn_train_cfg *cfg)
         c.chunks = 4;
     if (!bad && c.reproducible && c.dist && c.chunks < c.dist->size)
         bad = "reproducible training needs at least as many chunks as ranks";
+    if (!bad && c.optim.kind == NN_OPTIM_LBFGS && ((c.dist && c.dist->size > 1) || c.reproducible))
+        bad = "lbfgs trains full-batch in one process: it evaluates the loss several times "
+              "per step, which data-parallel (dist) and reproducible (chunked) training do "
+              "not support";
     if (bad) {
         nn_fail(ctx, NN_ERR_INVALID, "trainer: %s (epochs %d, batch %lld, max_batch %lld)",
                 bad, c.epochs, (long long)c.batch, (long long)nn_model_max_batch(m));
@@ -658,6 +662,12 @@ static nn_status fit_prepare(nn_trainer *t, const struct nn_source *train,
     if (c->monitor_acc && !val)
         return nn_fail(ctx, NN_ERR_INVALID,
                        "train: monitoring the validation accuracy needs validation data");
+    if (c->optim.kind == NN_OPTIM_LBFGS && c->batch < train->n)
+        return nn_fail(ctx, NN_ERR_INVALID,
+                       "train: lbfgs is a full-batch optimizer (it evaluates the loss of the "
+                       "same batch several times per step), but the batch is %lld of %lld "
+                       "training samples; use a batch of at least %lld", (long long)c->batch,
+                       (long long)train->n, (long long)train->n);
     if (c->patience > 0 && !val && !(c->tol > 0))
         return nn_fail(ctx, NN_ERR_INVALID,
                        "train: early stopping (patience %d) needs validation data",
@@ -679,6 +689,57 @@ static nn_status fit_prepare(nn_trainer *t, const struct nn_source *train,
     if (t->par && (st = par_check(t)) != NN_OK)
         return st;
     t->agreed = false;
+    return NN_OK;
+}
+
+/* The message for a non-finite loss at batch b (0-based) of an epoch. */
+static nn_status nonfinite_loss(nn_graph *g, const nn_node *loss, int epoch, int64_t b)
+{
+    const char *where = nn_graph_first_nonfinite(g);
+    return nn_fail(g->ctx, NN_ERR_NUMERIC,
+                   "the loss became %s at epoch %d, batch %lld; the first "
+                   "non-finite value was in node '%s'. Training stopped before "
+                   "the update, keeping the last good weights (try a smaller "
+                   "learning rate or gradient clipping)",
+                   isnan(loss->val[0]) ? "NaN" : "infinite", epoch, (long long)b + 1,
+                   where ? where : "?");
+}
+
+/* What the closure of an optimizer that re-evaluates the loss (lbfgs)
+ * needs: the fed batch, and the first evaluation's metrics. */
+struct closure_job {
+    nn_trainer *t;
+    nn_node *loss;
+    int epoch;
+    int64_t k;
+    int calls;
+    double loss0, correct, abs_err, sq_err;
+};
+
+/* Forward and backward on the batch fed, penalties and clipping as for any
+ * step; the loss returned includes the penalties (the objective whose
+ * gradient the optimizer gets). */
+static nn_status train_closure(void *user, double *out)
+{
+    struct closure_job *j = user;
+    nn_trainer *t = j->t;
+    nn_graph *g = nn_model_graph(t->m);
+    nn_status st = nn_forward_to(g, j->loss);
+    if (st != NN_OK)
+        return st;
+    if (!isfinite(j->loss->val[0]))
+        return nonfinite_loss(g, j->loss, j->epoch, 0);
+    nn_zero_grad(g);
+    if ((st = nn_backward(g, j->loss)) != NN_OK)
+        return st;
+    if (!regularize_and_check(t))
+        return NN_ERR_NUMERIC;
+    double pen = t->cfg.l1 > 0 || t->cfg.l2 > 0 ? nn_trainer_penalty(t) : 0;
+    *out = (double)j->loss->val[0] + pen;
+    if (j->calls++ == 0) { /* the epoch's metrics: before the step, as for the others */
+        j->loss0 = j->loss->val[0];
+        batch_metrics(t->m, j->k, &j->correct, &j->abs_err, &j->sq_err);
+    }
     return NN_OK;
 }
 
@@ -756,19 +817,20 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
             if (train->prefetch && b + 1 < batches) /* loads while this batch trains */
                 train->prefetch(train->self, t->perm + (b + 1) * B,
                                 n - (b + 1) * B < B ? n - (b + 1) * B : B);
+            if (st == NN_OK && c->optim.kind == NN_OPTIM_LBFGS) { /* one full batch */
+                struct closure_job j = {.t = t, .loss = loss, .epoch = es.epoch, .k = k};
+                if ((st = nn_optim_step_closure(t->opt, train_closure, &j, NULL)) != NN_OK)
+                    break;
+                lsum += j.loss0 * (double)k, correct += j.correct, ae += j.abs_err;
+                se += j.sq_err, seen += k;
+                goto progress;
+            }
             if (st == NN_OK) /* the loss and what it needs: not the probabilities */
                 st = nn_forward_to(g, loss);
             if (st != NN_OK)
                 break;
             if (!isfinite(loss->val[0])) {
-                const char *where = nn_graph_first_nonfinite(g);
-                st = nn_fail(ctx, NN_ERR_NUMERIC,
-                             "the loss became %s at epoch %d, batch %lld; the first "
-                             "non-finite value was in node '%s'. Training stopped before "
-                             "the update, keeping the last good weights (try a smaller "
-                             "learning rate or gradient clipping)",
-                             isnan(loss->val[0]) ? "NaN" : "infinite", es.epoch,
-                             (long long)b + 1, where ? where : "?");
+                st = nonfinite_loss(g, loss, es.epoch, b);
                 break;
             }
             nn_zero_grad(g);

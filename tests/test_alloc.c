@@ -188,4 +188,65 @@ static void per_batch_path_allocates_nothing(void **state)
 #endif
 }
 
-NN_GROUP(alloc, cmocka_unit_test(per_batch_path_allocates_nothing))
+struct lbfgs_job {
+    nn_graph *g;
+    nn_node *loss;
+};
+
+static nn_status lbfgs_closure(void *user, double *loss)
+{
+    struct lbfgs_job *j = user;
+    nn_status st = nn_forward_to(j->g, j->loss);
+    if (st != NN_OK)
+        return st;
+    nn_zero_grad(j->g);
+    *loss = nn_value(j->loss)[0];
+    return nn_backward(j->g, j->loss);
+}
+
+/* L-BFGS steps (each several evaluations, the line search's included)
+ * allocate nothing either: its buffers are made with the optimizer. */
+static void lbfgs_step_allocates_nothing(void **state)
+{
+    (void)state;
+#ifndef HOOKED
+    skip();
+#else
+    nn_ctx *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.seed = 5, .threads = 1});
+    nn_graph *g = nn_graph_new(ctx);
+    nn_node *x = nn_input(g, "x", 1, (int64_t[]){4}), *t = nn_input(g, "t", 1, (int64_t[]){1});
+    nn_node *h = nn_tanh(g, nn_dense(g, x, 5, (struct nn_init){.kind = NN_INIT_XAVIER_UNIFORM},
+                                     "dense1"));
+    nn_node *out = nn_dense(g, h, 1, (struct nn_init){.kind = NN_INIT_XAVIER_UNIFORM}, "dense2");
+    struct lbfgs_job j = {g, nn_mse(g, out, t)};
+    assert_ok(ctx, nn_graph_compile(g, &j.loss, 1, 20));
+    float *xb = nn_input_buffer(g, x), *tb = nn_input_buffer(g, t);
+    for (int i = 0; i < 80; i++)
+        xb[i] = (float)((i * 37) % 23) / 23.0f - 0.4f;
+    for (int i = 0; i < 20; i++)
+        tb[i] = (float)(i % 5) / 5.0f;
+    assert_ok(ctx, nn_set_batch(g, 20));
+    for (int ls = 0; ls < 2; ls++) {
+        nn_optim *o = nn_optim_new(g, &(struct nn_optim_cfg){
+                                          .kind = NN_OPTIM_LBFGS, .history_size = 3,
+                                          .max_iter = 6, .line_search = (nn_line_search)ls});
+        assert_non_null(o);
+        atomic_store(&own_allocs, 0);
+        atomic_store(&other_allocs, 0);
+        for (int step = 0; step < 4; step++) {
+            atomic_store(&counting, step > 0);
+            assert_ok(ctx, nn_optim_step_closure(o, lbfgs_closure, &j, NULL));
+        }
+        atomic_store(&counting, false);
+        if (atomic_load(&own_allocs) != 0)
+            fail_msg("lbfgs (line search %d): libnn allocated %ld times in 3 steps", ls,
+                     atomic_load(&own_allocs));
+        nn_optim_free(o);
+    }
+    nn_graph_free(g);
+    nn_ctx_free(ctx);
+#endif
+}
+
+NN_GROUP(alloc, cmocka_unit_test(per_batch_path_allocates_nothing),
+         cmocka_unit_test(lbfgs_step_allocates_nothing))

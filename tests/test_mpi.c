@@ -442,7 +442,21 @@ static void mpi_killed_rank_stops_all(void **state)
         fail_msg("resume after the kill exited %d:\n%s", rc, o);
 }
 
+/* lbfgs evaluates the loss several times per step: refused on 2 ranks
+ * with a message saying why, and mpirun ends (no rank left waiting). */
+static void mpi_lbfgs_refused(void **state)
+{
+    (void)state;
+    NEED_MPI();
+    char o[16384];
+    int rc = run(o, sizeof o, "%s -np 2 %s " COMMON " --batch 480 --optim lbfgs --epochs 1 "
+                 "--out %s/lbfgs.st", mpirun, nn_bin, dir, dir, dir);
+    if (rc == 0 || rc >= 1000 || !strstr(o, "lbfgs") || !strstr(o, "data-parallel"))
+        fail_msg("mpirun -np 2 nn train --optim lbfgs exited %d:\n%s", rc, o);
+}
+
 NN_GROUP_FIXTURE(mpi, setup, teardown, cmocka_unit_test(mpi_two_ranks_match_one),
+                 cmocka_unit_test(mpi_lbfgs_refused),
                  cmocka_unit_test(mpi_reproducible_bit_identical),
                  cmocka_unit_test(mpi_resume_on_other_rank_count),
                  cmocka_unit_test(mpi_batchnorm),

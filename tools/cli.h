@@ -43,6 +43,9 @@ struct opts {
     double l1, l2, clip_norm, min_delta;
     double eps2, beta2_decay, clip_threshold, lr_decay, initial_accumulator;
     bool decoupled, amsgrad, centered;
+    int64_t history, max_iter, max_eval; /* lbfgs */
+    double tolerance_grad, tolerance_change;
+    const char *line_search;
     /* files and output */
     const char *out, *resume, *config, *log, *plot;
     const char *stats; /* train: per-layer statistics CSV */

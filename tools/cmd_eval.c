@@ -518,7 +518,7 @@ static void optim_params(const struct nn_optim_cfg *c, char *buf, size_t size)
         {"initial_accumulator", c->initial_accumulator_value, K(ADAGRAD)},
         {"beta2_decay", c->beta2_decay, K(ADAFACTOR)},
         {"clip_threshold", c->clip_threshold, K(ADAFACTOR)},
-        {"weight_decay", c->weight_decay, ~0u},
+        {"weight_decay", c->weight_decay, ~(1u << NN_OPTIM_LBFGS)},
 #undef K
     };
     size_t k = 0;
@@ -531,7 +531,13 @@ static void optim_params(const struct nn_optim_cfg *c, char *buf, size_t size)
     if (k < size && c->amsgrad)
         k += (size_t)snprintf(buf + k, size - k, ", amsgrad");
     if (k < size && c->centered)
-        snprintf(buf + k, size - k, ", centered");
+        k += (size_t)snprintf(buf + k, size - k, ", centered");
+    if (k < size && c->kind == NN_OPTIM_LBFGS)
+        snprintf(buf + k, size - k, "history_size %d, max_iter %d, max_eval %d, "
+                 "tolerance_grad %g, tolerance_change %g, line_search %s", c->history_size,
+                 c->max_iter, c->max_eval, (double)c->tolerance_grad,
+                 (double)c->tolerance_change,
+                 c->line_search == NN_LINE_SEARCH_STRONG_WOLFE ? "strong_wolfe" : "none");
 }
 
 static void info_training(const struct nn_checkpoint_info *in, bool regression)

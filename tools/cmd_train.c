@@ -252,12 +252,21 @@ static bool augment_setup(struct run *r)
 }
 
 /* The optimizers that read each hyperparameter flag (torch.optim's
- * arguments); lr, weight-decay and decoupled apply to all. */
+ * arguments); lr applies to all. */
 #define K(x) (1u << NN_OPTIM_##x)
+#define ALL_BUT_LBFGS (((1u << NN_OPTIM_COUNT) - 1) & ~K(LBFGS))
 static const struct {
     const char *flag;
     unsigned kinds;
 } optim_flags[] = {
+    {"weight-decay", ALL_BUT_LBFGS},
+    {"decoupled", ALL_BUT_LBFGS},
+    {"history", K(LBFGS)},
+    {"max-iter", K(LBFGS)},
+    {"max-eval", K(LBFGS)},
+    {"tolerance-grad", K(LBFGS)},
+    {"tolerance-change", K(LBFGS)},
+    {"line-search", K(LBFGS)},
     {"momentum", K(SGD) | K(MOMENTUM) | K(NESTEROV) | K(RMSPROP)},
     {"dampening", K(SGD) | K(MOMENTUM) | K(NESTEROV)},
     {"beta1", K(ADAM) | K(ADAMW)},
@@ -273,6 +282,7 @@ static const struct {
     {"beta2-decay", K(ADAFACTOR)},
     {"clip-threshold", K(ADAFACTOR)},
 };
+#undef ALL_BUT_LBFGS
 #undef K
 
 /* Refuses a hyperparameter flag the optimizer does not read (whatever
@@ -282,7 +292,7 @@ static bool optim_flags_used(const struct opts *o, nn_optim_kind k)
     for (size_t i = 0; i < sizeof optim_flags / sizeof optim_flags[0]; i++) {
         if (!cli_given(o, optim_flags[i].flag) || (optim_flags[i].kinds & (1u << k)))
             continue;
-        char users[128] = "";
+        char users[160] = "";
         for (int j = 0; j < NN_OPTIM_COUNT; j++)
             if (optim_flags[i].kinds & (1u << j)) {
                 size_t n = strlen(users);
@@ -296,6 +306,34 @@ static bool optim_flags_used(const struct opts *o, nn_optim_kind k)
     return true;
 }
 
+/* lbfgs's flags into c (its defaults filled already). */
+static bool lbfgs_cfg(const struct opts *o, struct nn_optim_cfg *c)
+{
+    if (c->kind != NN_OPTIM_LBFGS)
+        return true;
+    if (cli_given(o, "history"))
+        c->history_size = (int)o->history;
+    if (cli_given(o, "max-iter"))
+        c->max_iter = (int)o->max_iter;
+    c->max_eval = cli_given(o, "max-eval") ? (int)o->max_eval /* torch's default: */
+                  : c->max_iter * 5 / 4 > 0 ? c->max_iter * 5 / 4 : 1;
+    if (cli_given(o, "tolerance-grad"))
+        c->tolerance_grad = (float)o->tolerance_grad;
+    if (cli_given(o, "tolerance-change"))
+        c->tolerance_change = (float)o->tolerance_change;
+    if (!o->line_search || strcmp(o->line_search, "none") == 0)
+        return true;
+    if (strcmp(o->line_search, "strong_wolfe") == 0) {
+        c->line_search = NN_LINE_SEARCH_STRONG_WOLFE;
+        return true;
+    }
+    static const char *const names[] = {"none", "strong_wolfe"};
+    const char *near = cli_nearest(o->line_search, names, 2);
+    cli_fail("train", "--line-search must be none or strong_wolfe, not '%s'%s%s%s",
+             o->line_search, near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
+    return false;
+}
+
 static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
 {
     int k = nn_optim_parse(o->optim ? o->optim : "adam");
@@ -305,7 +343,7 @@ static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
             names[i] = nn_optim_name((nn_optim_kind)i);
         const char *near = cli_nearest(o->optim, names, NN_OPTIM_COUNT);
         cli_fail("train", "unknown optimizer '%s'%s%s%s (sgd momentum nesterov adagrad "
-                 "adadelta rmsprop adam adamw adafactor)", o->optim,
+                 "adadelta rmsprop adam adamw adafactor lbfgs)", o->optim,
                  near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
         return false;
     }
@@ -338,7 +376,7 @@ static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
         c->amsgrad = o->amsgrad;
     if (cli_given(o, "centered"))
         c->centered = o->centered;
-    return true;
+    return lbfgs_cfg(o, c);
 }
 
 /* A validation or test set: the training set's class numbering and
@@ -491,6 +529,33 @@ static bool model_cfg(struct run *r, const char *spec, struct nn_model_cfg *mc)
             mc->loss = NN_LOSS_SOFTMAX_CE;
     }
     return true;
+}
+
+/* lbfgs trains full-batch: --batch defaults to the training set's size,
+ * and a smaller one is refused (the trainer would refuse it too, later). */
+static bool full_batch(struct run *r)
+{
+    struct opts *o = &r->o;
+    const char *optim = r->resuming ? nn_optim_name(r->rec.info->train.optim.kind) : o->optim;
+    if (!optim || nn_optim_parse(optim) != NN_OPTIM_LBFGS)
+        return true;
+    if (r->dist.on || o->reproducible) {
+        cli_fail("train", "--optim lbfgs evaluates the loss of the whole training set several "
+                 "times per step in one process: it cannot train data-parallel%s; run it "
+                 "without %s", r->dist.on ? " over mpirun's ranks" : " (--reproducible)",
+                 r->dist.on ? "mpirun" : "--reproducible");
+        return false;
+    }
+    int64_t n = nn_dataset_size(r->train);
+    if (!cli_given(o, "batch") && !r->resuming)
+        o->batch = n;
+    if (o->batch >= n)
+        return true;
+    cli_fail("train", "--optim lbfgs is full-batch (each step evaluates the loss of the same "
+             "batch several times), but --batch %lld is smaller than the %lld training "
+             "samples; leave --batch out (it then defaults to the training set's size) or "
+             "give at least %lld", (long long)o->batch, (long long)n, (long long)n);
+    return false;
 }
 
 /* The model, checked against every data set, with the training set's
@@ -985,7 +1050,7 @@ int cli_train_run(int argc, char **argv, struct cli_train_result *res)
     if (!res || !res->embedded)
         catch_interrupts();
     r->final_only = res && res->embedded;
-    if (check_outputs(o) && load_data(r) && augment_parse(r) && build_model(r) &&
+    if (check_outputs(o) && load_data(r) && full_batch(r) && augment_parse(r) && build_model(r) &&
         check_overwrite(r) && augment_setup(r) &&
         make_trainer(r) && open_outputs(r) && train_and_test(r) && finish(r))
         rc = interrupted ? 128 + interrupted : 0; /* 130 for Ctrl-C, as a shell reports it */

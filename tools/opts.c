@@ -110,9 +110,11 @@ static const struct opt table[] = {
     {"threads", "N", T_INT, O(threads), 0, 1024, TR | EV | PR,
      "cores to use in total (default 0 = all)"},
     {"optim", "NAME", T_STR, O(optim), 0, 0, TR,
-     "sgd momentum nesterov adagrad adadelta rmsprop adam adamw adafactor (default adam)"},
+     "sgd momentum nesterov adagrad adadelta rmsprop adam adamw adafactor lbfgs (default "
+     "adam); lbfgs is full-batch: --batch defaults to the training set's size, and each "
+     "epoch is one step of up to --max-iter iterations"},
     {"lr", "F", T_NUM, O(lr), 0, 1e6, TR, "learning rate (default: sgd, momentum, nesterov, adagrad, rmsprop, "
-     "adafactor 0.01; adadelta 1; adam, adamw 1e-3)"},
+     "adafactor 0.01; adadelta, lbfgs 1; adam, adamw 1e-3)"},
     {"momentum", "F", T_NUM, O(momentum), 0, 0.999999, TR,
      "momentum (momentum, nesterov: default 0.9; rmsprop: 0)"},
     {"dampening", "F", T_NUM, O(dampening), 0, 1, TR, "momentum dampening (default 0)"},
@@ -140,6 +142,19 @@ static const struct opt table[] = {
      "adagrad: initial value of the squared-gradient sums (0)"},
     {"amsgrad", NULL, T_BOOL, O(amsgrad), 0, 0, TR, "adam/adamw: the amsgrad variant"},
     {"centered", NULL, T_BOOL, O(centered), 0, 0, TR, "rmsprop: the centered variant"},
+    {"history", "N", T_INT, O(history), 1, 1e6, TR,
+     "lbfgs: curvature pairs kept (torch's history_size, default 100)"},
+    {"max-iter", "N", T_INT, O(max_iter), 1, 1e6, TR,
+     "lbfgs: iterations per step, i.e. per epoch (default 20)"},
+    {"max-eval", "N", T_INT, O(max_eval), 1, 1e7, TR,
+     "lbfgs: loss evaluations per step (default --max-iter * 5 / 4)"},
+    {"tolerance-grad", "F", T_NUM, O(tolerance_grad), 0, 1e9, TR,
+     "lbfgs: a step ends when no gradient element exceeds F in size (1e-7)"},
+    {"tolerance-change", "F", T_NUM, O(tolerance_change), 0, 1e9, TR,
+     "lbfgs: a step ends when the loss or the parameters change by less than F (1e-9)"},
+    {"line-search", "KIND", T_STR, O(line_search), 0, 0, TR,
+     "lbfgs: none (a fixed step of --lr along the direction) or strong_wolfe (default "
+     "none)"},
     {"l1", "F", T_NUM, O(l1), 0, 1e3, TR, "L1 penalty l1 * |W|_1 on weights"},
     {"l2", "F", T_NUM, O(l2), 0, 1e3, TR, "L2 penalty (l2 / 2) * |W|^2 on weights"},
     {"penalize-biases", NULL, T_BOOL, O(penalize_biases), 0, 0, TR,

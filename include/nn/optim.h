@@ -31,8 +31,20 @@ typedef enum nn_optim_kind {
     NN_OPTIM_ADAM,      /* with optional amsgrad */
     NN_OPTIM_ADAMW,     /* Adam with decoupled weight decay */
     NN_OPTIM_ADAFACTOR, /* factored second moments (Shazeer & Stern 2018) */
+    NN_OPTIM_LBFGS,     /* limited-memory BFGS, full batch: needs
+                           nn_optim_step_closure (torch.optim.LBFGS) */
     NN_OPTIM_COUNT
 } nn_optim_kind;
+
+/* L-BFGS's step length along its direction (torch's line_search_fn). */
+typedef enum nn_line_search {
+    NN_LINE_SEARCH_NONE = 0,     /* a fixed step: lr (the first step ever:
+                                    lr * min(1, 1 / |g|_1)) */
+    NN_LINE_SEARCH_STRONG_WOLFE, /* bracketing and cubic-interpolation zoom
+                                    to the strong Wolfe conditions
+                                    (c1 1e-4, c2 0.9, at most 25 evaluations) */
+    NN_LINE_SEARCH_COUNT
+} nn_line_search;
 
 /* Hyperparameters, with torch.optim's names. Two ways to fill one:
  *  - zero-initialized, setting only the fields wanted: nn_optim_new gives
@@ -64,6 +76,16 @@ struct nn_optim_cfg {
     float clip_threshold; /* adafactor d (1.0) */
     bool amsgrad;       /* adam(w) */
     bool centered;      /* rmsprop */
+    /* lbfgs only (torch.optim.LBFGS's arguments; its lr defaults to 1): */
+    int history_size;        /* curvature pairs kept (100) */
+    int max_iter;            /* iterations per step (20) */
+    int max_eval;            /* loss evaluations per step (max_iter * 5 / 4,
+                                from the max_iter set when the defaults are
+                                filled in) */
+    float tolerance_grad;    /* the step ends when max |gradient| <= this (1e-7) */
+    float tolerance_change;  /* ... or when the loss or the step changes by
+                                less (1e-9) */
+    nn_line_search line_search; /* NN_LINE_SEARCH_NONE (default) or strong Wolfe */
     bool filled;        /* every field holds its value (set by nn_optim_defaults):
                            zeros are not replaced by defaults */
 };
@@ -84,8 +106,24 @@ NN_API int nn_optim_parse(const char *name);
  * (message in the context). The caller frees it with nn_optim_free. */
 NN_API nn_optim *nn_optim_new(nn_graph *g, const struct nn_optim_cfg *cfg);
 NN_API void nn_optim_free(nn_optim *o);
-/* One update from the current gradients. */
+/* One update from the current gradients. NN_ERR_INVALID for lbfgs, which
+ * must evaluate the loss itself (nn_optim_step_closure). */
 NN_API nn_status nn_optim_step(nn_optim *o);
+/* Evaluates the objective at the graph's current parameters (torch's
+ * closure): runs forward and backward on the same data every time, leaves
+ * the gradient of the loss in the graph's gradient block and stores the
+ * loss in *loss. Any status but NN_OK stops the step with that status. */
+typedef nn_status (*nn_optim_closure)(void *user, double *loss);
+/* One optimizer step that may evaluate the objective several times
+ * (torch's optimizer.step(closure)). lbfgs: up to max_iter iterations and
+ * max_eval calls of f, moving the parameters between them; every other
+ * kind: one call of f, then nn_optim_step. *loss (may be NULL) gets the
+ * loss of the first evaluation, at the parameters before the step. An
+ * error of f ends the step with f's status, the step not counted
+ * (nn_optim_steps); the parameters are then those of f's last successful
+ * evaluation (lbfgs) or unchanged (the other kinds). */
+NN_API nn_status nn_optim_step_closure(nn_optim *o, nn_optim_closure f, void *user,
+                                       double *loss);
 NN_API float nn_optim_lr(const nn_optim *o);
 NN_API void nn_optim_set_lr(nn_optim *o, float lr);
 /* Excludes a parameter from weight decay (e.g. biases); on by default. */

@@ -40,6 +40,15 @@ static char *json_optim(const struct nn_optim_cfg *c, double base_lr, int64_t st
     cJSON_AddNumberToObject(o, "clip_threshold", c->clip_threshold);
     cJSON_AddBoolToObject(o, "amsgrad", c->amsgrad);
     cJSON_AddBoolToObject(o, "centered", c->centered);
+    if (c->kind == NN_OPTIM_LBFGS) {
+        cJSON_AddNumberToObject(o, "history_size", c->history_size);
+        cJSON_AddNumberToObject(o, "max_iter", c->max_iter);
+        cJSON_AddNumberToObject(o, "max_eval", c->max_eval);
+        cJSON_AddNumberToObject(o, "tolerance_grad", c->tolerance_grad);
+        cJSON_AddNumberToObject(o, "tolerance_change", c->tolerance_change);
+        cJSON_AddStringToObject(o, "line_search", c->line_search == NN_LINE_SEARCH_STRONG_WOLFE
+                                                      ? "strong_wolfe" : "none");
+    }
     cJSON_AddNumberToObject(o, "steps", (double)steps);
     cJSON_AddNumberToObject(o, "lr_now", lr_now);
     char *s = cJSON_PrintUnformatted(o);

@@ -66,6 +66,32 @@ static bool real_field(nn_checkpoint *ck, const cJSON *o, const char *what, cons
     return true;
 }
 
+/* L-BFGS's fields (absent, i.e. 0, for the other kinds). */
+static bool read_lbfgs(nn_checkpoint *ck, const cJSON *op, struct nn_optim_cfg *c)
+{
+    static const char *const ikeys[] = {"history_size", "max_iter", "max_eval"};
+    int *const ifields[] = {&c->history_size, &c->max_iter, &c->max_eval};
+    for (size_t i = 0; i < 3; i++) {
+        double v;
+        if (!int_field(ck, op, "optim", ikeys[i], 0, 1e9, 0, &v))
+            return false;
+        *ifields[i] = (int)v;
+    }
+    if (!real_field(ck, op, "optim", "tolerance_grad", &c->tolerance_grad) ||
+        !real_field(ck, op, "optim", "tolerance_change", &c->tolerance_change))
+        return false;
+    const cJSON *ls = cJSON_GetObjectItemCaseSensitive(op, "line_search");
+    if (ls && !(cJSON_IsString(ls) && (strcmp(ls->valuestring, "none") == 0 ||
+                                       strcmp(ls->valuestring, "strong_wolfe") == 0))) {
+        nn_fail(ck->ctx, NN_ERR_FORMAT, "%s: metadata 'optim' has a bad 'line_search' "
+                "(expected \"none\" or \"strong_wolfe\")", ck->info.path);
+        return false;
+    }
+    c->line_search = ls && strcmp(ls->valuestring, "strong_wolfe") == 0
+                         ? NN_LINE_SEARCH_STRONG_WOLFE : NN_LINE_SEARCH_NONE;
+    return true;
+}
+
 static bool read_optim(nn_checkpoint *ck, const cJSON *op)
 {
     struct nn_optim_cfg *c = &ck->info.train.optim;
@@ -91,6 +117,8 @@ static bool read_optim(nn_checkpoint *ck, const cJSON *op)
     c->decoupled = flag(op, "decoupled");
     c->amsgrad = flag(op, "amsgrad");
     c->centered = flag(op, "centered");
+    if (!read_lbfgs(ck, op, c))
+        return false;
     /* the file holds the values the run used, zeros included: no field
      * may be taken for unset and given its default again */
     c->filled = true;

@@ -35,7 +35,7 @@
 
 static const char *const kind_names[NN_OPTIM_COUNT] = {
     "sgd", "momentum", "nesterov", "adagrad", "adadelta",
-    "rmsprop", "adam", "adamw", "adafactor"};
+    "rmsprop", "adam", "adamw", "adafactor", "lbfgs"};
 
 const char *nn_optim_name(nn_optim_kind kind)
 {
@@ -60,7 +60,8 @@ enum {
     U_RMSPROP = 1 << 3,
     U_ADAM = 1 << 4, /* adam, adamw */
     U_ADAFACTOR = 1 << 5,
-    U_ALL = (1 << 6) - 1
+    U_LBFGS = 1 << 6,
+    U_ALL = (1 << 7) - 1
 };
 
 static unsigned family(nn_optim_kind k)
@@ -75,6 +76,7 @@ static unsigned family(nn_optim_kind k)
     case NN_OPTIM_ADAM:
     case NN_OPTIM_ADAMW: return U_ADAM;
     case NN_OPTIM_ADAFACTOR: return U_ADAFACTOR;
+    case NN_OPTIM_LBFGS: return U_LBFGS;
     default: return 0;
     }
 }
@@ -90,7 +92,7 @@ static const struct field float_fields[] = {
     FIELD(lr, U_ALL),
     FIELD(momentum, U_SGD | U_RMSPROP),
     FIELD(dampening, U_SGD),
-    FIELD(weight_decay, U_ALL),
+    FIELD(weight_decay, U_ALL & ~U_LBFGS),
     FIELD(beta1, U_ADAM),
     FIELD(beta2, U_ADAM),
     FIELD(eps, U_ADAGRAD | U_ADADELTA | U_RMSPROP | U_ADAM | U_ADAFACTOR),
@@ -101,9 +103,11 @@ static const struct field float_fields[] = {
     FIELD(initial_accumulator_value, U_ADAGRAD),
     FIELD(beta2_decay, U_ADAFACTOR),
     FIELD(clip_threshold, U_ADAFACTOR),
+    FIELD(tolerance_grad, U_LBFGS),
+    FIELD(tolerance_change, U_LBFGS),
 };
 static const struct field bool_fields[] = {
-    FIELD(decoupled, U_ALL),
+    FIELD(decoupled, U_ALL & ~U_LBFGS),
     FIELD(amsgrad, U_ADAM),
     FIELD(centered, U_RMSPROP),
 };
@@ -166,6 +170,17 @@ void nn_optim_defaults(struct nn_optim_cfg *c)
         set_default(&c->clip_threshold, 1.0f);
         c->decoupled = true;
         break;
+    case NN_OPTIM_LBFGS:
+        set_default(&c->lr, 1.0f);
+        if (c->history_size == 0)
+            c->history_size = 100;
+        if (c->max_iter == 0)
+            c->max_iter = 20;
+        if (c->max_eval == 0)
+            c->max_eval = c->max_iter * 5 / 4 > 0 ? c->max_iter * 5 / 4 : 1;
+        set_default(&c->tolerance_grad, 1e-7f);
+        set_default(&c->tolerance_change, 1e-9f);
+        break;
     default:
         break;
     }
@@ -181,6 +196,30 @@ struct range {
 static bool in_range(double x, const struct range *r)
 {
     return (r->lo_open ? x > r->lo : x >= r->lo) && (r->hi_open ? x < r->hi : x <= r->hi);
+}
+
+/* The integer and enum fields only lbfgs reads: 0 for every other kind,
+ * at least 1 (line search: a known one) for lbfgs. */
+static nn_status validate_lbfgs(nn_ctx *ctx, const struct nn_optim_cfg *c, bool lbfgs)
+{
+    const char *kn = nn_optim_name(c->kind);
+    const struct {
+        const char *name;
+        int v;
+    } ints[] = {{"history_size", c->history_size}, {"max_iter", c->max_iter},
+                {"max_eval", c->max_eval}, {"line_search", (int)c->line_search}};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if (!lbfgs && ints[i].v != 0)
+            return nn_fail(ctx, NN_ERR_INVALID,
+                           "optimizer %s: %s is %d, but it is used only by lbfgs (leave it 0)",
+                           kn, ints[i].name, ints[i].v);
+        bool ok = i == 3 ? ints[i].v >= 0 && ints[i].v < NN_LINE_SEARCH_COUNT : ints[i].v >= 1;
+        if (lbfgs && !ok)
+            return nn_fail(ctx, NN_ERR_RANGE, "optimizer lbfgs: %s is %d, expected %s",
+                           ints[i].name, ints[i].v,
+                           i == 3 ? "0 (none) or 1 (strong Wolfe)" : "an integer >= 1");
+    }
+    return NN_OK;
 }
 
 static nn_status validate(nn_ctx *ctx, struct nn_optim_cfg *c)
@@ -204,8 +243,13 @@ static nn_status validate(nn_ctx *ctx, struct nn_optim_cfg *c)
         if (!(fam & f->used) && *(const bool *)((const char *)c + f->off))
             return nn_fail(ctx, NN_ERR_INVALID,
                            "optimizer %s: %s is set, but it is used only by %s", kn, f->name,
-                           f->used == U_ADAM ? "adam and adamw" : "rmsprop");
+                           f->used == U_ADAM      ? "adam and adamw"
+                           : f->used == U_RMSPROP ? "rmsprop"
+                                                  : "optimizers other than lbfgs");
     }
+    nn_status st = validate_lbfgs(ctx, c, fam == U_LBFGS);
+    if (st != NN_OK)
+        return st;
     const struct range ranges[] = {
         {"lr", 0, INFINITY, false, true},
         {"weight_decay", 0, INFINITY, false, true},
@@ -221,6 +265,8 @@ static nn_status validate(nn_ctx *ctx, struct nn_optim_cfg *c)
         {"initial_accumulator_value", 0, INFINITY, false, true},
         {"beta2_decay", -INFINITY, 0, true, false},
         {"clip_threshold", 1, INFINITY, false, true},
+        {"tolerance_grad", 0, INFINITY, false, true},
+        {"tolerance_change", 0, INFINITY, false, true},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
         const struct range *r = &ranges[i];
@@ -280,7 +326,7 @@ int nn_optim_slots(const struct nn_optim_cfg *c)
     case NN_OPTIM_RMSPROP: return 1 + c->centered + (c->momentum > 0);
     case NN_OPTIM_ADAM:
     case NN_OPTIM_ADAMW: return 2 + c->amsgrad;
-    default: return 0;
+    default: return 0; /* adafactor and lbfgs size their own state */
     }
 }
 
@@ -292,6 +338,7 @@ void nn_optim_free(nn_optim *o)
     free(o->segs);
     free(o->af);
     free(o->work);
+    nn_lbfgs_free(o->lb);
     nn_aligned_free(o->state);
     free(o);
 }
@@ -341,9 +388,14 @@ nn_optim *nn_optim_new(nn_graph *g, const struct nn_optim_cfg *cfg)
         goto nomem;
     for (int i = 0; i < o->nparams; i++)
         o->decay[i] = true;
+    build_segments(o);
     if (c.kind == NN_OPTIM_ADAFACTOR) {
         o->state_size = nn_adafactor_setup(o);
         if (o->state_size < 0)
+            goto nomem;
+    } else if (c.kind == NN_OPTIM_LBFGS) {
+        o->state_size = nn_lbfgs_state_size(o);
+        if (!nn_lbfgs_setup(o))
             goto nomem;
     } else {
         o->state_size = nn_optim_slots(&c) * o->n;
@@ -442,6 +494,11 @@ nn_status nn_optim_step_range(nn_optim *o, int64_t lo, int64_t hi)
         return nn_fail(o->ctx, NN_ERR_INVALID,
                        "optimizer %s: learning rate is %g, expected a finite value >= 0",
                        nn_optim_name(c->kind), (double)c->lr);
+    if (c->kind == NN_OPTIM_LBFGS)
+        return nn_fail(o->ctx, NN_ERR_INVALID,
+                       "optimizer lbfgs evaluates the loss several times per step: call "
+                       "nn_optim_step_closure with a function that runs forward and "
+                       "backward on the same data");
     o->steps++;
     if (c->kind == NN_OPTIM_ADAFACTOR) {
         nn_adafactor_step(o, lo, hi);
@@ -470,6 +527,30 @@ nn_status nn_optim_step_range(nn_optim *o, int64_t lo, int64_t hi)
     struct step_job j = {o, update, &decay, &plain, lo, hi};
     nn_pool_run(hi - lo >= PARALLEL_MIN_ELEMS ? nn_ctx_pool(o->ctx) : NULL, step_part, &j);
     return NN_OK;
+}
+
+nn_status nn_optim_step_closure(nn_optim *o, nn_optim_closure f, void *user, double *loss)
+{
+    if (!o)
+        return NN_ERR_INVALID;
+    double first = NAN;
+    if (!f)
+        return nn_fail(o->ctx, NN_ERR_INVALID, "optimizer %s: no closure given",
+                       nn_optim_name(o->cfg.kind));
+    nn_status st;
+    if (o->cfg.kind != NN_OPTIM_LBFGS) {
+        if ((st = f(user, &first)) == NN_OK)
+            st = nn_optim_step(o);
+    } else if (!(o->cfg.lr >= 0) || isinf(o->cfg.lr)) {
+        st = nn_fail(o->ctx, NN_ERR_INVALID,
+                     "optimizer lbfgs: learning rate is %g, expected a finite value >= 0",
+                     (double)o->cfg.lr);
+    } else if ((st = nn_lbfgs_step(o, f, user, &first)) == NN_OK) {
+        o->steps++;
+    }
+    if (loss)
+        *loss = first;
+    return st;
 }
 
 float nn_optim_lr(const nn_optim *o) { return o->cfg.lr; }

@@ -13,6 +13,10 @@
  * factors (lead * rows) followed by its column factors (lead * cols) for a
  * parameter of >= 2 dimensions (..., rows, cols), or its full second moment
  * (numel) for a vector.
+ * L-BFGS keeps a header of NN_LBFGS_HDR floats, then ro (history), its
+ * direction d and previous gradient (m each, m = trainable floats: the
+ * parameters' runs in block order), and history gradient differences y
+ * and steps s (history x m each); see lbfgs.c.
  */
 #ifndef NN_OPTIM_PRIVATE_H
 #define NN_OPTIM_PRIVATE_H
@@ -56,6 +60,7 @@ struct nn_optim {
     float *state;              /* (state_size) */
     int64_t state_size;
     int64_t steps;             /* steps taken; the running step is steps + 1 */
+    struct nn_lbfgs *lb;       /* L-BFGS only: its work buffers */
 };
 
 /* Family kernels: update parameters [off, off + len) of the block. o->steps
@@ -82,5 +87,14 @@ int nn_optim_slots(const struct nn_optim_cfg *c);
  * included. */
 int64_t nn_adafactor_setup(nn_optim *o);
 void nn_adafactor_step(nn_optim *o, int64_t lo, int64_t hi);
+
+/* L-BFGS (lbfgs.c): the state size for o's configuration (after
+ * o->segs is built), and its work buffers (false when out of memory); one
+ * step with a closure; freeing the buffers. */
+#define NN_LBFGS_HDR 9
+int64_t nn_lbfgs_state_size(const nn_optim *o);
+bool nn_lbfgs_setup(nn_optim *o);
+nn_status nn_lbfgs_step(nn_optim *o, nn_optim_closure f, void *user, double *loss);
+void nn_lbfgs_free(struct nn_lbfgs *lb);
 
 #endif /* NN_OPTIM_PRIVATE_H */
