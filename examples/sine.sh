@@ -7,24 +7,27 @@
 #      split, the validation scatter plot, and the M it chooses.
 # Usage: examples/sine.sh [--quick] [OUT_DIR]   (NN=path/to/nn, default build/nn)
 # --quick: fewer epochs, M in {1, 3, 10} and 3 restarts (for make check).
-# The optimizer is one word: OPTIM=lbfgs examples/sine.sh once nn has it.
+# The optimizer: L-BFGS with a strong Wolfe line search, the full-batch
+# method such fits use (each epoch is one L-BFGS step of up to 20
+# iterations); OPTIM=adam examples/sine.sh fits with Adam instead.
 set -eu
 quick=0
 if [ "${1:-}" = --quick ]; then quick=1; shift; fi
 out=${1:-build/examples/sine}
 nn=${NN:-build/nn}
-optim=${OPTIM:-adam}
+optim=${OPTIM:-lbfgs}
 n=60          # samples
 noise=0.25    # standard deviation of the noise
 seed=1
 case $optim in
-adam) lr="--lr 0.01" ;;
-*) lr="" ;;   # the optimizer's default rate
+adam) lr="--lr 0.01" steps=4000 ;;
+lbfgs) lr="--line-search strong_wolfe" steps=50 ;;
+*) lr="" steps=4000 ;;   # the optimizer's default rate
 esac
 if [ $quick = 1 ]; then
-    epochs=600 ms="{1,3,10}" restarts=3
+    epochs=$((steps * 3 / 20)) ms="{1,3,10}" restarts=3
 else
-    epochs=4000 ms="{1..12}" restarts=30
+    epochs=$steps ms="{1..12}" restarts=30
 fi
 mkdir -p "$out"
 
