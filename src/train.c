@@ -759,6 +759,149 @@ static void epoch_order(nn_trainer *t, nn_ctx *ctx, int64_t n)
     }
 }
 
+/* The running sums of an epoch's training metrics. */
+struct epoch_sums {
+    double loss, correct, abs_err, sq_err; /* loss weighted by batch size */
+    int64_t seen;
+};
+
+/* Batch b (0-based) of an epoch on one process: feed it (and prefetch the
+ * next), forward to the loss, check it, backward, penalties and clipping,
+ * the optimizer step (lbfgs: its closure evaluations), and the metrics. */
+static nn_status train_batch(nn_trainer *t, const struct nn_source *train,
+                             enum nn_feed_kind kind, nn_node *loss, int epoch, int64_t b,
+                             int64_t batches, struct epoch_sums *s)
+{
+    nn_model *m = t->m;
+    nn_graph *g = nn_model_graph(m);
+    int64_t n = train->n, B = t->cfg.batch, k = n - b * B < B ? n - b * B : B;
+    nn_status st = feed(m, train, kind, t->scratch, t->perm + b * B, k);
+    if (train->prefetch && b + 1 < batches) /* loads while this batch trains */
+        train->prefetch(train->self, t->perm + (b + 1) * B,
+                        n - (b + 1) * B < B ? n - (b + 1) * B : B);
+    if (st != NN_OK)
+        return st;
+    if (t->cfg.optim.kind == NN_OPTIM_LBFGS) { /* one full batch */
+        struct closure_job j = {.t = t, .loss = loss, .epoch = epoch, .k = k};
+        if ((st = nn_optim_step_closure(t->opt, train_closure, &j, NULL)) != NN_OK)
+            return st;
+        s->loss += j.loss0 * (double)k, s->correct += j.correct, s->abs_err += j.abs_err;
+        s->sq_err += j.sq_err, s->seen += k;
+        return NN_OK;
+    }
+    /* the loss and what it needs: not the probabilities */
+    if ((st = nn_forward_to(g, loss)) != NN_OK)
+        return st;
+    if (!isfinite(loss->val[0]))
+        return nonfinite_loss(g, loss, epoch, b);
+    nn_zero_grad(g);
+    if ((st = nn_backward(g, loss)) != NN_OK)
+        return st;
+    if (!regularize_and_check(t))
+        return NN_ERR_NUMERIC;
+    if ((st = nn_optim_step(t->opt)) != NN_OK)
+        return st;
+    s->loss += (double)loss->val[0] * (double)k;
+    batch_metrics(m, k, &s->correct, &s->abs_err, &s->sq_err);
+    s->seen += k;
+    return NN_OK;
+}
+
+/* The sums of every rank, as par_step and par_epoch_end leave them. */
+static void sums_from_par(struct epoch_sums *s, const double psums[5])
+{
+    *s = (struct epoch_sums){psums[0], psums[1], psums[2], psums[3], (int64_t)psums[4]};
+}
+
+/* One epoch's batches, training mode on; *stop when on_batch asks it.
+ * The epoch's sums are over every rank. */
+static nn_status train_batches(nn_trainer *t, const struct nn_source *train,
+                               enum nn_feed_kind kind, int epoch, int64_t batches, double t0,
+                               struct epoch_sums *s, double psums[5], bool *stop)
+{
+    const struct nn_train_cfg *c = &t->cfg;
+    nn_node *loss = nn_model_loss(t->m);
+    int64_t n = train->n, B = c->batch;
+    nn_status st = NN_OK;
+    for (int64_t b = 0; b < batches; b++) {
+        int64_t k = n - b * B < B ? n - b * B : B;
+        if (c->schedule_per_step)
+            nn_optim_set_lr(t->opt, nn_schedule_lr(t->sched, (int64_t)t->nhist * batches + b));
+        if (t->par) { /* this rank's share, the sum over every rank */
+            if ((st = par_step(t, train, kind, epoch, b, k, psums)) != NN_OK)
+                return st;
+            sums_from_par(s, psums);
+        } else if ((st = train_batch(t, train, kind, loss, epoch, b, batches, s)) != NN_OK) {
+            return st;
+        }
+        if (c->on_batch) {
+            struct nn_train_progress p = {
+                .epoch = epoch, .epochs = c->epochs, .batch = b + 1, .batches = batches,
+                .samples_done = s->seen, .loss = s->loss / (double)s->seen,
+                .accuracy = s->correct / (double)s->seen, .seconds = now_s() - t0};
+            *stop = !c->on_batch(&p, c->user);
+            if (t->par && (st = par_agree(t, stop)) != NN_OK)
+                return st;
+            if (*stop)
+                return NN_OK;
+        }
+    }
+    return NN_OK;
+}
+
+/* The epoch's metrics: training (running, or the whole set again when
+ * train_eval), the penalty, validation. */
+static nn_status epoch_metrics(nn_trainer *t, const struct nn_source *train,
+                               const struct nn_source *val, const struct epoch_sums *s,
+                               struct nn_epoch_stats *es)
+{
+    nn_status st = NN_OK;
+    finish_metrics(t->m, &es->train, s->loss, s->correct, s->abs_err, s->sq_err, s->seen);
+    if (t->cfg.train_eval && /* the whole training set as it stands, dropout off */
+        (st = nn_evaluate(t->m, train, &es->train)) != NN_OK)
+        return st;
+    es->train.penalty = nn_trainer_penalty(t);
+    if (val)
+        st = nn_evaluate_dist(t->m, val, t->cfg.dist, &es->val);
+    return st;
+}
+
+/* After an epoch's history entry: the plateau schedule, convergence on the
+ * training loss (tol), early stopping on validation (keeping the best
+ * weights). */
+static void epoch_watch(nn_trainer *t, const struct nn_epoch_stats *es, bool early)
+{
+    const struct nn_train_cfg *c = &t->cfg;
+    nn_graph *g = nn_model_graph(t->m);
+    /* the monitored quantity, made one to minimize for early stopping */
+    double watched = c->monitor_acc ? es->val.accuracy : es->val.n > 0 ? es->val.loss
+                                                                       : es->train.loss;
+    nn_schedule_on_metric(t->sched, es->epoch - 1, watched);
+    if (c->tol > 0) {
+        /* convergence: relative improvement of the training loss on its best */
+        double L = es->train.loss;
+        bool better = isfinite(t->tol_best) ? (t->tol_best - L) > c->tol * fabs(t->tol_best)
+                                            : true;
+        if (better)
+            t->tol_bad = 0;
+        else if (++t->tol_bad >= (c->patience > 0 ? c->patience : 1))
+            t->converged = t->stopped_early = true;
+        if (L < t->tol_best)
+            t->tol_best = L;
+    }
+    if (early) {
+        double v = c->monitor_acc ? -es->val.accuracy : es->val.loss;
+        if (v < t->best_val - c->min_delta) {
+            t->best_val = v;
+            t->best_epoch = es->epoch;
+            t->bad_epochs = 0;
+            memcpy(t->best, g->param_block, (size_t)g->param_count * sizeof(float));
+        } else if (++t->bad_epochs >= c->patience) {
+            t->stopped_early = true;
+        }
+    }
+}
+
 nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
                          const struct nn_source *val)
 {
@@ -771,7 +914,6 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
     if (st != NN_OK)
         return st;
     bool early = c->patience > 0 && val; /* early stopping on validation */
-    nn_node *loss = nn_model_loss(m);
     int64_t n = train->n, B = c->batch;
     int64_t batches = c->drop_last ? n / B : (n + B - 1) / B;
     if (batches < 1)
@@ -793,127 +935,31 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
                                                              ? (int64_t)t->nhist * batches
                                                              : t->nhist));
         struct nn_epoch_stats es = {.epoch = t->nhist + 1, .lr = nn_optim_lr(t->opt)};
-        double t0 = now_s();
+        double t0 = now_s(), psums[5] = {0};
+        struct epoch_sums sums = {0};
         epoch_order(t, ctx, n);
         if (t->par) /* the shared generator, back in step after the epoch */
             nn_ctx_rng_get(ctx, t->rng_epoch);
-        double lsum = 0, correct = 0, ae = 0, se = 0, psums[5] = {0};
-        int64_t seen = 0;
         if (train->begin_pass) /* e.g. augmentation keyed to the epoch */
             train->begin_pass(train->self, t->nhist);
         nn_graph_set_training(g, true);
-        for (int64_t b = 0; b < batches; b++) {
-            int64_t k = n - b * B < B ? n - b * B : B;
-            if (c->schedule_per_step)
-                nn_optim_set_lr(t->opt, nn_schedule_lr(t->sched, (int64_t)t->nhist * batches + b));
-            if (t->par) { /* this rank's share, the sum over every rank */
-                if ((st = par_step(t, train, kind, es.epoch, b, k, psums)) != NN_OK)
-                    break;
-                lsum = psums[0], correct = psums[1], ae = psums[2], se = psums[3];
-                seen = (int64_t)psums[4];
-                goto progress;
-            }
-            st = feed(m, train, kind, t->scratch, t->perm + b * B, k);
-            if (train->prefetch && b + 1 < batches) /* loads while this batch trains */
-                train->prefetch(train->self, t->perm + (b + 1) * B,
-                                n - (b + 1) * B < B ? n - (b + 1) * B : B);
-            if (st == NN_OK && c->optim.kind == NN_OPTIM_LBFGS) { /* one full batch */
-                struct closure_job j = {.t = t, .loss = loss, .epoch = es.epoch, .k = k};
-                if ((st = nn_optim_step_closure(t->opt, train_closure, &j, NULL)) != NN_OK)
-                    break;
-                lsum += j.loss0 * (double)k, correct += j.correct, ae += j.abs_err;
-                se += j.sq_err, seen += k;
-                goto progress;
-            }
-            if (st == NN_OK) /* the loss and what it needs: not the probabilities */
-                st = nn_forward_to(g, loss);
-            if (st != NN_OK)
-                break;
-            if (!isfinite(loss->val[0])) {
-                st = nonfinite_loss(g, loss, es.epoch, b);
-                break;
-            }
-            nn_zero_grad(g);
-            st = nn_backward(g, loss);
-            if (st != NN_OK)
-                break;
-            if (!regularize_and_check(t)) {
-                st = NN_ERR_NUMERIC;
-                break;
-            }
-            st = nn_optim_step(t->opt);
-            if (st != NN_OK)
-                break;
-            lsum += (double)loss->val[0] * (double)k;
-            batch_metrics(m, k, &correct, &ae, &se);
-            seen += k;
-        progress:
-            if (c->on_batch) {
-                struct nn_train_progress p = {
-                    .epoch = es.epoch, .epochs = c->epochs, .batch = b + 1,
-                    .batches = batches, .samples_done = seen, .loss = lsum / (double)seen,
-                    .accuracy = correct / (double)seen, .seconds = now_s() - t0};
-                stop = !c->on_batch(&p, c->user);
-                if (t->par && (st = par_agree(t, &stop)) != NN_OK)
-                    break;
-                if (stop)
-                    break;
-            }
-        }
+        st = train_batches(t, train, kind, es.epoch, batches, t0, &sums, psums, &stop);
         nn_graph_set_training(g, false);
         if (t->par)
             nn_ctx_rng_set(ctx, t->rng_epoch);
         if (st != NN_OK || stop)
             break;
-        if (t->par && (st = par_epoch_end(t, psums)) != NN_OK)
-            break;
         if (t->par) {
-            lsum = psums[0], correct = psums[1], ae = psums[2], se = psums[3];
-            seen = (int64_t)psums[4];
-        }
-        finish_metrics(m, &es.train, lsum, correct, ae, se, seen);
-        if (c->train_eval) { /* the whole training set as it stands, dropout off */
-            st = nn_evaluate(m, train, &es.train);
-            if (st != NN_OK)
+            if ((st = par_epoch_end(t, psums)) != NN_OK)
                 break;
+            sums_from_par(&sums, psums);
         }
-        es.train.penalty = nn_trainer_penalty(t);
-        if (val) {
-            st = nn_evaluate_dist(m, val, c->dist, &es.val);
-            if (st != NN_OK)
-                break;
-        }
+        if ((st = epoch_metrics(t, train, val, &sums, &es)) != NN_OK)
+            break;
         es.seconds = now_s() - t0;
         if ((st = push_history(t, &es)) != NN_OK)
             break;
-        /* the monitored quantity, made one to minimize for early stopping */
-        double watched = c->monitor_acc ? es.val.accuracy : es.val.n > 0 ? es.val.loss
-                                                                         : es.train.loss;
-        nn_schedule_on_metric(t->sched, es.epoch - 1, watched);
-        if (c->tol > 0) {
-            /* convergence: relative improvement of the training loss on its best */
-            double L = es.train.loss;
-            bool better = isfinite(t->tol_best)
-                              ? (t->tol_best - L) > c->tol * fabs(t->tol_best)
-                              : true;
-            if (better)
-                t->tol_bad = 0;
-            else if (++t->tol_bad >= (c->patience > 0 ? c->patience : 1))
-                t->converged = t->stopped_early = true;
-            if (L < t->tol_best)
-                t->tol_best = L;
-        }
-        if (early) {
-            double v = c->monitor_acc ? -es.val.accuracy : es.val.loss;
-            if (v < t->best_val - c->min_delta) {
-                t->best_val = v;
-                t->best_epoch = es.epoch;
-                t->bad_epochs = 0;
-                memcpy(t->best, g->param_block, (size_t)g->param_count * sizeof(float));
-            } else if (++t->bad_epochs >= c->patience) {
-                t->stopped_early = true;
-            }
-        }
+        epoch_watch(t, &es, early);
         if (c->on_epoch && !c->on_epoch(&es, c->user))
             stop = true;
         if (c->dist && c->dist->size > 1 && (st = par_agree(t, &stop)) != NN_OK)
