@@ -146,3 +146,16 @@ void cli_same_tensors(const char *a, const char *b)
     nn_safetensors_close(y);
     nn_ctx_free(ctx);
 }
+
+int cli_tmpdir(char *dir, size_t cap, const char *tag)
+{
+    int n = snprintf(dir, cap, "/tmp/nn-%s-XXXXXX", tag);
+    return n > 0 && (size_t)n < cap && mkdtemp(dir) ? 0 : -1;
+}
+
+int cli_rmdir(const char *dir)
+{
+    char cmd[1100];
+    int n = snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return n > 0 && (size_t)n < sizeof cmd && system(cmd) == 0 ? 0 : -1;
+}

@@ -103,6 +103,10 @@ const char *cli_nn(void);
  * signal if it died of one (also when sh reports a signal as 128 + it). */
 int cli_run(char *out, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A new directory /tmp/nn-TAG-XXXXXX into dir; 0, or -1 on failure. */
+int cli_tmpdir(char *dir, size_t cap, const char *tag);
+/* Removes dir and everything in it; 0, or -1 on failure. */
+int cli_rmdir(const char *dir);
 /* Writes text to dir/name. */
 void cli_write(const char *dir, const char *name, const char *text);
 /* The lines of s that start with prefix. */

@@ -12,16 +12,13 @@ static char dir[64];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/nn-ckpt-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return cli_tmpdir(dir, sizeof dir, "ckpt");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return cli_rmdir(dir);
 }
 
 static const char *path(const char *name)

@@ -25,8 +25,7 @@ static int setup(void **state)
 {
     (void)state;
     snprintf(nn_bin, sizeof nn_bin, "%s", cli_nn());
-    snprintf(dir, sizeof dir, "/tmp/nn-cli-XXXXXX");
-    if (!mkdtemp(dir))
+    if (cli_tmpdir(dir, sizeof dir, "cli") != 0)
         return -1;
     char path[512];
     snprintf(path, sizeof path, "%s/blobs.csv", dir);
@@ -86,9 +85,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return cli_rmdir(dir);
 }
 
 static char out[1 << 16];

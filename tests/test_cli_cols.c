@@ -53,8 +53,7 @@ static int setup(void **state)
 {
     (void)state;
     snprintf(nn_bin, sizeof nn_bin, "%s", cli_nn());
-    snprintf(dir, sizeof dir, "/tmp/nn-clicols-XXXXXX");
-    if (!mkdtemp(dir))
+    if (cli_tmpdir(dir, sizeof dir, "clicols") != 0)
         return -1;
     write_iris_like();
     return 0;
@@ -63,9 +62,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return cli_rmdir(dir);
 }
 
 /* The first line of out that starts with prefix, into buf ("" if none). */

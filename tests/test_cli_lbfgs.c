@@ -17,8 +17,7 @@ static char out[16384];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/nn-lbfgs-XXXXXX");
-    if (!mkdtemp(dir))
+    if (cli_tmpdir(dir, sizeof dir, "lbfgs") != 0)
         return -1;
     char path[512];
     snprintf(path, sizeof path, "%s/sine.csv", dir);
@@ -44,9 +43,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return cli_rmdir(dir);
 }
 
 #define FIT "--data %s/sine.csv --label y --model '1 dense:3 tanh dense:1' --seed 4 " \

@@ -26,8 +26,7 @@ static int setup(void **state)
 {
     (void)state;
     snprintf(nn_bin, sizeof nn_bin, "%s", cli_nn());
-    snprintf(dir, sizeof dir, "/tmp/nn-cli16-XXXXXX");
-    if (!mkdtemp(dir))
+    if (cli_tmpdir(dir, sizeof dir, "cli16") != 0)
         return -1;
     /* two numeric features and a 0/1 class, no header */
     write_file("nohdr.csv", "1,2,0\n3,4,1\n5,6,0\n7,8,1\n");
@@ -54,9 +53,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return cli_rmdir(dir);
 }
 
 /* A CSV without a header keeps its first row: 4 rows train as 4, and

@@ -44,8 +44,7 @@ static int setup(void **state)
     snprintf(nn_bin, sizeof nn_bin, "%s", cli_nn());
     snprintf(build_dir, sizeof build_dir, "%s", nn_bin);
     *strrchr(build_dir, '/') = '\0';
-    snprintf(dir, sizeof dir, "/tmp/nn-view16-XXXXXX");
-    if (!mkdtemp(dir))
+    if (cli_tmpdir(dir, sizeof dir, "view16") != 0)
         return -1;
     /* three classes by quadrant, and a linear regression target */
     char path[512];
@@ -83,9 +82,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return cli_rmdir(dir);
 }
 
 /* The graph's nodes in creation order: a model's layers in spec order. */

@@ -100,8 +100,7 @@ static int setup(void **state)
 {
     (void)state;
     snprintf(nn_bin, sizeof nn_bin, "%s", cli_nn());
-    snprintf(dir, sizeof dir, "/tmp/nn-cnncli-XXXXXX");
-    if (!mkdtemp(dir))
+    if (cli_tmpdir(dir, sizeof dir, "cnncli") != 0)
         return -1;
     char img[600], lab[600];
     make_set("train", NTRAIN, 1, train_idx, img, lab);
@@ -112,9 +111,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return cli_rmdir(dir);
 }
 
 static double json_accuracy(const char *text)

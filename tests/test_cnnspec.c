@@ -410,16 +410,13 @@ static char dir[64];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/nn-cnnspec-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return cli_tmpdir(dir, sizeof dir, "cnnspec");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return cli_rmdir(dir);
 }
 
 /* The checkpoint of a conv + batch norm model holds every tensor under

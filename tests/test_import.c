@@ -26,16 +26,13 @@ static char tmp[64];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmp, sizeof tmp, "/tmp/nn-import-XXXXXX");
-    return mkdtemp(tmp) ? 0 : -1;
+    return cli_tmpdir(tmp, sizeof tmp, "import");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return cli_rmdir(tmp);
 }
 
 /* tests/ref/import/NAME into buf. */

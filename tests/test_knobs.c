@@ -23,8 +23,7 @@ static int setup(void **state)
 {
     (void)state;
     snprintf(nn_bin, sizeof nn_bin, "%s", cli_nn());
-    snprintf(dir, sizeof dir, "/tmp/nn-knobs-XXXXXX");
-    if (!mkdtemp(dir))
+    if (cli_tmpdir(dir, sizeof dir, "knobs") != 0)
         return -1;
     char path[512];
     snprintf(path, sizeof path, "%s/blobs.csv", dir);
@@ -49,9 +48,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return cli_rmdir(dir);
 }
 
 /* ---- item 1: every optimizer hyperparameter from the command line ---- */

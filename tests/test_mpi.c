@@ -69,8 +69,7 @@ static int setup(void **state)
     if (!wanted())
         return 0;
     snprintf(nn_bin, sizeof nn_bin, "%s", cli_nn());
-    snprintf(dir, sizeof dir, "/tmp/nn-mpi-XXXXXX");
-    if (!mkdtemp(dir))
+    if (cli_tmpdir(dir, sizeof dir, "mpi") != 0)
         return -1;
     /* Open MPI refuses root without both */
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
@@ -86,13 +85,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    if (dir[0]) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-        if (system(cmd) != 0)
-            return -1;
-    }
-    return 0;
+    return dir[0] ? cli_rmdir(dir) : 0;
 }
 
 /* Skips unless asked; then mpirun must be there. */

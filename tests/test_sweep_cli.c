@@ -22,8 +22,7 @@ static char out[1 << 16];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/nn-sweep-XXXXXX");
-    if (!mkdtemp(dir))
+    if (cli_tmpdir(dir, sizeof dir, "sweep") != 0)
         return -1;
     char path[512];
     snprintf(path, sizeof path, "%s/sine.csv", dir);
@@ -45,9 +44,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return cli_rmdir(dir);
 }
 
 #define SWEEP "%s sweep --model '1 dense:{2,6} tanh dense:1' --restarts 3 --data %s/sine.csv " \
