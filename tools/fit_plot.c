@@ -241,13 +241,16 @@ static bool load_models(nn_ctx *ctx, char *list, struct fits *f)
     return true;
 }
 
-/* The points (raw units) of --data, or the data the first model records. */
-static nn_dataset *fit_data(nn_ctx *ctx, struct opts *o, const struct fits *f)
+/* The points (raw units), from --data or the data the first model
+ * records; rec (zeroed by the caller, closed by it after the last use of o)
+ * owns the strings cli_recorded_defaults puts into o, such as the label's
+ * name. */
+static nn_dataset *fit_data(nn_ctx *ctx, struct opts *o, const struct fits *f,
+                            struct cli_recorded *rec)
 {
-    struct cli_recorded rec;
-    if (!cli_recorded_open(ctx, "plot", f->path[0], &rec))
+    if (!cli_recorded_open(ctx, "plot", f->path[0], rec))
         return NULL;
-    cli_recorded_defaults(o, &rec);
+    cli_recorded_defaults(o, rec);
     nn_dataset *ds = NULL;
     if (!o->data)
         cli_fail("plot", "give the points with --data FILE.csv: %s records no data source",
@@ -265,7 +268,6 @@ static nn_dataset *fit_data(nn_ctx *ctx, struct opts *o, const struct fits *f)
         nn_dataset_free(ds);
         ds = NULL;
     }
-    cli_recorded_close(&rec);
     return ds;
 }
 
@@ -274,6 +276,7 @@ int cli_plot_fits(struct opts *o, const char *list)
     nn_ctx *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.threads = 1});
     char *paths = strdup(list);
     struct fits f = {0};
+    struct cli_recorded rec = {0};
     nn_dataset *ds = NULL;
     int rc = 1;
     float *x = NULL, *y = NULL;
@@ -281,7 +284,7 @@ int cli_plot_fits(struct opts *o, const char *list)
         cli_fail("plot", "out of memory");
         goto done;
     }
-    if (!load_models(ctx, paths, &f) || !(ds = fit_data(ctx, o, &f)))
+    if (!load_models(ctx, paths, &f) || !(ds = fit_data(ctx, o, &f, &rec)))
         goto done;
     f.np = nn_dataset_size(ds);
     x = malloc((size_t)f.np * sizeof *x);
@@ -327,6 +330,7 @@ done:
     free(x);
     free(y);
     free(paths);
+    cli_recorded_close(&rec);
     nn_ctx_free(ctx);
     return rc;
 }
