@@ -596,6 +596,34 @@ nn_status nn_feed(nn_graph *g, nn_node *input, const float *data, int64_t n)
     return NN_OK;
 }
 
+/* Whether every compiled consumer of input reads it only as the left
+ * operand of a product (so its rows can stay in the caller's memory). */
+static bool read_by_products_only(const nn_graph *g, const nn_node *input)
+{
+    for (int i = 0; i < g->norder; i++) {
+        const nn_node *n = g->order[i];
+        for (int j = 0; j < n->nin; j++)
+            if (n->in[j] == input && (n->op != NN_OP_MATMUL || j != 0))
+                return false;
+    }
+    return true;
+}
+
+nn_status nn_feed_ref(nn_graph *g, nn_node *input, const float *data, int64_t n,
+                      float **own)
+{
+    *own = NULL;
+    if (g->training || !g->compiled || !input || input->g != g ||
+        input->op != NN_OP_INPUT || !input->val || !data || n < 1 || n > g->max_batch ||
+        !read_by_products_only(g, input))
+        return nn_feed(g, input, data, n); /* checks and copies */
+    *own = input->val;
+    input->val = (float *)(uintptr_t)data; /* read only: see read_by_products_only */
+    input->fed = n;
+    g->batch = n;
+    return NN_OK;
+}
+
 nn_status nn_feed_labels(nn_graph *g, nn_node *labels, const int32_t *y, int64_t n)
 {
     nn_status st = check_leaf(g, labels, NN_OP_LABELS, n, "feed_labels");

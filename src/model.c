@@ -646,8 +646,8 @@ nn_node *nn_model_logits(const nn_model *m) { return m->logits; }
 nn_node *nn_model_output(const nn_model *m) { return m->out; }
 
 /* Runs the model in evaluation mode on x (n, inputs) in chunks of
- * max_batch rows, each copied into the model's own input buffer (the
- * caller's rows are only read), and calls fn(m, first, k, arg) with the
+ * max_batch rows, each read in place or copied into the model's own input
+ * buffer (nn_feed_ref; the caller's rows are only read), and calls fn(m, first, k, arg) with the
  * chunk's predictions in m->out->val. */
 static nn_status each_chunk(nn_model *m, const float *x, int64_t n,
                             void (*fn)(const nn_model *m, int64_t first, int64_t k, void *arg),
@@ -658,9 +658,12 @@ static nn_status each_chunk(nn_model *m, const float *x, int64_t n,
     nn_status st = NN_OK;
     for (int64_t i = 0; st == NN_OK && i < n; i += m->max_batch) {
         int64_t k = n - i < m->max_batch ? n - i : m->max_batch;
-        st = nn_feed(m->g, m->x, x + i * m->inputs, k);
+        float *own;
+        st = nn_feed_ref(m->g, m->x, x + i * m->inputs, k, &own);
         if (st == NN_OK)
             st = nn_forward_to(m->g, m->out);
+        if (own)
+            m->x->val = own;
         if (st == NN_OK)
             fn(m, i, k, arg);
     }

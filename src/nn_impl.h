@@ -326,6 +326,14 @@ void nn_set_shape(nn_node *n, bool batched, int ndim, const int64_t *dim);
 nn_node *nn_unary_new(nn_graph *g, enum nn_op op, nn_node *a);
 /* Whether n still has the name nn_node_new made up for it ("relu_5"). */
 bool nn_node_auto_named(const nn_node *n);
+/* nn_feed without the copy, for a forward pass that only reads the input
+ * (prediction): when every compiled consumer of input is a product that
+ * reads it as its left operand (nn_gemm's results do not depend on where
+ * the rows lie), input's value becomes data itself and *own gets the
+ * input's buffer, which the caller puts back (input->val = *own) after the
+ * pass; otherwise the rows are copied as nn_feed does and *own is NULL. */
+nn_status nn_feed_ref(nn_graph *g, nn_node *input, const float *data, int64_t n,
+                      float **own);
 
 /* Shape inference helpers shared by op families. */
 nn_status nn_infer_same(nn_graph *g, nn_node *n); /* out shape = in[0] */

@@ -521,6 +521,51 @@ static void predict_leaves_input_unchanged(void **state)
     nn_ctx_free(ctx);
 }
 
+/* A model whose input feeds only its first product predicts straight from
+ * the caller's rows (the model's own input buffer is not written), with
+ * the same bits as feeding a copy and running the graph, at the MLP's
+ * sizes, for batches that take the products' single-row, small and split
+ * paths and for rows at any float offset; the buffer is the input's again
+ * afterwards. */
+static void predict_reads_rows_in_place(void **state)
+{
+    (void)state;
+    nn_ctx *ctx = new_ctx(7);
+    nn_model *m = nn_model_new(ctx, "784 dense:256 relu dense:128 relu dense:10 softmax",
+                               &(struct nn_model_cfg){.max_batch = 600});
+    assert_non_null(m);
+    nn_graph *g = nn_model_graph(m);
+    float *buf = nn_input_buffer(g, nn_model_input(m));
+    assert_non_null(buf);
+    enum { F = 784, R = 600, O = 10 };
+    float *x = malloc((R * F + 3) * sizeof *x), *p = malloc(R * O * sizeof *p);
+    float *q = malloc(R * O * sizeof *q);
+    assert_true(x && p && q);
+    const int64_t batches[] = {1, 7, 64, 600};
+    for (int off = 0; off < 3; off++)
+        for (int b = 0; b < 4; b++) {
+            int64_t n = batches[b];
+            for (int64_t i = 0; i < n * F; i++)
+                x[off + i] = nn_rand_normal(ctx);
+            for (int64_t i = 0; i < n * F; i++)
+                buf[i] = -1.0f; /* predict must leave it alone */
+            assert_ok(ctx, nn_model_predict(m, x + off, n, p));
+            for (int64_t i = 0; i < n * F; i++)
+                assert_true(buf[i] == -1.0f);
+            assert_ptr_equal(nn_input_buffer(g, nn_model_input(m)), buf);
+            nn_graph_set_training(g, false);
+            assert_ok(ctx, nn_feed(g, nn_model_input(m), x + off, n));
+            assert_ok(ctx, nn_forward_to(g, nn_model_output(m)));
+            memcpy(q, nn_value(nn_model_output(m)), (size_t)(n * O) * sizeof *q);
+            assert_memory_equal(p, q, (size_t)(n * O) * sizeof *p);
+        }
+    free(x);
+    free(p);
+    free(q);
+    nn_model_free(m);
+    nn_ctx_free(ctx);
+}
+
 /* Sets every parameter of m from w (in block order). */
 static void set_weights(nn_model *m, const float *w, int64_t n)
 {
@@ -628,5 +673,6 @@ NN_GROUP(api,
          cmocka_unit_test(fit_twice_equals_one_longer_fit),
          cmocka_unit_test(fit_when_finished_is_an_error),
          cmocka_unit_test(predict_leaves_input_unchanged),
+         cmocka_unit_test(predict_reads_rows_in_place),
          cmocka_unit_test(predict_class_and_topk),
          cmocka_unit_test(arena_red_zones_under_asan))

@@ -623,6 +623,30 @@ nn_status nn_dataset_split(const nn_dataset *ds, float val_fraction, uint64_t se
 
 /* ---- the batch path -------------------------------------------------------------- */
 
+/* The normalized features of samples idx[0..n) (checked) into x. One clone
+ * per instruction set: the uint8 -> float conversion and the normalization
+ * run in the widest vectors the CPU has, with the same arithmetic. */
+NN_MULTIVERSION
+static void gather_rows(const nn_dataset *ds, const int64_t *idx, int64_t n, float *x)
+{
+    const struct nn_ds_store *s = ds->store;
+    const int64_t F = ds->features;
+    size_t rowbytes = (size_t)F * (s->u8 ? 1 : sizeof(float));
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = row_of(ds, idx[i]);
+        if (i + 1 < n) { /* rows are scattered: fetch the next one early */
+            const char *nx = s->u8 ? (const char *)(s->u8 + row_of(ds, idx[i + 1]) * F)
+                                   : (const char *)(s->f32 + row_of(ds, idx[i + 1]) * F);
+            for (size_t o = 0; o < rowbytes; o += 64)
+                __builtin_prefetch(nx + o);
+        }
+        if (s->u8)
+            norm_row_u8(s->u8 + r * F, ds->shift, ds->scale, x + i * F, F);
+        else
+            norm_row_f32(s->f32 + r * F, ds->shift, ds->scale, x + i * F, F);
+    }
+}
+
 nn_status nn_dataset_gather(const nn_dataset *ds, const int64_t *idx, int64_t n,
                             float *x_out, int32_t *labels_out, float *targets_out)
 {
@@ -635,23 +659,8 @@ nn_status nn_dataset_gather(const nn_dataset *ds, const int64_t *idx, int64_t n,
                            "range [0, %lld)", ds->source, (long long)idx[i],
                            (long long)ds->n);
     const struct nn_ds_store *s = ds->store;
-    const int64_t F = ds->features;
-    if (x_out) {
-        size_t rowbytes = (size_t)F * (s->u8 ? 1 : sizeof(float));
-        for (int64_t i = 0; i < n; i++) {
-            int64_t r = row_of(ds, idx[i]);
-            if (i + 1 < n) { /* rows are scattered: fetch the next one early */
-                const char *nx = s->u8 ? (const char *)(s->u8 + row_of(ds, idx[i + 1]) * F)
-                                       : (const char *)(s->f32 + row_of(ds, idx[i + 1]) * F);
-                for (size_t o = 0; o < rowbytes; o += 64)
-                    __builtin_prefetch(nx + o);
-            }
-            if (s->u8)
-                norm_row_u8(s->u8 + r * F, ds->shift, ds->scale, x_out + i * F, F);
-            else
-                norm_row_f32(s->f32 + r * F, ds->shift, ds->scale, x_out + i * F, F);
-        }
-    }
+    if (x_out)
+        gather_rows(ds, idx, n, x_out);
     if (labels_out && s->labels && ds->kind == NN_LABELS_CLASS)
         for (int64_t i = 0; i < n; i++)
             labels_out[i] = s->labels[row_of(ds, idx[i])];
