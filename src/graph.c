@@ -429,6 +429,7 @@ nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
                            (long long)NN_MAX_NUMEL);
         }
 
+    free(g->order); /* from a compile that failed after this point */
     g->order = malloc((size_t)g->nnodes * sizeof *g->order);
     if (!g->order)
         return nn_fail(ctx, NN_ERR_NOMEM, "compile: out of memory");

@@ -316,9 +316,9 @@ nn_status nn_image_decode_mem(nn_ctx *ctx, const char *name, const uint8_t *buf,
     opts->channels = c;
     if ((w != opts->width || h != opts->height) && !opts->resize) {
         stbi_image_free(px);
-        return nn_fail(ctx, NN_ERR_SHAPE, "%s: image is %d x %d, expected %d x %d like "
-                       "the others (or turn on resizing)", name, w, h, opts->width,
-                       opts->height);
+        return nn_fail(ctx, NN_ERR_SHAPE, "%s: image is %d x %d, expected %d x %d (the "
+                       "size asked for, or else the first image's), and resizing is off",
+                       name, w, h, opts->width, opts->height);
     }
     size_t plane = (size_t)w * (size_t)h;
     size_t oplane = (size_t)opts->width * (size_t)opts->height;

@@ -409,11 +409,16 @@ static nn_status parse_term(struct parse *ps, struct nn_schedule_cfg *c, const c
             static const char *const known[] = {"constant", "step", "exp", "cos", "plateau",
                                                 "warmup", "exponential", "cosine", "none"};
             const char *near = nn_nearest_name(name, known, (int)(sizeof known / sizeof *known));
+            char hint[96] = "";
+            if (near)
+                snprintf(hint, sizeof hint, " (did you mean '%s'?)", near);
+            if (strcmp(name, ps->text) != 0) /* one part of a longer spec */
+                return nn_fail(ps->ctx, NN_ERR_INVALID,
+                               "schedule '%s': unknown part '%s'%s, expected constant, step, "
+                               "exp, cos, plateau or warmup", ps->text, name, hint);
             return nn_fail(ps->ctx, NN_ERR_INVALID,
-                           "schedule '%s': unknown schedule '%s'%s%s%s, expected constant, "
-                           "step, exp, cos, plateau or warmup",
-                           ps->text, name, near ? " (did you mean '" : "", near ? near : "",
-                           near ? "'?)" : "");
+                           "unknown schedule '%s'%s, expected constant, step, exp, cos, "
+                           "plateau or warmup", name, hint);
         }
     }
     if (warm ? *seen_warm : *seen_main)
