@@ -159,3 +159,58 @@ int cli_rmdir(const char *dir)
     int n = snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return n > 0 && (size_t)n < sizeof cmd && system(cmd) == 0 ? 0 : -1;
 }
+
+void cli_write_idx(const char *path, int ndim, const uint32_t *dims, const uint8_t *data,
+                   size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        fail_msg("cannot write %s", path);
+    uint8_t head[4] = {0, 0, 8, (uint8_t)ndim};
+    assert_int_equal(fwrite(head, 1, 4, f), 4);
+    for (int i = 0; i < ndim; i++) {
+        uint8_t d[4] = {(uint8_t)(dims[i] >> 24), (uint8_t)(dims[i] >> 16),
+                        (uint8_t)(dims[i] >> 8), (uint8_t)dims[i]};
+        assert_int_equal(fwrite(d, 1, 4, f), 4);
+    }
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+int cli_write_sine(const char *dir)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/sine.csv", dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "x,y\n");
+    unsigned s = 11;
+    for (int i = 0; i < 40; i++) {
+        double noise = 0;
+        for (int j = 0; j < 4; j++) { /* about normal, sd 0.1 */
+            s = s * 1103515245u + 12345u;
+            noise += (((s >> 8) & 0xffff) / 65536.0 - 0.5) * 0.17;
+        }
+        s = s * 1103515245u + 12345u;
+        double x = ((s >> 8) & 0xffff) / 65536.0;
+        fprintf(f, "%.5f,%.5f\n", x, sin(6.283185307179586 * x) + noise);
+    }
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+void nn_test_bad_specs(const struct nn_test_bad_spec *bad, size_t n)
+{
+    nn_ctx *ctx = nn_ctx_new(NULL);
+    assert_non_null(ctx);
+    for (size_t i = 0; i < n; i++) {
+        nn_ctx_clear_error(ctx);
+        nn_model *m = nn_model_new(ctx, bad[i].spec, NULL);
+        if (m)
+            fail_msg("spec '%s' was accepted", bad[i].spec);
+        if (!strstr(nn_ctx_error(ctx), bad[i].needle))
+            fail_msg("spec '%s': message '%s' lacks '%s'", bad[i].spec, nn_ctx_error(ctx),
+                     bad[i].needle);
+    }
+    nn_ctx_free(ctx);
+}

@@ -107,6 +107,18 @@ int cli_run(char *out, size_t cap, const char *fmt, ...)
 int cli_tmpdir(char *dir, size_t cap, const char *tag);
 /* Removes dir and everything in it; 0, or -1 on failure. */
 int cli_rmdir(const char *dir);
+/* An IDX file of unsigned bytes with the given dimensions. */
+void cli_write_idx(const char *path, int ndim, const uint32_t *dims, const uint8_t *data,
+                   size_t n);
+/* dir/sine.csv: 40 samples "x,y" of sin(2 pi x) + noise (sd about 0.1),
+ * x in [0, 1), from a fixed generator; 0, or -1 on failure. */
+int cli_write_sine(const char *dir);
+/* Each spec is refused by nn_model_new with a message containing its
+ * needle (fails naming the spec otherwise). */
+struct nn_test_bad_spec {
+    const char *spec, *needle;
+};
+void nn_test_bad_specs(const struct nn_test_bad_spec *bad, size_t n);
 /* Writes text to dir/name. */
 void cli_write(const char *dir, const char *name, const char *text);
 /* The lines of s that start with prefix. */

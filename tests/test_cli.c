@@ -516,23 +516,6 @@ static void eval_and_predict_use_recorded_data(void **state)
     assert_null(strstr(out, "200:"));
 }
 
-/* An IDX file of unsigned bytes with the given dimensions. */
-static void write_idx(const char *path, int ndim, const uint32_t *dims, const uint8_t *data,
-                      size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    uint8_t head[4] = {0, 0, 8, (uint8_t)ndim};
-    fwrite(head, 1, 4, f);
-    for (int i = 0; i < ndim; i++) {
-        uint8_t d[4] = {(uint8_t)(dims[i] >> 24), (uint8_t)(dims[i] >> 16),
-                        (uint8_t)(dims[i] >> 8), (uint8_t)dims[i]};
-        fwrite(d, 1, 4, f);
-    }
-    assert_int_equal(fwrite(data, 1, n, f), n);
-    fclose(f);
-}
-
 /* 64 images of 8 x 8: a bright bar in the top half (class 0) or the bottom
  * half (class 1), at varying places; returns "idx:IMAGES,LABELS". */
 static const char *bars_idx(void)
@@ -549,8 +532,8 @@ static const char *bars_idx(void)
     char img[512], lab[512];
     snprintf(img, sizeof img, "%s/bars-images.idx", dir);
     snprintf(lab, sizeof lab, "%s/bars-labels.idx", dir);
-    write_idx(img, 3, (uint32_t[]){64, 8, 8}, px, sizeof px);
-    write_idx(lab, 1, (uint32_t[]){64}, lbl, sizeof lbl);
+    cli_write_idx(img, 3, (uint32_t[]){64, 8, 8}, px, sizeof px);
+    cli_write_idx(lab, 1, (uint32_t[]){64}, lbl, sizeof lbl);
     snprintf(spec, sizeof spec, "idx:%s,%s", img, lab);
     return spec;
 }

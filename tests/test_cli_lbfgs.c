@@ -19,25 +19,7 @@ static int setup(void **state)
     (void)state;
     if (cli_tmpdir(dir, sizeof dir, "lbfgs") != 0)
         return -1;
-    char path[512];
-    snprintf(path, sizeof path, "%s/sine.csv", dir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "x,y\n");
-    unsigned s = 11;
-    for (int i = 0; i < 40; i++) {
-        double noise = 0;
-        for (int j = 0; j < 4; j++) { /* about normal, sd 0.1 */
-            s = s * 1103515245u + 12345u;
-            noise += (((s >> 8) & 0xffff) / 65536.0 - 0.5) * 0.17;
-        }
-        s = s * 1103515245u + 12345u;
-        double x = ((s >> 8) & 0xffff) / 65536.0;
-        fprintf(f, "%.5f,%.5f\n", x, sin(6.283185307179586 * x) + noise);
-    }
-    fclose(f);
-    return 0;
+    return cli_write_sine(dir);
 }
 
 static int teardown(void **state)

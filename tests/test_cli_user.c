@@ -285,6 +285,8 @@ static void messages_suggest_and_list(void **state)
          "unknown optimizer 'adma' (did you mean adam?)"},
         {"train --data DIR/nohdr.csv --label 2 --schedule coss --out DIR/s.safetensors",
          "unknown schedule 'coss' (did you mean 'cos'?)"},
+        {"train --data DIR/nohdr.csv --label 2 --schedule warmup:2+coss --out DIR/s.safetensors",
+         "schedule 'warmup:2+coss': unknown part 'coss' (did you mean 'cos'?)"},
         {"train --data DIR/nohdr.csv --label 2 --model '2 dens:10' --out DIR/s.safetensors",
          "unknown layer 'dens' (did you mean 'dense'?)"},
         {"train --data DIR/nohdr.csv --label 2 --model '2 rleu dense:2' --out DIR/s.safetensors",

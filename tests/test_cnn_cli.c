@@ -28,22 +28,6 @@ static char out[1 << 16];
 static char train_idx[1200], test_idx[1200]; /* idx:IMAGES,LABELS */
 static char test_images[600], test_labels[600];
 
-static void write_idx(const char *path, int nd, const uint32_t *dims, const uint8_t *data,
-                      size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    uint8_t head[4] = {0, 0, 8, (uint8_t)nd};
-    fwrite(head, 1, 4, f);
-    for (int i = 0; i < nd; i++) {
-        uint8_t be[4] = {(uint8_t)(dims[i] >> 24), (uint8_t)(dims[i] >> 16),
-                         (uint8_t)(dims[i] >> 8), (uint8_t)dims[i]};
-        fwrite(be, 1, 4, f);
-    }
-    fwrite(data, 1, n, f);
-    fclose(f);
-}
-
 /* One 12x12 image of class c: 0 a horizontal bar, 1 a vertical bar, 2 a
  * cross, at position (r, q), on a noisy background. */
 static void draw(uint8_t *px, int c, int r, int q, unsigned *s)
@@ -75,8 +59,8 @@ static void make_set(const char *name, int n, unsigned seed, char *spec, char *i
     }
     snprintf(img_path, 600, "%s/%s-images.idx", dir, name);
     snprintf(lab_path, 600, "%s/%s-labels.idx", dir, name);
-    write_idx(img_path, 3, (uint32_t[]){(uint32_t)n, SIDE, SIDE}, px, (size_t)n * SIDE * SIDE);
-    write_idx(lab_path, 1, (uint32_t[]){(uint32_t)n}, lbl, (size_t)n);
+    cli_write_idx(img_path, 3, (uint32_t[]){(uint32_t)n, SIDE, SIDE}, px, (size_t)n * SIDE * SIDE);
+    cli_write_idx(lab_path, 1, (uint32_t[]){(uint32_t)n}, lbl, (size_t)n);
     snprintf(spec, 1200, "idx:%s,%s", img_path, lab_path);
     /* the same images as a CSV of 144 pixel columns and a label */
     char csv[600];

@@ -192,9 +192,7 @@ static void output_size_formula(void **state)
 static void errors_name_layer_and_shapes(void **state)
 {
     (void)state;
-    static const struct {
-        const char *spec, *needle;
-    } bad[] = {
+    static const struct nn_test_bad_spec bad[] = {
         {"1x4x4 conv:4,5 flatten dense:2",
          "model spec: token 2 'conv:4,5' (conv1): the kernel 5x5 exceeds the padded input 4x4 "
          "(input (N, 1, 4, 4), padding 0x0)"},
@@ -237,17 +235,7 @@ static void errors_name_layer_and_shapes(void **state)
         {"784,dense:10,normal,0.1", "token 3 'normal,0.1': unknown layer"},
         {"1x8x8 gap", "has no dense layer"},
     };
-    nn_ctx *ctx = new_ctx(1);
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        nn_ctx_clear_error(ctx);
-        nn_model *m = nn_model_new(ctx, bad[i].spec, NULL);
-        if (m)
-            fail_msg("spec '%s' was accepted", bad[i].spec);
-        if (!strstr(nn_ctx_error(ctx), bad[i].needle))
-            fail_msg("spec '%s': message '%s' lacks '%s'", bad[i].spec, nn_ctx_error(ctx),
-                     bad[i].needle);
-    }
-    nn_ctx_free(ctx);
+    nn_test_bad_specs(bad, sizeof bad / sizeof bad[0]);
 }
 
 /* The configuration's initializers and dropout rate are written into the

@@ -24,21 +24,7 @@ static int setup(void **state)
     (void)state;
     if (cli_tmpdir(dir, sizeof dir, "sweep") != 0)
         return -1;
-    char path[512];
-    snprintf(path, sizeof path, "%s/sine.csv", dir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "x,y\n");
-    unsigned s = 11;
-    for (int i = 0; i < 40; i++) {
-        s = s * 1103515245u + 12345u;
-        double x = ((s >> 8) & 0xffff) / 65536.0;
-        s = s * 1103515245u + 12345u;
-        double noise = (((s >> 8) & 0xffff) / 65536.0 - 0.5) * 0.3;
-        fprintf(f, "%.5f,%.5f\n", x, sin(2 * 3.14159265358979 * x) + noise);
-    }
-    return fclose(f) == 0 ? 0 : -1;
+    return cli_write_sine(dir);
 }
 
 static int teardown(void **state)

@@ -587,7 +587,7 @@ static void spec_and_param_count(void **state)
         assert_int_equal(nn_model_loss_kind(m), NN_LOSS_SIGMOID_BCE);
         nn_model_free(m);
     }
-    static const struct { const char *spec, *needle; } bad[] = {
+    static const struct nn_test_bad_spec bad[] = {
         {"784 dense:abc", "dense:UNITS"},
         {"784 conv9", "unknown layer"},
         {"x dense:10", "input shape"},
@@ -603,15 +603,7 @@ static void spec_and_param_count(void **state)
         {"4 dense:3 dropout: dense:2", "empty field"},
         {"4 dense:3:he_normal:2:1 dense:2", "token 2"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        nn_ctx_clear_error(ctx);
-        nn_model *m = nn_model_new(ctx, bad[i].spec, NULL);
-        if (m)
-            fail_msg("spec '%s' was accepted", bad[i].spec);
-        if (!strstr(nn_ctx_error(ctx), bad[i].needle))
-            fail_msg("spec '%s': message '%s' lacks '%s'", bad[i].spec, nn_ctx_error(ctx),
-                     bad[i].needle);
-    }
+    nn_test_bad_specs(bad, sizeof bad / sizeof bad[0]);
     nn_ctx_free(ctx);
 }
 
