@@ -647,8 +647,8 @@ nn_node *nn_model_output(const nn_model *m) { return m->out; }
 
 /* Runs the model in evaluation mode on x (n, inputs) in chunks of
  * max_batch rows, each read in place or copied into the model's own input
- * buffer (nn_feed_ref; the caller's rows are only read), and calls fn(m, first, k, arg) with the
- * chunk's predictions in m->out->val. */
+ * buffer (nn_feed_ref; the caller's rows are only read), and calls
+ * fn(m, first, k, arg) with the chunk's predictions in m->out->val. */
 static nn_status each_chunk(nn_model *m, const float *x, int64_t n,
                             void (*fn)(const nn_model *m, int64_t first, int64_t k, void *arg),
                             void *arg)
