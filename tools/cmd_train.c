@@ -4,6 +4,8 @@
  * log and a plot, and report test metrics at the end. A resumed run takes
  * every setting from its checkpoint (record.c).
  */
+#undef _POSIX_C_SOURCE
+#define _XOPEN_SOURCE 700 /* sigaltstack */
 #include "cli.h"
 
 #include <errno.h>
@@ -61,25 +63,38 @@ struct run {
  * batch (the trainer's callbacks return false); the handler then reverts
  * to the default, so a second one ends the process at once. Checkpoints
  * are written atomically (a temporary file renamed), so neither can leave
- * a damaged one. The only mutable global of the program: a signal handler
- * has nowhere else to write. */
+ * a damaged one. The only mutable globals of the program: a signal handler
+ * has nowhere else to read or write. Under mpirun (which turns Ctrl-C into
+ * SIGTERM to every rank) the ranks agree on the batch to stop after, and
+ * rank 0 alone speaks. */
 static volatile sig_atomic_t interrupted; /* the signal number, or 0 */
+static volatile sig_atomic_t announce = 1; /* the handler prints (rank 0) */
 
 static void on_signal(int sig)
 {
     interrupted = sig;
     static const char msg[] = "\nnn train: interrupted: stopping after this batch "
                               "(press Ctrl-C again to quit at once)\n";
-    ssize_t w = write(2, msg, sizeof msg - 1);
-    (void)w;
+    if (announce) {
+        ssize_t w = write(2, msg, sizeof msg - 1);
+        (void)w;
+    }
 }
 
-static void catch_interrupts(void)
+static void catch_interrupts(bool speak)
 {
+    announce = speak;
+    /* The handler runs on a stack of its own: oneDNN's generated matrix
+     * kernels keep data below the stack pointer, where the kernel would
+     * otherwise put the signal's frame (a Ctrl-C during a product then
+     * corrupted the heap: "corrupted size vs. prev_size"). */
+    static max_align_t alt[65536 / sizeof(max_align_t)];
+    stack_t ss = {.ss_sp = alt, .ss_size = sizeof alt};
+    bool on_alt = sigaltstack(&ss, NULL) == 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
-    sa.sa_flags = (int)SA_RESETHAND; /* the second signal: the default action */
+    sa.sa_flags = (int)SA_RESETHAND | (on_alt ? (int)SA_ONSTACK : 0); /* the second signal: the default action */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -911,6 +926,8 @@ static bool write_plot(struct run *r)
  * has every whole epoch, and the plot is drawn from them. */
 static void finish_interrupted(struct run *r)
 {
+    if (r->dist.rank != 0)
+        return;
     int total = (int)r->o.epochs;
     /* the file holding the last epoch saved: this run's (every --save-every
      * epochs), or the one it resumed */
@@ -1048,7 +1065,7 @@ int cli_train_run(int argc, char **argv, struct cli_train_result *res)
     r->builtin = strcmp(r->data, "fashion-mnist") == 0;
     r->tty = isatty(2) && !o->quiet;
     if (!res || !res->embedded)
-        catch_interrupts();
+        catch_interrupts(r->dist.rank == 0);
     r->final_only = res && res->embedded;
     if (check_outputs(o) && load_data(r) && full_batch(r) && augment_parse(r) && build_model(r) &&
         check_overwrite(r) && augment_setup(r) &&
@@ -1057,7 +1074,9 @@ int cli_train_run(int argc, char **argv, struct cli_train_result *res)
     if (rc == 0 && res && !fill_result(r, res))
         rc = 1;
 done:
-    if (rc != 0) /* the other ranks would wait for this one forever */
+    /* the other ranks would wait for this one forever; interrupted in
+     * training, every rank stopped after the same batch and ends as this one */
+    if (rc != 0 && !(interrupted && rc == 128 + interrupted && r->t))
         cli_dist_abort(&r->dist, "train", rc);
     run_free(r);
     return rc;
