@@ -501,11 +501,11 @@ nn_status nn_graph_compile(nn_graph *g, nn_node *const *outputs, int noutputs,
     /* Parameter and gradient blocks, then initialization in creation order. */
     size_t pbytes = (size_t)g->param_count * sizeof(float);
     g->param_block = nn_aligned_alloc(pbytes);
-    g->grad_block = nn_aligned_alloc(pbytes);
+    g->grad_block = nn_aligned_alloc(pbytes + NN_GRAD_SPARE * sizeof(float));
     if (!g->param_block || !g->grad_block)
         return nn_fail(ctx, NN_ERR_NOMEM, "compile: out of memory for %lld parameters",
                        (long long)g->param_count);
-    memset(g->grad_block, 0, pbytes);
+    memset(g->grad_block, 0, pbytes + NN_GRAD_SPARE * sizeof(float));
     for (int i = 0; i < g->nparams; i++) {
         nn_node *p = g->params[i];
         p->val = g->param_block + p->param_offset;

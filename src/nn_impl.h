@@ -21,6 +21,8 @@
     } while (0)
 
 #define NN_ALIGN 64
+/* Floats allocated after the gradient block (nn_graph.grad_block). */
+#define NN_GRAD_SPARE 16
 
 /* The most elements one node may hold (a parameter, or an activation at
  * the largest batch): 2^40 floats, 4 TiB. Shapes are checked against it
@@ -249,7 +251,8 @@ struct nn_graph {
     int nparams;
     int64_t param_count;
     float *param_block; /* (param_count) */
-    float *grad_block;  /* (param_count) */
+    float *grad_block;  /* (param_count + NN_GRAD_SPARE): the spare floats after the
+                         * gradients carry flags with a data-parallel sum (src/train.c) */
     void *arena;        /* every activation, gradient and scratch buffer */
     size_t arena_size;
     void *arena_block;  /* the allocation arena lies in (calloc'd, not aligned) */

@@ -41,9 +41,10 @@ struct nn_trainer {
     bool shard;
     bool state_stale;  /* other ranks' shares of the optimizer state are old */
     bool agreed;       /* the last step's failure was agreed by every rank */
+    bool stop_req;     /* on_batch asked this rank to stop: told with the next step's sum */
     int64_t *bound;    /* (size + 1) */
     int64_t *scount;   /* (2 * size) floats per rank: of the block, of a state run */
-    double *flags;     /* (1 + size) the sum of squares, each rank's failure */
+    double *flags;     /* (2 + size) the sum of squares, each rank's failure, stop */
     /* buffers (batch norm's running statistics), the same on every rank */
     int *bufs;         /* (nbufs) their parameter indices */
     int nbufs;
@@ -53,9 +54,10 @@ struct nn_trainer {
 static nn_status make_chunks(nn_trainer *t, nn_graph *g);
 static nn_status par_check(nn_trainer *t);
 static nn_status par_step(nn_trainer *t, const struct nn_source *src, enum nn_feed_kind kind,
-                          int epoch, int64_t b, int64_t k, double sums[5]);
+                          int epoch, int64_t b, int64_t k, double sums[5], bool *stop);
 static nn_status par_epoch_end(nn_trainer *t, double sums[5]);
 static nn_status par_agree(nn_trainer *t, bool *stop);
+static int dist_size(const nn_trainer *t);
 static nn_status par_gather_state(nn_trainer *t);
 
 static double now_s(void)
@@ -823,14 +825,20 @@ static nn_status train_batches(nn_trainer *t, const struct nn_source *train,
     nn_node *loss = nn_model_loss(t->m);
     int64_t n = train->n, B = c->batch;
     nn_status st = NN_OK;
+    /* plain data-parallel steps carry the stop flag in their sum (a
+     * collective of its own costs a round trip per step) */
+    bool carry = t->par && !c->reproducible && dist_size(t) > 1;
+    t->stop_req = false;
     for (int64_t b = 0; b < batches; b++) {
         int64_t k = n - b * B < B ? n - b * B : B;
         if (c->schedule_per_step)
             nn_optim_set_lr(t->opt, nn_schedule_lr(t->sched, (int64_t)t->nhist * batches + b));
         if (t->par) { /* this rank's share, the sum over every rank */
-            if ((st = par_step(t, train, kind, epoch, b, k, psums)) != NN_OK)
+            if ((st = par_step(t, train, kind, epoch, b, k, psums, stop)) != NN_OK)
                 return st;
             sums_from_par(s, psums);
+            if (*stop)
+                return NN_OK;
         } else if ((st = train_batch(t, train, kind, loss, epoch, b, batches, s)) != NN_OK) {
             return st;
         }
@@ -840,7 +848,9 @@ static nn_status train_batches(nn_trainer *t, const struct nn_source *train,
                 .samples_done = s->seen, .loss = s->loss / (double)s->seen,
                 .accuracy = s->correct / (double)s->seen, .seconds = now_s() - t0};
             *stop = !c->on_batch(&p, c->user);
-            if (t->par && (st = par_agree(t, stop)) != NN_OK)
+            if (carry && b + 1 < batches) /* agreed by the next step's sum */
+                t->stop_req = *stop, *stop = false;
+            else if (t->par && (st = par_agree(t, stop)) != NN_OK)
                 return st;
             if (*stop)
                 return NN_OK;
@@ -1085,7 +1095,7 @@ static nn_status par_shards(nn_trainer *t)
     int64_t P = g->param_count;
     t->bound = malloc((size_t)(size + 1) * sizeof *t->bound);
     t->scount = malloc((size_t)(2 * size) * sizeof *t->scount);
-    t->flags = malloc((size_t)(1 + size) * sizeof *t->flags);
+    t->flags = malloc((size_t)(2 + size) * sizeof *t->flags);
     if (!t->bound || !t->scount || !t->flags)
         return nn_fail(g->ctx, NN_ERR_NOMEM, "train: out of memory");
     bool elementwise = nn_optim_shard_kind(t->opt) == NN_SHARD_ELEMENTS;
@@ -1206,11 +1216,25 @@ static void buffers_apply(nn_trainer *t, float *gb, int64_t lo, int64_t hi)
     }
 }
 
-/* Forward and backward over perm[lo, hi) of batch b; the loss and metrics
- * of the share are added to sums. *bad names the node if the loss is not
- * finite (the gradient is then left unset). */
+/* A step given up (every rank stops before it): the buffers as before the
+ * step, their places in the gradient block zeros again. */
+static void buffers_undo(nn_trainer *t)
+{
+    nn_graph *g = nn_model_graph(t->m);
+    buffers_restore(t);
+    for (int i = 0; i < t->nbufs; i++) {
+        const nn_node *p = g->params[t->bufs[i]];
+        memset(g->grad_block + p->param_offset, 0, (size_t)p->sample_numel * sizeof(float));
+    }
+}
+
+/* Forward and backward over perm[lo, hi) of batch b, the gradient of the
+ * loss seeded with w (the share's part of the batch: the scaled gradient
+ * without a pass over the block); the loss and metrics of the share are
+ * added to sums. *bad names the node if the loss is not finite (the
+ * gradient is then left unset). */
 static nn_status par_share(nn_trainer *t, const struct nn_source *src, enum nn_feed_kind kind,
-                           int64_t lo, int64_t hi, double sums[5], const char **bad)
+                           int64_t lo, int64_t hi, float w, double sums[5], const char **bad)
 {
     nn_model *m = t->m;
     nn_graph *g = nn_model_graph(m);
@@ -1227,7 +1251,7 @@ static nn_status par_share(nn_trainer *t, const struct nn_source *src, enum nn_f
         return NN_OK;
     }
     nn_zero_grad(g);
-    if ((st = nn_backward(g, loss)) != NN_OK)
+    if ((st = nn_backward_seeded(g, loss, &w)) != NN_OK)
         return st;
     sums[0] += (double)loss->val[0] * (double)k;
     batch_metrics(m, k, &sums[1], &sums[2], &sums[3]);
@@ -1272,18 +1296,16 @@ static nn_status plain_share(nn_trainer *t, const struct nn_source *src, enum nn
             src->prefetch(src->self, t->perm + base + B + l2, h2 - l2);
     }
     nn_status st = NN_OK;
+    float w = equal ? 1.0f : (float)((double)(hi - lo) / (double)k);
     if (hi > lo)
-        st = par_share(t, src, kind, base + lo, base + hi, sums, bad);
+        st = par_share(t, src, kind, base + lo, base + hi, w, sums, bad);
     if (st != NN_OK)
         return st;
     float *gb = nn_graph_grad_block(g); /* zeros when this rank had no share */
-    float w = equal ? 1.0f : (float)((double)(hi - lo) / (double)k);
     if (hi == lo || *bad)
         memset(gb, 0, (size_t)P * sizeof(float));
     if (*bad && !t->shard)
         gb[0] = NAN; /* every rank then stops at the same step (sharded: by the flags) */
-    else if (w != 1.0f)
-        scale_into(gb, gb, P, w);
     if (!*bad)
         buffers_delta(t, gb, w);
     return NN_OK;
@@ -1308,7 +1330,7 @@ static nn_status repro_chunks(nn_trainer *t, const struct nn_source *src,
         par_stream(t, (uint64_t)b, (uint64_t)j + 1);
         nn_status st = NN_OK;
         if (hi > lo)
-            st = par_share(t, src, kind, base + lo, base + hi, sums, &bj);
+            st = par_share(t, src, kind, base + lo, base + hi, 1.0f, sums, &bj);
         if (st != NN_OK)
             return st;
         if (hi == lo || bj) {
@@ -1331,7 +1353,8 @@ static nn_status repro_chunks(nn_trainer *t, const struct nn_source *src,
  * the clipping and the optimizer step of this part, and the allgather of
  * the parameter block. The optimizer state of the other parts is left
  * old (par_gather_state). */
-static nn_status shard_step(nn_trainer *t, int epoch, int64_t b, bool equal, const char *bad)
+static nn_status shard_step(nn_trainer *t, int epoch, int64_t b, bool equal, const char *bad,
+                            bool *stop)
 {
     nn_graph *g = nn_model_graph(t->m);
     const struct nn_dist *d = t->cfg.dist;
@@ -1347,12 +1370,18 @@ static nn_status shard_step(nn_trainer *t, int epoch, int64_t b, bool equal, con
     buffers_apply(t, gb, lo, hi);
     double sq = 0;
     bool ok = !bad && regularize_range(t, lo, hi, &sq);
-    for (int r = 0; r <= size; r++)
+    for (int r = 0; r <= size + 1; r++)
         t->flags[r] = 0;
     t->flags[0] = ok ? sq : 0;
     t->flags[1 + rank] = bad ? 2 : !ok;
-    if ((st = d->allreduce_f64(d->user, t->flags, 1 + size)) != NN_OK)
+    t->flags[1 + size] = t->stop_req;
+    if ((st = d->allreduce_f64(d->user, t->flags, 2 + size)) != NN_OK)
         return nn_fail(g->ctx, st, "train: the allreduce of the gradient norm failed");
+    if (t->flags[1 + size] > 0) { /* a rank asked to stop after the last batch */
+        buffers_undo(t);
+        *stop = true;
+        return NN_OK;
+    }
     for (int r = 0; r < size; r++)
         if (t->flags[1 + r] > 0) {
             t->agreed = true;
@@ -1385,9 +1414,12 @@ static nn_status loss_fail(nn_ctx *ctx, int epoch, int64_t b, int rank, const ch
 
 /* One training step on batch b (k samples from perm[b * batch]): this
  * rank's share or chunks, the collective sum, the penalties and the check
- * of the global gradient, the optimizer step (sharded or whole). */
+ * of the global gradient, the optimizer step (sharded or whole). The sum
+ * carries stop_req, each rank's wish to stop after the previous batch: if
+ * any rank has it, every rank gives this step up (the weights, buffers and
+ * sums as after the previous batch) and sets *stop. */
 static nn_status par_step(nn_trainer *t, const struct nn_source *src, enum nn_feed_kind kind,
-                          int epoch, int64_t b, int64_t k, double sums[5])
+                          int epoch, int64_t b, int64_t k, double sums[5], bool *stop)
 {
     nn_graph *g = nn_model_graph(t->m);
     nn_ctx *ctx = g->ctx;
@@ -1397,6 +1429,8 @@ static nn_status par_step(nn_trainer *t, const struct nn_source *src, enum nn_fe
     const char *bad = NULL;
     nn_status st;
     bool equal = t->shard && k % size == 0;
+    double before[5];
+    memcpy(before, sums, sizeof before);
     buffers_save(t);
     if (!t->cfg.reproducible) {
         if ((st = plain_share(t, src, kind, b, k, equal, sums, &bad)) != NN_OK)
@@ -1404,11 +1438,22 @@ static nn_status par_step(nn_trainer *t, const struct nn_source *src, enum nn_fe
         if (t->shard) {
             if (bad)
                 loss_fail(ctx, epoch, b, rank, bad);
-            return shard_step(t, epoch, b, equal, bad);
+            st = shard_step(t, epoch, b, equal, bad, stop);
+            if (*stop)
+                memcpy(sums, before, sizeof before);
+            return st;
         }
-        if ((st = d->allreduce(d->user, g->grad_block, P)) != NN_OK)
+        float *gb = g->grad_block; /* the spare float after it: the stop flag */
+        gb[P] = t->stop_req;
+        if ((st = d->allreduce(d->user, gb, P + 1)) != NN_OK)
             return nn_fail(ctx, st, "train: the allreduce of the gradients failed at epoch "
                            "%d, batch %lld", epoch, (long long)b + 1);
+        if (gb[P] > 0) {
+            buffers_undo(t);
+            memcpy(sums, before, sizeof before);
+            *stop = true;
+            return NN_OK;
+        }
     } else {
         if ((st = repro_chunks(t, src, kind, b, k, sums, &bad)) != NN_OK)
             return st;

@@ -53,6 +53,9 @@ struct rank {
     bool reproducible;
     bool shard;          /* provide reduce_scatter */
     nn_optim_kind kind;  /* 0: SGD */
+    int stop_epoch, stop_batch; /* on_batch asks to stop there (0: never): on rank 1, or
+                                 * on one process */
+    int epochs_done;
     float *out; /* the final parameter block */
     int64_t nout;
     float *state; /* the final optimizer state */
@@ -110,6 +113,13 @@ static nn_status fake_reduce_scatter(void *user, float *buf, const int64_t *coun
     return NN_OK;
 }
 
+/* Stops rank 1 (or one process) after r->stop_batch of r->stop_epoch. */
+static bool stop_at(const struct nn_train_progress *p, void *user)
+{
+    const struct rank *r = user;
+    return !((!r->w || r->rank == 1) && p->epoch == r->stop_epoch && p->batch == r->stop_batch);
+}
+
 /* The optimizer of r (defaults, SGD at lr 0.1). */
 static struct nn_optim_cfg optim_of(const struct rank *r)
 {
@@ -137,6 +147,8 @@ static void *train_rank(void *arg)
     struct nn_train_cfg tc = {.epochs = 3, .batch = 20, .reproducible = r->reproducible};
     /* SGD by default: unlike Adam, a wrongly scaled gradient changes its steps */
     tc.optim = optim_of(r);
+    if (r->stop_epoch)
+        tc.on_batch = stop_at, tc.user = r;
     if (r->w) {
         r->d = (struct nn_dist){.rank = r->rank, .size = r->w->size, .allreduce = fake_reduce,
                                 .allreduce_f64 = fake_reduce_f64, .allgather = fake_gather,
@@ -148,6 +160,8 @@ static void *train_rank(void *arg)
     struct nn_source src = nn_source_from_arrays(&a);
     nn_trainer *t = nn_trainer_new(m, &tc);
     r->st = t ? nn_trainer_fit(t, &src, &src) : NN_ERR_INVALID;
+    if (t)
+        r->epochs_done = nn_trainer_epoch(t);
     if (r->st != NN_OK)
         fprintf(stderr, "rank %d: %s\n", r->rank, nn_ctx_error(ctx));
     nn_graph *g = nn_model_graph(m);
@@ -172,6 +186,7 @@ static void *train_rank(void *arg)
 struct gap {
     double weights, state;   /* max |difference| of the trainable parameters, the state */
     double mean, var, count; /* of the first batch norm's buffers (0 without) */
+    int epochs;              /* completed, the same on one process and every rank */
 };
 
 /* Adds the max |differences| between a and b, blocks of model m, to gp. */
@@ -220,7 +235,7 @@ static struct gap one_vs_two(struct rank proto)
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
     pthread_barrier_destroy(&w.bar);
-    struct gap gp = {0};
+    struct gap gp = {.epochs = one.epochs_done};
     nn_ctx *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.seed = 5, .threads = 1});
     nn_model *m = nn_model_new(ctx, proto.spec, &(struct nn_model_cfg){.max_batch = 32});
     assert_non_null(m);
@@ -228,6 +243,7 @@ static struct gap one_vs_two(struct rank proto)
         assert_int_equal(two[i].st, NN_OK);
         assert_int_equal(two[i].nout, one.nout);
         assert_int_equal(two[i].nstate, one.nstate);
+        assert_int_equal(two[i].epochs_done, one.epochs_done);
         measure(two[i].out, one.out, m, &gp);
         for (int64_t j = 0; j < one.nstate; j++)
             gp.state = fmax(gp.state, fabs((double)two[i].state[j] - one.state[j]));
@@ -313,6 +329,29 @@ static void dist_batchnorm_running_stats(void **state)
     }
 }
 
+/* on_batch asks rank 1 alone to stop after batch 3 of epoch 2 (of 5): the
+ * flag rides on the next step's sum, which every rank then gives up, so
+ * both ranks stop with one process's weights after the same batch (the
+ * step given up would move them by lr x a gradient), batch norm's
+ * running statistics and step count as after 8 steps, one epoch done. */
+static void dist_stop_mid_epoch(void **state)
+{
+    (void)state;
+    for (int shard = 0; shard < 2; shard++) {
+        struct gap gp = one_vs_two((struct rank){.spec = SPEC_PLAIN, .shard = shard,
+                                                 .stop_epoch = 2, .stop_batch = 3});
+        assert_int_equal(gp.epochs, 1);
+        if (gp.weights > 1e-5 || gp.state > 1e-5)
+            fail_msg("stopped 2 ranks (%s step) differ from 1 process by %g (state %g)",
+                     shard ? "sharded" : "whole", gp.weights, gp.state);
+        gp = one_vs_two((struct rank){.spec = SPEC_BN_IN, .shard = shard, .stop_epoch = 2,
+                                      .stop_batch = 3});
+        if (gp.count != 0 || gp.mean > 1e-6)
+            fail_msg("stopped batch norm (%s step): num_batches_tracked %g, running_mean %g "
+                     "from 1 process", shard ? "sharded" : "whole", gp.count, gp.mean);
+    }
+}
+
 static void dist_bad_config_refused(void **state)
 {
     (void)state;
@@ -338,4 +377,5 @@ NN_GROUP(dist, cmocka_unit_test(dist_reproducible_matches_one_process_bitwise),
          cmocka_unit_test(dist_plain_matches_one_process),
          cmocka_unit_test(dist_sharded_state_matches_one_process),
          cmocka_unit_test(dist_batchnorm_running_stats),
+         cmocka_unit_test(dist_stop_mid_epoch),
          cmocka_unit_test(dist_bad_config_refused))
