@@ -435,6 +435,65 @@ static void mpi_killed_rank_stops_all(void **state)
         fail_msg("resume after the kill exited %d:\n%s", rc, o);
 }
 
+static int count_of(const char *s, const char *needle)
+{
+    int k = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
+        k++;
+    return k;
+}
+
+/* Ctrl-C to mpirun (which sends SIGTERM to every rank): the ranks stop
+ * after the same batch, rank 0 alone says so and how to continue, no rank
+ * aborts the job, mpirun exits non-zero within 30 s, and the checkpoint
+ * resumes. */
+static void mpi_ctrl_c_stops_cleanly(void **state)
+{
+    (void)state;
+    NEED_MPI();
+    char cmd[8192], ck[512], log[512];
+    snprintf(ck, sizeof ck, "%s/ctrlc.st", dir);
+    snprintf(log, sizeof log, "%s/ctrlc.log", dir);
+    snprintf(cmd, sizeof cmd, "exec %s -np 2 %s " COMMON " --batch 8 --epochs 100000 --quiet "
+             "--out %s > %s 2>&1", mpirun, nn_bin, dir, dir, ck, log);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    double t0 = now();
+    struct stat sb;
+    while (stat(ck, &sb) != 0 && now() - t0 < 30)
+        nap(20);
+    nap(200);
+    assert_int_equal(kill(pid, SIGINT), 0);
+    double tk = now();
+    int st = 0;
+    pid_t w = 0;
+    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && now() - tk < 30)
+        nap(20);
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fail_msg("mpirun still running 30 s after Ctrl-C");
+    }
+    static char o[16384];
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    size_t n = fread(o, 1, sizeof o - 1, f);
+    o[n] = '\0';
+    fclose(f);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) == 0 || count_of(o, "interrupted after epoch ") != 1 ||
+        count_of(o, "stopping after this batch") != 1 || strstr(o, "failed; stopping") ||
+        strstr(o, "MPI_ABORT") || !strstr(o, "continue with: nn train --resume"))
+        fail_msg("mpirun status %d after Ctrl-C:\n%s", st, o);
+    int rc = run(o, sizeof o, "%s -np 2 %s train --resume %s --epochs %d --quiet", mpirun,
+                 nn_bin, ck, atoi(strstr(o, "interrupted after epoch ") + 24) + 1);
+    if (rc != 0)
+        fail_msg("resume after Ctrl-C exited %d:\n%s", rc, o);
+}
+
 /* lbfgs evaluates the loss several times per step: refused on 2 ranks
  * with a message saying why, and mpirun ends (no rank left waiting). */
 static void mpi_lbfgs_refused(void **state)
@@ -454,4 +513,5 @@ NN_GROUP_FIXTURE(mpi, setup, teardown, cmocka_unit_test(mpi_two_ranks_match_one)
                  cmocka_unit_test(mpi_resume_on_other_rank_count),
                  cmocka_unit_test(mpi_batchnorm),
                  cmocka_unit_test(mpi_missing_file_names_rank),
-                 cmocka_unit_test(mpi_killed_rank_stops_all))
+                 cmocka_unit_test(mpi_killed_rank_stops_all),
+                 cmocka_unit_test(mpi_ctrl_c_stops_cleanly))
