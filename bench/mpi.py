@@ -90,7 +90,7 @@ def main():
                 ranks, btl, repro, shard = cfg
                 r = runs[cfg]
                 # bytes each rank sends per step: the sharded step's reduce-scatter
-                # and allgather send half the block each (plus 24 bytes of the
+                # and allgather send half the block each (plus 32 bytes of the
                 # norm's allreduce), as an allreduce of 2 ranks sends the block
                 # once; the reproducible gather sends its 2 chunks
                 sent = 0 if ranks == 1 else (4 * P if not repro else 4 * P * 4 // ranks)
