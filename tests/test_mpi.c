@@ -494,6 +494,22 @@ static void mpi_ctrl_c_stops_cleanly(void **state)
         fail_msg("resume after Ctrl-C exited %d:\n%s", rc, o);
 }
 
+/* Commands other than train under mpirun: rank 0 alone runs them (one
+ * report, not one per rank) and says so; the others end at once. */
+static void mpi_eval_runs_once(void **state)
+{
+    (void)state;
+    NEED_MPI();
+    static char o[16384];
+    int rc = run(o, sizeof o, "%s " COMMON " --epochs 1 --quiet --out %s/once.st", nn_bin, dir,
+                 dir, dir);
+    if (rc != 0)
+        fail_msg("%s", o);
+    rc = run(o, sizeof o, "%s -np 2 %s eval %s/once.st", mpirun, nn_bin, dir);
+    if (rc != 0 || count_of(o, "accuracy ") != 1 || count_of(o, "rank 0 alone runs it") != 1)
+        fail_msg("mpirun -np 2 nn eval exited %d:\n%s", rc, o);
+}
+
 /* lbfgs evaluates the loss several times per step: refused on 2 ranks
  * with a message saying why, and mpirun ends (no rank left waiting). */
 static void mpi_lbfgs_refused(void **state)
@@ -514,4 +530,5 @@ NN_GROUP_FIXTURE(mpi, setup, teardown, cmocka_unit_test(mpi_two_ranks_match_one)
                  cmocka_unit_test(mpi_batchnorm),
                  cmocka_unit_test(mpi_missing_file_names_rank),
                  cmocka_unit_test(mpi_killed_rank_stops_all),
-                 cmocka_unit_test(mpi_ctrl_c_stops_cleanly))
+                 cmocka_unit_test(mpi_ctrl_c_stops_cleanly),
+                 cmocka_unit_test(mpi_eval_runs_once))

@@ -277,11 +277,28 @@ static int cmd_gradcheck(int argc, char **argv)
     return failed ? 1 : 0;
 }
 
+/* Under mpirun with several processes, every command but train runs on
+ * rank 0 alone (the others end at once, silently): N copies of nn eval
+ * would print N identical reports. False on the ranks that should end. */
+static bool runs_here(const char *cmd)
+{
+    const char *ws = getenv("OMPI_COMM_WORLD_SIZE"), *wr = getenv("OMPI_COMM_WORLD_RANK");
+    if (!ws || atoi(ws) <= 1 || strcmp(cmd, "train") == 0)
+        return true;
+    if (wr && atoi(wr) != 0)
+        return false;
+    fprintf(stderr, "nn %s: launched by mpirun as %s processes; rank 0 alone runs it (only "
+            "nn train is data-parallel)\n", cmd, ws);
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
         return usage(stderr);
     const char *cmd = argv[1];
+    if (!runs_here(cmd))
+        return 0;
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("nn %s (matrix products: %s)\n", nn_version(), nn_gemm_backend_name());
         return 0;
