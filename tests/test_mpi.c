@@ -372,15 +372,14 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Rank 1 killed mid-run: mpirun stops the others within 30 s, exits
- * non-zero naming the rank, and the last checkpoint loads and resumes. */
-static void mpi_killed_rank_stops_all(void **state)
+/* A long 2-rank run writing DIR/NAME.st, its output to DIR/NAME.log
+ * (paths into ck and log): mpirun's pid once the first checkpoint exists
+ * (or after 30 s). */
+static pid_t start_long_run(const char *name, char ck[512], char log[512])
 {
-    (void)state;
-    NEED_MPI();
-    char cmd[8192], ck[512], log[512];
-    snprintf(ck, sizeof ck, "%s/killed.st", dir);
-    snprintf(log, sizeof log, "%s/killed.log", dir);
+    char cmd[8192];
+    snprintf(ck, 512, "%s/%s.st", dir, name);
+    snprintf(log, 512, "%s/%s.log", dir, name);
     snprintf(cmd, sizeof cmd, "exec %s -np 2 %s " COMMON " --batch 8 --epochs 100000 --quiet "
              "--out %s > %s 2>&1", mpirun, nn_bin, dir, dir, ck, log);
     pid_t pid = fork();
@@ -393,31 +392,55 @@ static void mpi_killed_rank_stops_all(void **state)
     struct stat sb;
     while (stat(ck, &sb) != 0 && now() - t0 < 30)
         nap(20);
+    return pid;
+}
+
+/* mpirun's status once it has ended, within 30 s of now (it is killed
+ * and the test fails otherwise, naming what happened). */
+static int wait_30s(pid_t pid, const char *after)
+{
+    double t0 = now();
+    int st = 0;
+    pid_t w = 0;
+    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && now() - t0 < 30)
+        nap(20);
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fail_msg("mpirun still running 30 s after %s", after);
+    }
+    return st;
+}
+
+static void read_log(const char *path, char *o, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(o, 1, cap - 1, f);
+    o[n] = '\0';
+    fclose(f);
+}
+
+/* Rank 1 killed mid-run: mpirun stops the others within 30 s, exits
+ * non-zero naming the rank, and the last checkpoint loads and resumes. */
+static void mpi_killed_rank_stops_all(void **state)
+{
+    (void)state;
+    NEED_MPI();
+    char ck[512], log[512];
+    pid_t pid = start_long_run("killed", ck, log);
     nap(300); /* a few epochs on */
     pid_t victim = find_rank("killed.st", 1);
     if (!victim) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
-        fail_msg("no rank 1 found (checkpoint %s)", stat(ck, &sb) == 0 ? "written" : "missing");
+        fail_msg("no rank 1 found (checkpoint %s)", access(ck, F_OK) == 0 ? "written" : "missing");
     }
     assert_int_equal(kill(victim, SIGKILL), 0);
-    double tk = now();
-    int st = 0;
-    pid_t w = 0;
-    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && now() - tk < 30)
-        nap(20);
-    if (w == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        fail_msg("mpirun still running 30 s after rank 1 was killed");
-    }
+    int st = wait_30s(pid, "rank 1 was killed");
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) != 0);
     static char o[16384];
-    FILE *f = fopen(log, "r");
-    assert_non_null(f);
-    size_t n = fread(o, 1, sizeof o - 1, f);
-    o[n] = '\0';
-    fclose(f);
+    read_log(log, o, sizeof o);
     if (!strstr(o, "rank 1"))
         fail_msg("mpirun's message does not name rank 1:\n%s", o);
     /* intact: loads, and training resumes from it */
@@ -451,39 +474,13 @@ static void mpi_ctrl_c_stops_cleanly(void **state)
 {
     (void)state;
     NEED_MPI();
-    char cmd[8192], ck[512], log[512];
-    snprintf(ck, sizeof ck, "%s/ctrlc.st", dir);
-    snprintf(log, sizeof log, "%s/ctrlc.log", dir);
-    snprintf(cmd, sizeof cmd, "exec %s -np 2 %s " COMMON " --batch 8 --epochs 100000 --quiet "
-             "--out %s > %s 2>&1", mpirun, nn_bin, dir, dir, ck, log);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    double t0 = now();
-    struct stat sb;
-    while (stat(ck, &sb) != 0 && now() - t0 < 30)
-        nap(20);
+    char ck[512], log[512];
+    pid_t pid = start_long_run("ctrlc", ck, log);
     nap(200);
     assert_int_equal(kill(pid, SIGINT), 0);
-    double tk = now();
-    int st = 0;
-    pid_t w = 0;
-    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && now() - tk < 30)
-        nap(20);
-    if (w == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        fail_msg("mpirun still running 30 s after Ctrl-C");
-    }
+    int st = wait_30s(pid, "Ctrl-C");
     static char o[16384];
-    FILE *f = fopen(log, "r");
-    assert_non_null(f);
-    size_t n = fread(o, 1, sizeof o - 1, f);
-    o[n] = '\0';
-    fclose(f);
+    read_log(log, o, sizeof o);
     if (!WIFEXITED(st) || WEXITSTATUS(st) == 0 || count_of(o, "interrupted after epoch ") != 1 ||
         count_of(o, "stopping after this batch") != 1 || strstr(o, "failed; stopping") ||
         strstr(o, "MPI_ABORT") || !strstr(o, "continue with: nn train --resume"))

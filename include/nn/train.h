@@ -301,8 +301,9 @@ struct nn_train_cfg {
      * then an allgather; the optimizer state is gathered at the end of
      * every epoch and of nn_trainer_fit, so it is whole for checkpoints).
      * Validation is split as in nn_evaluate_dist. on_batch and on_epoch
-     * run on every rank; a stop asked by any rank stops all of them at the
-     * same step. Dropout draws a stream per rank from the shared
+     * run on every rank; a stop asked by any rank stops all of them after
+     * the same batch (the flag rides in the next step's sum, whose step
+     * every rank then gives up: no collective of its own). Dropout draws a stream per rank from the shared
      * generator, which is back in step on every rank after each epoch.
      * Batch-norm batch statistics are those of each rank's share; the
      * running statistics take one update per step, the mean of the
