@@ -15,6 +15,9 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8, CMD_GRADCHECK
        CMD_GRAPH = 32, CMD_PLOT = 64, CMD_IMPORT = 128,
        CMD_SUMMARY = 256, CMD_SWEEP = 512 };
 
+/* The most options the table (opts.c) may hold: it has 93. */
+#define CLI_MAX_OPTS 128
+
 struct opts {
     /* data */
     const char *data, *label, *val, *test, *split, *normalize, *task, *image_size, *input;
@@ -62,7 +65,7 @@ struct opts {
     /* import */
     const char *map, *mean, *std, *classes;
     /* which options were given (by index in the table), for "flags override" */
-    bool given[96];
+    bool given[CLI_MAX_OPTS];
     char pool[16384]; /* string values read from --config */
     size_t pool_used;
 };

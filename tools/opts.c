@@ -269,7 +269,7 @@ static const struct opt table[] = {
     {"op", "NAME", T_STR, O(op), 0, 0, CMD_GRADCHECK, "check one op"},
 };
 #define NOPT ((int)(sizeof table / sizeof table[0]))
-_Static_assert(sizeof table / sizeof table[0] <= 96, "struct opts.given is too small");
+_Static_assert(sizeof table / sizeof table[0] <= CLI_MAX_OPTS, "struct opts.given is too small");
 
 const char *cli_fail_where;
 

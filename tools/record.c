@@ -418,8 +418,8 @@ static bool agrees(const struct opts *o, struct cmp *c, size_t nc, const char *p
         return false;
     }
     /* a flag none of c covers: the checkpoint cannot say whether it agrees */
-    const char *given[128];
-    int ng = cli_given_names(o, given, 128);
+    const char *given[CLI_MAX_OPTS];
+    int ng = cli_given_names(o, given, CLI_MAX_OPTS);
     for (int k = 0; k < ng; k++) {
         bool known = false;
         for (size_t i = 0; i < sizeof may_change / sizeof may_change[0] && !known; i++)
