@@ -38,6 +38,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 
 /* Most polls before a worker sleeps. Measured on 2 cores (MLP epoch, 2
@@ -211,6 +212,18 @@ nn_pool *nn_pool_new(int n)
     }
     atomic_init(&p->caller_cpu, -1); /* no job posted yet */
     p->n = 1;
+    /* The workers are born with the process's asynchronous signals blocked
+     * (a thread inherits its creator's mask), so Ctrl-C and its kind reach
+     * the program's own threads: a handler run on a worker in the middle
+     * of a oneDNN product would write its frame where the kernel has
+     * pointed the stack pointer, into a heap buffer (oneDNN issue 4845). */
+    sigset_t async, old;
+    sigemptyset(&async);
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGALRM, SIGUSR1, SIGUSR2, SIGCHLD,
+                        SIGPROF, SIGWINCH};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaddset(&async, sigs[i]);
+    pthread_sigmask(SIG_BLOCK, &async, &old);
     for (int t = 1; t < n; t++) {
         struct worker_arg *wa = malloc(sizeof *wa);
         if (!wa)
@@ -222,6 +235,7 @@ nn_pool *nn_pool_new(int n)
         }
         p->n++;
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (p->n < 2) {
         nn_pool_free(p);
         return NULL;

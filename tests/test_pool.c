@@ -9,6 +9,7 @@
 #include "nn_impl.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -185,8 +186,50 @@ static void released_worker_claims_again(void **state)
     nn_pool_free(p);
 }
 
+struct masks {
+    _Atomic int on_workers;  /* items a worker ran */
+    _Atomic int unblocked;   /* of those, with SIGINT or SIGTERM deliverable */
+};
+
+static void record_mask(void *arg, int64_t i, int t)
+{
+    (void)i;
+    struct masks *m = arg;
+    struct timespec ts = {0, 100 * 1000}; /* long enough for the worker to claim some */
+    nanosleep(&ts, NULL);
+    if (t == 0)
+        return;
+    sigset_t cur;
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    atomic_fetch_add(&m->on_workers, 1);
+    if (!sigismember(&cur, SIGINT) || !sigismember(&cur, SIGTERM))
+        atomic_fetch_add(&m->unblocked, 1);
+}
+
+/* Ctrl-C reaches the program's threads, never the pool's workers (where a
+ * handler run in a oneDNN product would corrupt the heap), and creating
+ * the pool leaves the caller's signal mask as it was. */
+static void workers_block_async_signals(void **state)
+{
+    (void)state;
+    sigset_t before, after;
+    pthread_sigmask(SIG_BLOCK, NULL, &before);
+    nn_pool *p = nn_pool_new(2);
+    assert_non_null(p);
+    pthread_sigmask(SIG_BLOCK, NULL, &after);
+    assert_int_equal(sigismember(&before, SIGINT), sigismember(&after, SIGINT));
+    assert_int_equal(sigismember(&before, SIGTERM), sigismember(&after, SIGTERM));
+    struct masks m = {0};
+    for (int round = 0; round < 100 && atomic_load(&m.on_workers) == 0; round++)
+        nn_pool_for(p, 32, record_mask, &m);
+    nn_pool_free(p);
+    assert_true(atomic_load(&m.on_workers) > 0);
+    assert_int_equal(atomic_load(&m.unblocked), 0);
+}
+
 NN_GROUP(pool,
          cmocka_unit_test(held_worker_delays_nothing),
          cmocka_unit_test(held_worker_parts_run_on_caller),
          cmocka_unit_test(every_item_runs_once),
-         cmocka_unit_test(released_worker_claims_again))
+         cmocka_unit_test(released_worker_claims_again),
+         cmocka_unit_test(workers_block_async_signals))

@@ -84,10 +84,11 @@ static void on_signal(int sig)
 static void catch_interrupts(bool speak)
 {
     announce = speak;
-    /* The handler runs on a stack of its own: oneDNN's generated matrix
-     * kernels keep data below the stack pointer, where the kernel would
-     * otherwise put the signal's frame (a Ctrl-C during a product then
-     * corrupted the heap: "corrupted size vs. prev_size"). */
+    /* The handler runs on a stack of its own: oneDNN's generated f32
+     * matrix kernels (before 3.11) point the stack pointer into a heap
+     * buffer while they run, and the kernel would put the signal's frame
+     * there (a Ctrl-C during a product then corrupted the heap:
+     * "corrupted size vs. prev_size"; oneDNN issue 4845). */
     static max_align_t alt[65536 / sizeof(max_align_t)];
     stack_t ss = {.ss_sp = alt, .ss_size = sizeof alt};
     bool on_alt = sigaltstack(&ss, NULL) == 0;
