@@ -279,6 +279,35 @@ static void predict_png_with_cnn(void **state)
         !strstr(out, "/inputs/cross.png: class 2") || !strstr(out, "/inputs/hbar.png: class 0") ||
         strstr(out, "//"))
         fail_msg("predict on a folder with a text file: %s", out);
+    /* the inputs as arguments, as a shell's glob gives them: one line per
+     * file, in order; a folder alone; never both forms at once */
+    rc = run("%s predict %s/png.safetensors %s %s", nn_bin, dir, cross, hbar);
+    snprintf(want, sizeof want, "%s: class 2", cross);
+    const char *first = strstr(out, want);
+    snprintf(want, sizeof want, "%s: class 0", hbar);
+    if (rc || !first || !strstr(first, want))
+        fail_msg("predict with two images as arguments: %s", out);
+    rc = run("%s predict %s/png.safetensors %s", nn_bin, dir, folder);
+    if (rc || !strstr(out, "/inputs/cross.png: class 2"))
+        fail_msg("predict with a folder as argument: %s", out);
+    rc = run("%s predict %s/png.safetensors %s %s", nn_bin, dir, cross, folder);
+    if (rc != 1 || !strstr(out, "must all be images"))
+        fail_msg("predict with an image and a folder: %s", out);
+    rc = run("%s predict %s/png.safetensors %s --input %s", nn_bin, dir, cross, hbar);
+    if (rc != 1 || !strstr(out, "not both"))
+        fail_msg("predict with an argument and --input: %s", out);
+    /* nn eval MODEL DATA is nn eval MODEL --data DATA */
+    static char with_flag[sizeof out];
+    rc = run("%s eval %s/png.safetensors --data %s", nn_bin, dir, test_idx);
+    snprintf(with_flag, sizeof with_flag, "%s", out);
+    if (rc)
+        fail_msg("eval --data: %s", out);
+    rc = run("%s eval %s/png.safetensors %s", nn_bin, dir, test_idx);
+    if (rc || strcmp(out, with_flag) != 0)
+        fail_msg("eval with the data as argument: %s\nagainst --data: %s", out, with_flag);
+    rc = run("%s eval %s/png.safetensors %s %s", nn_bin, dir, test_idx, test_idx);
+    if (rc != 2 || !strstr(out, "not 2"))
+        fail_msg("eval with two data sources: %s", out);
 }
 
 /* PyTorch rebuilds a CNN checkpoint (conv, batch norm 2-D and 1-D, both

@@ -17,6 +17,8 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8, CMD_GRADCHECK
 
 /* The most options the table (opts.c) may hold: it has 93. */
 #define CLI_MAX_OPTS 128
+/* The most inputs nn predict takes as arguments (a shell's glob of images). */
+#define CLI_MAX_EXTRA 4096
 
 struct opts {
     /* data */
@@ -64,6 +66,10 @@ struct opts {
     const char *out_dir;
     /* import */
     const char *map, *mean, *std, *classes;
+    /* eval and predict: the arguments after MODEL (the data to evaluate, the
+     * inputs to predict), pointers into argv */
+    const char *extra[CLI_MAX_EXTRA];
+    int nextra;
     /* which options were given (by index in the table), for "flags override" */
     bool given[CLI_MAX_OPTS];
     char pool[16384]; /* string values read from --config */

@@ -46,6 +46,12 @@ int cmd_eval(int argc, char **argv)
     const char *path;
     if (!cli_parse(CMD_EVAL, argc, argv, &o, &path))
         return 2;
+    if (o.nextra > 1 || (o.nextra == 1 && o.data))
+        return cli_fail("eval", o.nextra > 1 ? "one data source after the model, not %d (a "
+                        "folder of images is one)" : "give the data once: after the model or "
+                        "with --data, not both", o.nextra), 2;
+    if (o.nextra == 1) /* nn eval MODEL DATA */
+        o.data = o.extra[0];
     nn_ctx *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.threads = (int)o.threads});
     if (!ctx)
         return 1;
@@ -284,23 +290,25 @@ static bool image_input(const nn_model *m, int64_t chw[NN_MAX_DIMS])
     return false;
 }
 
-/* Inputs to predict: a CSV of features, an IDX images file, or images. */
-static nn_dataset *load_inputs1(nn_ctx *ctx, struct opts *o, const char *in, const nn_model *m,
-                                const struct cli_recorded *rec, char ***names, int64_t *nnames)
+static bool is_csv(const char *in)
 {
     size_t n = strlen(in);
-    const char *ext = strrchr(in, '.');
-    if (strncmp(in, "idx:", 4) == 0)
-        return nn_dataset_load_idx(ctx, in + 4, NULL);
-    if ((n > 4 && strcmp(in + n - 4, ".csv") == 0) || (n > 7 && strcmp(in + n - 7, ".csv.gz") == 0))
-    {
-        nn_csv_header header;
-        if (!cli_csv_header(o, &header))
-            return NULL;
-        return load_csv_inputs(ctx, in, m, rec, header);
-    }
-    if (ext && (strstr(in, "-ubyte") || strstr(in, ".idx")))
-        return nn_dataset_load_idx(ctx, in, NULL);
+    return (n > 4 && strcmp(in + n - 4, ".csv") == 0) ||
+           (n > 7 && strcmp(in + n - 7, ".csv.gz") == 0);
+}
+
+static bool is_idx(const char *in)
+{
+    return strncmp(in, "idx:", 4) == 0 ||
+           (strrchr(in, '.') && (strstr(in, "-ubyte") || strstr(in, ".idx")));
+}
+
+/* The images of the n files, or of the folder files[0] (n == 1), read at
+ * the model's input size; their names into *names. */
+static nn_dataset *load_images(nn_ctx *ctx, struct opts *o, const char *const *files, int64_t n,
+                               const nn_model *m, const struct cli_recorded *rec, char ***names,
+                               int64_t *nnames)
+{
     if (!o->image_size && rec->image_size[0]) { /* the size the model was trained at */
         o->image_size = rec->image_size;
         o->resize |= rec->resize;
@@ -318,21 +326,24 @@ static nn_dataset *load_inputs1(nn_ctx *ctx, struct opts *o, const char *in, con
         io.width = (int)chw[2];
     }
     struct stat sb;
-    if (stat(in, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        *names = folder_files(in, nnames);
+    if (n == 1 && stat(files[0], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        *names = folder_files(files[0], nnames);
         if (!*names) {
-            cli_fail("predict", "%s: no images in this folder", in);
+            cli_fail("predict", "%s: no images in this folder", files[0]);
             return NULL;
         }
-    } else { /* one image: its line names it too */
-        *names = malloc(sizeof **names);
-        if (!*names || !((*names)[0] = strdup(in))) {
-            free(*names);
-            *names = NULL;
+    } else { /* images: each line names its file */
+        *names = calloc((size_t)n, sizeof **names);
+        for (int64_t i = 0; *names && i < n; i++)
+            if (!((*names)[i] = strdup(files[i]))) {
+                free_files(*names, i);
+                *names = NULL;
+            }
+        if (!*names) {
             cli_fail("predict", "out of memory");
             return NULL;
         }
-        *nnames = 1;
+        *nnames = n;
     }
     nn_dataset *ds = nn_dataset_load_image_files(ctx, (const char *const *)*names, *nnames, &io);
     if (!ds && !io.resize && strstr(nn_ctx_error(ctx), "resizing")) {
@@ -343,11 +354,50 @@ static nn_dataset *load_inputs1(nn_ctx *ctx, struct opts *o, const char *in, con
     return ds;
 }
 
+/* Inputs to predict: a CSV of features, an IDX images file, or images. */
+static nn_dataset *load_inputs1(nn_ctx *ctx, struct opts *o, const char *in, const nn_model *m,
+                                const struct cli_recorded *rec, char ***names, int64_t *nnames)
+{
+    if (strncmp(in, "idx:", 4) == 0)
+        return nn_dataset_load_idx(ctx, in + 4, NULL);
+    if (is_csv(in)) {
+        nn_csv_header header;
+        if (!cli_csv_header(o, &header))
+            return NULL;
+        return load_csv_inputs(ctx, in, m, rec, header);
+    }
+    if (is_idx(in))
+        return nn_dataset_load_idx(ctx, in, NULL);
+    return load_images(ctx, o, &in, 1, m, rec, names, nnames);
+}
+
 /* The inputs to predict: --input, or the data source the checkpoint
  * records (its labels ignored); prints the error itself. */
 static nn_dataset *load_inputs(nn_ctx *ctx, struct opts *o, const nn_model *m,
                                const struct cli_recorded *rec, char ***names, int64_t *nnames)
 {
+    if (o->nextra > 0 && o->input) {
+        cli_fail("predict", "give the inputs either after the model or with --input, not both");
+        return NULL;
+    }
+    if (o->nextra == 1)
+        o->input = o->extra[0];
+    if (o->nextra > 1) { /* several files: images (a shell's glob) */
+        for (int i = 0; i < o->nextra; i++) {
+            struct stat sb;
+            if (is_csv(o->extra[i]) || is_idx(o->extra[i]) ||
+                (stat(o->extra[i], &sb) == 0 && S_ISDIR(sb.st_mode))) {
+                cli_fail("predict", "%s: several inputs must all be images; give a CSV, IDX "
+                         "file or folder alone", o->extra[i]);
+                return NULL;
+            }
+        }
+        nn_ctx_clear_error(ctx);
+        nn_dataset *ds = load_images(ctx, o, o->extra, o->nextra, m, rec, names, nnames);
+        if (!ds && nn_ctx_error(ctx)[0])
+            cli_fail("predict", "%s", nn_ctx_error(ctx));
+        return ds;
+    }
     if (!o->input) {
         cli_recorded_defaults(o, rec);
         if (!o->data) {

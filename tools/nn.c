@@ -14,11 +14,11 @@ static const struct {
 } commands[] = {
     {"train", CMD_TRAIN, "nn train [--data SRC] [--model SPEC] [options]",
      "train a model; writes a checkpoint after every epoch"},
-    {"eval", CMD_EVAL, "nn eval MODEL.safetensors [--data SRC] [--split test|train] "
+    {"eval", CMD_EVAL, "nn eval MODEL.safetensors [SRC | --data SRC] [--split test|train] "
      "[--confusion] [--plot FILE.png] [--top K] [--json]",
      "loss and accuracy, per class and as a confusion matrix (or MSE, MAE and R^2) of a "
      "checkpoint on labelled data"},
-    {"predict", CMD_PREDICT, "nn predict MODEL.safetensors [--input FILE] [--json]",
+    {"predict", CMD_PREDICT, "nn predict MODEL.safetensors [INPUT... | --input FILE] [--json]",
      "class and probabilities (or values) for each row or image"},
     {"info", CMD_INFO, "nn info MODEL.safetensors [--json] | nn info --spec \"SPEC\"",
      "a checkpoint's layers (output shapes, parameters), optimizer and training history"},

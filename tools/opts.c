@@ -521,11 +521,16 @@ bool cli_parse(int cmd, int argc, char **argv, struct opts *o, const char **posi
                          "nn help %s)", a, cmd_name(cmd));
                 return false;
             }
-            if (*positional) {
-                cli_fail(cmd_name(cmd), "unexpected argument '%s'", a);
+            if (!*positional) {
+                *positional = a;
+            } else if ((cmd == CMD_EVAL || cmd == CMD_PREDICT) && o->nextra < CLI_MAX_EXTRA) {
+                o->extra[o->nextra++] = a; /* nn eval MODEL DATA, nn predict MODEL INPUT... */
+            } else {
+                cli_fail(cmd_name(cmd), "unexpected argument '%s'%s", a,
+                         cmd == CMD_PREDICT ? " (more inputs than one call takes: give a "
+                                              "folder)" : "");
                 return false;
             }
-            *positional = a;
             continue;
         }
         char name[64];
