@@ -318,6 +318,21 @@ static void outputs_checked_first(void **state)
 
 /* Mistyped names get the nearest known one; counts read as English;
  * an unknown class lists the known ones; --split on a CSV is an error. */
+/* text with every DIR replaced by the test's directory, into buf */
+static void with_dir(char *buf, size_t cap, const char *text)
+{
+    char *w = buf;
+    for (const char *p = text; *p && w < buf + cap - 300;) {
+        if (strncmp(p, "DIR", 3) == 0) {
+            w += sprintf(w, "%s", dir);
+            p += 3;
+        } else {
+            *w++ = *p++;
+        }
+    }
+    *w = '\0';
+}
+
 static void messages_suggest_and_list(void **state)
 {
     (void)state;
@@ -336,7 +351,14 @@ static void messages_suggest_and_list(void **state)
         {"eval DIR/ab.safetensors --data DIR/ab2.csv",
          "class 'shirt' is not one of the 3 classes it is compared with ('bird', 'cat', 'dog')"},
         {"eval DIR/ab.safetensors --data DIR/ab.csv --split train", "--split"},
+        /* data errors name the command, as every other message does */
+        {"train --data DIR/short.csv --label kind --out DIR/s.safetensors",
+         "nn train: DIR/short.csv line 3: 2 fields"},
+        {"eval DIR/ab.safetensors DIR/short.csv", "nn eval: DIR/short.csv line 3: 2 fields"},
+        {"predict DIR/ab.safetensors --input DIR/short.csv --header perhaps",
+         "nn predict: --header must be yes, no or auto, not 'perhaps'"},
     };
+    write_file("short.csv", "a,b,kind\n1,2,cat\n1,2\n");
     write_file("ab.csv", "a,b,kind\n1,2,cat\n3,4,dog\n5,6,bird\n");
     write_file("ab2.csv", "a,b,kind\n1,2,shirt\n");
     write_file("one.csv", "a,y\n1,0\n2,1\n");
@@ -344,19 +366,12 @@ static void messages_suggest_and_list(void **state)
                  "softmax' --epochs 1 --quiet --out %s/ab.safetensors", nn_bin, dir, dir);
     assert_int_equal(rc, 0);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char args[2048], *w = args;
-        for (const char *p = cases[i].args; *p && w < args + sizeof args - 300;) {
-            if (strncmp(p, "DIR", 3) == 0) {
-                w += sprintf(w, "%s", dir);
-                p += 3;
-            } else {
-                *w++ = *p++;
-            }
-        }
-        *w = '\0';
+        char args[2048], needle[1024];
+        with_dir(args, sizeof args, cases[i].args);
+        with_dir(needle, sizeof needle, cases[i].needle);
         rc = run(out, sizeof out, "%s %s", nn_bin, args);
-        if (rc == 0 || !strstr(out, cases[i].needle))
-            fail_msg("nn %s: exit %d, lacks '%s': %s", args, rc, cases[i].needle, out);
+        if (rc == 0 || !strstr(out, needle))
+            fail_msg("nn %s: exit %d, lacks '%s': %s", args, rc, needle, out);
     }
     /* no suggestion for a word far from every name */
     rc = run(out, sizeof out, "%s train --data %s/nohdr.csv --optim zzzzzz --out %s/s.safetensors",

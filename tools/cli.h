@@ -268,6 +268,9 @@ bool cli_check_overwrite(nn_ctx *ctx, const char *path, const nn_model *m, bool 
 /* When set (a rank of a data-parallel run: "rank 1 of 2 on host h"),
  * cli_fail names it after the command. */
 extern const char *cli_fail_where;
+/* The command running ("train", "eval" ...), for messages from code the
+ * commands share (data loading): "nn train: ...". NULL: "nn: ...". */
+extern const char *cli_cmd;
 
 /* Data-parallel runs (dist.c): MPI is started only under mpirun. */
 struct cli_dist {

@@ -31,8 +31,7 @@ bool cli_image_opts(const struct opts *o, struct nn_image_opts *io)
     memset(io, 0, sizeof *io);
     io->resize = o->resize;
     if (o->image_size && !parse_image_size(o->image_size, io)) {
-        fprintf(stderr, "nn: --image-size must be WxH or WxHxC (C 1-4), not '%s'\n",
-                o->image_size);
+        cli_fail(cli_cmd, "--image-size must be WxH or WxHxC (C 1-4), not '%s'", o->image_size);
         return false;
     }
     return true;
@@ -50,8 +49,8 @@ bool cli_csv_header(const struct opts *o, nn_csv_header *out)
             return true;
         }
     const char *near = cli_nearest(o->header, names, 3);
-    fprintf(stderr, "nn: --header must be yes, no or auto, not '%s'%s%s%s\n", o->header,
-            near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
+    cli_fail(cli_cmd, "--header must be yes, no or auto, not '%s'%s%s%s", o->header,
+             near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
     return false;
 }
 
@@ -89,8 +88,8 @@ nn_dataset *cli_load_data(nn_ctx *ctx, const struct opts *o, const char *spec,
         else if (o->task && strcmp(o->task, "auto") != 0) {
             static const char *const kinds[] = {"auto", "classify", "regress"};
             const char *near = cli_nearest(o->task, kinds, 3);
-            fprintf(stderr, "nn: --task must be auto, classify or regress, not '%s'%s%s%s\n",
-                    o->task, near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
+            cli_fail(cli_cmd, "--task must be auto, classify or regress, not '%s'%s%s%s",
+                     o->task, near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
             return NULL;
         }
         struct nn_csv_opts co = {.label = o->label ? o->label : "-1", .task = task,
@@ -106,13 +105,13 @@ nn_dataset *cli_load_data(nn_ctx *ctx, const struct opts *o, const char *spec,
          * training can leave it out */
         bool text = !o->layout && strstr(nn_ctx_error(ctx), "is not a number") &&
                     !strstr(nn_ctx_error(ctx), "target");
-        fprintf(stderr, "nn: %s%s\n", nn_ctx_error(ctx),
+        cli_fail(cli_cmd, "%s%s", nn_ctx_error(ctx),
                 text ? " (if that column is not a feature, leave it out with nn train "
                        "--ignore COLUMN, or name the label with --label COLUMN)" : "");
         return NULL;
     }
     if (labels_required && nn_dataset_label_kind(ds) == NN_LABELS_NONE) {
-        fprintf(stderr, "nn: %s has no labels\n", spec);
+        cli_fail(cli_cmd, "%s has no labels", spec);
         nn_dataset_free(ds);
         return NULL;
     }
@@ -170,7 +169,7 @@ bool cli_match_classes(nn_ctx *ctx, nn_dataset *ds, const char *const *names, in
     if (n <= 0 || !nn_dataset_class_name(ds, 0))
         return true; /* unnamed classes are indices already */
     if (nn_dataset_map_classes(ds, names, n) != NN_OK) {
-        fprintf(stderr, "nn: %s: %s\n", what, nn_ctx_error(ctx));
+        cli_fail(cli_cmd, "%s: %s", what, nn_ctx_error(ctx));
         return false;
     }
     return true;

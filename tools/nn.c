@@ -299,6 +299,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!runs_here(cmd))
         return 0;
+    cli_cmd = cmd; /* shared code's messages name it (an unknown one is refused below) */
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("nn %s (matrix products: %s)\n", nn_version(), nn_gemm_backend_name());
         return 0;

@@ -273,11 +273,16 @@ _Static_assert(sizeof table / sizeof table[0] <= CLI_MAX_OPTS, "struct opts.give
 
 const char *cli_fail_where;
 
+const char *cli_cmd;
+
 int cli_fail(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "nn %s: ", cmd);
+    if (cmd)
+        fprintf(stderr, "nn %s: ", cmd);
+    else
+        fputs("nn: ", stderr);
     if (cli_fail_where)
         fprintf(stderr, "%s: ", cli_fail_where);
     vfprintf(stderr, fmt, ap);
