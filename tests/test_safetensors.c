@@ -427,6 +427,10 @@ static void bad_header_longer_than_file(void **state)
     expect_open_fails(f, p, NEEDLES("header length 1000 exceeds the 2 bytes"));
     write_bytes(p, "\xff\xff\xff\xff\xff\xff\xff\xff{}", 10); /* no wrap-around */
     expect_open_fails(f, p, NEEDLES("header length 18446744073709551615 exceeds"));
+    /* a text file given as a checkpoint (a CSV: nn eval data.csv) says so */
+    const char csv[] = "a,b,label\n1,2,cat\n";
+    write_bytes(p, csv, sizeof csv - 1);
+    expect_open_fails(f, p, NEEDLES("not a safetensors file", "begins with text ('a,b,labe"));
 }
 
 static void bad_not_json(void **state)

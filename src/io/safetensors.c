@@ -582,6 +582,21 @@ fail:
 /* Checks a header length read from the first 8 bytes against the size. */
 static bool check_header_len(nn_ctx *ctx, const char *label, uint64_t n, uint64_t size)
 {
+    char text[9]; /* the 8 bytes, when they are text (a CSV or a script given as a model) */
+    bool is_text = true;
+    for (int i = 0; i < 8; i++) {
+        unsigned char c = (unsigned char)(n >> (8 * i));
+        is_text &= (c >= 0x20 && c < 0x7f) || c == '\t' || c == '\n' || c == '\r';
+        text[i] = c < 0x20 ? ' ' : (char)c;
+    }
+    text[8] = '\0';
+    if (n > size - 8 && is_text) {
+        nn_fail(ctx, NN_ERR_FORMAT,
+                "%s: not a safetensors file: it begins with text ('%s...'), where a "
+                "safetensors file (a checkpoint) begins with its header's length",
+                label, text);
+        return false;
+    }
     if (n > size - 8) {
         nn_fail(ctx, NN_ERR_FORMAT,
                 "%s: header length %llu exceeds the %llu bytes that follow it "
