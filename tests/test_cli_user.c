@@ -351,6 +351,9 @@ static void messages_suggest_and_list(void **state)
         {"eval DIR/ab.safetensors --data DIR/ab2.csv",
          "class 'shirt' is not one of the 3 classes it is compared with ('bird', 'cat', 'dog')"},
         {"eval DIR/ab.safetensors --data DIR/ab.csv --split train", "--split"},
+        /* other libraries' names for the options */
+        {"train --learning_rate 0.1", "unknown option '--learning_rate' (did you mean --lr?)"},
+        {"train --num-epochs 3", "(did you mean --epochs?)"},
         /* data errors name the command, as every other message does */
         {"train --data DIR/short.csv --label kind --out DIR/s.safetensors",
          "nn train: DIR/short.csv line 3: 2 fields"},

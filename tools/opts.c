@@ -437,6 +437,29 @@ static int distance(const char *a, const char *b)
  * within two edits (or name is a prefix of exactly one); "" otherwise. */
 static const char *suggest(int cmd, const char *name, char *buf, size_t size)
 {
+    /* other libraries' names for ours, too far from them to be found by
+     * spelling (Keras's learning_rate, a num_epochs, a bs ...) */
+    static const char *const synonyms[][2] = {
+        {"learning-rate", "lr"}, {"rate", "lr"}, {"step-size", "lr"},
+        {"num-epochs", "epochs"}, {"n-epochs", "epochs"}, {"max-epochs", "epochs"},
+        {"bs", "batch"}, {"mini-batch", "batch"}, {"minibatch", "batch"},
+        {"early-stopping", "patience"}, {"early-stop", "patience"},
+        {"layers", "model"}, {"arch", "model"}, {"architecture", "model"}, {"net", "model"},
+        {"num-threads", "threads"}, {"nthreads", "threads"}, {"jobs", "threads"},
+        {"checkpoint", "out"}, {"output", "out"}, {"save", "out"},
+        {"continue", "resume"}, {"load", "resume"}, {"target", "label"}, {"labels", "label"},
+    };
+    char norm[64]; /* '_' read as '-' */
+    snprintf(norm, sizeof norm, "%s", name);
+    for (char *c = norm; *c; c++)
+        *c = *c == '_' ? '-' : *c;
+    for (size_t i = 0; i < sizeof synonyms / sizeof synonyms[0]; i++) {
+        const struct opt *p = strcmp(norm, synonyms[i][0]) == 0 ? find(synonyms[i][1]) : NULL;
+        if (p && applies(p, cmd)) {
+            snprintf(buf, size, " (did you mean --%s?)", p->name);
+            return buf;
+        }
+    }
     const char *best = NULL;
     int bd = 3, prefixes = 0;
     const char *prefix = NULL;
