@@ -222,6 +222,42 @@ static void boundary_picture(void **state)
     assert_memory_equal(buf, "\x89PNG\r\n\x1a\n", 8);
 }
 
+/* nn plot MODEL draws the learning curves the checkpoint records: the
+ * picture nn train --plot drew of the same run, pixel for pixel (the same
+ * history, title and test line); --curves with --boundary is refused. */
+static void plot_curves_from_checkpoint(void **state)
+{
+    (void)state;
+    int rc = run("%s train --data %s/xy.csv --label side --model '2 dense:8 tanh dense:2 "
+                 "softmax' --epochs 4 --val-split 0.25 --test %s/xy.csv --seed 2 "
+                 "--out %s/c.safetensors --plot %s/c-train.png --quiet", nn_bin, dir, dir, dir,
+                 dir);
+    if (rc != 0)
+        fail_msg("train: exit %d: %s", rc, out);
+    rc = run("%s plot %s/c.safetensors", nn_bin, dir);
+    if (rc != 0 || !strstr(out, "learning curves of 4 epochs written to"))
+        fail_msg("plot: exit %d: %s", rc, out);
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/c-train.png", dir);
+    snprintf(b, sizeof b, "%s/c-curves.png", dir);
+    int wa, ha, ca, wb, hb, cb;
+    unsigned char *ia = stbi_load(a, &wa, &ha, &ca, 3), *ib = stbi_load(b, &wb, &hb, &cb, 3);
+    if (!ia || !ib)
+        fail_msg("%s or %s is not a PNG stb_image reads", a, b);
+    assert_int_equal(wa, wb);
+    assert_int_equal(ha, hb);
+    long differ = 0;
+    for (long i = 0; i < (long)wa * ha * 3; i++)
+        differ += ia[i] != ib[i];
+    stbi_image_free(ia);
+    stbi_image_free(ib);
+    if (differ)
+        fail_msg("nn plot's curves differ from nn train --plot's in %ld bytes", differ);
+    rc = run("%s plot %s/c.safetensors --curves --boundary", nn_bin, dir);
+    if (rc != 2 || !strstr(out, "one of --curves, --boundary and --fit"))
+        fail_msg("--curves with --boundary: exit %d: %s", rc, out);
+}
+
 static void bad_inputs_fail_clearly(void **state)
 {
     (void)state;
@@ -293,5 +329,6 @@ NN_GROUP_FIXTURE(graph_cli, setup, teardown,
                  cmocka_unit_test(checkpoint_with_recorded_label),
                  cmocka_unit_test(png_and_svg),
                  cmocka_unit_test(boundary_picture),
+                 cmocka_unit_test(plot_curves_from_checkpoint),
                  cmocka_unit_test(bad_inputs_fail_clearly),
                  cmocka_unit_test(help_documents_every_flag))

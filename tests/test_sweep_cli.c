@@ -369,7 +369,7 @@ static void test_plot_fit(void **state)
         fail_msg("expected the 2-input model refused: exit %d\n%s", rc, out);
     rc = run(out, sizeof out, "%s plot %s/fit1.safetensors --fit --boundary", cli_nn(), dir);
     assert_int_equal(rc, 2);
-    assert_non_null(strstr(out, "not both"));
+    assert_non_null(strstr(out, "one of --curves, --boundary and --fit"));
 }
 
 NN_GROUP_FIXTURE(sweep_cli, setup, teardown,

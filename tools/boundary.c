@@ -310,13 +310,12 @@ int cmd_plot(int argc, char **argv)
     if (!path)
         return cli_fail("plot", "give a checkpoint, e.g. nn plot model.safetensors --boundary "
                         "--data points.csv"), 2;
-    if (o.fit && o.boundary)
-        return cli_fail("plot", "give --boundary or --fit, not both"), 2;
+    if (o.fit + o.boundary + o.curves > 1)
+        return cli_fail("plot", "give one of --curves, --boundary and --fit"), 2;
     if (o.fit)
         return cli_plot_fits(&o, path);
-    if (!o.boundary)
-        return cli_fail("plot", "say what to draw: --boundary (a 2-input classifier's decision "
-                        "regions) or --fit (1-input regression models' curves)"), 2;
+    if (!o.boundary) /* the learning curves, by default */
+        return cli_plot_curves(&o, path);
     nn_ctx *ctx = nn_ctx_new(&(struct nn_ctx_cfg){.threads = 1});
     if (!ctx)
         return 1;

@@ -15,7 +15,7 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_INFO = 8, CMD_GRADCHECK
        CMD_GRAPH = 32, CMD_PLOT = 64, CMD_IMPORT = 128,
        CMD_SUMMARY = 256, CMD_SWEEP = 512 };
 
-/* The most options the table (opts.c) may hold: it has 93. */
+/* The most options the table (opts.c) may hold: it has 94. */
 #define CLI_MAX_OPTS 128
 /* The most inputs nn predict takes as arguments (a shell's glob of images). */
 #define CLI_MAX_EXTRA 4096
@@ -60,7 +60,7 @@ struct opts {
     int64_t top;
     /* graph and plot */
     const char *png, *svg, *values, *label_value;
-    bool dot, boundary, fit;
+    bool dot, boundary, fit, curves;
     /* sweep */
     int64_t restarts, jobs;
     const char *out_dir;
@@ -239,6 +239,9 @@ int cmd_plot(int argc, char **argv);
 /* fit_plot.c: nn plot A[,B...] --fit, the curves of 1-input regression
  * models (list: their checkpoints, comma-separated) over the points. */
 int cli_plot_fits(struct opts *o, const char *list);
+/* curves.c: nn plot MODEL [--curves], the learning curves the checkpoint
+ * records, to --out or MODEL-curves.png; the exit code. */
+int cli_plot_curves(const struct opts *o, const char *path);
 
 /* plot.c's drawing helpers, shared with boundary.c: text anchored at
  * (x, y) by fractions (ax, ay) of its extent, and a tick step of 1, 2 or 5

@@ -890,13 +890,13 @@ static bool train_and_test(struct run *r)
     if (r->regression) {
         printf("test: loss %.4f  mae %.4f  (%lld samples)\n", tm->loss, tm->mae, (long long)tm->n);
         snprintf(r->test_json, sizeof r->test_json,
-                 "{\"loss\": %.6f, \"mae\": %.6f, \"n\": %lld}", tm->loss, tm->mae,
+                 "{\"loss\": %.9g, \"mae\": %.9g, \"n\": %lld}", tm->loss, tm->mae,
                  (long long)tm->n);
     } else {
         printf("test accuracy: %.4f  (loss %.4f, %lld samples)\n", tm->accuracy, tm->loss,
                (long long)tm->n);
         snprintf(r->test_json, sizeof r->test_json,
-                 "{\"loss\": %.6f, \"accuracy\": %.6f, \"n\": %lld}", tm->loss, tm->accuracy,
+                 "{\"loss\": %.9g, \"accuracy\": %.9g, \"n\": %lld}", tm->loss, tm->accuracy,
                  (long long)tm->n);
     }
     return true;

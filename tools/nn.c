@@ -38,10 +38,11 @@ static const struct {
      "--val-split 0.3 --out-dir DIR [train options]",
      "model selection: train every combination of the {lists} in the options, with "
      "restarts, in parallel; the best setting by mean validation loss"},
-    {"plot", CMD_PLOT, "nn plot MODEL.safetensors --boundary [--data FILE.csv] [--out FILE.png] | "
+    {"plot", CMD_PLOT, "nn plot MODEL.safetensors [--curves] [--out FILE.png] | "
+     "nn plot MODEL.safetensors --boundary [--data FILE.csv] [--out FILE.png] | "
      "nn plot A.safetensors[,B...] --fit [--data FILE.csv] [--out FILE.png]",
-     "a 2-input classifier's decision regions with the data over them, or 1-input "
-     "regression models' curves over the points"},
+     "the learning curves a checkpoint records, a 2-input classifier's decision regions "
+     "with the data over them, or 1-input regression models' curves over the points"},
 };
 #define NCMD (sizeof commands / sizeof commands[0])
 

@@ -194,7 +194,7 @@ static const struct opt table[] = {
     {"out", "FILE", T_STR, O(out), 0, 0, TR | PL | IM,
      "train: the checkpoint to write after every epoch (default model.safetensors; with "
      "--resume, the file resumed); plot: the PNG to write (default: beside the model, "
-     "MODEL-boundary.png); import: the checkpoint to write (required)"},
+     "MODEL-curves.png, MODEL-boundary.png or MODEL-fit.png); import: the checkpoint to write (required)"},
     {"save-every", "N", T_INT, O(save_every), 1, 1e6, TR,
      "write the checkpoint every N epochs and after the last (default 1; a long full-batch "
      "run of a small model spends most of its time writing checkpoints otherwise); Ctrl-C "
@@ -261,6 +261,10 @@ static const struct opt table[] = {
     {"out-dir", "DIR", T_STR, O(out_dir), 0, 0, CMD_SWEEP,
      "sweep: the folder of its results (created; required): sweep.csv, best.safetensors, "
      "sweep.png and each setting's best model under models/"},
+    {"curves", NULL, T_BOOL, O(curves), 0, 0, PL,
+     "draw the learning curves the checkpoint records (loss and accuracy, or MAE, per epoch, "
+     "training and validation, and the test result), as nn train --plot does; what nn plot "
+     "draws when neither --boundary nor --fit is given"},
     {"fit", NULL, T_BOOL, O(fit), 0, 0, PL,
      "draw the curves of 1-input, 1-output regression models (give several checkpoints "
      "separated by commas: A.safetensors,B.safetensors) over the data's points, each "
