@@ -265,6 +265,43 @@ static void ctrl_c_during_products(void **state)
     }
 }
 
+/* A loss that becomes NaN: exit 1, the node where it began, and what the
+ * disk holds, consistent with the file: "OUT holds epoch N" and OUT has N
+ * epochs, or "nothing was written" and there is no OUT. Two learning rates,
+ * one that blows up after some epochs and one in the first (on this
+ * machine epoch 2 and epoch 1; the test does not depend on which). */
+static void nan_loss_says_what_is_saved(void **state)
+{
+    (void)state;
+    const double lrs[] = {1000, 100000};
+    for (int i = 0; i < 2; i++) {
+        char ck[512];
+        snprintf(ck, sizeof ck, "%s/nan%d.safetensors", dir, i);
+        unlink(ck);
+        int rc = run(out, sizeof out, "%s train --data %s/big.csv --label 2 --model '2 dense:16 "
+                     "relu dense:2 softmax' --batch 500 --seed 3 --threads 1 --optim sgd --lr %g "
+                     "--epochs 5 --out %s --quiet", nn_bin, dir, lrs[i], ck);
+        if (rc != 1 || !strstr(out, "the loss became") ||
+            !strstr(out, "the first non-finite value was in node 'dense"))
+            fail_msg("--lr %g: exit %d: %s", lrs[i], rc, out);
+        const char *held = strstr(out, "holds epoch ");
+        if (held) {
+            int n = atoi(held + strlen("holds epoch "));
+            nn_ctx *ctx = nn_ctx_new(NULL);
+            nn_checkpoint *c = nn_checkpoint_open(ctx, ck);
+            if (!c || nn_checkpoint_info(c)->epochs_done != n)
+                fail_msg("--lr %g says %s holds epoch %d: %s", lrs[i], ck, n,
+                         c ? "it holds another" : nn_ctx_error(ctx));
+            nn_checkpoint_close(c);
+            nn_ctx_free(ctx);
+        } else if (!strstr(out, "nothing was written: no epoch finished") ||
+                   access(ck, F_OK) == 0) {
+            fail_msg("--lr %g: no word of what is saved, or a file when it says none: %s",
+                     lrs[i], out);
+        }
+    }
+}
+
 /* Every output path is checked before the data is read, with the reason;
  * an existing checkpoint of another model is not replaced without
  * --force, while one of the same model is (training again). */
@@ -388,4 +425,5 @@ NN_GROUP_FIXTURE(cli_user, setup, teardown,
                  cmocka_unit_test(headerless_csv_keeps_first_row),
                  cmocka_unit_test(ctrl_c_stops_cleanly_and_resumes_exactly),
                  cmocka_unit_test(second_ctrl_c_quits_at_once),
-                 cmocka_unit_test(ctrl_c_during_products))
+                 cmocka_unit_test(ctrl_c_during_products),
+                 cmocka_unit_test(nan_loss_says_what_is_saved))

@@ -836,6 +836,19 @@ static void print_task(const struct run *r)
     }
 }
 
+/* After a failed epoch (a NaN loss, an error): what the disk holds, so
+ * that "keeping the last good weights" is not read as "they were saved". */
+static void saved_note(const struct run *r)
+{
+    if (r->saved_epoch > 0)
+        fprintf(stderr, "nn train: %s holds epoch %d, the last whole epoch\n", r->out,
+                r->saved_epoch);
+    else if (r->resuming)
+        fprintf(stderr, "nn train: %s is as it was (epoch %d)\n", r->o.resume, r->first_epoch);
+    else
+        fprintf(stderr, "nn train: nothing was written: no epoch finished\n");
+}
+
 /* Trains, then evaluates the test set if there is one. */
 static bool train_and_test(struct run *r)
 {
@@ -859,6 +872,8 @@ static bool train_and_test(struct run *r)
         fprintf(stderr, "\r\033[K");
     if (st != NN_OK) {
         cli_fail("train", "%s", nn_ctx_error(r->ctx));
+        if (r->dist.rank == 0) /* what is on disk */
+            saved_note(r);
         return false;
     }
     if (r->failed)
