@@ -388,6 +388,7 @@ static void messages_suggest_and_list(void **state)
         {"eval DIR/ab.safetensors --data DIR/ab2.csv",
          "class 'shirt' is not one of the 3 classes it is compared with ('bird', 'cat', 'dog')"},
         {"eval DIR/ab.safetensors --data DIR/ab.csv --split train", "--split"},
+        {"gradcheck --op rleu", "no op named 'rleu' (did you mean relu?)"},
         /* other libraries' names for the options */
         {"train --learning_rate 0.1", "unknown option '--learning_rate' (did you mean --lr?)"},
         {"train --num-epochs 3", "(did you mean --epochs?)"},

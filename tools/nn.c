@@ -272,8 +272,16 @@ static int cmd_gradcheck(int argc, char **argv)
         }
         nn_ctx_free(ctx);
     }
-    if (o.op && checked == 0)
-        return cli_fail("gradcheck", "no op named '%s'", o.op), 2;
+    if (o.op && checked == 0) {
+        const char *names[256];
+        int n = nn_op_count() < 256 ? nn_op_count() : 256;
+        for (int i = 0; i < n; i++)
+            names[i] = nn_op_name_at(i);
+        const char *near = cli_nearest(o.op, names, n);
+        return cli_fail("gradcheck", "no op named '%s'%s%s%s (the ops: nn gradcheck --all)",
+                        o.op, near ? " (did you mean " : "", near ? near : "",
+                        near ? "?)" : ""), 2;
+    }
     printf("%d ops checked, %d failed\n", checked, failed);
     return failed ? 1 : 0;
 }
