@@ -92,7 +92,23 @@ static void round_trip(void **state)
     nn_ctx_free(ctx);
 }
 
-/* Through the library API: 6 epochs straight equal 3, save, resume, 3. */
+/* Collects warnings: how many, and the last. */
+struct warned {
+    int n;
+    char last[512];
+};
+
+static void on_warning(const char *msg, void *user)
+{
+    struct warned *w = user;
+    w->n++;
+    snprintf(w->last, sizeof w->last, "%s", msg);
+}
+
+/* Through the library API: 6 epochs straight equal 3, save, resume, 3
+ * (without a warning: the trainer is made as the saved one was); a
+ * trainer made with another learning rate resumes, with a warning naming
+ * the setting and both values. */
 static void resume_through_the_api(void **state)
 {
     (void)state;
@@ -113,10 +129,21 @@ static void resume_through_the_api(void **state)
     nn_ctx_free(c2);
 
     nn_ctx *c3 = nn_ctx_new(&(struct nn_ctx_cfg){.seed = 12345, .threads = 1});
+    struct warned w = {0};
+    nn_ctx_set_warning(c3, on_warning, &w);
     nn_model *m3 = nn_model_new(c3, spec, NULL);
     nn_trainer *t3 = nn_trainer_new(m3, &(struct nn_train_cfg){
         .epochs = 6, .batch = 8, .optim = {.kind = NN_OPTIM_ADAM, .lr = 0.01f}});
     assert_ok(c3, nn_trainer_resume(t3, path("half.safetensors")));
+    if (w.n != 0)
+        fail_msg("resume with the saved configuration warned: %s", w.last);
+    nn_trainer *t4 = nn_trainer_new(m3, &(struct nn_train_cfg){
+        .epochs = 6, .batch = 8, .optim = {.kind = NN_OPTIM_ADAM, .lr = 0.005f}});
+    assert_ok(c3, nn_trainer_resume(t4, path("half.safetensors")));
+    if (w.n != 1 || !strstr(w.last, "optim.lr is 0.005 here but 0.01 in"))
+        fail_msg("%d warnings, the last: %s", w.n, w.last);
+    nn_trainer_free(t4);
+    assert_ok(c3, nn_trainer_resume(t3, path("half.safetensors"))); /* t4 moved m3's weights */
     assert_int_equal(nn_trainer_epoch(t3), 3);
     assert_ok(c3, nn_trainer_fit(t3, &src, NULL));
     int n1, n3;

@@ -133,7 +133,10 @@ NN_API nn_model *nn_model_load(nn_ctx *ctx, const char *path, const struct nn_mo
  * done, history, early-stopping state, schedule state and the context's
  * generator, so that training continues exactly as if it had not stopped
  * provided the trainer was made with the checkpoint's configuration
- * (nn_checkpoint_info's train, with any epoch count). */
+ * (nn_checkpoint_info's train, with any epoch count). Each setting that
+ * differs (the batch, a penalty, an optimizer hyperparameter, the
+ * schedule ...) is reported through the context's warning handler, naming
+ * both values; the trainer keeps its own. */
 NN_API nn_status nn_trainer_resume(nn_trainer *t, const char *path);
 
 /* A checkpoint opened to read what it records (opaque). */

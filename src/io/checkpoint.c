@@ -317,6 +317,68 @@ done:
     return m;
 }
 
+/* A warning for every setting of the trainer that is not the checkpoint's:
+ * the run goes on, but not as the saved one would have (a learning rate
+ * lowered on purpose, or a configuration rebuilt wrongly by a program). */
+static void warn_differences(nn_ctx *ctx, const char *path, nn_trainer *t,
+                             const struct nn_train_cfg *was)
+{
+    const struct nn_train_cfg *now = nn_trainer_config(t);
+    nn_schedule *sched = nn_trainer_schedule(t);
+    /* the optimizer's own configuration: its defaults filled in */
+    const struct nn_optim_cfg *a = nn_optim_config(nn_trainer_optim(t)), *b = &was->optim;
+    const struct {
+        const char *name;
+        double now, was;
+    } v[] = {
+        {"batch", (double)now->batch, (double)was->batch},
+        {"drop_last", now->drop_last, was->drop_last},
+        {"no_shuffle", now->no_shuffle, was->no_shuffle},
+        {"l1", now->l1, was->l1},
+        {"l2", now->l2, was->l2},
+        {"penalize_biases", now->penalize_biases, was->penalize_biases},
+        {"decay_biases", now->decay_biases, was->decay_biases},
+        {"clip_norm", now->clip_norm, was->clip_norm},
+        {"patience", now->patience, was->patience},
+        {"min_delta", now->min_delta, was->min_delta},
+        {"keep_last", now->keep_last, was->keep_last},
+        {"monitor_acc", now->monitor_acc, was->monitor_acc},
+        {"tol", now->tol, was->tol},
+        {"train_eval", now->train_eval, was->train_eval},
+        {"schedule_per_step", now->schedule_per_step, was->schedule_per_step},
+        {"reproducible", now->reproducible, was->reproducible},
+        {"optim.lr", a->lr, b->lr},
+        {"optim.momentum", a->momentum, b->momentum},
+        {"optim.dampening", a->dampening, b->dampening},
+        {"optim.weight_decay", a->weight_decay, b->weight_decay},
+        {"optim.decoupled", a->decoupled, b->decoupled},
+        {"optim.beta1", a->beta1, b->beta1},
+        {"optim.beta2", a->beta2, b->beta2},
+        {"optim.eps", a->eps, b->eps},
+        {"optim.eps2", a->eps2, b->eps2},
+        {"optim.rho", a->rho, b->rho},
+        {"optim.alpha", a->alpha, b->alpha},
+        {"optim.lr_decay", a->lr_decay, b->lr_decay},
+        {"optim.initial_accumulator_value", a->initial_accumulator_value,
+         b->initial_accumulator_value},
+        {"optim.beta2_decay", a->beta2_decay, b->beta2_decay},
+        {"optim.clip_threshold", a->clip_threshold, b->clip_threshold},
+        {"optim.amsgrad", a->amsgrad, b->amsgrad},
+        {"optim.centered", a->centered, b->centered},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        if (v[i].now != v[i].was && !(isnan(v[i].now) && isnan(v[i].was)))
+            nn_warn(ctx, "resume: %s is %g here but %g in %s: training goes on with %g, not "
+                    "as the saved run would have", v[i].name, v[i].now, v[i].was, path,
+                    v[i].now);
+    char s_now[256], s_was[256];
+    nn_schedule_format(nn_schedule_config(sched), s_now, sizeof s_now);
+    nn_schedule_format(&was->schedule, s_was, sizeof s_was);
+    if (strcmp(s_now, s_was) != 0)
+        nn_warn(ctx, "resume: the schedule is '%s' here but '%s' in %s: training goes on with "
+                "'%s'", s_now, s_was, path, s_now);
+}
+
 nn_status nn_trainer_resume(nn_trainer *t, const char *path)
 {
     nn_model *m = nn_trainer_model(t);
@@ -344,6 +406,7 @@ nn_status nn_trainer_resume(nn_trainer *t, const char *path)
                 nn_optim_name(in->train.optim.kind), nn_optim_name(nn_optim_config(o)->kind));
         goto done;
     }
+    warn_differences(ctx, in->path, t, &in->train);
     int64_t sd[1] = {nn_optim_state_size(o)};
     const float *state = nn_safetensors_get_f32(ck->st, "optim.state", 1, sd);
     if (!state || load_weights(m, ck->st) != NN_OK)
