@@ -49,6 +49,7 @@ struct nn_trainer {
     int *bufs;         /* (nbufs) their parameter indices */
     int nbufs;
     float *bsave;      /* their values before the step */
+    struct nn_json_cache hist_json; /* the history as checkpoints write it */
 };
 
 static nn_status make_chunks(nn_trainer *t, nn_graph *g);
@@ -448,6 +449,7 @@ void nn_trainer_free(nn_trainer *t)
     free(t->bufs);
     free(t->bsave);
     free(t->hist);
+    free(t->hist_json.text);
     free(t);
 }
 
@@ -1020,6 +1022,7 @@ nn_status nn_trainer_set_state(nn_trainer *t, const struct nn_trainer_state *s,
     free(t->hist);
     t->hist = h;
     t->nhist = t->cap = nhist;
+    t->hist_json.n = 0, t->hist_json.len = 0; /* another history */
     t->best_epoch = s->best_epoch;
     t->best_val = s->best_val;
     t->bad_epochs = s->bad_epochs;
@@ -1035,6 +1038,7 @@ const float *nn_trainer_best_weights(const nn_trainer *t)
     return t->best_epoch > 0 ? t->best : NULL;
 }
 const struct nn_train_cfg *nn_trainer_config(const nn_trainer *t) { return &t->cfg; }
+struct nn_json_cache *nn_trainer_json_cache(nn_trainer *t) { return &t->hist_json; }
 nn_model *nn_trainer_model(const nn_trainer *t) { return t->m; }
 
 /* ---- data-parallel and reproducible training ---------------------------- *

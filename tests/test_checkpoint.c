@@ -52,6 +52,47 @@ static nn_trainer *train(nn_model *m, int epochs, struct nn_source *src)
     return t;
 }
 
+/* Checkpoints keep the text of the history they wrote (so that a save per
+ * epoch formats only the new epoch): a trainer that wrote its own 2 epochs
+ * and then resumed another run's 5 writes that run's 5, each as it was. */
+static void history_text_follows_resume(void **state)
+{
+    (void)state;
+    make_data();
+    struct nn_array_source a = {.x = X, .labels = Y, .n = N, .features = F};
+    struct nn_source src = nn_source_from_arrays(&a);
+    const char *spec = "3 dense:4 relu dense:2 softmax";
+    nn_ctx *c1 = nn_ctx_new(&(struct nn_ctx_cfg){.seed = 3, .threads = 1});
+    nn_model *m1 = nn_model_new(c1, spec, NULL);
+    nn_trainer *t1 = train(m1, 5, &src);
+    assert_ok(c1, nn_checkpoint_save(path("five.safetensors"), m1, t1, NULL, NULL, 0));
+    nn_ctx *c2 = nn_ctx_new(&(struct nn_ctx_cfg){.seed = 4, .threads = 1});
+    nn_model *m2 = nn_model_new(c2, spec, NULL);
+    nn_trainer *t2 = train(m2, 2, &src);
+    assert_ok(c2, nn_checkpoint_save(path("two.safetensors"), m2, t2, NULL, NULL, 0));
+    assert_ok(c2, nn_trainer_resume(t2, path("five.safetensors")));
+    assert_ok(c2, nn_checkpoint_save(path("again.safetensors"), m2, t2, NULL, NULL, 0));
+    nn_checkpoint *ck = nn_checkpoint_open(c2, path("again.safetensors"));
+    if (!ck)
+        fail_msg("%s", nn_ctx_error(c2));
+    const struct nn_checkpoint_info *in = nn_checkpoint_info(ck);
+    int n1;
+    const struct nn_epoch_stats *h1 = nn_trainer_history(t1, &n1);
+    assert_int_equal(in->epochs_done, 5);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(in->history[i].epoch, h1[i].epoch);
+        assert_memory_equal(&in->history[i].train.loss, &h1[i].train.loss, sizeof(double));
+        assert_memory_equal(&in->history[i].seconds, &h1[i].seconds, sizeof(double));
+    }
+    nn_checkpoint_close(ck);
+    nn_trainer_free(t2);
+    nn_model_free(m2);
+    nn_ctx_free(c2);
+    nn_trainer_free(t1);
+    nn_model_free(m1);
+    nn_ctx_free(c1);
+}
+
 static void round_trip(void **state)
 {
     (void)state;
@@ -332,6 +373,7 @@ static void info_restores_the_configuration(void **state)
 
 NN_GROUP_FIXTURE(checkpoint, setup, teardown,
                  cmocka_unit_test(round_trip),
+                 cmocka_unit_test(history_text_follows_resume),
                  cmocka_unit_test(resume_through_the_api),
                  cmocka_unit_test(mismatched_and_foreign_files),
                  cmocka_unit_test(info_restores_the_configuration))

@@ -76,6 +76,64 @@ static cJSON *json_metrics(const struct nn_metrics *m)
     return o;
 }
 
+static cJSON *json_epoch(const struct nn_epoch_stats *s)
+{
+    cJSON *e = cJSON_CreateObject();
+    if (!e)
+        return NULL;
+    cJSON_AddNumberToObject(e, "epoch", s->epoch);
+    cJSON_AddNumberToObject(e, "lr", s->lr);
+    cJSON_AddNumberToObject(e, "seconds", s->seconds);
+    cJSON_AddItemToObject(e, "train", json_metrics(&s->train));
+    if (s->val.n > 0)
+        cJSON_AddItemToObject(e, "val", json_metrics(&s->val));
+    return e;
+}
+
+/* The history as a JSON array (malloc'd). The text of the epochs already
+ * written is kept in the trainer, so that a checkpoint after every epoch
+ * formats the new epoch only: formatting the whole history each time made
+ * a run of 3000 small epochs spend 20 of its 21 seconds in checkpoints. */
+static char *history_json(nn_trainer *t)
+{
+    struct nn_json_cache *c = nn_trainer_json_cache(t);
+    int n;
+    const struct nn_epoch_stats *hist = nn_trainer_history(t, &n);
+    if (c->n > n)
+        c->n = 0, c->len = 0;
+    for (int i = c->n; i < n; i++) {
+        cJSON *e = json_epoch(&hist[i]);
+        char *txt = e ? cJSON_PrintUnformatted(e) : NULL;
+        cJSON_Delete(e);
+        size_t k = txt ? strlen(txt) + 1 : 0; /* with the comma before it */
+        if (txt && c->len + k + 1 > c->cap) {
+            size_t cap = (c->len + k + 1) * 2;
+            char *p = realloc(c->text, cap);
+            if (p)
+                c->text = p, c->cap = cap;
+        }
+        if (!txt || c->len + k + 1 > c->cap) {
+            cJSON_free(txt);
+            return NULL;
+        }
+        if (i > 0)
+            c->text[c->len++] = ',';
+        memcpy(c->text + c->len, txt, k - 1);
+        c->len += k - 1;
+        c->n = i + 1;
+        cJSON_free(txt);
+    }
+    char *out = malloc(c->len + 3);
+    if (out) {
+        out[0] = '[';
+        if (c->len)
+            memcpy(out + 1, c->text, c->len);
+        out[c->len + 1] = ']';
+        out[c->len + 2] = '\0';
+    }
+    return out;
+}
+
 static char *json_train(const nn_trainer *t, const uint64_t rng[4])
 {
     struct nn_trainer_state s;
@@ -131,22 +189,9 @@ static char *json_train(const nn_trainer *t, const uint64_t rng[4])
         snprintf(d, sizeof d, "%.17g", ss[i]);
         cJSON_AddItemToArray(sa, cJSON_CreateString(d));
     }
-    cJSON *h = cJSON_AddArrayToObject(o, "history");
-    int n;
-    const struct nn_epoch_stats *hist = nn_trainer_history(t, &n);
-    for (int i = 0; h && i < n; i++) {
-        cJSON *e = cJSON_CreateObject();
-        if (!e)
-            break;
-        cJSON_AddNumberToObject(e, "epoch", hist[i].epoch);
-        cJSON_AddNumberToObject(e, "lr", hist[i].lr);
-        cJSON_AddNumberToObject(e, "seconds", hist[i].seconds);
-        cJSON_AddItemToObject(e, "train", json_metrics(&hist[i].train));
-        if (hist[i].val.n > 0)
-            cJSON_AddItemToObject(e, "val", json_metrics(&hist[i].val));
-        cJSON_AddItemToArray(h, e);
-    }
-    char *str = cJSON_PrintUnformatted(o);
+    char *h = history_json((nn_trainer *)t);
+    char *str = h && cJSON_AddRawToObject(o, "history", h) ? cJSON_PrintUnformatted(o) : NULL;
+    free(h);
     cJSON_Delete(o);
     return str;
 }
