@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -303,6 +304,13 @@ static bool runs_here(const char *cmd)
 
 int main(int argc, char **argv)
 {
+    /* Buffers of a few megabytes (a checkpoint's header, which grows with
+     * its history, built and freed after every epoch) come from the heap
+     * and go back to it: glibc's default maps and unmaps each, and 3000
+     * checkpointed epochs of a small model took 8.9 s instead of 2.8 s,
+     * mostly in page faults. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     if (argc < 2)
         return usage(stderr);
     const char *cmd = argv[1];
