@@ -166,7 +166,9 @@ NN_API nn_status nn_evaluate(nn_model *m, const struct nn_source *src, struct nn
  * nothing (the trainer names the collective). */
 struct nn_dist {
     int rank, size; /* this rank, 0-based, of size (>= 1) */
-    /* Sums buf[0..n) over every rank, in place: the sum on every rank. */
+    /* Sums buf[0..n) over every rank, in place: the sum on every rank.
+     * The trainer's gradient sums have n = the parameter count + 1 (the
+     * last float carries the ranks' wish to stop). */
     nn_status (*allreduce)(void *user, float *buf, int64_t n);
     nn_status (*allreduce_f64)(void *user, double *buf, int64_t n); /* the same in double */
     /* In place: buf holds size segments, rank r's of counts[r] floats at
