@@ -288,16 +288,16 @@ done:
     return ok;
 }
 
-/* MODEL.safetensors -> MODEL-boundary.png beside it. */
-static char *default_out(const char *model)
+char *cli_beside(const char *model, const char *suffix)
 {
     size_t n = strlen(model);
     const char *ext = ".safetensors";
     if (n > strlen(ext) && strcmp(model + n - strlen(ext), ext) == 0)
         n -= strlen(ext);
-    char *out = malloc(n + sizeof "-boundary.png");
+    size_t len = n + strlen(suffix) + 1;
+    char *out = malloc(len);
     if (out)
-        snprintf(out, n + sizeof "-boundary.png", "%.*s-boundary.png", (int)n, model);
+        snprintf(out, len, "%.*s%s", (int)n, model, suffix);
     return out;
 }
 
@@ -376,7 +376,7 @@ int cmd_plot(int argc, char **argv)
         cli_fail("plot", "%s", nn_ctx_error(ctx));
         goto done;
     }
-    out = o.out ? strdup(o.out) : default_out(path);
+    out = o.out ? strdup(o.out) : cli_beside(path, "-boundary.png");
     if (!out) {
         cli_fail("plot", "out of memory");
         goto done;

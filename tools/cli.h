@@ -239,6 +239,9 @@ int cmd_plot(int argc, char **argv);
 /* fit_plot.c: nn plot A[,B...] --fit, the curves of 1-input regression
  * models (list: their checkpoints, comma-separated) over the points. */
 int cli_plot_fits(struct opts *o, const char *list);
+/* The picture beside a model: MODEL.safetensors -> MODEL{suffix}, e.g.
+ * MODEL-boundary.png (malloc'd; NULL when out of memory). */
+char *cli_beside(const char *model, const char *suffix);
 /* curves.c: nn plot MODEL [--curves], the learning curves the checkpoint
  * records, to --out or MODEL-curves.png; the exit code. */
 int cli_plot_curves(const struct opts *o, const char *path);

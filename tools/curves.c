@@ -32,19 +32,6 @@ static bool recorded_test(const char *json, bool regression, struct nn_metrics *
     return ok;
 }
 
-/* MODEL.safetensors -> MODEL-curves.png beside it (malloc'd). */
-static char *curves_out(const char *model)
-{
-    size_t n = strlen(model);
-    const char *ext = ".safetensors";
-    if (n > strlen(ext) && strcmp(model + n - strlen(ext), ext) == 0)
-        n -= strlen(ext);
-    char *out = malloc(n + sizeof "-curves.png");
-    if (out)
-        snprintf(out, n + sizeof "-curves.png", "%.*s-curves.png", (int)n, model);
-    return out;
-}
-
 int cli_plot_curves(const struct opts *o, const char *path)
 {
     if (o->data)
@@ -55,7 +42,7 @@ int cli_plot_curves(const struct opts *o, const char *path)
     if (!ctx)
         return cli_fail("plot", "out of memory");
     int rc = 1;
-    char *owned = o->out ? NULL : curves_out(path);
+    char *owned = o->out ? NULL : cli_beside(path, "-curves.png");
     const char *out = o->out ? o->out : owned;
     nn_checkpoint *ck = nn_checkpoint_open(ctx, path);
     if (!ck) {

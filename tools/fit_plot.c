@@ -280,6 +280,7 @@ int cli_plot_fits(struct opts *o, const char *list)
     nn_dataset *ds = NULL;
     int rc = 1;
     float *x = NULL, *y = NULL;
+    char *out = NULL; /* the default picture's path */
     if (!ctx || !paths) {
         cli_fail("plot", "out of memory");
         goto done;
@@ -306,12 +307,12 @@ int cli_plot_fits(struct opts *o, const char *list)
     double pad = (xb - xa > 0 ? xb - xa : 1) * 0.05;
     for (int g = 0; g < NGRID; g++)
         f.grid[g] = (float)(xa - pad + (xb - xa + 2 * pad) * g / (NGRID - 1));
-    char out[4200];
-    size_t n = strlen(f.path[0]);
-    if (n > 12 && strcmp(f.path[0] + n - 12, ".safetensors") == 0)
-        n -= 12;
-    snprintf(out, sizeof out, "%.*s-fit.png", (int)(n < 4000 ? n : 4000), f.path[0]);
+    out = o->out ? NULL : cli_beside(f.path[0], "-fit.png");
     const char *path = o->out ? o->out : out;
+    if (!path) {
+        cli_fail("plot", "out of memory");
+        goto done;
+    }
     const char *xn = nn_dataset_feature_name(ds, 0);
     if (!predict_all(&f)) {
         cli_fail("plot", "%s", nn_ctx_error(ctx));
@@ -330,6 +331,7 @@ done:
     free(x);
     free(y);
     free(paths);
+    free(out);
     cli_recorded_close(&rec);
     nn_ctx_free(ctx);
     return rc;
