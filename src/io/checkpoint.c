@@ -56,6 +56,20 @@ static char *json_optim(const struct nn_optim_cfg *c, double base_lr, int64_t st
     return s;
 }
 
+/* A double as JSON text that reads back to the same bits (%.17g): cJSON
+ * prints 15 digits whenever they read back within an epsilon, which
+ * moved a resumed run's best validation loss and history by an ulp. */
+static void add_exact(cJSON *o, const char *key, double v)
+{
+    char t[40];
+    if (!isfinite(v)) { /* not JSON: null, as cJSON writes it */
+        cJSON_AddNullToObject(o, key);
+        return;
+    }
+    snprintf(t, sizeof t, "%.17g", v);
+    cJSON_AddRawToObject(o, key, t);
+}
+
 static cJSON *json_metrics(const struct nn_metrics *m)
 {
     cJSON *o = cJSON_CreateObject();
@@ -63,15 +77,15 @@ static cJSON *json_metrics(const struct nn_metrics *m)
         return NULL;
     /* NaN is not JSON: absent fields mean "not applicable". */
     if (isfinite(m->loss))
-        cJSON_AddNumberToObject(o, "loss", m->loss);
+        add_exact(o, "loss", m->loss);
     if (isfinite(m->penalty) && m->penalty != 0)
-        cJSON_AddNumberToObject(o, "penalty", m->penalty);
+        add_exact(o, "penalty", m->penalty);
     if (isfinite(m->accuracy))
-        cJSON_AddNumberToObject(o, "accuracy", m->accuracy);
+        add_exact(o, "accuracy", m->accuracy);
     if (isfinite(m->mae))
-        cJSON_AddNumberToObject(o, "mae", m->mae);
+        add_exact(o, "mae", m->mae);
     if (isfinite(m->mse))
-        cJSON_AddNumberToObject(o, "mse", m->mse);
+        add_exact(o, "mse", m->mse);
     cJSON_AddNumberToObject(o, "n", (double)m->n);
     return o;
 }
@@ -82,8 +96,8 @@ static cJSON *json_epoch(const struct nn_epoch_stats *s)
     if (!e)
         return NULL;
     cJSON_AddNumberToObject(e, "epoch", s->epoch);
-    cJSON_AddNumberToObject(e, "lr", s->lr);
-    cJSON_AddNumberToObject(e, "seconds", s->seconds);
+    add_exact(e, "lr", s->lr);
+    add_exact(e, "seconds", s->seconds);
     cJSON_AddItemToObject(e, "train", json_metrics(&s->train));
     if (s->val.n > 0)
         cJSON_AddItemToObject(e, "val", json_metrics(&s->val));
@@ -145,11 +159,11 @@ static char *json_train(const nn_trainer *t, const uint64_t rng[4])
     cJSON_AddNumberToObject(o, "epochs_done", s.epochs_done);
     cJSON_AddNumberToObject(o, "best_epoch", s.best_epoch);
     if (isfinite(s.best_val))
-        cJSON_AddNumberToObject(o, "best_val", s.best_val);
+        add_exact(o, "best_val", s.best_val);
     cJSON_AddNumberToObject(o, "bad_epochs", s.bad_epochs);
     cJSON_AddBoolToObject(o, "stopped_early", s.stopped_early);
     if (isfinite(s.tol_best))
-        cJSON_AddNumberToObject(o, "tol_best", s.tol_best);
+        add_exact(o, "tol_best", s.tol_best);
     cJSON_AddNumberToObject(o, "tol_bad", s.tol_bad);
     cJSON_AddBoolToObject(o, "converged", s.converged);
     cJSON *r = cJSON_AddArrayToObject(o, "rng");
