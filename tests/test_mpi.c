@@ -507,6 +507,27 @@ static void mpi_eval_runs_once(void **state)
         fail_msg("mpirun -np 2 nn eval exited %d:\n%s", rc, o);
 }
 
+/* An error every rank meets (a mistyped flag, found before MPI starts; a
+ * setting the checkpoint contradicts, after) is printed once, by rank 0,
+ * not once per rank; mpirun exits non-zero. */
+static void mpi_common_error_printed_once(void **state)
+{
+    (void)state;
+    NEED_MPI();
+    static char o[16384];
+    int rc = run(o, sizeof o, "%s -np 2 %s train --bacth 5", mpirun, nn_bin);
+    if (rc == 0 || count_of(o, "unknown option '--bacth'") != 1)
+        fail_msg("mpirun -np 2 nn train --bacth 5 exited %d:\n%s", rc, o);
+    rc = run(o, sizeof o, "%s " COMMON " --epochs 1 --quiet --out %s/c64.st", nn_bin, dir, dir,
+             dir);
+    if (rc != 0)
+        fail_msg("%s", o);
+    rc = run(o, sizeof o, "%s -np 2 %s train --resume %s/c64.st --epochs 2 --batch 12", mpirun,
+             nn_bin, dir);
+    if (rc == 0 || count_of(o, "contradicts the checkpoint") != 1)
+        fail_msg("a resume every rank refuses exited %d:\n%s", rc, o);
+}
+
 /* lbfgs evaluates the loss several times per step: refused on 2 ranks
  * with a message saying why, and mpirun ends (no rank left waiting). */
 static void mpi_lbfgs_refused(void **state)
@@ -528,4 +549,5 @@ NN_GROUP_FIXTURE(mpi, setup, teardown, cmocka_unit_test(mpi_two_ranks_match_one)
                  cmocka_unit_test(mpi_missing_file_names_rank),
                  cmocka_unit_test(mpi_killed_rank_stops_all),
                  cmocka_unit_test(mpi_ctrl_c_stops_cleanly),
-                 cmocka_unit_test(mpi_eval_runs_once))
+                 cmocka_unit_test(mpi_eval_runs_once),
+                 cmocka_unit_test(mpi_common_error_printed_once))

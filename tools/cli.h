@@ -291,6 +291,15 @@ struct cli_dist {
 };
 /* false after printing an error (e.g. mpirun but no MPI support). */
 bool cli_dist_start(const char *cmd, struct cli_dist *d);
+/* The ranks but 0 of a data-parallel nn train hold their messages
+ * (stderr fully buffered, before anything is printed) and linger 2 seconds
+ * before they end on an error: an error every rank meets (a bad
+ * flag, a setting the checkpoint contradicts) is then printed once, by
+ * rank 0, whose failure makes mpirun end the others meanwhile; an error of
+ * one rank's own (a file missing on its host) is printed late, not lost
+ * (mpirun ends the other ranks about a second after the first failure). */
+void cli_dist_hold(void);
+void cli_dist_linger(void);
 /* Processes this host runs (1 outside mpirun). */
 int cli_dist_local_size(void);
 /* A failed rank: names it and stops every rank (no return) when on. */

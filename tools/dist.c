@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void *plugin;
@@ -80,6 +81,19 @@ bool cli_dist_start(const char *cmd, struct cli_dist *d)
     return true;
 }
 
+void cli_dist_hold(void)
+{
+    static char held[1 << 16];
+    setvbuf(stderr, held, _IOFBF, sizeof held);
+}
+
+void cli_dist_linger(void)
+{
+    /* mpirun ends the other ranks about a second after the first fails */
+    struct timespec ts = {2, 0};
+    nanosleep(&ts, NULL);
+}
+
 int cli_dist_local_size(void)
 {
     const char *ls = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
@@ -91,6 +105,8 @@ void cli_dist_abort(struct cli_dist *d, const char *cmd, int rc)
 {
     if (!d->on)
         return;
+    if (d->rank != 0) /* its messages are held: see cli_dist_hold */
+        cli_dist_linger();
     fprintf(stderr, "nn %s: %s failed; stopping every rank\n", cmd, d->where);
     fflush(stderr);
     p_abort(rc ? rc : 1);

@@ -293,8 +293,13 @@ static int cmd_gradcheck(int argc, char **argv)
 static bool runs_here(const char *cmd)
 {
     const char *ws = getenv("OMPI_COMM_WORLD_SIZE"), *wr = getenv("OMPI_COMM_WORLD_RANK");
-    if (!ws || atoi(ws) <= 1 || strcmp(cmd, "train") == 0)
+    if (!ws || atoi(ws) <= 1)
         return true;
+    if (strcmp(cmd, "train") == 0) {
+        if (wr && atoi(wr) != 0)
+            cli_dist_hold();
+        return true;
+    }
     if (wr && atoi(wr) != 0)
         return false;
     fprintf(stderr, "nn %s: launched by mpirun as %s processes; rank 0 alone runs it (only "
@@ -325,8 +330,13 @@ int main(int argc, char **argv)
         return help(argc > 2 ? argv[2] : NULL);
     if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0))
         return help(cmd);
-    if (strcmp(cmd, "train") == 0)
-        return cmd_train(argc - 2, argv + 2);
+    if (strcmp(cmd, "train") == 0) {
+        int rc = cmd_train(argc - 2, argv + 2);
+        const char *ws = getenv("OMPI_COMM_WORLD_SIZE"), *wr = getenv("OMPI_COMM_WORLD_RANK");
+        if (rc != 0 && rc != 130 && rc != 143 && ws && atoi(ws) > 1 && wr && atoi(wr) != 0)
+            cli_dist_linger(); /* see cli_dist_hold */
+        return rc;
+    }
     if (strcmp(cmd, "eval") == 0)
         return cmd_eval(argc - 2, argv + 2);
     if (strcmp(cmd, "predict") == 0)
