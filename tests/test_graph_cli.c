@@ -258,6 +258,37 @@ static void plot_curves_from_checkpoint(void **state)
         fail_msg("--curves with --boundary: exit %d: %s", rc, out);
 }
 
+/* A title longer than the picture (a long spec) is drawn smaller, inside
+ * it: the 20 pixels at each side of the title's band stay background. */
+static void long_title_fits(void **state)
+{
+    (void)state;
+    int rc = run("%s train --data %s/xy.csv --label side --model '2 dense:8 tanh dropout:0.1 "
+                 "dense:8 tanh dropout:0.1 dense:8 tanh dropout:0.1 dense:8 tanh dropout:0.1 "
+                 "dense:2 softmax' --epochs 2 --out %s/long.safetensors --plot %s/long.png --quiet",
+                 nn_bin, dir, dir, dir);
+    if (rc != 0)
+        fail_msg("train: exit %d: %s", rc, out);
+    char p[512];
+    snprintf(p, sizeof p, "%s/long.png", dir);
+    int w, h, c;
+    unsigned char *img = stbi_load(p, &w, &h, &c, 3);
+    if (!img)
+        fail_msg("%s is not a PNG stb_image reads", p);
+    int inked = 0, band = 0;
+    for (int y = 0; y < 40; y++)
+        for (int x = 0; x < w; x++) {
+            const unsigned char *q = img + (y * w + x) * 3;
+            bool ink = q[0] < 200;
+            band += ink;
+            inked += ink && (x < 20 || x >= w - 20);
+        }
+    stbi_image_free(img);
+    assert_true(band > 100); /* the title is there */
+    if (inked)
+        fail_msg("the title runs into the picture's sides (%d dark pixels there)", inked);
+}
+
 static void bad_inputs_fail_clearly(void **state)
 {
     (void)state;
@@ -330,5 +361,6 @@ NN_GROUP_FIXTURE(graph_cli, setup, teardown,
                  cmocka_unit_test(png_and_svg),
                  cmocka_unit_test(boundary_picture),
                  cmocka_unit_test(plot_curves_from_checkpoint),
+                 cmocka_unit_test(long_title_fits),
                  cmocka_unit_test(bad_inputs_fail_clearly),
                  cmocka_unit_test(help_documents_every_flag))

@@ -307,6 +307,14 @@ bool cli_plot_stats(const char *path, const struct nn_epoch_stats *h, int n, boo
     cairo_paint(cr);
     cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
     cairo_set_font_size(cr, 18);
+    /* a long spec or path: a smaller font (to 9 points), not a cut title */
+    cairo_text_extents_t te;
+    cairo_text_extents(cr, title, &te);
+    for (double size = 18; te.width > W - 60 && size > 9;) {
+        size = fmax(9, size * (W - 60) / te.width - 0.5);
+        cairo_set_font_size(cr, size);
+        cairo_text_extents(cr, title, &te);
+    }
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
     cli_plot_text(cr, W / 2.0, 14, title, 0.5, 0);
     double x1 = n > 1 ? x[n - 1] : x[0] + 1, x0 = x[0];
