@@ -422,8 +422,4 @@ void nn_optim_state_span(const nn_optim *o, int run, int64_t lo, int64_t hi, int
 void *nn_aligned_alloc(size_t bytes);
 void nn_aligned_free(void *p);
 
-/* suggest.c: the name among names[0..n) within two edits of word (and
- * fewer edits than its length), the nearest first; NULL if none. */
-const char *nn_nearest_name(const char *word, const char *const *names, int n);
-
 #endif /* NN_IMPL_H */

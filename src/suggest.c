@@ -6,8 +6,7 @@
 
 #include <string.h>
 
-/* Edit distance (insertions, deletions, substitutions), capped at 9. */
-static int edit_distance(const char *a, const char *b)
+int nn_edit_distance(const char *a, const char *b)
 {
     size_t n = strlen(b);
     if (n > 62 || strlen(a) > 62)
@@ -39,7 +38,7 @@ const char *nn_nearest_name(const char *word, const char *const *names, int n)
     for (int i = 0; i < n; i++) {
         if (!names[i])
             continue;
-        int d = edit_distance(word, names[i]);
+        int d = nn_edit_distance(word, names[i]);
         if (d < bd && d < len)
             bd = d, best = names[i];
     }

@@ -654,7 +654,24 @@ static void arena_red_zones_under_asan(void **state)
 #endif
 }
 
+/* The did-you-mean the library's and the CLI's messages share. */
+static void nearest_names(void **state)
+{
+    (void)state;
+    assert_int_equal(nn_edit_distance("relu", "relu"), 0);
+    assert_int_equal(nn_edit_distance("rleu", "relu"), 2);
+    assert_int_equal(nn_edit_distance("", "abc"), 3);
+    assert_int_equal(nn_edit_distance("adam", "adamw"), 1);
+    assert_int_equal(nn_edit_distance("aaaaaaaaaaaaaaaa", "b"), 9); /* capped */
+    const char *names[] = {"relu", NULL, "tanh", "leaky_relu"};
+    assert_string_equal(nn_nearest_name("rleu", names, 4), "relu");
+    assert_string_equal(nn_nearest_name("tahn", names, 4), "tanh");
+    assert_null(nn_nearest_name("softmax", names, 4)); /* none within two edits */
+    assert_null(nn_nearest_name("re", names, 4));      /* not fewer edits than letters */
+}
+
 NN_GROUP(api,
+         cmocka_unit_test(nearest_names),
          cmocka_unit_test(source_features_must_match_model),
          cmocka_unit_test(labels_for_a_regression_model),
          cmocka_unit_test(targets_for_a_classifier),

@@ -78,11 +78,9 @@ struct opts {
 
 /* Parses argv (after the command) into o, reading --config first so that
  * flags override it. Prints a message and returns false on any error.
- * positional receives at most one positional argument (a model file). */
+ * positional receives the first positional argument (a model file); eval's
+ * and predict's further ones go to o->extra. */
 bool cli_parse(int cmd, int argc, char **argv, struct opts *o, const char **positional);
-/* The name among names[0..n) within two edits of word, or NULL: for
- * "did you mean ...?". */
-const char *cli_nearest(const char *word, const char *const *names, int n);
 /* Prints the options of one command. */
 int cli_help(FILE *f, int cmd); /* the number of options listed */
 /* Whether option NAME (without dashes) was given. */

@@ -344,7 +344,7 @@ static bool lbfgs_cfg(const struct opts *o, struct nn_optim_cfg *c)
         return true;
     }
     static const char *const names[] = {"none", "strong_wolfe"};
-    const char *near = cli_nearest(o->line_search, names, 2);
+    const char *near = nn_nearest_name(o->line_search, names, 2);
     cli_fail("train", "--line-search must be none or strong_wolfe, not '%s'%s%s%s",
              o->line_search, near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
     return false;
@@ -357,7 +357,7 @@ static bool optim_cfg(const struct opts *o, struct nn_optim_cfg *c)
         const char *names[NN_OPTIM_COUNT];
         for (int i = 0; i < NN_OPTIM_COUNT; i++)
             names[i] = nn_optim_name((nn_optim_kind)i);
-        const char *near = cli_nearest(o->optim, names, NN_OPTIM_COUNT);
+        const char *near = nn_nearest_name(o->optim, names, NN_OPTIM_COUNT);
         cli_fail("train", "unknown optimizer '%s'%s%s%s (sgd momentum nesterov adagrad "
                  "adadelta rmsprop adam adamw adafactor lbfgs)", o->optim,
                  near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");

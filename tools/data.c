@@ -48,7 +48,7 @@ bool cli_csv_header(const struct opts *o, nn_csv_header *out)
             *out = (nn_csv_header)i;
             return true;
         }
-    const char *near = cli_nearest(o->header, names, 3);
+    const char *near = nn_nearest_name(o->header, names, 3);
     cli_fail(cli_cmd, "--header must be yes, no or auto, not '%s'%s%s%s", o->header,
              near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
     return false;
@@ -87,7 +87,7 @@ nn_dataset *cli_load_data(nn_ctx *ctx, const struct opts *o, const char *spec,
             task = NN_CSV_REGRESS;
         else if (o->task && strcmp(o->task, "auto") != 0) {
             static const char *const kinds[] = {"auto", "classify", "regress"};
-            const char *near = cli_nearest(o->task, kinds, 3);
+            const char *near = nn_nearest_name(o->task, kinds, 3);
             cli_fail(cli_cmd, "--task must be auto, classify or regress, not '%s'%s%s%s",
                      o->task, near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
             return NULL;

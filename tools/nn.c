@@ -278,7 +278,7 @@ static int cmd_gradcheck(int argc, char **argv)
         int n = nn_op_count() < 256 ? nn_op_count() : 256;
         for (int i = 0; i < n; i++)
             names[i] = nn_op_name_at(i);
-        const char *near = cli_nearest(o.op, names, n);
+        const char *near = nn_nearest_name(o.op, names, n);
         return cli_fail("gradcheck", "no op named '%s'%s%s%s (the ops: nn gradcheck --all)",
                         o.op, near ? " (did you mean " : "", near ? near : "",
                         near ? "?)" : ""), 2;
@@ -358,7 +358,7 @@ int main(int argc, char **argv)
     const char *names[NCMD];
     for (size_t i = 0; i < NCMD; i++)
         names[i] = commands[i].name;
-    const char *near = cli_nearest(cmd, names, (int)NCMD);
+    const char *near = nn_nearest_name(cmd, names, (int)NCMD);
     if (near) {
         fprintf(stderr, "nn: unknown command '%s' (did you mean '%s'? see: nn help)\n", cmd,
                 near);

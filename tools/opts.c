@@ -410,33 +410,6 @@ static bool set(int cmd, struct opts *o, const struct opt *p, const char *val, c
     return true;
 }
 
-/* Edit distance between a and b (insertions, deletions, substitutions),
- * capped at 9: enough to rank near misses. */
-static int distance(const char *a, const char *b)
-{
-    size_t n = strlen(b);
-    if (n > 62)
-        return 9;
-    int row[64];
-    for (size_t j = 0; j <= n; j++)
-        row[j] = (int)j;
-    for (size_t i = 1; a[i - 1]; i++) {
-        int diag = row[0];
-        row[0] = (int)i;
-        for (size_t j = 1; j <= n; j++) {
-            int up = row[j];
-            int best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[n] < 9 ? row[n] : 9;
-}
-
 /* " (did you mean --NAME?)" for the option of cmd nearest to name, if one is
  * within two edits (or name is a prefix of exactly one); "" otherwise. */
 static const char *suggest(int cmd, const char *name, char *buf, size_t size)
@@ -470,7 +443,7 @@ static const char *suggest(int cmd, const char *name, char *buf, size_t size)
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         if (!applies(&table[i], cmd))
             continue;
-        int d = distance(name, table[i].name);
+        int d = nn_edit_distance(name, table[i].name);
         if (d < bd)
             bd = d, best = table[i].name;
         size_t tl = strlen(table[i].name);
@@ -487,22 +460,10 @@ static const char *suggest(int cmd, const char *name, char *buf, size_t size)
     return buf;
 }
 
-const char *cli_nearest(const char *word, const char *const *names, int n)
-{
-    const char *best = NULL;
-    int bd = 3;
-    for (int i = 0; i < n; i++) {
-        int d = distance(word, names[i]);
-        if (d < bd && d < (int)strlen(word))
-            bd = d, best = names[i];
-    }
-    return best;
-}
-
 struct ini_state {
     int cmd;
     struct opts *o;
-    bool cmdline[96]; /* given on the command line: the file must not override */
+    bool cmdline[CLI_MAX_OPTS]; /* given on the command line: the file must not override */
     const char *path;
     bool ok;
 };

@@ -522,7 +522,7 @@ static bool resume_settings(nn_ctx *ctx, struct opts *o, struct cli_recorded *r,
         const char *names[NN_OPTIM_COUNT];
         for (int k = 0; k < NN_OPTIM_COUNT; k++)
             names[k] = nn_optim_name((nn_optim_kind)k);
-        const char *near = cli_nearest(o->optim, names, NN_OPTIM_COUNT);
+        const char *near = nn_nearest_name(o->optim, names, NN_OPTIM_COUNT);
         cli_fail("train", "unknown optimizer '%s'%s%s%s", o->optim,
                  near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
         return false;

@@ -96,6 +96,14 @@ typedef void (*nn_warning_fn)(const char *msg, void *user);
  * dense layer of several units whose weights all start at one value. */
 NN_API void nn_ctx_set_warning(nn_ctx *ctx, nn_warning_fn fn, void *user);
 
+/* The edit distance between a and b (insertions, deletions,
+ * substitutions), capped at 9: what "did you mean ...?" ranks by. */
+NN_API int nn_edit_distance(const char *a, const char *b);
+/* "Did you mean ...?", as the library's own messages suggest: the name
+ * among names[0..n) (NULL entries skipped) within two edits of word and
+ * fewer edits than its length, the nearest first; NULL if none. */
+NN_API const char *nn_nearest_name(const char *word, const char *const *names, int n);
+
 #ifdef __cplusplus
 }
 #endif
