@@ -2,64 +2,16 @@
  * train.c - the training loop: per-epoch shuffling, mini-batches gathered
  * straight into the graph's input buffers, L1/L2 penalties, gradient
  * clipping, non-finite detection, validation, early stopping with restore
- * of the best weights, and evaluation.
+ * of the best weights, and evaluation. Data-parallel and reproducible
+ * steps are train_dist.c's; the trainer's state is in train_impl.h.
  */
-#include "nn_impl.h"
+#include "train_impl.h"
 
 #include <math.h>
 #include <string.h>
 #include <time.h>
 
-struct nn_trainer {
-    nn_model *m;
-    struct nn_train_cfg cfg;
-    nn_optim *opt;
-    nn_schedule *sched;
-    int64_t *perm;    /* (perm_n) sample order of the current epoch */
-    int32_t *scratch; /* (max_batch) class labels on their way to 0/1 targets */
-    struct chunk *chunks; /* (nchunks) the parameter block, cut for checking */
-    float *partial;       /* (nchunks) each chunk's sum of squares */
-    int64_t nchunks;
-    int64_t perm_n;
-    float *best;      /* (param_count) weights of the best epoch */
-    struct nn_epoch_stats *hist;
-    int nhist, cap;
-    int best_epoch;
-    double best_val;
-    int bad_epochs;
-    bool stopped_early;
-    double tol_best; /* convergence: the best training loss so far */
-    int tol_bad;     /* epochs since it improved by tol (relative) */
-    bool converged;
-    /* data-parallel or reproducible training (cfg.dist, cfg.reproducible) */
-    bool par;
-    float *cbuf;      /* (chunks, param_count) chunk gradients, reproducible */
-    int64_t *counts;  /* (dist size) floats each rank adds to cbuf */
-    uint64_t rng_epoch[4]; /* the shared generator after the epoch's shuffle */
-    /* the sharded step (plain data-parallel with dist->reduce_scatter):
-     * rank r sums, checks and updates [bound[r], bound[r + 1]) of the block */
-    bool shard;
-    bool state_stale;  /* other ranks' shares of the optimizer state are old */
-    bool agreed;       /* the last step's failure was agreed by every rank */
-    bool stop_req;     /* on_batch asked this rank to stop: told with the next step's sum */
-    int64_t *bound;    /* (size + 1) */
-    int64_t *scount;   /* (2 * size) floats per rank: of the block, of a state run */
-    double *flags;     /* (2 + size) the sum of squares, each rank's failure, stop */
-    /* buffers (batch norm's running statistics), the same on every rank */
-    int *bufs;         /* (nbufs) their parameter indices */
-    int nbufs;
-    float *bsave;      /* their values before the step */
-    struct nn_json_cache hist_json; /* the history as checkpoints write it */
-};
-
 static nn_status make_chunks(nn_trainer *t, nn_graph *g);
-static nn_status par_check(nn_trainer *t);
-static nn_status par_step(nn_trainer *t, const struct nn_source *src, enum nn_feed_kind kind,
-                          int epoch, int64_t b, int64_t k, double sums[5], bool *stop);
-static nn_status par_epoch_end(nn_trainer *t, double sums[5]);
-static nn_status par_agree(nn_trainer *t, bool *stop);
-static int dist_size(const nn_trainer *t);
-static nn_status par_gather_state(nn_trainer *t);
 
 static double now_s(void)
 {
@@ -109,7 +61,7 @@ static void feed_part(void *arg, int t, int n)
  * kind) into the model's input and target; a parallel source is gathered
  * by all of the context's threads. scratch holds max_batch labels for
  * NN_FEED_BINARY_LABELS. */
-static nn_status feed(nn_model *m, const struct nn_source *src, enum nn_feed_kind kind,
+nn_status nn_train_feed(nn_model *m, const struct nn_source *src, enum nn_feed_kind kind,
                       int32_t *scratch, const int64_t *idx, int64_t k)
 {
     nn_graph *g = nn_model_graph(m);
@@ -148,7 +100,7 @@ static nn_status feed(nn_model *m, const struct nn_source *src, enum nn_feed_kin
 
 /* Adds this batch's metric sums: correct predictions, absolute and squared
  * errors. */
-static void batch_metrics(nn_model *m, int64_t k, double *correct, double *abs_err,
+void nn_train_batch_metrics(nn_model *m, int64_t k, double *correct, double *abs_err,
                           double *sq_err)
 {
     nn_node *out = nn_model_output(m), *t = nn_model_target(m);
@@ -218,12 +170,12 @@ static nn_status evaluate_range(nn_model *m, const struct nn_source *src,
         int64_t k = hi - i < mb ? hi - i : mb;
         for (int64_t j = 0; j < k; j++)
             idx[j] = i + j;
-        st = feed(m, src, kind, scratch, idx, k);
+        st = nn_train_feed(m, src, kind, scratch, idx, k);
         if (st == NN_OK)
             st = nn_forward(g);
         if (st == NN_OK) {
             loss += (double)nn_model_loss(m)->val[0] * (double)k;
-            batch_metrics(m, k, &correct, &ae, &se);
+            nn_train_batch_metrics(m, k, &correct, &ae, &se);
         }
     }
     nn_graph_set_training(g, training);
@@ -262,7 +214,7 @@ nn_status nn_model_layer_stats(nn_model *m, const struct nn_source *src, int64_t
     nn_graph_set_training(g, false);
     if (src->begin_pass) /* samples as they are */
         src->begin_pass(src->self, -1);
-    st = feed(m, src, kind, scratch, idx, k);
+    st = nn_train_feed(m, src, kind, scratch, idx, k);
     if (st == NN_OK)
         st = nn_forward(g);
     if (st == NN_OK) {
@@ -553,7 +505,7 @@ static nn_status make_chunks(nn_trainer *t, nn_graph *g)
 /* Adds the penalties' gradients to [lo, hi) of the block and sets *sq to
  * its sum of squares. Returns false (message set) if a gradient is not
  * finite. */
-static bool regularize_range(nn_trainer *t, int64_t lo, int64_t hi, double *sq_out)
+bool nn_train_regularize_range(nn_trainer *t, int64_t lo, int64_t hi, double *sq_out)
 {
     nn_graph *g = nn_model_graph(t->m);
     nn_graph_grad_block(g); /* deferred zeros, before the threads read */
@@ -587,7 +539,7 @@ static bool regularize_range(nn_trainer *t, int64_t lo, int64_t hi, double *sq_o
 }
 
 /* Clips [lo, hi) of the gradient block to the global norm sqrt(sq). */
-static void clip_range(nn_trainer *t, double sq, int64_t lo, int64_t hi)
+void nn_train_clip_range(nn_trainer *t, double sq, int64_t lo, int64_t hi)
 {
     nn_graph *g = nn_model_graph(t->m);
     double norm = sqrt(sq);
@@ -601,13 +553,13 @@ static void clip_range(nn_trainer *t, double sq, int64_t lo, int64_t hi)
 
 /* Adds the penalties' gradients, then checks and clips the global norm.
  * Returns false (message set) if a gradient is not finite. */
-static bool regularize_and_check(nn_trainer *t)
+bool nn_train_regularize_and_check(nn_trainer *t)
 {
     int64_t P = nn_model_graph(t->m)->param_count;
     double sq;
-    if (!regularize_range(t, 0, P, &sq))
+    if (!nn_train_regularize_range(t, 0, P, &sq))
         return false;
-    clip_range(t, sq, 0, P);
+    nn_train_clip_range(t, sq, 0, P);
     return true;
 }
 
@@ -690,7 +642,7 @@ static nn_status fit_prepare(nn_trainer *t, const struct nn_source *train,
         if (!t->best)
             return nn_fail(ctx, NN_ERR_NOMEM, "train: out of memory");
     }
-    if (t->par && (st = par_check(t)) != NN_OK)
+    if (t->par && (st = nn_par_check(t)) != NN_OK)
         return st;
     t->agreed = false;
     return NN_OK;
@@ -736,13 +688,13 @@ static nn_status train_closure(void *user, double *out)
     nn_zero_grad(g);
     if ((st = nn_backward(g, j->loss)) != NN_OK)
         return st;
-    if (!regularize_and_check(t))
+    if (!nn_train_regularize_and_check(t))
         return NN_ERR_NUMERIC;
     double pen = t->cfg.l1 > 0 || t->cfg.l2 > 0 ? nn_trainer_penalty(t) : 0;
     *out = (double)j->loss->val[0] + pen;
     if (j->calls++ == 0) { /* the epoch's metrics: before the step, as for the others */
         j->loss0 = j->loss->val[0];
-        batch_metrics(t->m, j->k, &j->correct, &j->abs_err, &j->sq_err);
+        nn_train_batch_metrics(t->m, j->k, &j->correct, &j->abs_err, &j->sq_err);
     }
     return NN_OK;
 }
@@ -779,7 +731,7 @@ static nn_status train_batch(nn_trainer *t, const struct nn_source *train,
     nn_model *m = t->m;
     nn_graph *g = nn_model_graph(m);
     int64_t n = train->n, B = t->cfg.batch, k = n - b * B < B ? n - b * B : B;
-    nn_status st = feed(m, train, kind, t->scratch, t->perm + b * B, k);
+    nn_status st = nn_train_feed(m, train, kind, t->scratch, t->perm + b * B, k);
     if (train->prefetch && b + 1 < batches) /* loads while this batch trains */
         train->prefetch(train->self, t->perm + (b + 1) * B,
                         n - (b + 1) * B < B ? n - (b + 1) * B : B);
@@ -801,12 +753,12 @@ static nn_status train_batch(nn_trainer *t, const struct nn_source *train,
     nn_zero_grad(g);
     if ((st = nn_backward(g, loss)) != NN_OK)
         return st;
-    if (!regularize_and_check(t))
+    if (!nn_train_regularize_and_check(t))
         return NN_ERR_NUMERIC;
     if ((st = nn_optim_step(t->opt)) != NN_OK)
         return st;
     s->loss += (double)loss->val[0] * (double)k;
-    batch_metrics(m, k, &s->correct, &s->abs_err, &s->sq_err);
+    nn_train_batch_metrics(m, k, &s->correct, &s->abs_err, &s->sq_err);
     s->seen += k;
     return NN_OK;
 }
@@ -829,14 +781,14 @@ static nn_status train_batches(nn_trainer *t, const struct nn_source *train,
     nn_status st = NN_OK;
     /* plain data-parallel steps carry the stop flag in their sum (a
      * collective of its own costs a round trip per step) */
-    bool carry = t->par && !c->reproducible && dist_size(t) > 1;
+    bool carry = t->par && !c->reproducible && nn_dist_size(t) > 1;
     t->stop_req = false;
     for (int64_t b = 0; b < batches; b++) {
         int64_t k = n - b * B < B ? n - b * B : B;
         if (c->schedule_per_step)
             nn_optim_set_lr(t->opt, nn_schedule_lr(t->sched, (int64_t)t->nhist * batches + b));
         if (t->par) { /* this rank's share, the sum over every rank */
-            if ((st = par_step(t, train, kind, epoch, b, k, psums, stop)) != NN_OK)
+            if ((st = nn_par_step(t, train, kind, epoch, b, k, psums, stop)) != NN_OK)
                 return st;
             sums_from_par(s, psums);
             if (*stop)
@@ -852,7 +804,7 @@ static nn_status train_batches(nn_trainer *t, const struct nn_source *train,
             *stop = !c->on_batch(&p, c->user);
             if (carry && b + 1 < batches) /* agreed by the next step's sum */
                 t->stop_req = *stop, *stop = false;
-            else if (t->par && (st = par_agree(t, stop)) != NN_OK)
+            else if (t->par && (st = nn_par_agree(t, stop)) != NN_OK)
                 return st;
             if (*stop)
                 return NN_OK;
@@ -962,7 +914,7 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
         if (st != NN_OK || stop)
             break;
         if (t->par) {
-            if ((st = par_epoch_end(t, psums)) != NN_OK)
+            if ((st = nn_par_epoch_end(t, psums)) != NN_OK)
                 break;
             sums_from_par(&sums, psums);
         }
@@ -974,11 +926,11 @@ nn_status nn_trainer_fit(nn_trainer *t, const struct nn_source *train,
         epoch_watch(t, &es, early);
         if (c->on_epoch && !c->on_epoch(&es, c->user))
             stop = true;
-        if (c->dist && c->dist->size > 1 && (st = par_agree(t, &stop)) != NN_OK)
+        if (c->dist && c->dist->size > 1 && (st = nn_par_agree(t, &stop)) != NN_OK)
             break;
     }
     if (t->shard && (st == NN_OK || t->agreed)) { /* stopped mid-epoch: the whole state */
-        nn_status gs = par_gather_state(t);
+        nn_status gs = nn_par_gather_state(t);
         st = st == NN_OK ? gs : st;
     }
     nn_graph_set_training(g, false);
@@ -1040,492 +992,3 @@ const float *nn_trainer_best_weights(const nn_trainer *t)
 const struct nn_train_cfg *nn_trainer_config(const nn_trainer *t) { return &t->cfg; }
 struct nn_json_cache *nn_trainer_json_cache(nn_trainer *t) { return &t->hist_json; }
 nn_model *nn_trainer_model(const nn_trainer *t) { return t->m; }
-
-/* ---- data-parallel and reproducible training ---------------------------- *
- * Each global batch is cut into contiguous shares of one shuffled order
- * (the same on every rank: the generator is shared). Plain: each rank
- * computes the mean gradient of its share, scaled by share / batch, and
- * one allreduce sums the block. Reproducible: the batch is cut into
- * cfg.chunks fixed chunks whatever the rank count; each chunk's gradient
- * is computed alone (its own dropout stream) into its row of cbuf, the
- * rows are gathered on every rank and added in chunk order. */
-
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15u;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-    return x ^ (x >> 31);
-}
-
-/* Reseeds the shared generator for one stream of the epoch: its dropout. */
-static void par_stream(nn_trainer *t, uint64_t a, uint64_t b)
-{
-    uint64_t h = mix64(a) ^ mix64(b + 0x632be59bd9b4e019u);
-    for (int i = 0; i < 4; i++)
-        h = mix64(h ^ t->rng_epoch[i]);
-    nn_ctx_seed(nn_model_ctx(t->m), h);
-}
-
-static int dist_rank(const nn_trainer *t) { return t->cfg.dist ? t->cfg.dist->rank : 0; }
-static int dist_size(const nn_trainer *t) { return t->cfg.dist ? t->cfg.dist->size : 1; }
-
-/* The buffers' list and copy, once. */
-static nn_status par_buffers(nn_trainer *t)
-{
-    nn_graph *g = nn_model_graph(t->m);
-    int64_t nb = 0;
-    for (int i = 0; i < g->nparams; i++)
-        if (!g->params[i]->trainable)
-            t->nbufs++, nb += g->params[i]->sample_numel;
-    t->bufs = malloc((size_t)(t->nbufs ? t->nbufs : 1) * sizeof *t->bufs);
-    t->bsave = malloc((size_t)(nb ? nb : 1) * sizeof *t->bsave);
-    if (!t->bufs || !t->bsave)
-        return nn_fail(g->ctx, NN_ERR_NOMEM, "train: out of memory");
-    t->nbufs = 0;
-    for (int i = 0; i < g->nparams; i++)
-        if (!g->params[i]->trainable)
-            t->bufs[t->nbufs++] = i;
-    return NN_OK;
-}
-
-/* The shares of the sharded step, once: equal to 16 floats for an
- * element-wise optimizer, at the parameter whose middle is nearest for
- * Adafactor (which computes per tensor). */
-static nn_status par_shards(nn_trainer *t)
-{
-    nn_graph *g = nn_model_graph(t->m);
-    int size = dist_size(t);
-    int64_t P = g->param_count;
-    t->bound = malloc((size_t)(size + 1) * sizeof *t->bound);
-    t->scount = malloc((size_t)(2 * size) * sizeof *t->scount);
-    t->flags = malloc((size_t)(2 + size) * sizeof *t->flags);
-    if (!t->bound || !t->scount || !t->flags)
-        return nn_fail(g->ctx, NN_ERR_NOMEM, "train: out of memory");
-    bool elementwise = nn_optim_shard_kind(t->opt) == NN_SHARD_ELEMENTS;
-    int i = 0;
-    for (int r = 0; r < size; r++) {
-        int64_t target = P * r / size;
-        if (elementwise) {
-            t->bound[r] = target / 16 * 16;
-            continue;
-        }
-        while (i < g->nparams &&
-               g->params[i]->param_offset + g->params[i]->sample_numel / 2 < target)
-            i++;
-        t->bound[r] = i < g->nparams ? g->params[i]->param_offset : P;
-    }
-    t->bound[0] = 0;
-    t->bound[size] = P;
-    for (int r = 0; r < size; r++)
-        t->scount[r] = t->bound[r + 1] - t->bound[r];
-    return NN_OK;
-}
-
-/* The buffers and the shares of data-parallel training and the chunk
- * buffer of reproducible training, once. */
-static nn_status par_check(nn_trainer *t)
-{
-    nn_graph *g = nn_model_graph(t->m);
-    int size = dist_size(t);
-    nn_status st;
-    if (!t->bufs && (st = par_buffers(t)) != NN_OK)
-        return st;
-    if (t->shard && !t->bound && (st = par_shards(t)) != NN_OK)
-        return st;
-    if (!t->cfg.reproducible || t->cbuf)
-        return NN_OK;
-    int64_t P = g->param_count, K = t->cfg.chunks;
-    if (size > 1 && K * P > 2147483647)
-        return nn_fail(g->ctx, NN_ERR_INVALID,
-                       "train: reproducible mode gathers %lld chunks of %lld parameters, "
-                       "more than one MPI message holds; use fewer chunks", (long long)K,
-                       (long long)P);
-    t->cbuf = nn_aligned_alloc((size_t)(K * P) * sizeof(float));
-    t->counts = malloc((size_t)size * sizeof *t->counts);
-    if (!t->cbuf || !t->counts)
-        return nn_fail(g->ctx, NN_ERR_NOMEM,
-                       "train: out of memory for %lld chunk gradients of %lld floats",
-                       (long long)K, (long long)P);
-    for (int r = 0; r < size; r++) {
-        int64_t c0, c1;
-        nn_split(K, 1, r, size, &c0, &c1);
-        t->counts[r] = (c1 - c0) * P;
-    }
-    return NN_OK;
-}
-
-/* Buffers (batch norm's running statistics) are updated by every forward
- * pass in training mode. To keep them the same on every rank, and the
- * same whatever the number of ranks in reproducible mode, each share (or
- * chunk) starts from the values before the step and puts its change,
- * scaled by its part of the batch, into the buffer's place in the
- * gradient block (which no gradient uses): the collective sum then gives
- * the step's change, the changes of the shares averaged, one update per
- * step as one process makes. */
-static void buffers_save(nn_trainer *t)
-{
-    nn_graph *g = nn_model_graph(t->m);
-    float *s = t->bsave;
-    for (int i = 0; i < t->nbufs; i++) {
-        const nn_node *p = g->params[t->bufs[i]];
-        memcpy(s, p->val, (size_t)p->sample_numel * sizeof *s);
-        s += p->sample_numel;
-    }
-}
-
-static void buffers_restore(nn_trainer *t)
-{
-    nn_graph *g = nn_model_graph(t->m);
-    const float *s = t->bsave;
-    for (int i = 0; i < t->nbufs; i++) {
-        nn_node *p = g->params[t->bufs[i]];
-        memcpy(p->val, s, (size_t)p->sample_numel * sizeof *s);
-        s += p->sample_numel;
-    }
-}
-
-/* Writes w x (change of each buffer) into its place in row (laid out as
- * the gradient block). */
-static void buffers_delta(nn_trainer *t, float *row, float w)
-{
-    nn_graph *g = nn_model_graph(t->m);
-    const float *s = t->bsave;
-    for (int i = 0; i < t->nbufs; i++) {
-        const nn_node *p = g->params[t->bufs[i]];
-        float *d = row + p->param_offset;
-        for (int64_t j = 0; j < p->sample_numel; j++)
-            d[j] = w * (p->val[j] - s[j]);
-        s += p->sample_numel;
-    }
-}
-
-/* The buffers' elements in [lo, hi) of the block become their values
- * before the step plus the summed change in gb (a count, batch norm's
- * num_batches_tracked, rounded), and their places in gb zeros again. */
-static void buffers_apply(nn_trainer *t, float *gb, int64_t lo, int64_t hi)
-{
-    nn_graph *g = nn_model_graph(t->m);
-    const float *s = t->bsave;
-    for (int i = 0; i < t->nbufs; i++) {
-        nn_node *p = g->params[t->bufs[i]];
-        int64_t off = p->param_offset, n = p->sample_numel;
-        int64_t a = lo > off ? lo - off : 0, b = hi < off + n ? hi - off : n;
-        for (int64_t j = a; j < b; j++) {
-            float v = s[j] + gb[off + j];
-            p->val[j] = p->int_count ? roundf(v) : v;
-            gb[off + j] = 0;
-        }
-        s += n;
-    }
-}
-
-/* A step given up (every rank stops before it): the buffers as before the
- * step, their places in the gradient block zeros again. */
-static void buffers_undo(nn_trainer *t)
-{
-    nn_graph *g = nn_model_graph(t->m);
-    buffers_restore(t);
-    for (int i = 0; i < t->nbufs; i++) {
-        const nn_node *p = g->params[t->bufs[i]];
-        memset(g->grad_block + p->param_offset, 0, (size_t)p->sample_numel * sizeof(float));
-    }
-}
-
-/* Forward and backward over perm[lo, hi) of batch b, the gradient of the
- * loss seeded with w (the share's part of the batch: the scaled gradient
- * without a pass over the block); the loss and metrics of the share are
- * added to sums. *bad names the node if the loss is not finite (the
- * gradient is then left unset). */
-static nn_status par_share(nn_trainer *t, const struct nn_source *src, enum nn_feed_kind kind,
-                           int64_t lo, int64_t hi, float w, double sums[5], const char **bad)
-{
-    nn_model *m = t->m;
-    nn_graph *g = nn_model_graph(m);
-    nn_node *loss = nn_model_loss(m);
-    int64_t k = hi - lo;
-    nn_status st = feed(m, src, kind, t->scratch, t->perm + lo, k);
-    if (st == NN_OK)
-        st = nn_forward_to(g, loss);
-    if (st != NN_OK)
-        return st;
-    if (!isfinite(loss->val[0])) {
-        const char *where = nn_graph_first_nonfinite(g);
-        *bad = where ? where : "?";
-        return NN_OK;
-    }
-    nn_zero_grad(g);
-    if ((st = nn_backward_seeded(g, loss, &w)) != NN_OK)
-        return st;
-    sums[0] += (double)loss->val[0] * (double)k;
-    batch_metrics(m, k, &sums[1], &sums[2], &sums[3]);
-    sums[4] += (double)k;
-    return NN_OK;
-}
-
-NN_MULTIVERSION
-static void scale_into(float *dst, const float *x, int64_t n, float f)
-{
-    NN_SIMD
-    for (int64_t i = 0; i < n; i++)
-        dst[i] = x[i] * f;
-}
-
-NN_MULTIVERSION
-static void add_into(float *dst, const float *x, int64_t n)
-{
-    NN_SIMD
-    for (int64_t i = 0; i < n; i++)
-        dst[i] += x[i];
-}
-
-/* This rank's share of batch b in plain data-parallel training: the
- * gradient scaled by share / k (by 1 when every share is equal: the
- * sharded step scales the sum), the buffers' changes alongside; a zero
- * gradient for no share, NaN in its first element if the loss was not
- * finite (*bad names the node). */
-static nn_status plain_share(nn_trainer *t, const struct nn_source *src, enum nn_feed_kind kind,
-                             int64_t b, int64_t k, bool equal, double sums[5], const char **bad)
-{
-    nn_graph *g = nn_model_graph(t->m);
-    int rank = dist_rank(t), size = dist_size(t);
-    int64_t B = t->cfg.batch, base = b * B, P = g->param_count, lo, hi;
-    nn_split(k, 1, rank, size, &lo, &hi);
-    if (b == 0) /* this rank's dropout stream for the epoch */
-        par_stream(t, (uint64_t)rank, 0);
-    if (src->prefetch && base + B < t->perm_n) {
-        int64_t kn = t->perm_n - base - B < B ? t->perm_n - base - B : B, l2, h2;
-        nn_split(kn, 1, rank, size, &l2, &h2);
-        if (h2 > l2)
-            src->prefetch(src->self, t->perm + base + B + l2, h2 - l2);
-    }
-    nn_status st = NN_OK;
-    float w = equal ? 1.0f : (float)((double)(hi - lo) / (double)k);
-    if (hi > lo)
-        st = par_share(t, src, kind, base + lo, base + hi, w, sums, bad);
-    if (st != NN_OK)
-        return st;
-    float *gb = nn_graph_grad_block(g); /* zeros when this rank had no share */
-    if (hi == lo || *bad)
-        memset(gb, 0, (size_t)P * sizeof(float));
-    if (*bad && !t->shard)
-        gb[0] = NAN; /* every rank then stops at the same step (sharded: by the flags) */
-    if (!*bad)
-        buffers_delta(t, gb, w);
-    return NN_OK;
-}
-
-/* This rank's chunks of batch b in reproducible training, each from the
- * buffers as they were before the step, into their rows of cbuf. */
-static nn_status repro_chunks(nn_trainer *t, const struct nn_source *src,
-                              enum nn_feed_kind kind, int64_t b, int64_t k, double sums[5],
-                              const char **bad)
-{
-    nn_graph *g = nn_model_graph(t->m);
-    int64_t K = t->cfg.chunks, P = g->param_count, base = b * t->cfg.batch, c0, c1;
-    nn_split(K, 1, dist_rank(t), dist_size(t), &c0, &c1);
-    for (int64_t j = c0; j < c1; j++) {
-        int64_t lo, hi;
-        nn_split(k, 1, (int)j, (int)K, &lo, &hi);
-        float *row = t->cbuf + j * P;
-        const char *bj = NULL;
-        if (j > c0)
-            buffers_restore(t);
-        par_stream(t, (uint64_t)b, (uint64_t)j + 1);
-        nn_status st = NN_OK;
-        if (hi > lo)
-            st = par_share(t, src, kind, base + lo, base + hi, 1.0f, sums, &bj);
-        if (st != NN_OK)
-            return st;
-        if (hi == lo || bj) {
-            memset(row, 0, (size_t)P * sizeof(float));
-            if (bj)
-                row[0] = NAN, *bad = bj;
-            continue;
-        }
-        float w = (float)((double)(hi - lo) / (double)k);
-        scale_into(row, nn_graph_grad_block(g), P, w);
-        buffers_delta(t, row, w);
-    }
-    return NN_OK;
-}
-
-/* The sharded step after this rank's share: the reduce-scatter of the
- * gradient block, on this rank's part of it the buffers, the penalties
- * and the check, one allreduce of the sum of squares and of every rank's
- * failure (so that every rank stops at the same step, before any update),
- * the clipping and the optimizer step of this part, and the allgather of
- * the parameter block. The optimizer state of the other parts is left
- * old (par_gather_state). */
-static nn_status shard_step(nn_trainer *t, int epoch, int64_t b, bool equal, const char *bad,
-                            bool *stop)
-{
-    nn_graph *g = nn_model_graph(t->m);
-    const struct nn_dist *d = t->cfg.dist;
-    int rank = d->rank, size = d->size;
-    int64_t lo = t->bound[rank], hi = t->bound[rank + 1];
-    float *gb = g->grad_block;
-    nn_status st = d->reduce_scatter(d->user, gb, t->scount);
-    if (st != NN_OK)
-        return nn_fail(g->ctx, st, "train: the reduce-scatter of the gradients failed at "
-                       "epoch %d, batch %lld", epoch, (long long)b + 1);
-    if (equal && hi > lo)
-        scale_into(gb + lo, gb + lo, hi - lo, 1.0f / (float)size);
-    buffers_apply(t, gb, lo, hi);
-    double sq = 0;
-    bool ok = !bad && regularize_range(t, lo, hi, &sq);
-    for (int r = 0; r <= size + 1; r++)
-        t->flags[r] = 0;
-    t->flags[0] = ok ? sq : 0;
-    t->flags[1 + rank] = bad ? 2 : !ok;
-    t->flags[1 + size] = t->stop_req;
-    if ((st = d->allreduce_f64(d->user, t->flags, 2 + size)) != NN_OK)
-        return nn_fail(g->ctx, st, "train: the allreduce of the gradient norm failed");
-    if (t->flags[1 + size] > 0) { /* a rank asked to stop after the last batch */
-        buffers_undo(t);
-        *stop = true;
-        return NN_OK;
-    }
-    for (int r = 0; r < size; r++)
-        if (t->flags[1 + r] > 0) {
-            t->agreed = true;
-            if (!ok || bad)
-                return NN_ERR_NUMERIC; /* the message is set (bad: by par_step) */
-            return nn_fail(g->ctx, NN_ERR_NUMERIC,
-                           "the %s on rank %d was not finite at epoch %d, batch %lld; "
-                           "training stopped before the update, keeping the last good "
-                           "weights", t->flags[1 + r] > 1 ? "loss" : "gradient", r, epoch,
-                           (long long)b + 1);
-        }
-    clip_range(t, t->flags[0], lo, hi);
-    if ((st = nn_optim_step_range(t->opt, lo, hi)) != NN_OK)
-        return st;
-    t->state_stale = true;
-    if ((st = d->allgather(d->user, g->param_block, t->scount)) != NN_OK)
-        return nn_fail(g->ctx, st, "train: the allgather of the parameters failed at epoch "
-                       "%d, batch %lld", epoch, (long long)b + 1);
-    return NN_OK;
-}
-
-static nn_status loss_fail(nn_ctx *ctx, int epoch, int64_t b, int rank, const char *bad)
-{
-    return nn_fail(ctx, NN_ERR_NUMERIC,
-                   "the loss became non-finite at epoch %d, batch %lld on rank %d; the first "
-                   "non-finite value was in node '%s'. Training stopped before the update, "
-                   "keeping the last good weights (try a smaller learning rate or gradient "
-                   "clipping)", epoch, (long long)b + 1, rank, bad);
-}
-
-/* One training step on batch b (k samples from perm[b * batch]): this
- * rank's share or chunks, the collective sum, the penalties and the check
- * of the global gradient, the optimizer step (sharded or whole). The sum
- * carries stop_req, each rank's wish to stop after the previous batch: if
- * any rank has it, every rank gives this step up (the weights, buffers and
- * sums as after the previous batch) and sets *stop. */
-static nn_status par_step(nn_trainer *t, const struct nn_source *src, enum nn_feed_kind kind,
-                          int epoch, int64_t b, int64_t k, double sums[5], bool *stop)
-{
-    nn_graph *g = nn_model_graph(t->m);
-    nn_ctx *ctx = g->ctx;
-    const struct nn_dist *d = t->cfg.dist;
-    int rank = dist_rank(t), size = dist_size(t);
-    int64_t P = g->param_count;
-    const char *bad = NULL;
-    nn_status st;
-    bool equal = t->shard && k % size == 0;
-    double before[5];
-    memcpy(before, sums, sizeof before);
-    buffers_save(t);
-    if (!t->cfg.reproducible) {
-        if ((st = plain_share(t, src, kind, b, k, equal, sums, &bad)) != NN_OK)
-            return st;
-        if (t->shard) {
-            if (bad)
-                loss_fail(ctx, epoch, b, rank, bad);
-            st = shard_step(t, epoch, b, equal, bad, stop);
-            if (*stop)
-                memcpy(sums, before, sizeof before);
-            return st;
-        }
-        float *gb = g->grad_block; /* the spare float after it: the stop flag */
-        gb[P] = t->stop_req;
-        if ((st = d->allreduce(d->user, gb, P + 1)) != NN_OK)
-            return nn_fail(ctx, st, "train: the allreduce of the gradients failed at epoch "
-                           "%d, batch %lld", epoch, (long long)b + 1);
-        if (gb[P] > 0) {
-            buffers_undo(t);
-            memcpy(sums, before, sizeof before);
-            *stop = true;
-            return NN_OK;
-        }
-    } else {
-        if ((st = repro_chunks(t, src, kind, b, k, sums, &bad)) != NN_OK)
-            return st;
-        if (size > 1 && (st = d->allgather(d->user, t->cbuf, t->counts)) != NN_OK)
-            return nn_fail(ctx, st, "train: the gather of the chunk gradients failed at epoch "
-                           "%d, batch %lld", epoch, (long long)b + 1);
-        float *gb = nn_graph_grad_block(g);
-        memcpy(gb, t->cbuf, (size_t)P * sizeof(float));
-        for (int64_t j = 1; j < t->cfg.chunks; j++)
-            add_into(gb, t->cbuf + j * P, P);
-    }
-    buffers_apply(t, g->grad_block, 0, P);
-    if (bad)
-        return loss_fail(ctx, epoch, b, rank, bad);
-    if (!regularize_and_check(t))
-        return NN_ERR_NUMERIC;
-    return nn_optim_step(t->opt);
-}
-
-/* A stop asked by any rank stops all of them. */
-static nn_status par_agree(nn_trainer *t, bool *stop)
-{
-    const struct nn_dist *d = t->cfg.dist;
-    if (!d || d->size < 2)
-        return NN_OK;
-    double f = *stop;
-    nn_status st = d->allreduce_f64(d->user, &f, 1);
-    if (st != NN_OK)
-        return nn_fail(nn_model_ctx(t->m), st, "train: the allreduce of the stop flag failed");
-    *stop = f > 0;
-    return NN_OK;
-}
-
-/* The optimizer state of every share on every rank after sharded steps
- * (each rank updated its share's): what a checkpoint saves. */
-static nn_status par_gather_state(nn_trainer *t)
-{
-    const struct nn_dist *d = t->cfg.dist;
-    if (!t->shard || !t->state_stale)
-        return NN_OK;
-    float *state = nn_optim_state(t->opt);
-    int size = d->size;
-    int64_t *cnt = t->scount + size, first, lo, hi;
-    for (int run = 0; run < nn_optim_state_runs(t->opt); run++) {
-        nn_optim_state_span(t->opt, run, t->bound[0], t->bound[1], &first, &hi);
-        for (int r = 0; r < size; r++) {
-            nn_optim_state_span(t->opt, run, t->bound[r], t->bound[r + 1], &lo, &hi);
-            cnt[r] = hi - lo;
-        }
-        nn_status st = d->allgather(d->user, state + first, cnt);
-        if (st != NN_OK)
-            return nn_fail(nn_model_ctx(t->m), st,
-                           "train: the allgather of the optimizer state failed");
-    }
-    t->state_stale = false;
-    return NN_OK;
-}
-
-/* The epoch's metric sums over every rank, and the whole optimizer state
- * on every rank. (Buffers are the same on every rank after every step.) */
-static nn_status par_epoch_end(nn_trainer *t, double sums[5])
-{
-    const struct nn_dist *d = t->cfg.dist;
-    nn_graph *g = nn_model_graph(t->m);
-    if (!d || d->size < 2)
-        return NN_OK;
-    nn_status st = d->allreduce_f64(d->user, sums, 5);
-    if (st != NN_OK)
-        return nn_fail(g->ctx, st, "train: the allreduce of the epoch's metrics failed");
-    return par_gather_state(t);
-}
