@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h> /* pid_t */
 
 #include "nn.h"
 
@@ -107,6 +108,12 @@ int cli_run(char *out, size_t cap, const char *fmt, ...)
 int cli_tmpdir(char *dir, size_t cap, const char *tag);
 /* Removes dir and everything in it; 0, or -1 on failure. */
 int cli_rmdir(const char *dir);
+/* Starts the shell command cmd in the background (sh -c; "exec" in front
+ * makes its pid the program's); its pid. */
+pid_t cli_spawn(const char *cmd);
+/* The text of the file at path (at most cap - 1 bytes, NUL-terminated) into
+ * buf; fails the test if it cannot be read. */
+void cli_read(const char *path, char *buf, size_t cap);
 /* An IDX file of unsigned bytes with the given dimensions. */
 void cli_write_idx(const char *path, int ndim, const uint32_t *dims, const uint8_t *data,
                    size_t n);

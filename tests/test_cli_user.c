@@ -98,13 +98,7 @@ static pid_t spawn_train(const char *args, const char *log)
 {
     char cmd[10000];
     snprintf(cmd, sizeof cmd, "exec %s train %s >%s 2>&1", nn_bin, args, log);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
+    return cli_spawn(cmd);
 }
 
 /* Waits (up to 60 s) for path to exist; false if pid ended first. */
@@ -122,14 +116,6 @@ static bool wait_for_file(const char *path, pid_t pid)
     return false;
 }
 
-static void read_file(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
 
 /* Ctrl-C during nn train: the current batch ends, the checkpoint holds the
  * last whole epoch, the plot is drawn, the message says how to continue,
@@ -153,7 +139,7 @@ static void ctrl_c_stops_cleanly_and_resumes_exactly(void **state)
     assert_int_equal(kill(pid, SIGINT), 0);
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
-    read_file(log, out, sizeof out);
+    cli_read(log, out, sizeof out);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 130)
         fail_msg("status %d, output:\n%s", st, out);
     const char *m = strstr(out, "interrupted after epoch ");
@@ -168,7 +154,7 @@ static void ctrl_c_stops_cleanly_and_resumes_exactly(void **state)
     assert_int_equal(access(plot, F_OK), 0);
     char csv[512];
     snprintf(csv, sizeof csv, "%s/int.csv", dir);
-    read_file(csv, out, sizeof out);
+    cli_read(csv, out, sizeof out);
     assert_int_equal(count_lines(out, ""), k + 1); /* the header and every whole epoch */
     /* resume to k + 2 epochs = a fresh run of k + 2 epochs */
     int rc = run(out, sizeof out, "%s train --resume %s --epochs %d --quiet", nn_bin, ck, k + 2);
@@ -214,7 +200,7 @@ static void second_ctrl_c_quits_at_once(void **state)
         if (!(WIFEXITED(st) && WEXITSTATUS(st) == 130))
             break;
     }
-    read_file(log, out, sizeof out);
+    cli_read(log, out, sizeof out);
     if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGINT)
         fail_msg("status %d, output:\n%s", st, out);
     assert_non_null(strstr(out, "press Ctrl-C again to quit at once"));
@@ -258,7 +244,7 @@ static void ctrl_c_during_products(void **state)
         assert_int_equal(kill(pid, SIGINT), 0);
         int st;
         assert_int_equal(waitpid(pid, &st, 0), pid);
-        read_file(log, out, sizeof out);
+        cli_read(log, out, sizeof out);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 130)
             fail_msg("signal %d: status %d, output:\n%s", attempt + 1, st, out);
         assert_non_null(strstr(out, "interrupted after epoch "));

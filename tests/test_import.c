@@ -807,45 +807,9 @@ static void cnn_shape_errors(void **state)
 
 /* ---- the command line ---------------------------------------------------- */
 
-static char nn_bin[4200];
-
-static void find_nn(void)
-{
-    char self[4096];
-    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
-    assert_true(k > 0);
-    self[k] = '\0';
-    char *slash = strrchr(self, '/');
-    assert_non_null(slash);
-    *slash = '\0';
-    snprintf(nn_bin, sizeof nn_bin, "%s/nn", self);
-    assert_int_equal(access(nn_bin, X_OK), 0);
-}
-
-/* Runs nn with the arguments fmt formats (stdout and stderr into out);
- * its exit status. */
-static int nn_run(char *out, size_t cap, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static int nn_run(char *out, size_t cap, const char *fmt, ...)
-{
-    char args[6000], cmd[10300];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", nn_bin, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 1000;
-}
-
-#define RUN(out, ...) nn_run(out, sizeof(out), __VA_ARGS__)
+/* Runs nn with the arguments fmt (a string literal) formats, output into
+ * out; its exit status (cli_util.c's cli_run). */
+#define RUN(out, fmt, ...) cli_run(out, sizeof(out), "%s " fmt, cli_nn(), __VA_ARGS__)
 
 static void must_hold(const char *out, const char *needle)
 {
@@ -858,7 +822,6 @@ static void must_hold(const char *out, const char *needle)
 static void cli_import_eval_predict(void **state)
 {
     (void)state;
-    find_nn();
     nn_ctx *ctx = nn_ctx_new(NULL);
     struct expected e;
     open_expected(ctx, &e);
@@ -929,7 +892,6 @@ static void cli_import_eval_predict(void **state)
 static void cli_import_errors(void **state)
 {
     (void)state;
-    find_nn();
     char src[512], model[512], mp[512], out[8192];
     ref("mlp_f32.safetensors", src, sizeof src);
     tpath("never.safetensors", model, sizeof model);
@@ -974,7 +936,7 @@ static void cli_import_errors(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char args[2048];
         snprintf(args, sizeof args, cases[i].args, src, model);
-        int rc = nn_run(out, sizeof out, "%s", args);
+        int rc = RUN(out, "%s", args);
         if (rc != 1 && rc != 2)
             fail_msg("nn %s: exit %d\n%s", args, rc, out);
         must_hold(out, cases[i].needle);
@@ -1016,7 +978,6 @@ static double json_num(const char *text, const char *key)
 static void cli_cnn_import_eval_predict(void **state)
 {
     (void)state;
-    find_nn();
     nn_ctx *ctx = nn_ctx_new(NULL);
     struct cnn_expected e;
     open_cnn_expected(ctx, &e);
@@ -1104,7 +1065,6 @@ static void fashion_mnist_round_trip(void **state)
     (void)state;
     if (!have_fashion_mnist())
         skip();
-    find_nn();
     char p[512], json[1024], model[512], out[4096];
     FILE *f = fopen(ref("fm_tiny.json", p, sizeof p), "r");
     assert_non_null(f);

@@ -382,12 +382,7 @@ static pid_t start_long_run(const char *name, char ck[512], char log[512])
     snprintf(log, 512, "%s/%s.log", dir, name);
     snprintf(cmd, sizeof cmd, "exec %s -np 2 %s " COMMON " --batch 8 --epochs 100000 --quiet "
              "--out %s > %s 2>&1", mpirun, nn_bin, dir, dir, ck, log);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
+    pid_t pid = cli_spawn(cmd);
     double t0 = now();
     struct stat sb;
     while (stat(ck, &sb) != 0 && now() - t0 < 30)
@@ -412,14 +407,6 @@ static int wait_30s(pid_t pid, const char *after)
     return st;
 }
 
-static void read_log(const char *path, char *o, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t n = fread(o, 1, cap - 1, f);
-    o[n] = '\0';
-    fclose(f);
-}
 
 /* Rank 1 killed mid-run: mpirun stops the others within 30 s, exits
  * non-zero naming the rank, and the last checkpoint loads and resumes. */
@@ -440,7 +427,7 @@ static void mpi_killed_rank_stops_all(void **state)
     int st = wait_30s(pid, "rank 1 was killed");
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) != 0);
     static char o[16384];
-    read_log(log, o, sizeof o);
+    cli_read(log, o, sizeof o);
     if (!strstr(o, "rank 1"))
         fail_msg("mpirun's message does not name rank 1:\n%s", o);
     /* intact: loads, and training resumes from it */
@@ -480,7 +467,7 @@ static void mpi_ctrl_c_stops_cleanly(void **state)
     assert_int_equal(kill(pid, SIGINT), 0);
     int st = wait_30s(pid, "Ctrl-C");
     static char o[16384];
-    read_log(log, o, sizeof o);
+    cli_read(log, o, sizeof o);
     if (!WIFEXITED(st) || WEXITSTATUS(st) == 0 || count_of(o, "interrupted after epoch ") != 1 ||
         count_of(o, "stopping after this batch") != 1 || strstr(o, "failed; stopping") ||
         strstr(o, "MPI_ABORT") || !strstr(o, "continue with: nn train --resume"))

@@ -214,12 +214,7 @@ static void test_sweep_interrupt(void **state)
     snprintf(cmd, sizeof cmd, "exec %s sweep --model '1 dense:2 tanh dense:1' --epochs "
              "'{3,300000}' --data %s/sine.csv --label y --val-split 0.3 --jobs 1 --quiet "
              "--out-dir %s/c > %s/c.out 2>&1", cli_nn(), dir, dir, dir);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
+    pid_t pid = cli_spawn(cmd);
     /* wait for the first run's row (up to 60 s on a busy machine) */
     bool row = false;
     for (int i = 0; i < 600 && !row; i++) {
