@@ -872,6 +872,9 @@ static void cli_import_eval_predict(void **state)
     must_hold(out, "mlp_sorted.safetensors");
     must_hold(out, "norm         none");
     must_hold(out, "classes:     a b c d e");
+    /* weights only: no learning curves to draw, said so */
+    assert_int_equal(RUN(out, "plot %s", model), 1);
+    must_hold(out, "records no training history (weights only)");
     /* standard normalization, per feature, stored in the checkpoint */
     assert_int_equal(RUN(out, "import %s --model '%s' --normalize standard --mean 1 --std 2 "
                          "--quiet --out %s", src, SPEC, model), 0);
