@@ -390,9 +390,9 @@ nn_status nn_trainer_set_state(nn_trainer *t, const struct nn_trainer_state *s,
                                const float *best);
 const float *nn_trainer_best_weights(const nn_trainer *t);
 const struct nn_train_cfg *nn_trainer_config(const nn_trainer *t);
-/* Text a trainer keeps for its checkpoints: the JSON of its first n
- * history entries, comma-separated (io/checkpoint.c appends; the trainer
- * empties it when its history is replaced and frees it). */
+/* Text a trainer keeps for its checkpoints: '[' and the JSON of its first
+ * n history entries, comma-separated (io/checkpoint.c appends; the trainer
+ * empties it, n = 0, when its history is replaced, and frees it). */
 struct nn_json_cache {
     char *text;
     size_t len, cap;

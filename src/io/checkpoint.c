@@ -104,48 +104,58 @@ static cJSON *json_epoch(const struct nn_epoch_stats *s)
     return e;
 }
 
-/* The history as a JSON array (malloc'd). The text of the epochs already
- * written is kept in the trainer, so that a checkpoint after every epoch
- * formats the new epoch only: formatting the whole history each time made
- * a run of 3000 small epochs spend 20 of its 21 seconds in checkpoints. */
-static char *history_json(nn_trainer *t)
+/* Room for more bytes in the cache's text. */
+static bool reserve(struct nn_json_cache *c, size_t more)
+{
+    if (c->len + more <= c->cap)
+        return true;
+    size_t cap = (c->len + more) * 2;
+    char *p = realloc(c->text, cap);
+    if (!p)
+        return false;
+    c->text = p, c->cap = cap;
+    return true;
+}
+
+/* The history as a JSON array (the trainer's text, valid until the next
+ * call). The text of the epochs already written is kept in the trainer, so
+ * that a checkpoint after every epoch formats the new epoch only:
+ * formatting the whole history each time made a run of 3000 small epochs
+ * spend 20 of its 21 seconds in checkpoints. */
+static const char *history_json(nn_trainer *t)
 {
     struct nn_json_cache *c = nn_trainer_json_cache(t);
     int n;
     const struct nn_epoch_stats *hist = nn_trainer_history(t, &n);
     if (c->n > n)
-        c->n = 0, c->len = 0;
+        c->n = 0;
+    if (c->n == 0) {
+        if (!reserve(c, 1))
+            return NULL;
+        c->text[0] = '[';
+        c->len = 1;
+    }
     for (int i = c->n; i < n; i++) {
         cJSON *e = json_epoch(&hist[i]);
         char *txt = e ? cJSON_PrintUnformatted(e) : NULL;
         cJSON_Delete(e);
-        size_t k = txt ? strlen(txt) + 1 : 0; /* with the comma before it */
-        if (txt && c->len + k + 1 > c->cap) {
-            size_t cap = (c->len + k + 1) * 2;
-            char *p = realloc(c->text, cap);
-            if (p)
-                c->text = p, c->cap = cap;
-        }
-        if (!txt || c->len + k + 1 > c->cap) {
+        size_t k = txt ? strlen(txt) : 0;
+        if (!txt || !reserve(c, k + 1)) {
             cJSON_free(txt);
             return NULL;
         }
         if (i > 0)
             c->text[c->len++] = ',';
-        memcpy(c->text + c->len, txt, k - 1);
-        c->len += k - 1;
+        memcpy(c->text + c->len, txt, k);
+        c->len += k;
         c->n = i + 1;
         cJSON_free(txt);
     }
-    char *out = malloc(c->len + 3);
-    if (out) {
-        out[0] = '[';
-        if (c->len)
-            memcpy(out + 1, c->text, c->len);
-        out[c->len + 1] = ']';
-        out[c->len + 2] = '\0';
-    }
-    return out;
+    if (!reserve(c, 2))
+        return NULL;
+    c->text[c->len] = ']'; /* past len: the next epoch writes over it */
+    c->text[c->len + 1] = '\0';
+    return c->text;
 }
 
 static char *json_train(const nn_trainer *t, const uint64_t rng[4])
@@ -203,9 +213,8 @@ static char *json_train(const nn_trainer *t, const uint64_t rng[4])
         snprintf(d, sizeof d, "%.17g", ss[i]);
         cJSON_AddItemToArray(sa, cJSON_CreateString(d));
     }
-    char *h = history_json((nn_trainer *)t);
+    const char *h = history_json((nn_trainer *)t);
     char *str = h && cJSON_AddRawToObject(o, "history", h) ? cJSON_PrintUnformatted(o) : NULL;
-    free(h);
     cJSON_Delete(o);
     return str;
 }
